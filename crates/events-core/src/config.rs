@@ -1,0 +1,119 @@
+//! Configuration shared by the binaries: each value is an environment variable and a flag of
+//! the same name (`REDIS_URL` / `--redis-url`), parsed once at start-up so that a bad value
+//! stops the binary with one line naming it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where Redis is and how long one command may take.
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis connection URL (`redis://host:port[/db]`, `rediss://` for TLS).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", value_parser = parse_redis_url)]
+    pub redis_url: String,
+
+    /// The longest one Redis command may take before it counts as failed (`250ms`, `1s`).
+    #[arg(long, env = "REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter in `tracing` syntax (`info`, `debug`, `consumer=debug,info`).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub rust_log: String,
+
+    /// `text` for people, `json` for one JSON object a line.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_enum)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The store: `sqlite://PATH`, `sqlite:PATH` or a bare path. Relative paths are relative to
+    /// the working directory; the folder is created if missing.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/analytics.db", value_parser = parse_database_url)]
+    pub database_url: PathBuf,
+}
+
+/// Which browser origins may call an HTTP service.
+#[derive(Debug, Clone, Args)]
+pub struct CorsArgs {
+    /// Allowed origins, comma-separated (`https://shop.example,https://admin.example`), or `*`.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
+}
+
+/// Parses a duration such as `250ms`, `5s`, `1m` or `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration such as 250ms, 5s or 1m ({e})"))?;
+    if duration.is_zero() {
+        return Err(format!("`{text}` must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+/// Accepts `sqlite://PATH`, `sqlite:PATH` and a bare path; refuses other schemes.
+pub fn parse_database_url(text: &str) -> Result<PathBuf, String> {
+    let path = if let Some(rest) = text.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = text.strip_prefix("sqlite:") {
+        rest
+    } else if let Some((scheme, _)) = text.split_once("://") {
+        return Err(format!("unsupported scheme `{scheme}://`: only sqlite is supported"));
+    } else {
+        text
+    };
+    if path.is_empty() {
+        return Err("the path of the database file is empty".into());
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// Checks a Redis URL at start-up rather than on the first request.
+pub fn parse_redis_url(text: &str) -> Result<String, String> {
+    redis::Client::open(text).map_err(|e| format!("`{text}` is not a Redis URL: {e}"))?;
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn database_urls_take_three_spellings() {
+        assert_eq!(parse_database_url("sqlite://data/analytics.db"), Ok(PathBuf::from("data/analytics.db")));
+        assert_eq!(parse_database_url("sqlite:///var/lib/a.db"), Ok(PathBuf::from("/var/lib/a.db")));
+        assert_eq!(parse_database_url("sqlite:a.db"), Ok(PathBuf::from("a.db")));
+        assert_eq!(parse_database_url("/tmp/a.db"), Ok(PathBuf::from("/tmp/a.db")));
+        assert!(parse_database_url("postgres://localhost/db").is_err());
+        assert!(parse_database_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn redis_urls_are_checked() {
+        assert!(parse_redis_url("redis://127.0.0.1:6379").is_ok());
+        assert!(parse_redis_url("http://127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,645 @@
+//! The event model: what a shop sends, the rules it must pass, and the checked [`Event`] that
+//! travels through Redis into the store.
+//!
+//! Parsing happens once, at the edge: [`Event::from_json`] turns a JSON value into an `Event`
+//! or into the complete list of [`FieldError`]s, never only the first one.
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::money;
+
+/// The three things a shop reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    PageView,
+    AddToCart,
+    Purchase,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [EventType::PageView, EventType::AddToCart, EventType::Purchase];
+
+    /// The name on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PageView => "page_view",
+            EventType::AddToCart => "add_to_cart",
+            EventType::Purchase => "purchase",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// One rule broken by one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+/// The shop an event belongs to when the client names none.
+pub const DEFAULT_SHOP_ID: &str = "default";
+
+/// The latest an event may claim to have happened, relative to when it arrived.
+pub const MAX_FUTURE: TimeDelta = TimeDelta::hours(24);
+
+const AMOUNT_MAX: f64 = 1e9;
+const QUANTITY_MAX: u64 = 100_000;
+
+/// The fields a client may send; anything else is refused so that a typo cannot pass.
+const KNOWN_FIELDS: [&str; 14] = [
+    "event_type",
+    "timestamp",
+    "product_id",
+    "order_amount",
+    "event_id",
+    "shop_id",
+    "session_id",
+    "visitor_id",
+    "path",
+    "referrer",
+    "currency",
+    "quantity",
+    "order_id",
+    "sent_at",
+];
+
+/// A validated event, as it is published to Redis and stored.
+///
+/// Times are UTC with microsecond precision; `timestamp` is already corrected for the client's
+/// clock skew when the client sent `sent_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: String,
+    pub event_type: EventType,
+    #[serde(with = "utc_micros")]
+    pub timestamp: DateTime<Utc>,
+    pub shop_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_amount: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "utc_micros_opt")]
+    pub sent_at: Option<DateTime<Utc>>,
+    #[serde(with = "utc_micros")]
+    pub received_at: DateTime<Utc>,
+}
+
+impl Event {
+    /// Validates one event as a client sent it, received at `received_at`.
+    ///
+    /// `new_id` is called for an event without an `event_id` (the server assigns UUIDv7s).
+    pub fn from_json(
+        value: Value,
+        received_at: DateTime<Utc>,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Event, Vec<FieldError>> {
+        let Value::Object(object) = value else {
+            return Err(vec![FieldError::new("body", "must be a JSON object")]);
+        };
+        let mut fields = Fields { object, errors: Vec::new() };
+        fields.refuse_unknown();
+
+        let event_type = fields.required_string("event_type").and_then(|name| {
+            EventType::parse(&name).or_else(|| {
+                fields.error("event_type", "must be one of page_view, add_to_cart, purchase");
+                None
+            })
+        });
+        let timestamp = fields.required_time("timestamp");
+        let sent_at = fields.optional_time("sent_at");
+        let product_id = fields.optional_text("product_id", 1, 128);
+        let order_amount = fields.optional_amount("order_amount");
+        let event_id = fields.optional_text("event_id", 1, 64);
+        let shop_id = fields.optional_shop_id("shop_id");
+        let session_id = fields.optional_text("session_id", 1, 128);
+        let visitor_id = fields.optional_text("visitor_id", 1, 128);
+        let path = fields.optional_text("path", 0, 2048);
+        let referrer = fields.optional_text("referrer", 0, 2048);
+        let currency = fields.optional_currency("currency");
+        let quantity = fields.optional_quantity("quantity");
+        let order_id = fields.optional_text("order_id", 1, 128);
+
+        if event_type == Some(EventType::Purchase)
+            && order_amount.is_none()
+            && !fields.has_error("order_amount")
+        {
+            fields.error("order_amount", "is required for a purchase");
+        }
+
+        // The stored time is corrected for the client's clock: timestamp + (received − sent).
+        let mut stored_time = None;
+        if let Some(timestamp) = timestamp {
+            let corrected = match sent_at {
+                Some(sent_at) => {
+                    timestamp.checked_add_signed(received_at.signed_duration_since(sent_at))
+                }
+                None => Some(timestamp),
+            };
+            match corrected {
+                Some(time) if time > received_at + MAX_FUTURE => fields.error(
+                    "timestamp",
+                    "is more than 24 hours in the future (after correcting for sent_at)",
+                ),
+                Some(time) => stored_time = Some(time),
+                None => fields.error("timestamp", "is out of range after correcting for sent_at"),
+            }
+        }
+
+        if !fields.errors.is_empty() {
+            return Err(fields.errors);
+        }
+        let (Some(event_type), Some(timestamp)) = (event_type, stored_time) else {
+            // Both are required, so their absence was reported above.
+            return Err(vec![FieldError::new("event_type", "is required")]);
+        };
+        Ok(Event {
+            event_id: event_id.unwrap_or_else(new_id),
+            event_type,
+            timestamp: truncate_to_micros(timestamp),
+            shop_id: shop_id.unwrap_or_else(|| DEFAULT_SHOP_ID.to_owned()),
+            product_id,
+            order_amount,
+            session_id,
+            visitor_id,
+            path,
+            referrer,
+            currency,
+            quantity,
+            order_id,
+            sent_at: sent_at.map(truncate_to_micros),
+            received_at: truncate_to_micros(received_at),
+        })
+    }
+
+    /// The event as the JSON carried by the stream entry and the channel message.
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings, numbers and enums cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads an event back from its transport JSON, checking what a consumer relies on.
+    pub fn from_transport(json: &str) -> Result<Event, String> {
+        let event: Event = serde_json::from_str(json).map_err(|e| format!("undecodable event: {e}"))?;
+        if event.event_id.is_empty() || event.event_id.chars().count() > 64 {
+            return Err("event_id must be 1-64 characters".into());
+        }
+        if event.shop_id.is_empty() {
+            return Err("shop_id must not be empty".into());
+        }
+        if let Some(amount) = event.order_amount
+            && money::amount_to_micros(amount).is_none()
+        {
+            return Err("order_amount is not a finite amount".into());
+        }
+        if event.event_type == EventType::Purchase && event.order_amount.is_none() {
+            return Err("a purchase needs an order_amount".into());
+        }
+        Ok(event)
+    }
+
+    /// The amount in exact micro-units.
+    pub fn amount_micros(&self) -> Option<i64> {
+        self.order_amount.and_then(money::amount_to_micros)
+    }
+}
+
+/// A fresh server-assigned id: UUIDv7, so ids sort by time and index cheaply.
+pub fn new_event_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Formats a time the way the store and the transport spell it: UTC, six decimals, `Z`.
+/// Fixed width, so text order is time order.
+pub fn format_utc(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
+}
+
+/// The fields of one object being validated, and the errors found so far.
+struct Fields {
+    object: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Fields {
+    fn error(&mut self, field: &str, message: &str) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    fn has_error(&self, field: &str) -> bool {
+        self.errors.iter().any(|e| e.field == field)
+    }
+
+    fn refuse_unknown(&mut self) {
+        let mut unknown: Vec<String> =
+            self.object.keys().filter(|k| !KNOWN_FIELDS.contains(&k.as_str())).cloned().collect();
+        unknown.sort();
+        for name in unknown {
+            self.errors.push(FieldError::new(name, "is not a known field"));
+        }
+    }
+
+    /// The value of a field; `null` counts as absent.
+    fn take(&mut self, name: &str) -> Option<Value> {
+        self.object.remove(name).filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, name: &str) -> Option<String> {
+        match self.take(name)? {
+            Value::String(s) => Some(s),
+            other => {
+                self.error(name, &format!("must be a string, not {}", json_type(&other)));
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, name: &str) -> Option<String> {
+        let present = self.object.get(name).is_some_and(|v| !v.is_null());
+        if !present {
+            self.error(name, "is required");
+            return None;
+        }
+        self.string(name)
+    }
+
+    fn optional_text(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        let text = self.string(name)?;
+        let length = text.chars().count();
+        if length < min || length > max {
+            let rule = if min == 0 {
+                format!("must be at most {max} characters")
+            } else {
+                format!("must be {min}-{max} characters")
+            };
+            self.error(name, &format!("{rule}, got {length}"));
+            return None;
+        }
+        if text.chars().any(char::is_control) {
+            self.error(name, "must not contain control characters");
+            return None;
+        }
+        Some(text)
+    }
+
+    fn optional_shop_id(&mut self, name: &str) -> Option<String> {
+        let text = self.string(name)?;
+        let length = text.chars().count();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !(1..=64).contains(&length) || !text.chars().all(allowed) {
+            self.error(name, "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+            return None;
+        }
+        Some(text)
+    }
+
+    fn optional_currency(&mut self, name: &str) -> Option<String> {
+        let text = self.string(name)?;
+        if text.len() != 3 || !text.bytes().all(|b| b.is_ascii_uppercase()) {
+            self.error(name, "must be an ISO 4217 code of 3 upper-case letters, such as EUR");
+            return None;
+        }
+        Some(text)
+    }
+
+    fn time(&mut self, name: &str, text: String) -> Option<DateTime<Utc>> {
+        match DateTime::parse_from_rfc3339(&text) {
+            Ok(time) => Some(time.with_timezone(&Utc)),
+            Err(_) => {
+                self.error(
+                    name,
+                    "must be an RFC 3339 time with an offset, such as 2025-10-02T10:30:00Z",
+                );
+                None
+            }
+        }
+    }
+
+    fn required_time(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        let text = self.required_string(name)?;
+        self.time(name, text)
+    }
+
+    fn optional_time(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        let text = self.string(name)?;
+        self.time(name, text)
+    }
+
+    fn number(&mut self, name: &str) -> Option<serde_json::Number> {
+        match self.take(name)? {
+            Value::Number(n) => Some(n),
+            other => {
+                self.error(name, &format!("must be a number, not {}", json_type(&other)));
+                None
+            }
+        }
+    }
+
+    fn optional_amount(&mut self, name: &str) -> Option<f64> {
+        let number = self.number(name)?;
+        match number.as_f64() {
+            Some(amount) if amount.is_finite() && (0.0..=AMOUNT_MAX).contains(&amount) => {
+                Some(amount)
+            }
+            _ => {
+                self.error(name, "must be a finite number from 0 to 1000000000");
+                None
+            }
+        }
+    }
+
+    fn optional_quantity(&mut self, name: &str) -> Option<u32> {
+        let number = self.number(name)?;
+        match number.as_u64() {
+            Some(quantity) if (1..=QUANTITY_MAX).contains(&quantity) => u32::try_from(quantity).ok(),
+            _ => {
+                self.error(name, "must be a whole number from 1 to 100000");
+                None
+            }
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Serde for required UTC times in the transport format.
+mod utc_micros {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_utc(time))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for optional UTC times in the transport format.
+mod utc_micros_opt {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => super::utc_micros::serialize(time, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|text| {
+            DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn received() -> DateTime<Utc> {
+        "2025-10-02T12:00:00Z".parse().expect("valid time")
+    }
+
+    fn parse(value: Value) -> Result<Event, Vec<FieldError>> {
+        Event::from_json(value, received(), || "server-id".to_owned())
+    }
+
+    fn errors_for(value: Value) -> Vec<(String, String)> {
+        parse(value).expect_err("should be refused").into_iter().map(|e| (e.field, e.message)).collect()
+    }
+
+    fn fields_in_error(value: Value) -> Vec<String> {
+        errors_for(value).into_iter().map(|(field, _)| field).collect()
+    }
+
+    fn page_view() -> Value {
+        json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "product_id": "prod-123"})
+    }
+
+    fn with(mut base: Value, field: &str, value: Value) -> Value {
+        base[field] = value;
+        base
+    }
+
+    #[test]
+    fn the_original_requests_are_accepted() {
+        let event = parse(page_view()).expect("valid");
+        assert_eq!(event.event_type, EventType::PageView);
+        assert_eq!(event.product_id.as_deref(), Some("prod-123"));
+        assert_eq!(event.shop_id, "default");
+        assert_eq!(event.event_id, "server-id");
+        let purchase = json!({"event_type": "purchase", "timestamp": "2025-10-02T10:40:00Z",
+            "product_id": "prod-123", "order_amount": 99.99});
+        assert_eq!(parse(purchase).expect("valid").order_amount, Some(99.99));
+    }
+
+    #[test]
+    fn every_extension_field_is_kept() {
+        let value = json!({"event_type": "purchase", "timestamp": "2025-10-02T10:40:00+02:00",
+            "order_amount": 10, "event_id": "e-1", "shop_id": "shop.one_2-x", "session_id": "s",
+            "visitor_id": "v", "path": "/p", "referrer": "https://x", "currency": "EUR",
+            "quantity": 3, "order_id": "o-1"});
+        let event = parse(value).expect("valid");
+        assert_eq!(event.event_id, "e-1");
+        assert_eq!(event.shop_id, "shop.one_2-x");
+        assert_eq!(event.timestamp, "2025-10-02T08:40:00Z".parse::<DateTime<Utc>>().expect("time"));
+        assert_eq!(event.currency.as_deref(), Some("EUR"));
+        assert_eq!(event.quantity, Some(3));
+        assert_eq!(event.order_id.as_deref(), Some("o-1"));
+    }
+
+    #[test]
+    fn every_error_is_listed_not_only_the_first() {
+        let value = json!({"event_type": "purchase", "timestamp": "yesterday", "quantity": 0,
+            "currency": "eur", "order_ammount": 5});
+        let fields = fields_in_error(value);
+        for field in ["order_ammount", "timestamp", "currency", "quantity", "order_amount"] {
+            assert!(fields.contains(&field.to_owned()), "{field} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn the_body_must_be_an_object() {
+        assert_eq!(fields_in_error(json!([1, 2])), ["body"]);
+        assert_eq!(fields_in_error(json!("page_view")), ["body"]);
+    }
+
+    #[test]
+    fn event_type_is_required_and_known() {
+        assert_eq!(errors_for(json!({"timestamp": "2025-10-02T10:30:00Z"}))[0], ("event_type".into(), "is required".into()));
+        assert_eq!(fields_in_error(with(page_view(), "event_type", json!("click"))), ["event_type"]);
+        assert_eq!(fields_in_error(with(page_view(), "event_type", json!(1))), ["event_type"]);
+        assert_eq!(fields_in_error(with(page_view(), "event_type", Value::Null)), ["event_type"]);
+    }
+
+    #[test]
+    fn timestamp_needs_an_offset_and_not_the_far_future() {
+        assert_eq!(fields_in_error(with(page_view(), "timestamp", json!("2025-10-02T10:30:00"))), ["timestamp"]);
+        assert_eq!(fields_in_error(with(page_view(), "timestamp", json!("2025-10-02"))), ["timestamp"]);
+        assert_eq!(fields_in_error(with(page_view(), "timestamp", json!("2025-10-03T12:00:01Z"))), ["timestamp"]);
+        assert!(parse(with(page_view(), "timestamp", json!("2025-10-03T12:00:00Z"))).is_ok());
+        let fractional = parse(with(page_view(), "timestamp", json!("2025-10-02T10:30:00.123456789-05:30"))).expect("valid");
+        assert_eq!(format_utc(&fractional.timestamp), "2025-10-02T16:00:00.123456Z");
+    }
+
+    #[test]
+    fn sent_at_corrects_the_clients_clock_skew() {
+        // The client's clock is 1 h behind: it says it sent at 11:00 what arrived at 12:00.
+        let value = json!({"event_type": "page_view", "timestamp": "2025-10-02T10:59:00Z", "sent_at": "2025-10-02T11:00:00Z"});
+        let event = parse(value).expect("valid");
+        assert_eq!(format_utc(&event.timestamp), "2025-10-02T11:59:00.000000Z");
+        // The future limit applies to the corrected time.
+        let ahead = json!({"event_type": "page_view", "timestamp": "2025-10-03T11:00:00Z", "sent_at": "2025-10-02T10:00:00Z"});
+        assert_eq!(fields_in_error(ahead), ["timestamp"]);
+        assert_eq!(fields_in_error(with(page_view(), "sent_at", json!("soon"))), ["sent_at"]);
+    }
+
+    #[test]
+    fn product_id_is_one_to_128_characters_without_control_characters() {
+        assert_eq!(fields_in_error(with(page_view(), "product_id", json!(""))), ["product_id"]);
+        assert_eq!(fields_in_error(with(page_view(), "product_id", json!("x".repeat(129)))), ["product_id"]);
+        assert!(parse(with(page_view(), "product_id", json!("é".repeat(128)))).is_ok(), "code points, not bytes");
+        assert_eq!(fields_in_error(with(page_view(), "product_id", json!("a\nb"))), ["product_id"]);
+        assert_eq!(fields_in_error(with(page_view(), "product_id", json!(123))), ["product_id"]);
+        assert!(parse(with(page_view(), "product_id", Value::Null)).expect("null is absent").product_id.is_none());
+    }
+
+    #[test]
+    fn order_amount_is_required_for_purchases_and_bounded() {
+        let purchase = json!({"event_type": "purchase", "timestamp": "2025-10-02T10:40:00Z"});
+        assert_eq!(errors_for(purchase.clone()), [("order_amount".into(), "is required for a purchase".into())]);
+        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", Value::Null)), ["order_amount"]);
+        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", json!(-0.01))), ["order_amount"]);
+        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", json!(1e9 + 1.0))), ["order_amount"]);
+        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", json!("9.99"))), ["order_amount"]);
+        assert!(parse(with(purchase.clone(), "order_amount", json!(0))).is_ok());
+        assert!(parse(with(purchase, "order_amount", json!(1e9))).is_ok());
+        assert!(parse(with(page_view(), "order_amount", json!(5))).is_ok(), "optional elsewhere");
+    }
+
+    #[test]
+    fn event_id_is_one_to_64_characters() {
+        assert_eq!(fields_in_error(with(page_view(), "event_id", json!(""))), ["event_id"]);
+        assert_eq!(fields_in_error(with(page_view(), "event_id", json!("x".repeat(65)))), ["event_id"]);
+        assert_eq!(parse(with(page_view(), "event_id", json!("x".repeat(64)))).expect("valid").event_id.len(), 64);
+    }
+
+    #[test]
+    fn shop_id_allows_a_restricted_alphabet() {
+        for bad in ["", "shop one", "shop/1", "ü", &"s".repeat(65)] {
+            assert_eq!(fields_in_error(with(page_view(), "shop_id", json!(bad))), ["shop_id"], "{bad:?}");
+        }
+        assert!(parse(with(page_view(), "shop_id", json!("A-z_0.9"))).is_ok());
+    }
+
+    #[test]
+    fn session_and_visitor_ids_are_one_to_128_characters() {
+        for field in ["session_id", "visitor_id"] {
+            assert_eq!(fields_in_error(with(page_view(), field, json!(""))), [field]);
+            assert_eq!(fields_in_error(with(page_view(), field, json!("v".repeat(129)))), [field]);
+            assert!(parse(with(page_view(), field, json!("v".repeat(128)))).is_ok());
+        }
+    }
+
+    #[test]
+    fn path_and_referrer_are_at_most_2048_characters() {
+        for field in ["path", "referrer"] {
+            assert_eq!(fields_in_error(with(page_view(), field, json!("p".repeat(2049)))), [field]);
+            assert!(parse(with(page_view(), field, json!("p".repeat(2048)))).is_ok());
+        }
+    }
+
+    #[test]
+    fn currency_is_three_upper_case_letters() {
+        for bad in ["eur", "EURO", "E1R", "€UR"] {
+            assert_eq!(fields_in_error(with(page_view(), "currency", json!(bad))), ["currency"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn quantity_is_a_whole_number_from_1_to_100000() {
+        for bad in [json!(0), json!(100_001), json!(1.5), json!(-1), json!("2")] {
+            assert_eq!(fields_in_error(with(page_view(), "quantity", bad.clone())), ["quantity"], "{bad}");
+        }
+        assert_eq!(parse(with(page_view(), "quantity", json!(100_000))).expect("valid").quantity, Some(100_000));
+    }
+
+    #[test]
+    fn order_id_is_one_to_128_characters() {
+        assert_eq!(fields_in_error(with(page_view(), "order_id", json!(""))), ["order_id"]);
+        assert_eq!(fields_in_error(with(page_view(), "order_id", json!("o".repeat(129)))), ["order_id"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        assert_eq!(errors_for(with(page_view(), "order_ammount", json!(1))), [("order_ammount".into(), "is not a known field".into())]);
+    }
+
+    #[test]
+    fn the_transport_json_round_trips() {
+        let value = json!({"event_type": "purchase", "timestamp": "2025-10-02T10:40:00Z", "order_amount": 99.99,
+            "currency": "EUR", "sent_at": "2025-10-02T10:40:00Z"});
+        let event = parse(value).expect("valid");
+        let json = event.to_json();
+        assert!(json.contains("\"received_at\":\"2025-10-02T12:00:00.000000Z\""), "{json}");
+        assert_eq!(Event::from_transport(&json).expect("decodes"), event);
+    }
+
+    #[test]
+    fn broken_transport_json_is_reported() {
+        assert!(Event::from_transport("not json").is_err());
+        assert!(Event::from_transport(r#"{"event_type":"page_view"}"#).is_err());
+        let purchase_without_amount = r#"{"event_id":"e","event_type":"purchase","timestamp":"2025-10-02T10:40:00Z","shop_id":"s","received_at":"2025-10-02T10:40:00Z"}"#;
+        assert!(Event::from_transport(purchase_without_amount).is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! What both HTTP services share: the JSON error body of the spec, the health answer, CORS,
+//! and binding a listener with an error that names the variable.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::event::FieldError;
+
+/// The error body every refusal carries: `{"error": "...", "details": [...]}`; `details` is
+/// left out when there is nothing field-specific to say.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+}
+
+/// A JSON error answer with a status code.
+pub fn error_response(status: StatusCode, error: impl Into<String>, details: Vec<FieldError>) -> Response {
+    (status, Json(ErrorBody { error: error.into(), details })).into_response()
+}
+
+/// `GET /…/health`: the process is up.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "healthy"}))
+}
+
+/// The answer of a readiness check: `200 {"status":"ready"}` or `503` with the reason.
+pub fn readiness(result: Result<(), String>) -> Response {
+    match result {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": reason})))
+                .into_response()
+        }
+    }
+}
+
+/// CORS for `CORS_ORIGINS`: `*` allows any origin, otherwise a comma-separated list.
+pub fn cors_layer(origins: &str) -> Result<CorsLayer, String> {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::ACCEPT, HeaderName::from_static("last-event-id")])
+        .max_age(std::time::Duration::from_secs(3600));
+    let origins: Vec<&str> = origins.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if origins.is_empty() || origins.contains(&"*") {
+        return Ok(layer.allow_origin(Any));
+    }
+    let values = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).map_err(|_| format!("`{o}` is not a valid origin")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(layer.allow_origin(AllowOrigin::list(values)))
+}
+
+/// Binds a listener, naming the configuration variable when the address cannot be used.
+pub async fn bind(variable: &str, address: &str) -> Result<TcpListener, String> {
+    let parsed: SocketAddr =
+        address.parse().map_err(|_| format!("{variable}: `{address}` is not an address such as 0.0.0.0:8080"))?;
+    TcpListener::bind(parsed).await.map_err(|e| format!("{variable}: cannot listen on {address}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_are_checked() {
+        assert!(cors_layer("*").is_ok());
+        assert!(cors_layer("https://a.example, https://b.example").is_ok());
+        assert!(cors_layer("bad\norigin").is_err());
+    }
+}

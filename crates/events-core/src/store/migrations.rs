@@ -1,0 +1,121 @@
+//! The versioned schema. `PRAGMA user_version` records how many migrations a file has; each
+//! start-up applies the rest in one `BEGIN IMMEDIATE` transaction, so a consumer and an
+//! analytics service starting together cannot apply one twice.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Each step, in order. Never edit a released step: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the original project's table, unchanged, so its SQL and its files keep working.
+    "CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_type TEXT NOT NULL,
+        timestamp DATETIME NOT NULL,
+        product_id TEXT,
+        order_amount REAL,
+        created_at DATETIME DEFAULT CURRENT_TIMESTAMP
+    );",
+    // 2: the fields of the extended event, the exact amount and the sortable time.
+    "ALTER TABLE events ADD COLUMN event_id TEXT;
+    ALTER TABLE events ADD COLUMN shop_id TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE events ADD COLUMN session_id TEXT;
+    ALTER TABLE events ADD COLUMN visitor_id TEXT;
+    ALTER TABLE events ADD COLUMN path TEXT;
+    ALTER TABLE events ADD COLUMN referrer TEXT;
+    ALTER TABLE events ADD COLUMN currency TEXT;
+    ALTER TABLE events ADD COLUMN quantity INTEGER;
+    ALTER TABLE events ADD COLUMN order_id TEXT;
+    ALTER TABLE events ADD COLUMN sent_at TEXT;
+    ALTER TABLE events ADD COLUMN received_at TEXT;
+    -- Event time in microseconds since 1970 UTC: ranges compare as integers, whatever the
+    -- spelling of the text column.
+    ALTER TABLE events ADD COLUMN ts_micros INTEGER;
+    -- order_amount in integer millionths, so sums are exact.
+    ALTER TABLE events ADD COLUMN amount_micros INTEGER;
+    -- Rows the original wrote: derive the new columns from theirs.
+    UPDATE events SET
+        ts_micros = CAST(round((julianday(timestamp) - 2440587.5) * 86400000.0) AS INTEGER) * 1000,
+        amount_micros = CAST(round(order_amount * 1000000.0) AS INTEGER)
+    WHERE ts_micros IS NULL;
+    -- One row per event id, and one purchase per shop order.
+    CREATE UNIQUE INDEX events_event_id ON events (event_id);
+    CREATE UNIQUE INDEX events_shop_order ON events (shop_id, order_id)
+        WHERE event_type = 'purchase' AND order_id IS NOT NULL;
+    -- Range queries, with and without a shop.
+    CREATE INDEX events_time ON events (ts_micros);
+    CREATE INDEX events_shop_time ON events (shop_id, ts_micros);
+    -- Counts by type and the top viewed product without reading whole rows.
+    CREATE INDEX events_type_product ON events (event_type, product_id);",
+];
+
+/// The schema version this build writes and reads.
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies every migration the file does not have yet.
+pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = version(&transaction)?;
+    if current > LATEST_VERSION {
+        return Err(StoreError::SchemaTooNew { found: current, known: LATEST_VERSION });
+    }
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        transaction.execute_batch(step)?;
+        transaction.pragma_update(None, "user_version", index as i64 + 1)?;
+        tracing::info!(version = index + 1, "applied store migration");
+    }
+    transaction.commit()?;
+    Ok(())
+}
+
+/// The schema version of a file.
+pub fn version(connection: &Connection) -> Result<i64, StoreError> {
+    Ok(connection.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_reaches_the_latest_version_and_a_second_run_changes_nothing() {
+        let mut connection = Connection::open_in_memory().expect("opens");
+        apply(&mut connection).expect("migrates");
+        assert_eq!(version(&connection).expect("version"), LATEST_VERSION);
+        apply(&mut connection).expect("migrates again");
+        assert_eq!(version(&connection).expect("version"), LATEST_VERSION);
+    }
+
+    #[test]
+    fn rows_written_by_the_original_are_upgraded() {
+        let mut connection = Connection::open_in_memory().expect("opens");
+        connection.execute_batch(MIGRATIONS[0]).expect("original schema");
+        connection
+            .execute_batch(
+                "INSERT INTO events (event_type, timestamp, product_id, order_amount)
+                 VALUES ('purchase', '2025-10-02T10:40:00Z', 'prod-1', 99.99),
+                        ('purchase', '2025-10-02 10:41:00', 'prod-1', NULL),
+                        ('page_view', 'not a time', NULL, NULL);",
+            )
+            .expect("original rows");
+        apply(&mut connection).expect("migrates");
+        let rows: Vec<(Option<i64>, Option<i64>, String)> = connection
+            .prepare("SELECT ts_micros, amount_micros, shop_id FROM events ORDER BY id")
+            .expect("prepares")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("queries")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(rows[0], (Some(1_759_401_600_000_000), Some(99_990_000), "default".into()));
+        assert_eq!(rows[1], (Some(1_759_401_660_000_000), None, "default".into()));
+        assert_eq!(rows[2], (None, None, "default".into()));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut connection = Connection::open_in_memory().expect("opens");
+        connection.pragma_update(None, "user_version", LATEST_VERSION + 1).expect("sets");
+        assert!(matches!(apply(&mut connection), Err(StoreError::SchemaTooNew { .. })));
+    }
+}

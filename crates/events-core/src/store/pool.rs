@@ -1,0 +1,69 @@
+//! Read connections for the analytics service, reused across requests and used on the
+//! blocking thread pool so that a slow query never stalls the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{BUSY_TIMEOUT, StoreError, migrations};
+
+/// A handful of read-only connections to one database file.
+pub struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    /// Applies pending migrations (analytics may start before the consumer), then prepares
+    /// read-only connections.
+    pub fn open(path: &Path) -> Result<Arc<ReadPool>, StoreError> {
+        drop(super::open_and_migrate(path)?);
+        Ok(Arc::new(ReadPool { path: path.to_owned(), idle: Mutex::new(Vec::new()) }))
+    }
+
+    /// Runs `query` on a read connection, off the async runtime.
+    pub async fn run<T, F>(self: &Arc<Self>, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let connection = pool.take()?;
+            let result = query(&connection);
+            pool.give_back(connection);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Whether the store answers and its schema is the one this build reads.
+    pub async fn check_ready(self: &Arc<Self>) -> Result<(), String> {
+        let version = self.run(|c| migrations::version(c)).await.map_err(|e| e.to_string())?;
+        if version == migrations::LATEST_VERSION {
+            Ok(())
+        } else {
+            Err(format!("schema version {version}, expected {}", migrations::LATEST_VERSION))
+        }
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(connection) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(connection);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(&self.path, flags)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(connection)
+    }
+
+    fn give_back(&self, connection: Connection) {
+        const MAX_IDLE: usize = 8;
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(connection);
+        }
+    }
+}

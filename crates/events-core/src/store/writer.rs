@@ -1,0 +1,117 @@
+//! The consumer's side of the store: one transaction per batch, idempotent, so that a batch
+//! replayed after a crash (read again because it was never acknowledged) changes nothing.
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+
+use super::StoreError;
+use crate::event::{Event, format_utc};
+
+/// What a committed batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    pub inserted: usize,
+    /// Events already stored (same `event_id`, or a purchase of an order already counted).
+    pub duplicates: usize,
+}
+
+/// The single writing connection.
+pub struct Writer {
+    connection: Connection,
+}
+
+impl Writer {
+    /// Opens the store for writing, applying pending migrations.
+    pub fn open(path: &Path) -> Result<Writer, StoreError> {
+        Ok(Writer { connection: super::open_and_migrate(path)? })
+    }
+
+    /// Stores a batch in one transaction. Events already stored are skipped silently: the
+    /// unique `event_id` and the unique `(shop_id, order_id)` of purchases make the insert
+    /// idempotent.
+    pub fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        let transaction = self.connection.transaction()?;
+        let mut outcome = InsertOutcome::default();
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO events (
+                    event_id, event_type, timestamp, ts_micros, product_id, order_amount,
+                    amount_micros, shop_id, session_id, visitor_id, path, referrer, currency,
+                    quantity, order_id, sent_at, received_at
+                ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?;
+            for event in events {
+                let changed = insert.execute(params![
+                    event.event_id,
+                    event.event_type.as_str(),
+                    format_utc(&event.timestamp),
+                    event.timestamp.timestamp_micros(),
+                    event.product_id,
+                    event.order_amount,
+                    event.amount_micros(),
+                    event.shop_id,
+                    event.session_id,
+                    event.visitor_id,
+                    event.path,
+                    event.referrer,
+                    event.currency,
+                    event.quantity,
+                    event.order_id,
+                    event.sent_at.as_ref().map(format_utc),
+                    format_utc(&event.received_at),
+                ])?;
+                if changed == 1 {
+                    outcome.inserted += 1;
+                } else {
+                    outcome.duplicates += 1;
+                }
+            }
+        }
+        transaction.commit()?;
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(value: serde_json::Value) -> Event {
+        Event::from_json(value, chrono::Utc::now(), crate::event::new_event_id).expect("valid event")
+    }
+
+    fn count(writer: &Writer) -> i64 {
+        writer.connection.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).expect("counts")
+    }
+
+    #[test]
+    fn a_replayed_batch_is_stored_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
+        let batch = vec![
+            event(json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "event_id": "a"})),
+            event(json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "event_id": "b"})),
+        ];
+        assert_eq!(writer.insert_batch(&batch).expect("stores"), InsertOutcome { inserted: 2, duplicates: 0 });
+        assert_eq!(writer.insert_batch(&batch).expect("stores"), InsertOutcome { inserted: 0, duplicates: 2 });
+        assert_eq!(count(&writer), 2);
+    }
+
+    #[test]
+    fn an_order_is_counted_once_per_shop_whatever_its_event_id() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
+        let purchase = |shop: &str| {
+            event(json!({"event_type": "purchase", "timestamp": "2025-10-02T10:30:00Z",
+                "order_amount": 5, "order_id": "o-1", "shop_id": shop}))
+        };
+        let cart_with_same_order =
+            event(json!({"event_type": "add_to_cart", "timestamp": "2025-10-02T10:30:00Z", "order_id": "o-1"}));
+        let outcome = writer
+            .insert_batch(&[purchase("default"), purchase("default"), purchase("other"), cart_with_same_order])
+            .expect("stores");
+        assert_eq!(outcome, InsertOutcome { inserted: 3, duplicates: 1 });
+    }
+}
