@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 
 /// Where Redis is and how long one command may take.
 #[derive(Debug, Clone, Args)]
@@ -54,6 +54,25 @@ pub struct CorsArgs {
     pub cors_origins: String,
 }
 
+/// Parses the command line and environment, or exits: `--help` and `--version` print and exit
+/// 0; a bad value prints one line naming the variable (clap's value names are the variable
+/// names, such as `<BATCH_TIMEOUT>`) and exits 2.
+pub fn parse_or_exit<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(config) => config,
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            let rendered = error.to_string();
+            let line = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: bad configuration");
+            eprintln!("{line}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// Parses a duration such as `250ms`, `5s`, `1m` or `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim())
@@ -71,7 +90,9 @@ pub fn parse_database_url(text: &str) -> Result<PathBuf, String> {
     } else if let Some(rest) = text.strip_prefix("sqlite:") {
         rest
     } else if let Some((scheme, _)) = text.split_once("://") {
-        return Err(format!("unsupported scheme `{scheme}://`: only sqlite is supported"));
+        return Err(format!(
+            "unsupported scheme `{scheme}://`: only sqlite is supported"
+        ));
     } else {
         text
     };
@@ -103,10 +124,19 @@ mod tests {
 
     #[test]
     fn database_urls_take_three_spellings() {
-        assert_eq!(parse_database_url("sqlite://data/analytics.db"), Ok(PathBuf::from("data/analytics.db")));
-        assert_eq!(parse_database_url("sqlite:///var/lib/a.db"), Ok(PathBuf::from("/var/lib/a.db")));
+        assert_eq!(
+            parse_database_url("sqlite://data/analytics.db"),
+            Ok(PathBuf::from("data/analytics.db"))
+        );
+        assert_eq!(
+            parse_database_url("sqlite:///var/lib/a.db"),
+            Ok(PathBuf::from("/var/lib/a.db"))
+        );
         assert_eq!(parse_database_url("sqlite:a.db"), Ok(PathBuf::from("a.db")));
-        assert_eq!(parse_database_url("/tmp/a.db"), Ok(PathBuf::from("/tmp/a.db")));
+        assert_eq!(
+            parse_database_url("/tmp/a.db"),
+            Ok(PathBuf::from("/tmp/a.db"))
+        );
         assert!(parse_database_url("postgres://localhost/db").is_err());
         assert!(parse_database_url("sqlite://").is_err());
     }

@@ -20,7 +20,11 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 3] = [EventType::PageView, EventType::AddToCart, EventType::Purchase];
+    pub const ALL: [EventType; 3] = [
+        EventType::PageView,
+        EventType::AddToCart,
+        EventType::Purchase,
+    ];
 
     /// The name on the wire and in the store.
     pub fn as_str(self) -> &'static str {
@@ -45,7 +49,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -105,7 +112,11 @@ pub struct Event {
     pub quantity: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "utc_micros_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "utc_micros_opt"
+    )]
     pub sent_at: Option<DateTime<Utc>>,
     #[serde(with = "utc_micros")]
     pub received_at: DateTime<Utc>,
@@ -123,12 +134,18 @@ impl Event {
         let Value::Object(object) = value else {
             return Err(vec![FieldError::new("body", "must be a JSON object")]);
         };
-        let mut fields = Fields { object, errors: Vec::new() };
+        let mut fields = Fields {
+            object,
+            errors: Vec::new(),
+        };
         fields.refuse_unknown();
 
         let event_type = fields.required_string("event_type").and_then(|name| {
             EventType::parse(&name).or_else(|| {
-                fields.error("event_type", "must be one of page_view, add_to_cart, purchase");
+                fields.error(
+                    "event_type",
+                    "must be one of page_view, add_to_cart, purchase",
+                );
                 None
             })
         });
@@ -206,7 +223,8 @@ impl Event {
 
     /// Reads an event back from its transport JSON, checking what a consumer relies on.
     pub fn from_transport(json: &str) -> Result<Event, String> {
-        let event: Event = serde_json::from_str(json).map_err(|e| format!("undecodable event: {e}"))?;
+        let event: Event =
+            serde_json::from_str(json).map_err(|e| format!("undecodable event: {e}"))?;
         if event.event_id.is_empty() || event.event_id.chars().count() > 64 {
             return Err("event_id must be 1-64 characters".into());
         }
@@ -261,11 +279,16 @@ impl Fields {
     }
 
     fn refuse_unknown(&mut self) {
-        let mut unknown: Vec<String> =
-            self.object.keys().filter(|k| !KNOWN_FIELDS.contains(&k.as_str())).cloned().collect();
+        let mut unknown: Vec<String> = self
+            .object
+            .keys()
+            .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
         unknown.sort();
         for name in unknown {
-            self.errors.push(FieldError::new(name, "is not a known field"));
+            self.errors
+                .push(FieldError::new(name, "is not a known field"));
         }
     }
 
@@ -278,7 +301,10 @@ impl Fields {
         match self.take(name)? {
             Value::String(s) => Some(s),
             other => {
-                self.error(name, &format!("must be a string, not {}", json_type(&other)));
+                self.error(
+                    name,
+                    &format!("must be a string, not {}", json_type(&other)),
+                );
                 None
             }
         }
@@ -317,7 +343,10 @@ impl Fields {
         let length = text.chars().count();
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if !(1..=64).contains(&length) || !text.chars().all(allowed) {
-            self.error(name, "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+            self.error(
+                name,
+                "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+            );
             return None;
         }
         Some(text)
@@ -326,7 +355,10 @@ impl Fields {
     fn optional_currency(&mut self, name: &str) -> Option<String> {
         let text = self.string(name)?;
         if text.len() != 3 || !text.bytes().all(|b| b.is_ascii_uppercase()) {
-            self.error(name, "must be an ISO 4217 code of 3 upper-case letters, such as EUR");
+            self.error(
+                name,
+                "must be an ISO 4217 code of 3 upper-case letters, such as EUR",
+            );
             return None;
         }
         Some(text)
@@ -359,7 +391,10 @@ impl Fields {
         match self.take(name)? {
             Value::Number(n) => Some(n),
             other => {
-                self.error(name, &format!("must be a number, not {}", json_type(&other)));
+                self.error(
+                    name,
+                    &format!("must be a number, not {}", json_type(&other)),
+                );
                 None
             }
         }
@@ -381,7 +416,9 @@ impl Fields {
     fn optional_quantity(&mut self, name: &str) -> Option<u32> {
         let number = self.number(name)?;
         match number.as_u64() {
-            Some(quantity) if (1..=QUANTITY_MAX).contains(&quantity) => u32::try_from(quantity).ok(),
+            Some(quantity) if (1..=QUANTITY_MAX).contains(&quantity) => {
+                u32::try_from(quantity).ok()
+            }
             _ => {
                 self.error(name, "must be a whole number from 1 to 100000");
                 None
@@ -455,11 +492,18 @@ mod tests {
     }
 
     fn errors_for(value: Value) -> Vec<(String, String)> {
-        parse(value).expect_err("should be refused").into_iter().map(|e| (e.field, e.message)).collect()
+        parse(value)
+            .expect_err("should be refused")
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect()
     }
 
     fn fields_in_error(value: Value) -> Vec<String> {
-        errors_for(value).into_iter().map(|(field, _)| field).collect()
+        errors_for(value)
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect()
     }
 
     fn page_view() -> Value {
@@ -492,7 +536,12 @@ mod tests {
         let event = parse(value).expect("valid");
         assert_eq!(event.event_id, "e-1");
         assert_eq!(event.shop_id, "shop.one_2-x");
-        assert_eq!(event.timestamp, "2025-10-02T08:40:00Z".parse::<DateTime<Utc>>().expect("time"));
+        assert_eq!(
+            event.timestamp,
+            "2025-10-02T08:40:00Z"
+                .parse::<DateTime<Utc>>()
+                .expect("time")
+        );
         assert_eq!(event.currency.as_deref(), Some("EUR"));
         assert_eq!(event.quantity, Some(3));
         assert_eq!(event.order_id.as_deref(), Some("o-1"));
@@ -503,8 +552,17 @@ mod tests {
         let value = json!({"event_type": "purchase", "timestamp": "yesterday", "quantity": 0,
             "currency": "eur", "order_ammount": 5});
         let fields = fields_in_error(value);
-        for field in ["order_ammount", "timestamp", "currency", "quantity", "order_amount"] {
-            assert!(fields.contains(&field.to_owned()), "{field} missing from {fields:?}");
+        for field in [
+            "order_ammount",
+            "timestamp",
+            "currency",
+            "quantity",
+            "order_amount",
+        ] {
+            assert!(
+                fields.contains(&field.to_owned()),
+                "{field} missing from {fields:?}"
+            );
         }
     }
 
@@ -516,20 +574,60 @@ mod tests {
 
     #[test]
     fn event_type_is_required_and_known() {
-        assert_eq!(errors_for(json!({"timestamp": "2025-10-02T10:30:00Z"}))[0], ("event_type".into(), "is required".into()));
-        assert_eq!(fields_in_error(with(page_view(), "event_type", json!("click"))), ["event_type"]);
-        assert_eq!(fields_in_error(with(page_view(), "event_type", json!(1))), ["event_type"]);
-        assert_eq!(fields_in_error(with(page_view(), "event_type", Value::Null)), ["event_type"]);
+        assert_eq!(
+            errors_for(json!({"timestamp": "2025-10-02T10:30:00Z"}))[0],
+            ("event_type".into(), "is required".into())
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "event_type", json!("click"))),
+            ["event_type"]
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "event_type", json!(1))),
+            ["event_type"]
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "event_type", Value::Null)),
+            ["event_type"]
+        );
     }
 
     #[test]
     fn timestamp_needs_an_offset_and_not_the_far_future() {
-        assert_eq!(fields_in_error(with(page_view(), "timestamp", json!("2025-10-02T10:30:00"))), ["timestamp"]);
-        assert_eq!(fields_in_error(with(page_view(), "timestamp", json!("2025-10-02"))), ["timestamp"]);
-        assert_eq!(fields_in_error(with(page_view(), "timestamp", json!("2025-10-03T12:00:01Z"))), ["timestamp"]);
-        assert!(parse(with(page_view(), "timestamp", json!("2025-10-03T12:00:00Z"))).is_ok());
-        let fractional = parse(with(page_view(), "timestamp", json!("2025-10-02T10:30:00.123456789-05:30"))).expect("valid");
-        assert_eq!(format_utc(&fractional.timestamp), "2025-10-02T16:00:00.123456Z");
+        assert_eq!(
+            fields_in_error(with(page_view(), "timestamp", json!("2025-10-02T10:30:00"))),
+            ["timestamp"]
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "timestamp", json!("2025-10-02"))),
+            ["timestamp"]
+        );
+        assert_eq!(
+            fields_in_error(with(
+                page_view(),
+                "timestamp",
+                json!("2025-10-03T12:00:01Z")
+            )),
+            ["timestamp"]
+        );
+        assert!(
+            parse(with(
+                page_view(),
+                "timestamp",
+                json!("2025-10-03T12:00:00Z")
+            ))
+            .is_ok()
+        );
+        let fractional = parse(with(
+            page_view(),
+            "timestamp",
+            json!("2025-10-02T10:30:00.123456789-05:30"),
+        ))
+        .expect("valid");
+        assert_eq!(
+            format_utc(&fractional.timestamp),
+            "2025-10-02T16:00:00.123456Z"
+        );
     }
 
     #[test]
@@ -541,43 +639,100 @@ mod tests {
         // The future limit applies to the corrected time.
         let ahead = json!({"event_type": "page_view", "timestamp": "2025-10-03T11:00:00Z", "sent_at": "2025-10-02T10:00:00Z"});
         assert_eq!(fields_in_error(ahead), ["timestamp"]);
-        assert_eq!(fields_in_error(with(page_view(), "sent_at", json!("soon"))), ["sent_at"]);
+        assert_eq!(
+            fields_in_error(with(page_view(), "sent_at", json!("soon"))),
+            ["sent_at"]
+        );
     }
 
     #[test]
     fn product_id_is_one_to_128_characters_without_control_characters() {
-        assert_eq!(fields_in_error(with(page_view(), "product_id", json!(""))), ["product_id"]);
-        assert_eq!(fields_in_error(with(page_view(), "product_id", json!("x".repeat(129)))), ["product_id"]);
-        assert!(parse(with(page_view(), "product_id", json!("é".repeat(128)))).is_ok(), "code points, not bytes");
-        assert_eq!(fields_in_error(with(page_view(), "product_id", json!("a\nb"))), ["product_id"]);
-        assert_eq!(fields_in_error(with(page_view(), "product_id", json!(123))), ["product_id"]);
-        assert!(parse(with(page_view(), "product_id", Value::Null)).expect("null is absent").product_id.is_none());
+        assert_eq!(
+            fields_in_error(with(page_view(), "product_id", json!(""))),
+            ["product_id"]
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "product_id", json!("x".repeat(129)))),
+            ["product_id"]
+        );
+        assert!(
+            parse(with(page_view(), "product_id", json!("é".repeat(128)))).is_ok(),
+            "code points, not bytes"
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "product_id", json!("a\nb"))),
+            ["product_id"]
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "product_id", json!(123))),
+            ["product_id"]
+        );
+        assert!(
+            parse(with(page_view(), "product_id", Value::Null))
+                .expect("null is absent")
+                .product_id
+                .is_none()
+        );
     }
 
     #[test]
     fn order_amount_is_required_for_purchases_and_bounded() {
         let purchase = json!({"event_type": "purchase", "timestamp": "2025-10-02T10:40:00Z"});
-        assert_eq!(errors_for(purchase.clone()), [("order_amount".into(), "is required for a purchase".into())]);
-        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", Value::Null)), ["order_amount"]);
-        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", json!(-0.01))), ["order_amount"]);
-        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", json!(1e9 + 1.0))), ["order_amount"]);
-        assert_eq!(fields_in_error(with(purchase.clone(), "order_amount", json!("9.99"))), ["order_amount"]);
+        assert_eq!(
+            errors_for(purchase.clone()),
+            [("order_amount".into(), "is required for a purchase".into())]
+        );
+        assert_eq!(
+            fields_in_error(with(purchase.clone(), "order_amount", Value::Null)),
+            ["order_amount"]
+        );
+        assert_eq!(
+            fields_in_error(with(purchase.clone(), "order_amount", json!(-0.01))),
+            ["order_amount"]
+        );
+        assert_eq!(
+            fields_in_error(with(purchase.clone(), "order_amount", json!(1e9 + 1.0))),
+            ["order_amount"]
+        );
+        assert_eq!(
+            fields_in_error(with(purchase.clone(), "order_amount", json!("9.99"))),
+            ["order_amount"]
+        );
         assert!(parse(with(purchase.clone(), "order_amount", json!(0))).is_ok());
         assert!(parse(with(purchase, "order_amount", json!(1e9))).is_ok());
-        assert!(parse(with(page_view(), "order_amount", json!(5))).is_ok(), "optional elsewhere");
+        assert!(
+            parse(with(page_view(), "order_amount", json!(5))).is_ok(),
+            "optional elsewhere"
+        );
     }
 
     #[test]
     fn event_id_is_one_to_64_characters() {
-        assert_eq!(fields_in_error(with(page_view(), "event_id", json!(""))), ["event_id"]);
-        assert_eq!(fields_in_error(with(page_view(), "event_id", json!("x".repeat(65)))), ["event_id"]);
-        assert_eq!(parse(with(page_view(), "event_id", json!("x".repeat(64)))).expect("valid").event_id.len(), 64);
+        assert_eq!(
+            fields_in_error(with(page_view(), "event_id", json!(""))),
+            ["event_id"]
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "event_id", json!("x".repeat(65)))),
+            ["event_id"]
+        );
+        assert_eq!(
+            parse(with(page_view(), "event_id", json!("x".repeat(64))))
+                .expect("valid")
+                .event_id
+                .len(),
+            64
+        );
     }
 
     #[test]
     fn shop_id_allows_a_restricted_alphabet() {
         for bad in ["", "shop one", "shop/1", "ü", &"s".repeat(65)] {
-            assert_eq!(fields_in_error(with(page_view(), "shop_id", json!(bad))), ["shop_id"], "{bad:?}");
+            assert_eq!(
+                fields_in_error(with(page_view(), "shop_id", json!(bad))),
+                ["shop_id"],
+                "{bad:?}"
+            );
         }
         assert!(parse(with(page_view(), "shop_id", json!("A-z_0.9"))).is_ok());
     }
@@ -585,8 +740,14 @@ mod tests {
     #[test]
     fn session_and_visitor_ids_are_one_to_128_characters() {
         for field in ["session_id", "visitor_id"] {
-            assert_eq!(fields_in_error(with(page_view(), field, json!(""))), [field]);
-            assert_eq!(fields_in_error(with(page_view(), field, json!("v".repeat(129)))), [field]);
+            assert_eq!(
+                fields_in_error(with(page_view(), field, json!(""))),
+                [field]
+            );
+            assert_eq!(
+                fields_in_error(with(page_view(), field, json!("v".repeat(129)))),
+                [field]
+            );
             assert!(parse(with(page_view(), field, json!("v".repeat(128)))).is_ok());
         }
     }
@@ -594,7 +755,10 @@ mod tests {
     #[test]
     fn path_and_referrer_are_at_most_2048_characters() {
         for field in ["path", "referrer"] {
-            assert_eq!(fields_in_error(with(page_view(), field, json!("p".repeat(2049)))), [field]);
+            assert_eq!(
+                fields_in_error(with(page_view(), field, json!("p".repeat(2049)))),
+                [field]
+            );
             assert!(parse(with(page_view(), field, json!("p".repeat(2048)))).is_ok());
         }
     }
@@ -602,27 +766,49 @@ mod tests {
     #[test]
     fn currency_is_three_upper_case_letters() {
         for bad in ["eur", "EURO", "E1R", "€UR"] {
-            assert_eq!(fields_in_error(with(page_view(), "currency", json!(bad))), ["currency"], "{bad:?}");
+            assert_eq!(
+                fields_in_error(with(page_view(), "currency", json!(bad))),
+                ["currency"],
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn quantity_is_a_whole_number_from_1_to_100000() {
         for bad in [json!(0), json!(100_001), json!(1.5), json!(-1), json!("2")] {
-            assert_eq!(fields_in_error(with(page_view(), "quantity", bad.clone())), ["quantity"], "{bad}");
+            assert_eq!(
+                fields_in_error(with(page_view(), "quantity", bad.clone())),
+                ["quantity"],
+                "{bad}"
+            );
         }
-        assert_eq!(parse(with(page_view(), "quantity", json!(100_000))).expect("valid").quantity, Some(100_000));
+        assert_eq!(
+            parse(with(page_view(), "quantity", json!(100_000)))
+                .expect("valid")
+                .quantity,
+            Some(100_000)
+        );
     }
 
     #[test]
     fn order_id_is_one_to_128_characters() {
-        assert_eq!(fields_in_error(with(page_view(), "order_id", json!(""))), ["order_id"]);
-        assert_eq!(fields_in_error(with(page_view(), "order_id", json!("o".repeat(129)))), ["order_id"]);
+        assert_eq!(
+            fields_in_error(with(page_view(), "order_id", json!(""))),
+            ["order_id"]
+        );
+        assert_eq!(
+            fields_in_error(with(page_view(), "order_id", json!("o".repeat(129)))),
+            ["order_id"]
+        );
     }
 
     #[test]
     fn unknown_fields_are_refused_by_name() {
-        assert_eq!(errors_for(with(page_view(), "order_ammount", json!(1))), [("order_ammount".into(), "is not a known field".into())]);
+        assert_eq!(
+            errors_for(with(page_view(), "order_ammount", json!(1))),
+            [("order_ammount".into(), "is not a known field".into())]
+        );
     }
 
     #[test]
@@ -631,7 +817,10 @@ mod tests {
             "currency": "EUR", "sent_at": "2025-10-02T10:40:00Z"});
         let event = parse(value).expect("valid");
         let json = event.to_json();
-        assert!(json.contains("\"received_at\":\"2025-10-02T12:00:00.000000Z\""), "{json}");
+        assert!(
+            json.contains("\"received_at\":\"2025-10-02T12:00:00.000000Z\""),
+            "{json}"
+        );
         assert_eq!(Event::from_transport(&json).expect("decodes"), event);
     }
 

@@ -23,8 +23,19 @@ pub struct ErrorBody {
 }
 
 /// A JSON error answer with a status code.
-pub fn error_response(status: StatusCode, error: impl Into<String>, details: Vec<FieldError>) -> Response {
-    (status, Json(ErrorBody { error: error.into(), details })).into_response()
+pub fn error_response(
+    status: StatusCode,
+    error: impl Into<String>,
+    details: Vec<FieldError>,
+) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: error.into(),
+            details,
+        }),
+    )
+        .into_response()
 }
 
 /// `GET /…/health`: the process is up.
@@ -36,10 +47,11 @@ pub async fn health() -> Json<serde_json::Value> {
 pub fn readiness(result: Result<(), String>) -> Response {
     match result {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
-        Err(reason) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": reason})))
-                .into_response()
-        }
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "error": reason})),
+        )
+            .into_response(),
     }
 }
 
@@ -47,9 +59,17 @@ pub fn readiness(result: Result<(), String>) -> Response {
 pub fn cors_layer(origins: &str) -> Result<CorsLayer, String> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::ACCEPT, HeaderName::from_static("last-event-id")])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("last-event-id"),
+        ])
         .max_age(std::time::Duration::from_secs(3600));
-    let origins: Vec<&str> = origins.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    let origins: Vec<&str> = origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .collect();
     if origins.is_empty() || origins.contains(&"*") {
         return Ok(layer.allow_origin(Any));
     }
@@ -62,9 +82,12 @@ pub fn cors_layer(origins: &str) -> Result<CorsLayer, String> {
 
 /// Binds a listener, naming the configuration variable when the address cannot be used.
 pub async fn bind(variable: &str, address: &str) -> Result<TcpListener, String> {
-    let parsed: SocketAddr =
-        address.parse().map_err(|_| format!("{variable}: `{address}` is not an address such as 0.0.0.0:8080"))?;
-    TcpListener::bind(parsed).await.map_err(|e| format!("{variable}: cannot listen on {address}: {e}"))
+    let parsed: SocketAddr = address
+        .parse()
+        .map_err(|_| format!("{variable}: `{address}` is not an address such as 0.0.0.0:8080"))?;
+    TcpListener::bind(parsed)
+        .await
+        .map_err(|e| format!("{variable}: cannot listen on {address}: {e}"))
 }
 
 #[cfg(test)]

@@ -41,8 +41,12 @@ impl OriginalMetrics {
             total_purchases: totals.purchases,
             conversion_rate: money::percent(totals.purchases, totals.page_views),
             average_purchase_value: average_amount(totals.revenue_micros, totals.priced_purchases),
-            max_purchase_value: totals.max_amount_micros.map_or(0.0, |m| money::micros_round2(m.into())),
-            min_purchase_value: totals.min_amount_micros.map_or(0.0, |m| money::micros_round2(m.into())),
+            max_purchase_value: totals
+                .max_amount_micros
+                .map_or(0.0, |m| money::micros_round2(m.into())),
+            min_purchase_value: totals
+                .min_amount_micros
+                .map_or(0.0, |m| money::micros_round2(m.into())),
             top_product_id,
         }
     }
@@ -50,7 +54,10 @@ impl OriginalMetrics {
 
 /// The mean amount with two decimals; `0` when nothing was priced.
 pub fn average_amount(total_micros: i128, count: u64) -> f64 {
-    money::round2(total_micros, i128::from(count) * i128::from(money::MICROS_PER_UNIT))
+    money::round2(
+        total_micros,
+        i128::from(count) * i128::from(money::MICROS_PER_UNIT),
+    )
 }
 
 #[cfg(test)]

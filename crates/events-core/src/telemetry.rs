@@ -8,10 +8,15 @@ use crate::config::{LogArgs, LogFormat};
 /// print results (such as the consumer's dead-letter listing).
 pub fn init(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.rust_log).unwrap_or_else(|e| {
-        eprintln!("RUST_LOG: `{}` is not a valid filter ({e}); using `info`", args.rust_log);
+        eprintln!(
+            "RUST_LOG: `{}` is not a valid filter ({e}); using `info`",
+            args.rust_log
+        );
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests starting several services in one process) keeps the first.
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),

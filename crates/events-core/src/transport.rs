@@ -35,7 +35,12 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(redis_url: &str, stream: &str, channel: &str, timeout: Duration) -> Result<Self, TransportError> {
+    pub fn new(
+        redis_url: &str,
+        stream: &str,
+        channel: &str,
+        timeout: Duration,
+    ) -> Result<Self, TransportError> {
         Ok(Publisher {
             client: Client::open(redis_url)?,
             connection: OnceCell::new(),
@@ -50,7 +55,12 @@ impl Publisher {
     pub async fn publish(&self, payloads: &[String]) -> Result<(), TransportError> {
         let mut pipe = redis::pipe();
         for payload in payloads {
-            pipe.cmd("XADD").arg(&self.stream).arg("*").arg(EVENT_FIELD).arg(payload).ignore();
+            pipe.cmd("XADD")
+                .arg(&self.stream)
+                .arg("*")
+                .arg(EVENT_FIELD)
+                .arg(payload)
+                .ignore();
             pipe.cmd("PUBLISH").arg(&self.channel).arg(payload).ignore();
         }
         self.within_timeout(async {
@@ -65,7 +75,9 @@ impl Publisher {
     pub async fn ping(&self) -> Result<(), TransportError> {
         self.within_timeout(async {
             let mut connection = self.connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut connection).await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await?;
             Ok(())
         })
         .await
@@ -90,7 +102,9 @@ impl Publisher {
         &self,
         work: impl Future<Output = Result<T, TransportError>>,
     ) -> Result<T, TransportError> {
-        tokio::time::timeout(self.timeout, work).await.map_err(|_| TransportError::Timeout(self.timeout))?
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| TransportError::Timeout(self.timeout))?
     }
 }
 
@@ -132,10 +146,15 @@ impl GroupReader {
     ) -> Result<Self, TransportError> {
         let client = Client::open(redis_url)?;
         // Blocking reads outlast any fixed response timeout, so each call sets its own.
-        let config = AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(None);
-        let connection = tokio::time::timeout(timeout, client.get_multiplexed_async_connection_with_config(&config))
-            .await
-            .map_err(|_| TransportError::Timeout(timeout))??;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(None);
+        let connection = tokio::time::timeout(
+            timeout,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| TransportError::Timeout(timeout))??;
         let mut reader = GroupReader {
             connection,
             stream: stream.to_owned(),
@@ -149,7 +168,12 @@ impl GroupReader {
 
     async fn ensure_group(&mut self) -> Result<(), TransportError> {
         let mut create = redis::cmd("XGROUP");
-        create.arg("CREATE").arg(&self.stream).arg(&self.group).arg("0").arg("MKSTREAM");
+        create
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg("0")
+            .arg("MKSTREAM");
         match self.run::<()>(&create, Duration::ZERO).await {
             Err(TransportError::Redis(e)) if e.code() == Some("BUSYGROUP") => Ok(()),
             other => other,
@@ -164,7 +188,11 @@ impl GroupReader {
         block: Duration,
     ) -> Result<Vec<StreamEntry>, TransportError> {
         let mut read = redis::cmd("XREADGROUP");
-        read.arg("GROUP").arg(&self.group).arg(&self.consumer).arg("COUNT").arg(count.max(1));
+        read.arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(count.max(1));
         let start = match from {
             ReadFrom::Pending { after } => after,
             ReadFrom::New => {
@@ -221,7 +249,11 @@ impl GroupReader {
         Ok(())
     }
 
-    async fn run<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd, block: Duration) -> Result<T, TransportError> {
+    async fn run<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+        block: Duration,
+    ) -> Result<T, TransportError> {
         let limit = self.timeout + block;
         let reply = tokio::time::timeout(limit, cmd.query_async::<T>(&mut self.connection))
             .await
@@ -231,7 +263,10 @@ impl GroupReader {
 }
 
 /// Subscribes to the channel, for `consumer --source pubsub` (at-most-once, as the original).
-pub async fn subscribe(redis_url: &str, channel: &str) -> Result<redis::aio::PubSub, TransportError> {
+pub async fn subscribe(
+    redis_url: &str,
+    channel: &str,
+) -> Result<redis::aio::PubSub, TransportError> {
     let client = Client::open(redis_url)?;
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel).await?;
@@ -242,25 +277,39 @@ pub async fn subscribe(redis_url: &str, channel: &str) -> Result<redis::aio::Pub
 fn parse_read_reply(reply: Value) -> Result<Vec<StreamEntry>, TransportError> {
     let streams = match reply {
         Value::Nil => return Ok(Vec::new()),
-        Value::Array(streams) => streams.into_iter().filter_map(|s| match s {
-            Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
-            _ => None,
-        }).collect::<Vec<_>>(),
+        Value::Array(streams) => streams
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
         Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
-        other => return Err(TransportError::Protocol(format!("XREADGROUP answered {other:?}"))),
+        other => {
+            return Err(TransportError::Protocol(format!(
+                "XREADGROUP answered {other:?}"
+            )));
+        }
     };
     let mut entries = Vec::new();
     for stream_entries in streams {
-        let Value::Array(stream_entries) = stream_entries else { continue };
+        let Value::Array(stream_entries) = stream_entries else {
+            continue;
+        };
         for entry in stream_entries {
-            let Value::Array(mut parts) = entry else { continue };
+            let Value::Array(mut parts) = entry else {
+                continue;
+            };
             if parts.is_empty() {
                 continue;
             }
             let fields = if parts.len() > 1 { parts.pop() } else { None };
             let id = text(parts.swap_remove(0))
                 .ok_or_else(|| TransportError::Protocol("stream entry without an id".into()))?;
-            entries.push(StreamEntry { id, payload: fields.and_then(event_field) });
+            entries.push(StreamEntry {
+                id,
+                payload: fields.and_then(event_field),
+            });
         }
     }
     Ok(entries)
@@ -279,7 +328,11 @@ fn event_field(fields: Value) -> Option<String> {
         Value::Map(pairs) => pairs,
         _ => return None,
     };
-    pairs.into_iter().find_map(|(k, v)| (text(k).as_deref() == Some(EVENT_FIELD)).then(|| text(v)).flatten())
+    pairs.into_iter().find_map(|(k, v)| {
+        (text(k).as_deref() == Some(EVENT_FIELD))
+            .then(|| text(v))
+            .flatten()
+    })
 }
 
 fn text(value: Value) -> Option<String> {
@@ -308,18 +361,33 @@ mod tests {
         let reply = Value::Array(vec![Value::Array(vec![
             bulk("s"),
             Value::Array(vec![
-                Value::Array(vec![bulk("1-0"), Value::Array(vec![bulk("event"), bulk("{}")])]),
+                Value::Array(vec![
+                    bulk("1-0"),
+                    Value::Array(vec![bulk("event"), bulk("{}")]),
+                ]),
                 Value::Array(vec![bulk("2-0"), Value::Nil]),
-                Value::Array(vec![bulk("3-0"), Value::Array(vec![bulk("other"), bulk("x")])]),
+                Value::Array(vec![
+                    bulk("3-0"),
+                    Value::Array(vec![bulk("other"), bulk("x")]),
+                ]),
             ]),
         ])]);
         let entries = parse_read_reply(reply).expect("parses");
         assert_eq!(
             entries,
             vec![
-                StreamEntry { id: "1-0".into(), payload: Some("{}".into()) },
-                StreamEntry { id: "2-0".into(), payload: None },
-                StreamEntry { id: "3-0".into(), payload: None },
+                StreamEntry {
+                    id: "1-0".into(),
+                    payload: Some("{}".into())
+                },
+                StreamEntry {
+                    id: "2-0".into(),
+                    payload: None
+                },
+                StreamEntry {
+                    id: "3-0".into(),
+                    payload: None
+                },
             ]
         );
     }

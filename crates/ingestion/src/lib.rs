@@ -1,1 +1,90 @@
-//! x
+//! The ingestion service: `POST /v1/events` and `/v1/events/batch` validate events and append
+//! them to Redis, answering `202` only once Redis holds them.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`routes`] | the handlers and the router |
+//! | [`error`] | the one error type and its JSON answers |
+
+pub mod error;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use events_core::config::{CorsArgs, LogArgs, RedisArgs};
+use events_core::transport::Publisher;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use routes::router;
+
+/// Accepts shop events over HTTP and hands them to Redis.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ingestion", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "INGESTION_ADDR", default_value = "0.0.0.0:8080")]
+    pub ingestion_addr: String,
+
+    #[command(flatten)]
+    pub redis: RedisArgs,
+
+    /// The Redis stream events are appended to (read by the consumer).
+    #[arg(long, env = "EVENTS_STREAM", default_value = "analytics:events:stream")]
+    pub events_stream: String,
+
+    /// The Redis pub/sub channel each event is also published on.
+    #[arg(long, env = "EVENTS_CHANNEL", default_value = "analytics:events")]
+    pub events_channel: String,
+
+    #[command(flatten)]
+    pub cors: CorsArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub publisher: Publisher,
+    /// How long a client should wait before retrying after a `503`.
+    pub retry_after: Duration,
+}
+
+/// Binds `INGESTION_ADDR` and serves until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+    let listener = events_core::http::bind("INGESTION_ADDR", &config.ingestion_addr).await?;
+    serve(config, listener, shutdown).await
+}
+
+/// Serves on an already bound listener (tests pass one on port 0).
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let publisher = Publisher::new(
+        &config.redis.redis_url,
+        &config.events_stream,
+        &config.events_channel,
+        config.redis.redis_timeout,
+    )
+    .map_err(|e| format!("REDIS_URL: {e}"))?;
+    let state = Arc::new(AppState {
+        publisher,
+        retry_after: Duration::from_secs(1),
+    });
+    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
+        .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
+    let app = router(state).layer(cors);
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, stream = %config.events_stream, "ingestion listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("ingestion stopped");
+    Ok(())
+}

@@ -58,7 +58,10 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let current = version(&transaction)?;
     if current > LATEST_VERSION {
-        return Err(StoreError::SchemaTooNew { found: current, known: LATEST_VERSION });
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: LATEST_VERSION,
+        });
     }
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         transaction.execute_batch(step)?;
@@ -90,7 +93,9 @@ mod tests {
     #[test]
     fn rows_written_by_the_original_are_upgraded() {
         let mut connection = Connection::open_in_memory().expect("opens");
-        connection.execute_batch(MIGRATIONS[0]).expect("original schema");
+        connection
+            .execute_batch(MIGRATIONS[0])
+            .expect("original schema");
         connection
             .execute_batch(
                 "INSERT INTO events (event_type, timestamp, product_id, order_amount)
@@ -107,15 +112,30 @@ mod tests {
             .expect("queries")
             .collect::<Result<_, _>>()
             .expect("rows");
-        assert_eq!(rows[0], (Some(1_759_401_600_000_000), Some(99_990_000), "default".into()));
-        assert_eq!(rows[1], (Some(1_759_401_660_000_000), None, "default".into()));
+        assert_eq!(
+            rows[0],
+            (
+                Some(1_759_401_600_000_000),
+                Some(99_990_000),
+                "default".into()
+            )
+        );
+        assert_eq!(
+            rows[1],
+            (Some(1_759_401_660_000_000), None, "default".into())
+        );
         assert_eq!(rows[2], (None, None, "default".into()));
     }
 
     #[test]
     fn a_newer_schema_is_refused() {
         let mut connection = Connection::open_in_memory().expect("opens");
-        connection.pragma_update(None, "user_version", LATEST_VERSION + 1).expect("sets");
-        assert!(matches!(apply(&mut connection), Err(StoreError::SchemaTooNew { .. })));
+        connection
+            .pragma_update(None, "user_version", LATEST_VERSION + 1)
+            .expect("sets");
+        assert!(matches!(
+            apply(&mut connection),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
     }
 }

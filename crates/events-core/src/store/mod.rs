@@ -30,8 +30,13 @@ pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot create the folder of the database file {path}: {source}")]
-    Folder { path: String, source: std::io::Error },
-    #[error("the schema is at version {found}, newer than this build knows ({known}); upgrade the binary")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the schema is at version {found}, newer than this build knows ({known}); upgrade the binary"
+    )]
     SchemaTooNew { found: i64, known: i64 },
     #[error("a store task stopped unexpectedly: {0}")]
     Task(String),
@@ -41,8 +46,10 @@ pub enum StoreError {
 /// applies pending migrations.
 pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder)
-            .map_err(|source| StoreError::Folder { path: folder.display().to_string(), source })?;
+        std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
+            path: folder.display().to_string(),
+            source,
+        })?;
     }
     let mut connection = Connection::open(path)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;

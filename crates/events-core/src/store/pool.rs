@@ -19,7 +19,10 @@ impl ReadPool {
     /// read-only connections.
     pub fn open(path: &Path) -> Result<Arc<ReadPool>, StoreError> {
         drop(super::open_and_migrate(path)?);
-        Ok(Arc::new(ReadPool { path: path.to_owned(), idle: Mutex::new(Vec::new()) }))
+        Ok(Arc::new(ReadPool {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }))
     }
 
     /// Runs `query` on a read connection, off the async runtime.
@@ -41,11 +44,17 @@ impl ReadPool {
 
     /// Whether the store answers and its schema is the one this build reads.
     pub async fn check_ready(self: &Arc<Self>) -> Result<(), String> {
-        let version = self.run(|c| migrations::version(c)).await.map_err(|e| e.to_string())?;
+        let version = self
+            .run(|c| migrations::version(c))
+            .await
+            .map_err(|e| e.to_string())?;
         if version == migrations::LATEST_VERSION {
             Ok(())
         } else {
-            Err(format!("schema version {version}, expected {}", migrations::LATEST_VERSION))
+            Err(format!(
+                "schema version {version}, expected {}",
+                migrations::LATEST_VERSION
+            ))
         }
     }
 
@@ -53,7 +62,9 @@ impl ReadPool {
         if let Some(connection) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(connection);
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&self.path, flags)?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         Ok(connection)

@@ -38,7 +38,10 @@ impl EventFilter {
 }
 
 /// Counts by type and the exact amount aggregates of purchases, in one pass.
-pub fn event_totals(connection: &Connection, filter: &EventFilter) -> Result<EventTotals, StoreError> {
+pub fn event_totals(
+    connection: &Connection,
+    filter: &EventFilter,
+) -> Result<EventTotals, StoreError> {
     let (conditions, params) = filter.conditions();
     // The amount is summed in whole units and remainders separately so that no sum of
     // millionths can overflow SQLite's 64-bit integers.
@@ -72,7 +75,10 @@ pub fn event_totals(connection: &Connection, filter: &EventFilter) -> Result<Eve
 }
 
 /// The product with the most page views; ties go to the smallest id in byte order.
-pub fn top_viewed_product(connection: &Connection, filter: &EventFilter) -> Result<Option<String>, StoreError> {
+pub fn top_viewed_product(
+    connection: &Connection,
+    filter: &EventFilter,
+) -> Result<Option<String>, StoreError> {
     let (conditions, params) = filter.conditions();
     let sql = format!(
         "SELECT product_id FROM events
@@ -100,7 +106,10 @@ mod tests {
         let mut writer = Writer::open(&path).expect("opens");
         let events: Vec<Event> = events
             .iter()
-            .map(|v| Event::from_json(v.clone(), chrono::Utc::now(), crate::event::new_event_id).expect("valid"))
+            .map(|v| {
+                Event::from_json(v.clone(), chrono::Utc::now(), crate::event::new_event_id)
+                    .expect("valid")
+            })
             .collect();
         writer.insert_batch(&events).expect("stores");
         (dir, Connection::open(&path).expect("opens"))
@@ -113,8 +122,12 @@ mod tests {
     #[test]
     fn ties_for_the_top_product_go_to_the_smallest_id_in_byte_order() {
         let t = "2025-10-02T10:00:00Z";
-        let (_dir, connection) = store_with(&[view("b", t, "s"), view("a", t, "s"), view("B", t, "s")]);
-        assert_eq!(top_viewed_product(&connection, &EventFilter::default()).expect("query"), Some("B".into()));
+        let (_dir, connection) =
+            store_with(&[view("b", t, "s"), view("a", t, "s"), view("B", t, "s")]);
+        assert_eq!(
+            top_viewed_product(&connection, &EventFilter::default()).expect("query"),
+            Some("B".into())
+        );
     }
 
     #[test]
@@ -130,8 +143,16 @@ mod tests {
             from_micros: Some(1_759_363_200_000_000),
             to_micros: Some(1_759_449_600_000_000),
         };
-        assert_eq!(event_totals(&connection, &day).expect("query").page_views, 2);
-        assert_eq!(event_totals(&connection, &EventFilter::default()).expect("query").page_views, 4);
+        assert_eq!(
+            event_totals(&connection, &day).expect("query").page_views,
+            2
+        );
+        assert_eq!(
+            event_totals(&connection, &EventFilter::default())
+                .expect("query")
+                .page_views,
+            4
+        );
     }
 
     #[test]

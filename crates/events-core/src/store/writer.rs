@@ -24,7 +24,9 @@ pub struct Writer {
 impl Writer {
     /// Opens the store for writing, applying pending migrations.
     pub fn open(path: &Path) -> Result<Writer, StoreError> {
-        Ok(Writer { connection: super::open_and_migrate(path)? })
+        Ok(Writer {
+            connection: super::open_and_migrate(path)?,
+        })
     }
 
     /// Stores a batch in one transaction. Events already stored are skipped silently: the
@@ -79,11 +81,15 @@ mod tests {
     use serde_json::json;
 
     fn event(value: serde_json::Value) -> Event {
-        Event::from_json(value, chrono::Utc::now(), crate::event::new_event_id).expect("valid event")
+        Event::from_json(value, chrono::Utc::now(), crate::event::new_event_id)
+            .expect("valid event")
     }
 
     fn count(writer: &Writer) -> i64 {
-        writer.connection.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).expect("counts")
+        writer
+            .connection
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("counts")
     }
 
     #[test]
@@ -91,11 +97,27 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
         let batch = vec![
-            event(json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "event_id": "a"})),
-            event(json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "event_id": "b"})),
+            event(
+                json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "event_id": "a"}),
+            ),
+            event(
+                json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "event_id": "b"}),
+            ),
         ];
-        assert_eq!(writer.insert_batch(&batch).expect("stores"), InsertOutcome { inserted: 2, duplicates: 0 });
-        assert_eq!(writer.insert_batch(&batch).expect("stores"), InsertOutcome { inserted: 0, duplicates: 2 });
+        assert_eq!(
+            writer.insert_batch(&batch).expect("stores"),
+            InsertOutcome {
+                inserted: 2,
+                duplicates: 0
+            }
+        );
+        assert_eq!(
+            writer.insert_batch(&batch).expect("stores"),
+            InsertOutcome {
+                inserted: 0,
+                duplicates: 2
+            }
+        );
         assert_eq!(count(&writer), 2);
     }
 
@@ -104,14 +126,28 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
         let purchase = |shop: &str| {
-            event(json!({"event_type": "purchase", "timestamp": "2025-10-02T10:30:00Z",
-                "order_amount": 5, "order_id": "o-1", "shop_id": shop}))
+            event(
+                json!({"event_type": "purchase", "timestamp": "2025-10-02T10:30:00Z",
+                "order_amount": 5, "order_id": "o-1", "shop_id": shop}),
+            )
         };
-        let cart_with_same_order =
-            event(json!({"event_type": "add_to_cart", "timestamp": "2025-10-02T10:30:00Z", "order_id": "o-1"}));
+        let cart_with_same_order = event(
+            json!({"event_type": "add_to_cart", "timestamp": "2025-10-02T10:30:00Z", "order_id": "o-1"}),
+        );
         let outcome = writer
-            .insert_batch(&[purchase("default"), purchase("default"), purchase("other"), cart_with_same_order])
+            .insert_batch(&[
+                purchase("default"),
+                purchase("default"),
+                purchase("other"),
+                cart_with_same_order,
+            ])
             .expect("stores");
-        assert_eq!(outcome, InsertOutcome { inserted: 3, duplicates: 1 });
+        assert_eq!(
+            outcome,
+            InsertOutcome {
+                inserted: 3,
+                duplicates: 1
+            }
+        );
     }
 }

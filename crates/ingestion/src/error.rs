@@ -1,0 +1,73 @@
+//! The ingestion service's one error type. Every refusal says what was wrong, with the status
+//! code of the spec and a JSON body; Redis failures are logged here once and answered `503`
+//! with `Retry-After`.
+
+use std::time::Duration;
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use events_core::event::FieldError;
+use events_core::http::error_response;
+use events_core::transport::TransportError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{error}")]
+    Invalid {
+        error: String,
+        details: Vec<FieldError>,
+    },
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("events cannot be queued right now: {source}")]
+    Unavailable {
+        source: TransportError,
+        retry_after: Duration,
+    },
+}
+
+impl IngestError {
+    pub fn invalid(error: impl Into<String>, details: Vec<FieldError>) -> Self {
+        IngestError::Invalid {
+            error: error.into(),
+            details,
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            IngestError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        match self {
+            IngestError::Invalid { error, details } => error_response(status, error, details),
+            IngestError::Unavailable {
+                source,
+                retry_after,
+            } => {
+                tracing::warn!(error = %source, "refusing events: Redis unavailable");
+                let mut response = error_response(
+                    status,
+                    "events cannot be queued right now (Redis is unavailable); retry later",
+                    Vec::new(),
+                );
+                let seconds = retry_after.as_secs().max(1).to_string();
+                if let Ok(value) = seconds.parse() {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
+            other => error_response(status, other.to_string(), Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Starts the real ingestion router on a free port against a private redis-server.
+
+use std::time::Duration;
+
+use clap::Parser;
+use ingestion::Config;
+use test_support::RedisServer;
+use tokio_util::sync::CancellationToken;
+
+pub const STREAM: &str = "analytics:events:stream";
+pub const CHANNEL: &str = "analytics:events";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub redis: RedisServer,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(RedisServer::start(), "500ms").await
+}
+
+pub async fn spawn_app_with(redis: RedisServer, redis_timeout: &str) -> TestApp {
+    let config = Config::parse_from([
+        "ingestion",
+        "--redis-url",
+        &redis.url(),
+        "--redis-timeout",
+        redis_timeout,
+    ]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(ingestion::serve(config, listener, shutdown.clone()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    TestApp {
+        address,
+        client,
+        redis,
+        shutdown,
+    }
+}
+
+impl TestApp {
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post_raw(path, "application/json", body.to_string())
+            .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: String,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The JSON of every entry in the stream, oldest first.
+    pub fn stream_events(&self) -> Vec<serde_json::Value> {
+        let mut connection = self.redis.connection();
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(STREAM)
+            .arg("-")
+            .arg("+")
+            .query(&mut connection)
+            .expect("XRANGE");
+        entries
+            .into_iter()
+            .map(|(_, fields)| {
+                let (name, json) = &fields[0];
+                assert_eq!(name, "event");
+                serde_json::from_str(json).expect("entry holds JSON")
+            })
+            .collect()
+    }
+}
