@@ -1,1 +1,100 @@
-//! x
+//! The consumer: reads events from Redis, batches them, and writes each batch to the store in
+//! one transaction before acknowledging it.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`batch`] | the pure batching rule (size or timeout) |
+//! | [`sink`] | writing a batch to the store off the async runtime |
+//! | [`stream_worker`] | the default source: the stream, through a consumer group, acknowledged after commit |
+//! | [`pubsub_worker`] | `--source pubsub`: the channel, as the original did (at-most-once) |
+//! | [`backoff`] | the retry delays after Redis or store failures |
+
+pub mod backoff;
+pub mod batch;
+pub mod pubsub_worker;
+pub mod sink;
+pub mod stream_worker;
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use events_core::config::{LogArgs, RedisArgs, StoreArgs, parse_duration};
+use tokio_util::sync::CancellationToken;
+
+use crate::sink::Sink;
+
+/// Reads shop events from Redis, batches them and writes them to the store.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "consumer", version, about)]
+pub struct Config {
+    /// Where events come from: `stream` (durable, acknowledged after commit) or `pubsub` (the
+    /// original's at-most-once channel: events sent while the consumer is down are lost).
+    #[arg(long, env = "CONSUMER_SOURCE", default_value = "stream", value_enum)]
+    pub source: Source,
+
+    #[command(flatten)]
+    pub redis: RedisArgs,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Flush a batch once it holds this many events (1-100000).
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: u32,
+
+    /// Flush a batch this long after its first event arrived (`250ms`, `5s`, `1m`).
+    #[arg(long, env = "BATCH_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub batch_timeout: Duration,
+
+    /// The Redis stream to read.
+    #[arg(long, env = "EVENTS_STREAM", default_value = "analytics:events:stream")]
+    pub events_stream: String,
+
+    /// The pub/sub channel, for `--source pubsub`.
+    #[arg(long, env = "EVENTS_CHANNEL", default_value = "analytics:events")]
+    pub events_channel: String,
+
+    /// The consumer group; consumers in one group share the work.
+    #[arg(long, env = "CONSUMER_GROUP", default_value = "analytics")]
+    pub consumer_group: String,
+
+    /// This consumer's name in the group; keep it stable across restarts so that a restarted
+    /// consumer finds its own pending entries. Defaults to the host name.
+    #[arg(long, env = "CONSUMER_NAME", default_value_t = default_consumer_name())]
+    pub consumer_name: String,
+
+    /// Where entries that cannot be decoded go, with the reason.
+    #[arg(
+        long,
+        env = "DEAD_LETTER_STREAM",
+        default_value = "analytics:events:dead"
+    )]
+    pub dead_letter_stream: String,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    Stream,
+    #[value(name = "pubsub")]
+    PubSub,
+}
+
+fn default_consumer_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Opens the store and runs the chosen worker until `shutdown` is cancelled and what it holds
+/// is written.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+    let path = config.store.database_url.clone();
+    let sink = Sink::open(path)
+        .await
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    match config.source {
+        Source::Stream => stream_worker::run(&config, sink, shutdown).await,
+        Source::PubSub => pubsub_worker::run(&config, sink, shutdown).await,
+    }
+}

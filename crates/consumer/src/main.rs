@@ -1,0 +1,14 @@
+//! The `consumer` binary: configuration, logging, then the worker until SIGINT/SIGTERM.
+
+use consumer::Config;
+
+#[tokio::main]
+async fn main() {
+    let config: Config = events_core::config::parse_or_exit();
+    events_core::telemetry::init(&config.log);
+    let shutdown = events_core::shutdown::on_signal();
+    if let Err(error) = consumer::run(config, shutdown).await {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}

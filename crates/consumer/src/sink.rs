@@ -1,0 +1,39 @@
+//! Writing batches to the store. SQLite calls block, so they run on the blocking pool; the one
+//! writer connection is shared behind a mutex (only one batch is written at a time anyway).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use events_core::event::Event;
+use events_core::store::{InsertOutcome, StoreError, Writer};
+
+#[derive(Clone)]
+pub struct Sink {
+    writer: Arc<Mutex<Writer>>,
+}
+
+impl Sink {
+    /// Opens the store, applying pending migrations.
+    pub async fn open(path: PathBuf) -> Result<Sink, StoreError> {
+        let writer = tokio::task::spawn_blocking(move || Writer::open(&path))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(Sink {
+            writer: Arc::new(Mutex::new(writer)),
+        })
+    }
+
+    /// Commits `events` in one transaction; duplicates are skipped. The events are shared, not
+    /// moved, so a failed write can be retried with the same batch.
+    pub async fn write(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            writer.insert_batch(&events)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}

@@ -1,0 +1,191 @@
+//! The consumer binary against a real Redis and a real SQLite file: batching by size and by
+//! time, the flush on SIGTERM, re-reading its own pending entries, dead letters, pub/sub.
+
+mod helpers;
+
+use std::time::Duration;
+
+use helpers::{CHANNEL, DEAD_LETTERS, TestConsumer, sample_event, wait_until};
+
+const LONG: &str = "1h";
+
+#[test]
+fn a_batch_is_written_when_it_reaches_batch_size() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "5", "--batch-timeout", LONG]);
+    consumer.append(8);
+    wait_until("the first full batch", Duration::from_secs(10), || {
+        consumer.stored() == 5
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        consumer.stored(),
+        5,
+        "the 3 left over wait for size or timeout"
+    );
+    assert_eq!(
+        consumer.pending(),
+        3,
+        "only the committed batch is acknowledged"
+    );
+}
+
+#[test]
+fn a_batch_is_written_batch_timeout_after_its_first_event() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "100", "--batch-timeout", "300ms"]);
+    consumer.append(3);
+    wait_until("the timed flush", Duration::from_secs(5), || {
+        consumer.stored() == 3
+    });
+    wait_until("the acknowledgement", Duration::from_secs(5), || {
+        consumer.pending() == 0
+    });
+}
+
+#[test]
+fn sigterm_writes_and_acknowledges_what_was_read_then_exits_0() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "1000", "--batch-timeout", LONG]);
+    consumer.append(7);
+    wait_until("the events to be read", Duration::from_secs(10), || {
+        consumer.pending() == 7
+    });
+    assert_eq!(consumer.stored(), 0);
+    consumer.signal("TERM");
+    let status = consumer.wait(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(consumer.stored(), 7);
+    assert_eq!(consumer.pending(), 0);
+}
+
+#[test]
+fn sigint_does_the_same() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "1000", "--batch-timeout", LONG]);
+    consumer.append(2);
+    wait_until("the events to be read", Duration::from_secs(10), || {
+        consumer.pending() == 2
+    });
+    consumer.signal("INT");
+    assert!(consumer.wait(Duration::from_secs(10)).success());
+    assert_eq!(consumer.stored(), 2);
+}
+
+#[test]
+fn events_appended_before_the_group_existed_are_not_skipped() {
+    let mut consumer = TestConsumer::new();
+    consumer.append(4);
+    consumer.start(&["--batch-size", "4", "--batch-timeout", LONG]);
+    wait_until("the backlog to be stored", Duration::from_secs(10), || {
+        consumer.stored() == 4
+    });
+}
+
+#[test]
+fn after_a_kill_the_restarted_consumer_stores_its_pending_entries_once() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "1000", "--batch-timeout", LONG]);
+    let sent = consumer.append(6);
+    wait_until("the events to be read", Duration::from_secs(10), || {
+        consumer.pending() == 6
+    });
+    consumer.signal("KILL");
+    consumer.wait(Duration::from_secs(5));
+    assert_eq!(
+        consumer.stored(),
+        0,
+        "nothing was committed before the kill"
+    );
+
+    consumer.start(&["--batch-size", "1000", "--batch-timeout", "200ms"]);
+    wait_until(
+        "the pending entries to be stored",
+        Duration::from_secs(10),
+        || consumer.stored() == sent.len() as i64,
+    );
+    wait_until("the acknowledgement", Duration::from_secs(5), || {
+        consumer.pending() == 0
+    });
+    assert_eq!(consumer.stored_twice(), 0);
+}
+
+#[test]
+fn an_undecodable_entry_goes_to_the_dead_letters_and_does_not_block_the_rest() {
+    let mut consumer = TestConsumer::new();
+    consumer.append(1);
+    consumer.append_raw("event", "{not json");
+    consumer.append_raw("something", "else");
+    consumer.append(2);
+    consumer.start(&["--batch-size", "100", "--batch-timeout", "200ms"]);
+    wait_until("the good events", Duration::from_secs(10), || {
+        consumer.stored() == 3
+    });
+    wait_until("everything acknowledged", Duration::from_secs(5), || {
+        consumer.pending() == 0
+    });
+    let mut connection = consumer.redis.connection();
+    let dead: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(DEAD_LETTERS)
+        .arg("-")
+        .arg("+")
+        .query(&mut connection)
+        .expect("XRANGE");
+    assert_eq!(dead.len(), 2);
+    let fields: std::collections::HashMap<_, _> = dead[0].1.iter().cloned().collect();
+    assert_eq!(fields["event"], "{not json");
+    assert!(fields["reason"].contains("undecodable"), "{fields:?}");
+}
+
+#[test]
+fn the_pubsub_source_stores_what_is_published() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&[
+        "--source",
+        "pubsub",
+        "--batch-size",
+        "3",
+        "--batch-timeout",
+        LONG,
+    ]);
+    let mut connection = consumer.redis.connection();
+    wait_until("the subscription", Duration::from_secs(10), || {
+        let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(CHANNEL)
+            .query(&mut connection)
+            .expect("NUMSUB");
+        counts[0].1 == 1
+    });
+    for _ in 0..3 {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(CHANNEL)
+            .arg(sample_event().to_json())
+            .query(&mut connection)
+            .expect("PUBLISH");
+    }
+    wait_until("the published events", Duration::from_secs(10), || {
+        consumer.stored() == 3
+    });
+    consumer.signal("TERM");
+    assert!(consumer.wait(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn a_bad_setting_stops_the_binary_with_one_line_naming_it() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consumer"))
+        .env("BATCH_TIMEOUT", "soon")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("BATCH_TIMEOUT"), "{stderr}");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consumer"))
+        .env("BATCH_SIZE", "0")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("BATCH_SIZE"));
+}
