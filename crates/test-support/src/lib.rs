@@ -117,6 +117,7 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = process.kill();
+        let _ = process.wait();
         false
     }
 }

@@ -45,7 +45,7 @@ impl ReadPool {
     /// Whether the store answers and its schema is the one this build reads.
     pub async fn check_ready(self: &Arc<Self>) -> Result<(), String> {
         let version = self
-            .run(|c| migrations::version(c))
+            .run(migrations::version)
             .await
             .map_err(|e| e.to_string())?;
         if version == migrations::LATEST_VERSION {
