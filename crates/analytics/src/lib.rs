@@ -1,1 +1,93 @@
-//! x
+//! The analytics service: computes the metrics JSON from the store and serves the built
+//! dashboard.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`routes`] | the router and its handlers |
+//! | [`params`] | query-string parsing: shops, ranges, time zones, refusals naming the parameter |
+//! | [`error`] | the one error type and its JSON answers |
+
+pub mod error;
+pub mod params;
+pub mod routes;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use events_core::config::{CorsArgs, LogArgs, StoreArgs};
+use events_core::store::ReadPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use routes::router;
+
+/// Computes shop metrics from the store and serves the dashboard.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "analytics", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ANALYTICS_ADDR", default_value = "0.0.0.0:8000")]
+    pub analytics_addr: String,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The built dashboard (`npm run build` in frontend/), served at `/`. When the folder is
+    /// missing, the API is served alone.
+    #[arg(long, env = "DASHBOARD_DIR", default_value = "frontend/dist")]
+    pub dashboard_dir: PathBuf,
+
+    #[command(flatten)]
+    pub cors: CorsArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Arc<ReadPool>,
+}
+
+/// Binds `ANALYTICS_ADDR` and serves until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+    let listener = events_core::http::bind("ANALYTICS_ADDR", &config.analytics_addr).await?;
+    serve(config, listener, shutdown).await
+}
+
+/// Serves on an already bound listener (tests pass one on port 0).
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let path = config.store.database_url.clone();
+    let store = tokio::task::spawn_blocking(move || ReadPool::open(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let state = Arc::new(AppState { store });
+    let dashboard = config
+        .dashboard_dir
+        .join("index.html")
+        .is_file()
+        .then_some(config.dashboard_dir.as_path());
+    if dashboard.is_none() {
+        tracing::warn!(
+            dashboard_dir = %config.dashboard_dir.display(),
+            "no built dashboard there (run `npm run build` in frontend/); serving the API alone"
+        );
+    }
+    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
+        .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
+    let app = router(state, dashboard).layer(cors);
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, database = %config.store.database_url.display(), "analytics listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("analytics stopped");
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The `analytics` binary: configuration, logging, then the service until SIGINT/SIGTERM.
+
+use analytics::Config;
+
+#[tokio::main]
+async fn main() {
+    let config: Config = events_core::config::parse_or_exit();
+    events_core::telemetry::init(&config.log);
+    let shutdown = events_core::shutdown::on_signal();
+    if let Err(error) = analytics::run(config, shutdown).await {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,242 @@
+//! Query-string parsing shared by the analytics endpoints. Unknown parameters, repeated ones,
+//! empty values and bad values are refused with the parameter's name, never ignored.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
+use events_core::store::EventFilter;
+
+use crate::error::ApiError;
+
+/// The query string's parameters, checked against the names an endpoint takes.
+#[derive(Debug, Default)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl QueryParams {
+    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<QueryParams, ApiError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            if !allowed.contains(&name.as_ref()) {
+                return Err(ApiError::bad(
+                    &name,
+                    format!("is not a parameter here (known: {})", allowed.join(", ")),
+                ));
+            }
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(ApiError::bad(&name, "is given more than once"));
+            }
+            if value.trim().is_empty() {
+                return Err(ApiError::bad(&name, "must not be empty"));
+            }
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(QueryParams { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The time range and zone of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeRange {
+    pub from: Option<Bound>,
+    pub to: Option<Bound>,
+    pub tz: Tz,
+}
+
+/// One end of a range: the instant, and whether the client gave a date (local midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub instant: DateTime<Utc>,
+    pub date: Option<NaiveDate>,
+}
+
+impl TimeRange {
+    /// Reads `tz` (default UTC), then `from` and `to`; `from` must come before `to`.
+    pub fn parse(params: &QueryParams) -> Result<TimeRange, ApiError> {
+        let tz = match params.get("tz") {
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                ApiError::bad(
+                    "tz",
+                    format!("`{name}` is not an IANA time zone such as Europe/Berlin"),
+                )
+            })?,
+            None => Tz::UTC,
+        };
+        let from = params
+            .get("from")
+            .map(|text| parse_bound("from", text, tz))
+            .transpose()?;
+        let to = params
+            .get("to")
+            .map(|text| parse_bound("to", text, tz))
+            .transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from.instant >= to.instant
+        {
+            return Err(ApiError::bad("from", "must be before `to`"));
+        }
+        Ok(TimeRange { from, to, tz })
+    }
+}
+
+/// An RFC 3339 instant, or a `YYYY-MM-DD` date read as local midnight in `tz`.
+pub fn parse_bound(name: &str, text: &str, tz: Tz) -> Result<Bound, ApiError> {
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Bound {
+            instant: instant.with_timezone(&Utc),
+            date: None,
+        });
+    }
+    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(date) if text.len() == 10 => Ok(Bound {
+            instant: start_of_day(date, tz),
+            date: Some(date),
+        }),
+        _ => Err(ApiError::bad(
+            name,
+            format!("`{text}` is neither an RFC 3339 time nor a YYYY-MM-DD date"),
+        )),
+    }
+}
+
+/// When `date` begins in `tz`: local midnight, the earlier one when midnight happens twice,
+/// and the first instant of the date when a DST jump skips midnight.
+pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = date.and_time(NaiveTime::MIN);
+    for minutes in 0..=24 * 60 {
+        let local = midnight + TimeDelta::minutes(minutes);
+        if let Some(instant) = tz.from_local_datetime(&local).earliest() {
+            return instant.with_timezone(&Utc);
+        }
+    }
+    // No zone skips a whole day at midnight in this direction; fall back to UTC midnight.
+    Utc.from_utc_datetime(&midnight)
+}
+
+/// A `shop_id` filter, checked with the same rule as events use.
+pub fn parse_shop_id(params: &QueryParams) -> Result<Option<String>, ApiError> {
+    let Some(shop_id) = params.get("shop_id") else {
+        return Ok(None);
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if shop_id.chars().count() > 64 || !shop_id.chars().all(allowed) {
+        return Err(ApiError::bad(
+            "shop_id",
+            "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+        ));
+    }
+    Ok(Some(shop_id.to_owned()))
+}
+
+/// The store filter for a shop and a range.
+pub fn event_filter(shop_id: Option<String>, range: &TimeRange) -> EventFilter {
+    EventFilter {
+        shop_id,
+        from_micros: range.from.map(|b| b.instant.timestamp_micros()),
+        to_micros: range.to.map(|b| b.instant.timestamp_micros()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(raw: &str) -> Result<QueryParams, ApiError> {
+        QueryParams::parse(Some(raw), &["shop_id", "from", "to", "tz"])
+    }
+
+    fn parameter_of(error: ApiError) -> String {
+        match error {
+            ApiError::BadParameter { parameter, .. } => parameter,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().expect("a UTC time")
+    }
+
+    #[test]
+    fn unknown_repeated_and_empty_parameters_are_refused_by_name() {
+        assert_eq!(parameter_of(params("shop=1").expect_err("unknown")), "shop");
+        assert_eq!(
+            parameter_of(params("tz=UTC&tz=UTC").expect_err("repeated")),
+            "tz"
+        );
+        assert_eq!(
+            parameter_of(params("shop_id=").expect_err("empty")),
+            "shop_id"
+        );
+        assert!(params("").is_ok());
+    }
+
+    #[test]
+    fn dates_are_local_midnight_in_the_zone() {
+        let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+        let bound = parse_bound("from", "2025-10-26", berlin).expect("date");
+        assert_eq!(bound.instant, utc("2025-10-25T22:00:00Z"));
+        let kolkata: Tz = "Asia/Kolkata".parse().expect("zone");
+        assert_eq!(
+            parse_bound("from", "2025-10-26", kolkata)
+                .expect("date")
+                .instant,
+            utc("2025-10-25T18:30:00Z")
+        );
+        assert_eq!(
+            parse_bound("to", "2025-10-26", Tz::UTC)
+                .expect("date")
+                .instant,
+            utc("2025-10-26T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_day_whose_midnight_is_skipped_starts_at_its_first_instant() {
+        // Chile moved clocks from 00:00 to 01:00 on 2025-09-07.
+        let santiago: Tz = "America/Santiago".parse().expect("zone");
+        let start = start_of_day(NaiveDate::from_ymd_opt(2025, 9, 7).expect("date"), santiago);
+        assert_eq!(start, utc("2025-09-07T04:00:00Z"));
+    }
+
+    #[test]
+    fn instants_keep_their_offset() {
+        let bound = parse_bound("from", "2025-10-02T10:30:00+02:00", Tz::UTC).expect("instant");
+        assert_eq!(bound.instant, utc("2025-10-02T08:30:00Z"));
+        assert_eq!(bound.date, None);
+    }
+
+    #[test]
+    fn bad_values_name_their_parameter() {
+        assert_eq!(
+            parameter_of(TimeRange::parse(&params("tz=Mars/Base").expect("ok")).expect_err("zone")),
+            "tz"
+        );
+        assert_eq!(
+            parameter_of(
+                TimeRange::parse(&params("from=yesterday").expect("ok")).expect_err("from")
+            ),
+            "from"
+        );
+        assert_eq!(
+            parameter_of(TimeRange::parse(&params("to=2025-13-01").expect("ok")).expect_err("to")),
+            "to"
+        );
+        let backwards = params("from=2025-10-02&to=2025-10-01").expect("ok");
+        assert_eq!(
+            parameter_of(TimeRange::parse(&backwards).expect_err("order")),
+            "from"
+        );
+        let bad_shop = params("shop_id=a%20b").expect("ok");
+        assert_eq!(
+            parameter_of(parse_shop_id(&bad_shop).expect_err("shop")),
+            "shop_id"
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! Starts the real analytics router on a free port over a temporary SQLite file, filled
+//! through the store's own insert path.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use analytics::Config;
+use clap::Parser;
+use events_core::event::{Event, new_event_id};
+use events_core::store::Writer;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_dashboard(Path::new("/nonexistent-dashboard")).await
+}
+
+pub async fn spawn_app_with_dashboard(dashboard: &Path) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("analytics.db");
+    let config = Config::parse_from([
+        "analytics".as_ref(),
+        "--database-url".as_ref(),
+        db_path.as_os_str(),
+        "--dashboard-dir".as_ref(),
+        dashboard.as_os_str(),
+    ]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(analytics::serve(config, listener, shutdown.clone()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let app = TestApp {
+        address,
+        client,
+        db_path,
+        _dir: dir,
+        shutdown,
+    };
+    test_support::eventually("analytics to answer", Duration::from_secs(10), || async {
+        app.client
+            .get(format!("{}/api/health", app.address))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    app
+}
+
+impl TestApp {
+    /// Stores events exactly as the consumer would.
+    pub fn store(&self, events: &[serde_json::Value]) {
+        let events: Vec<Event> = events
+            .iter()
+            .map(|v| {
+                Event::from_json(v.clone(), chrono::Utc::now(), new_event_id).expect("valid event")
+            })
+            .collect();
+        Writer::open(&self.db_path)
+            .expect("opens")
+            .insert_batch(&events)
+            .expect("stores");
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path_and_query}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_json(&self, path_and_query: &str) -> (u16, serde_json::Value) {
+        let response = self.get(path_and_query).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+}
