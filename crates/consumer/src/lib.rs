@@ -8,9 +8,11 @@
 //! | [`stream_worker`] | the default source: the stream, through a consumer group, acknowledged after commit |
 //! | [`pubsub_worker`] | `--source pubsub`: the channel, as the original did (at-most-once) |
 //! | [`backoff`] | the retry delays after Redis or store failures |
+//! | [`health`] | the small HTTP listener at `CONSUMER_METRICS_ADDR` |
 
 pub mod backoff;
 pub mod batch;
+pub mod health;
 pub mod pubsub_worker;
 pub mod sink;
 pub mod stream_worker;
@@ -63,6 +65,10 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_NAME", default_value_t = default_consumer_name())]
     pub consumer_name: String,
 
+    /// Where the consumer answers `GET /health` (for container health checks).
+    #[arg(long, env = "CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
+    pub consumer_metrics_addr: String,
+
     /// Where entries that cannot be decoded go, with the reason.
     #[arg(
         long,
@@ -89,12 +95,19 @@ fn default_consumer_name() -> String {
 /// Opens the store and runs the chosen worker until `shutdown` is cancelled and what it holds
 /// is written.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+    let listener =
+        events_core::http::bind("CONSUMER_METRICS_ADDR", &config.consumer_metrics_addr).await?;
     let path = config.store.database_url.clone();
     let sink = Sink::open(path)
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
-    match config.source {
+    let stop_listener = CancellationToken::new();
+    let listener_task = tokio::spawn(health::serve(listener, stop_listener.clone()));
+    let result = match config.source {
         Source::Stream => stream_worker::run(&config, sink, shutdown).await,
         Source::PubSub => pubsub_worker::run(&config, sink, shutdown).await,
-    }
+    };
+    stop_listener.cancel();
+    let _ = listener_task.await;
+    result
 }

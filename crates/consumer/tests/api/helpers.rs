@@ -35,7 +35,12 @@ impl TestConsumer {
         let process = Command::new(env!("CARGO_BIN_EXE_consumer"))
             .args(["--redis-url", &self.redis.url(), "--database-url"])
             .arg(&self.db_path)
-            .args(["--consumer-name", "test-consumer"])
+            .args([
+                "--consumer-name",
+                "test-consumer",
+                "--consumer-metrics-addr",
+                "127.0.0.1:0",
+            ])
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

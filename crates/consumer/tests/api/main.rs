@@ -189,3 +189,21 @@ fn a_bad_setting_stops_the_binary_with_one_line_naming_it() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("BATCH_SIZE"));
 }
+
+#[test]
+fn a_taken_health_port_stops_the_binary_with_one_line_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let address = taken.local_addr().expect("address").to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consumer"))
+        .env("CONSUMER_METRICS_ADDR", &address)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("CONSUMER_METRICS_ADDR") && stderr.contains(&address),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

@@ -44,7 +44,25 @@ pub enum StoreError {
 
 /// Opens (creating if needed) the database file, sets the pragmas every connection needs, and
 /// applies pending migrations.
+///
+/// The consumer and analytics may open a new file at the same moment. SQLite then refuses one
+/// of them at once (rather than wait) while the other switches the file to WAL, so a busy
+/// store is retried for a few seconds before it counts as an error.
 pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match try_open_and_migrate(path) {
+            Err(StoreError::Sqlite(error))
+                if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn try_open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
             path: folder.display().to_string(),
@@ -55,9 +73,16 @@ pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // WAL lets readers see the last commit while the writer appends the next one.
     connection.pragma_update(None, "journal_mode", "WAL")?;
-    // NORMAL in WAL mode: a commit survives a process crash; a power loss may lose the last
-    // commits, which Redis still holds unacknowledged only until they are acknowledged.
+    // NORMAL in WAL mode: a commit survives a crash of the process; a power loss may undo the
+    // last commits before the next checkpoint (they were already acknowledged in Redis).
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     migrations::apply(&mut connection)?;
     Ok(connection)
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
