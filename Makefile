@@ -1,0 +1,87 @@
+# The two commands a newcomer needs: `make run` (the whole system) and `make test` (every test).
+# Both work on a fresh Debian machine that has only Rust and Node: they install redis-server
+# with apt-get when it is missing.
+
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+.PHONY: help run test build lint fmt clean redis-server
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+redis-server: ## Install redis-server with apt-get if it is missing
+	@if command -v redis-server >/dev/null; then exit 0; fi
+	echo "redis-server is missing; installing it with apt-get"
+	if [ "$$(id -u)" = 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+	else
+		echo "error: cannot install as this user; run: sudo apt-get install -y redis-server" >&2
+		exit 1
+	fi
+
+build: ## Build the three services (release)
+	cargo build --release --locked --bin ingestion --bin consumer --bin analytics
+
+test: redis-server ## Run every test (unit, integration against a private Redis, end to end)
+	cargo test --workspace --locked
+
+lint: ## Check formatting and clippy
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --locked -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt --all
+
+clean: ## Remove build output and the local run state (keeps data/)
+	cargo clean
+	rm -rf .run
+
+# `make run`: Redis (a private one when none answers at REDIS_URL), the three services, until
+# Ctrl-C. Every §2 variable is honoured from the environment.
+run: redis-server build ## Start Redis, ingestion, consumer and analytics; Ctrl-C stops them
+	@export REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379}"
+	export DATABASE_URL="$${DATABASE_URL:-sqlite://data/analytics.db}"
+	export INGESTION_ADDR="$${INGESTION_ADDR:-0.0.0.0:8080}"
+	export ANALYTICS_ADDR="$${ANALYTICS_ADDR:-0.0.0.0:8000}"
+	export CONSUMER_NAME="$${CONSUMER_NAME:-$$(hostname)}"
+	pids=()
+	redis_pid=""
+	stop() {
+		trap - INT TERM EXIT
+		echo "stopping…"
+		for pid in "$${pids[@]}"; do kill -TERM "$$pid" 2>/dev/null || true; done
+		for pid in "$${pids[@]}"; do wait "$$pid" 2>/dev/null || true; done
+		# Redis stops last, so the consumer can acknowledge its final batch.
+		if [ -n "$$redis_pid" ]; then kill -TERM "$$redis_pid" 2>/dev/null || true; wait "$$redis_pid" 2>/dev/null || true; fi
+		echo "stopped"
+	}
+	trap stop INT TERM EXIT
+	if ! redis-cli -u "$$REDIS_URL" ping >/dev/null 2>&1; then
+		port="$$(sed -E 's#^redis://([^@/]*@)?[^:/]*(:([0-9]+))?.*#\3#' <<<"$$REDIS_URL")"
+		port="$${port:-6379}"
+		mkdir -p .run/redis
+		echo "no Redis answers at $$REDIS_URL; starting a private redis-server on 127.0.0.1:$$port (data in .run/redis)"
+		# Its own session, so Ctrl-C reaches the services first and Redis outlives them.
+		setsid redis-server --port "$$port" --bind 127.0.0.1 --dir "$$PWD/.run/redis" \
+			--appendonly yes --appendfsync everysec --save "" >.run/redis.log 2>&1 &
+		redis_pid=$$!
+		for _ in $$(seq 50); do redis-cli -u "$$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.1; done
+		redis-cli -u "$$REDIS_URL" ping >/dev/null || { echo "error: redis-server did not start; see .run/redis.log" >&2; exit 1; }
+	fi
+	target/release/consumer & pids+=($$!)
+	target/release/ingestion & pids+=($$!)
+	target/release/analytics & pids+=($$!)
+	sleep 1
+	printf '\n  Shop analytics is running (Ctrl-C stops everything):\n'
+	printf '    ingestion   POST http://%s/v1/events\n' "$${INGESTION_ADDR/0.0.0.0/localhost}"
+	printf '    analytics   GET  http://%s/api/analytics\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
+	printf '    store       %s\n    redis       %s\n\n' "$$DATABASE_URL" "$$REDIS_URL"
+	# Stop everything as soon as any service exits; a clean exit is a Ctrl-C reaching it first.
+	status=0
+	wait -n "$${pids[@]}" || status=$$?
+	if [ "$$status" -ne 0 ]; then echo "a service failed (exit $$status); stopping the rest" >&2; exit 1; fi
