@@ -9,26 +9,38 @@
 //! | [`pubsub_worker`] | `--source pubsub`: the channel, as the original did (at-most-once) |
 //! | [`backoff`] | the retry delays after Redis or store failures |
 //! | [`health`] | the small HTTP listener at `CONSUMER_METRICS_ADDR` |
+//! | [`status`] | what `/ready` reports: the last Redis and store failures |
+//! | [`dead_letters`] | the `dead-letters list` and `dead-letters replay` subcommands |
 
 pub mod backoff;
 pub mod batch;
+pub mod dead_letters;
 pub mod health;
 pub mod pubsub_worker;
 pub mod sink;
+pub mod status;
 pub mod stream_worker;
 
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
 use events_core::config::{LogArgs, RedisArgs, StoreArgs, parse_duration};
+use events_core::store::Synchronous;
 use tokio_util::sync::CancellationToken;
 
 use crate::sink::Sink;
+use crate::status::Status;
 
 /// Reads shop events from Redis, batches them and writes them to the store.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "consumer", version, about)]
 pub struct Config {
+    /// Without a command, the consumer runs until SIGINT/SIGTERM.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Where events come from: `stream` (durable, acknowledged after commit) or `pubsub` (the
     /// original's at-most-once channel: events sent while the consumer is down are lost).
     #[arg(long, env = "CONSUMER_SOURCE", default_value = "stream", value_enum)]
@@ -69,7 +81,22 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_METRICS_ADDR", default_value = "127.0.0.1:9102")]
     pub consumer_metrics_addr: String,
 
-    /// Where entries that cannot be decoded go, with the reason.
+    /// Entries pending on another consumer for this long are claimed: that consumer is taken
+    /// for dead. Longer than a batch takes to write (`30s`).
+    #[arg(long, env = "CLAIM_IDLE", default_value = "30s", value_parser = parse_duration)]
+    pub claim_idle: Duration,
+
+    /// An entry delivered more often than this without being stored (it kept crashing or
+    /// stalling consumers) goes to the dead-letter stream.
+    #[arg(long, env = "MAX_DELIVERIES", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_deliveries: u64,
+
+    /// SQLite durability: `normal` (survives process crashes; a power loss may undo the last
+    /// seconds of commits) or `full` (every commit fsynced; several times slower).
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_enum)]
+    pub sqlite_synchronous: Synchronous,
+
+    /// Where entries that cannot be stored go, with the reason and their delivery count.
     #[arg(
         long,
         env = "DEAD_LETTER_STREAM",
@@ -79,6 +106,13 @@ pub struct Config {
 
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Inspect or replay the dead-letter stream.
+    #[command(subcommand)]
+    DeadLetters(dead_letters::Action),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,20 +126,32 @@ fn default_consumer_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// Opens the store and runs the chosen worker until `shutdown` is cancelled and what it holds
+/// Runs the subcommand, or else the consumer until `shutdown` is cancelled and what it holds
 /// is written.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+    match &config.command {
+        Some(Command::DeadLetters(action)) => dead_letters::run(&config, action).await,
+        None => consume(config, shutdown).await,
+    }
+}
+
+async fn consume(config: Config, shutdown: CancellationToken) -> Result<(), String> {
     let listener =
         events_core::http::bind("CONSUMER_METRICS_ADDR", &config.consumer_metrics_addr).await?;
     let path = config.store.database_url.clone();
-    let sink = Sink::open(path)
+    let sink = Sink::open(path, config.sqlite_synchronous)
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let status = Arc::new(Status::default());
     let stop_listener = CancellationToken::new();
-    let listener_task = tokio::spawn(health::serve(listener, stop_listener.clone()));
+    let listener_task = tokio::spawn(health::serve(
+        listener,
+        Arc::clone(&status),
+        stop_listener.clone(),
+    ));
     let result = match config.source {
-        Source::Stream => stream_worker::run(&config, sink, shutdown).await,
-        Source::PubSub => pubsub_worker::run(&config, sink, shutdown).await,
+        Source::Stream => stream_worker::run(&config, sink, status, shutdown).await,
+        Source::PubSub => pubsub_worker::run(&config, sink, status, shutdown).await,
     };
     stop_listener.cancel();
     let _ = listener_task.await;

@@ -14,9 +14,15 @@ use crate::Config;
 use crate::backoff::Backoff;
 use crate::batch::Batch;
 use crate::sink::Sink;
+use crate::status::Status;
 
 /// Runs until `shutdown`, then writes what it holds and returns.
-pub async fn run(config: &Config, sink: Sink, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn run(
+    config: &Config,
+    sink: Sink,
+    status: Arc<Status>,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
     tracing::warn!(
         channel = %config.events_channel,
         "consumer subscribing to the pub/sub channel: at-most-once, events sent while it is down are lost"
@@ -32,12 +38,14 @@ pub async fn run(config: &Config, sink: Sink, shutdown: CancellationToken) -> Re
         {
             Ok(pubsub) => {
                 tracing::info!("subscribed");
+                status.set_redis_error(None);
                 backoff.reset();
                 pubsub
             }
             Err(error) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, retry_in = ?delay, "cannot subscribe; retrying");
+                status.set_redis_error(Some(error.to_string()));
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shutdown.cancelled() => {}
@@ -65,17 +73,18 @@ pub async fn run(config: &Config, sink: Sink, shutdown: CancellationToken) -> Re
                 () = shutdown.cancelled() => break,
             }
             if batch.is_due(Instant::now()) {
-                flush(&sink, &mut batch, &shutdown).await?;
+                flush(&sink, &status, &mut batch, &shutdown).await?;
             }
         }
     }
-    flush(&sink, &mut batch, &shutdown).await?;
+    flush(&sink, &status, &mut batch, &shutdown).await?;
     tracing::info!("consumer stopped");
     Ok(())
 }
 
 async fn flush(
     sink: &Sink,
+    status: &Status,
     batch: &mut Batch<Event>,
     shutdown: &CancellationToken,
 ) -> Result<(), String> {
@@ -87,6 +96,7 @@ async fn flush(
     loop {
         match sink.write(Arc::clone(&events)).await {
             Ok(outcome) => {
+                status.set_store_error(None);
                 tracing::debug!(
                     batch_len = events.len(),
                     inserted = outcome.inserted,
@@ -103,6 +113,7 @@ async fn flush(
             Err(error) => {
                 let delay = backoff.next_delay();
                 tracing::error!(%error, retry_in = ?delay, "store write failed; retrying");
+                status.set_store_error(Some(error.to_string()));
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = shutdown.cancelled() => {}

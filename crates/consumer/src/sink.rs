@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use events_core::event::Event;
-use events_core::store::{InsertOutcome, StoreError, Writer};
+use events_core::store::{InsertOutcome, StoreError, Synchronous, Writer};
 
 #[derive(Clone)]
 pub struct Sink {
@@ -14,8 +14,8 @@ pub struct Sink {
 
 impl Sink {
     /// Opens the store, applying pending migrations.
-    pub async fn open(path: PathBuf) -> Result<Sink, StoreError> {
-        let writer = tokio::task::spawn_blocking(move || Writer::open(&path))
+    pub async fn open(path: PathBuf, synchronous: Synchronous) -> Result<Sink, StoreError> {
+        let writer = tokio::task::spawn_blocking(move || Writer::open_with(&path, synchronous))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(Sink {
@@ -32,6 +32,19 @@ impl Sink {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             writer.insert_batch(&events)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Whether the store takes a write at all (see [`Writer::probe`]).
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            writer.probe()
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?

@@ -1,9 +1,15 @@
 //! The default source: the Redis stream, read through a consumer group.
 //!
 //! An entry is acknowledged only after the batch holding it is committed, so a crash at any
-//! point leaves it pending, and a restarted consumer (same `CONSUMER_NAME`) reads its own
-//! pending entries first. The insert is idempotent, so reading an entry twice stores it once.
+//! point leaves it pending: a restarted consumer (same `CONSUMER_NAME`) re-reads its own
+//! pending entries first, and entries left by a consumer that never came back are claimed
+//! after `CLAIM_IDLE`. The insert is idempotent, so reading an entry twice stores it once.
+//!
+//! Entries that cannot be stored — undecodable, delivered more than `MAX_DELIVERIES` times,
+//! or refused by a store that accepts everything else — move to the dead-letter stream with
+//! their reason, so they never block the entries behind them.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,24 +22,41 @@ use crate::Config;
 use crate::backoff::Backoff;
 use crate::batch::Batch;
 use crate::sink::Sink;
+use crate::status::Status;
 
 /// The longest a read blocks, so that a shutdown is noticed within about this long.
 const MAX_BLOCK: Duration = Duration::from_secs(1);
+/// How often the stream is trimmed behind the group's acknowledgements.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
+/// Failed writes of a whole batch before its events are tried one by one, to tell a failing
+/// store from an event the store refuses.
+const BATCH_ATTEMPTS_BEFORE_SPLIT: u32 = 3;
 
-/// One event read from the stream, with the entry id to acknowledge once it is stored.
+/// One event read from the stream, with what is needed to acknowledge or dead-letter it.
 struct Pending {
-    entry_id: String,
+    entry: StreamEntry,
     event: Event,
+    deliveries: u64,
 }
 
 /// Runs until `shutdown`, then writes and acknowledges what it holds and returns.
-pub async fn run(config: &Config, sink: Sink, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn run(
+    config: &Config,
+    sink: Sink,
+    status: Arc<Status>,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let now = Instant::now();
     let mut worker = StreamWorker {
         config: config.clone(),
         sink,
+        status,
         batch: Batch::new(config.batch_size as usize, config.batch_timeout),
+        in_batch: HashSet::new(),
         reader: None,
         pending_cursor: Some("0".to_owned()),
+        next_claim: now,
+        next_trim: now,
         redis_backoff: Backoff::default(),
         shutdown,
     };
@@ -43,6 +66,7 @@ pub async fn run(config: &Config, sink: Sink, shutdown: CancellationToken) -> Re
         consumer = %config.consumer_name,
         batch_size = config.batch_size,
         batch_timeout = ?config.batch_timeout,
+        claim_idle = ?config.claim_idle,
         "consumer reading the stream"
     );
     worker.run().await
@@ -51,11 +75,17 @@ pub async fn run(config: &Config, sink: Sink, shutdown: CancellationToken) -> Re
 struct StreamWorker {
     config: Config,
     sink: Sink,
+    status: Arc<Status>,
     batch: Batch<Pending>,
+    /// Entry ids in the batch: an entry read twice (re-read after a reconnect, or claimed
+    /// back) is kept once.
+    in_batch: HashSet<String>,
     reader: Option<GroupReader>,
     /// While `Some`, this consumer is re-reading its own pending entries after this id;
     /// `None` once they are all taken and it reads new entries.
     pending_cursor: Option<String>,
+    next_claim: Instant,
+    next_trim: Instant,
     redis_backoff: Backoff,
     shutdown: CancellationToken,
 }
@@ -64,10 +94,7 @@ impl StreamWorker {
     async fn run(&mut self) -> Result<(), String> {
         while !self.shutdown.is_cancelled() {
             if let Err(error) = self.read_once().await {
-                tracing::warn!(%error, "Redis read failed; reconnecting");
-                self.reader = None;
-                let delay = self.redis_backoff_delay();
-                self.pause(delay).await;
+                self.redis_failed(&error).await;
             }
             if self.batch.is_due(Instant::now()) {
                 self.flush().await?;
@@ -78,11 +105,8 @@ impl StreamWorker {
         Ok(())
     }
 
-    fn redis_backoff_delay(&mut self) -> Duration {
-        self.redis_backoff.next_delay()
-    }
-
-    /// One read: pending entries first, then new ones, waiting at most until the batch is due.
+    /// One read: own pending entries first, then entries abandoned by dead consumers when a
+    /// claim is due, then new ones, waiting at most until the batch is due.
     async fn read_once(&mut self) -> Result<(), TransportError> {
         self.connect_if_needed().await?;
         let room = self.batch.room();
@@ -93,62 +117,118 @@ impl StreamWorker {
             None => MAX_BLOCK,
         };
         let cursor = self.pending_cursor.clone();
-        let reader = self
-            .reader
-            .as_mut()
-            .ok_or_else(|| TransportError::Protocol("not connected".into()))?;
-        let entries = match cursor {
+        let claim_due = Instant::now() >= self.next_claim;
+        let reader = self.reader_mut()?;
+        let (entries, redelivered) = match cursor {
             Some(after) => {
                 let entries = reader
                     .read(ReadFrom::Pending { after: &after }, room, Duration::ZERO)
                     .await?;
                 match entries.last() {
                     Some(last) => self.pending_cursor = Some(last.id.clone()),
-                    None => {
-                        tracing::debug!("own pending entries all re-read");
-                        self.pending_cursor = None;
-                    }
+                    None => self.pending_cursor = None,
                 }
-                entries
+                (entries, true)
             }
-            None => reader.read(ReadFrom::New, room, block).await?,
+            None if claim_due => {
+                let entries = self.claim_abandoned(room).await?;
+                (entries, true)
+            }
+            None => (reader.read(ReadFrom::New, room, block).await?, false),
         };
         self.redis_backoff.reset();
+        self.status.set_redis_error(None);
+        self.accept_all(entries, redelivered).await
+    }
+
+    /// Claims entries pending on other consumers for longer than `CLAIM_IDLE`.
+    async fn claim_abandoned(&mut self, room: usize) -> Result<Vec<StreamEntry>, TransportError> {
+        let claim_idle = self.config.claim_idle;
+        let reader = self.reader_mut()?;
+        let mut cursor = "0-0".to_owned();
+        let mut claimed = Vec::new();
+        loop {
+            let (next, entries) = reader
+                .claim_idle(claim_idle, &cursor, room - claimed.len())
+                .await?;
+            claimed.extend(entries);
+            if next == "0-0" || claimed.len() >= room {
+                break;
+            }
+            cursor = next;
+        }
+        if claimed.len() < room {
+            // The whole pending list was scanned: wait before scanning again.
+            self.next_claim =
+                Instant::now() + (claim_idle / 2).clamp(MAX_BLOCK, Duration::from_secs(30));
+        }
+        if !claimed.is_empty() {
+            tracing::info!(
+                entries = claimed.len(),
+                "claimed entries left pending by another consumer"
+            );
+        }
+        Ok(claimed)
+    }
+
+    /// Adds decodable entries to the batch; moves anything else to the dead-letter stream.
+    async fn accept_all(
+        &mut self,
+        entries: Vec<StreamEntry>,
+        redelivered: bool,
+    ) -> Result<(), TransportError> {
+        let deliveries = match (redelivered, entries.first(), entries.last()) {
+            (true, Some(first), Some(last)) => {
+                let (first, last, count) = (first.id.clone(), last.id.clone(), entries.len());
+                self.reader_mut()?
+                    .delivery_counts(&first, &last, count)
+                    .await?
+            }
+            _ => Default::default(),
+        };
         for entry in entries {
-            self.accept(entry).await?;
+            if self.in_batch.contains(&entry.id) {
+                continue;
+            }
+            let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
+            let decoded = match &entry.payload {
+                Some(json) => Event::from_transport(json),
+                None => Err("the entry has no `event` field".to_owned()),
+            };
+            let verdict = match decoded {
+                Ok(_) if delivered > self.config.max_deliveries => Err(format!(
+                    "delivered {delivered} times without being stored (MAX_DELIVERIES is {})",
+                    self.config.max_deliveries
+                )),
+                other => other,
+            };
+            match verdict {
+                Ok(event) => {
+                    self.in_batch.insert(entry.id.clone());
+                    let pending = Pending {
+                        entry,
+                        event,
+                        deliveries: delivered,
+                    };
+                    self.batch.push(pending, Instant::now());
+                }
+                Err(reason) => self.dead_letter(&entry, &reason, delivered).await?,
+            }
         }
         Ok(())
     }
 
-    /// Adds a decodable entry to the batch; moves anything else to the dead-letter stream.
-    async fn accept(&mut self, entry: StreamEntry) -> Result<(), TransportError> {
-        let decoded = match &entry.payload {
-            Some(json) => Event::from_transport(json),
-            None => Err("the entry has no `event` field".to_owned()),
-        };
-        match decoded {
-            Ok(event) => {
-                self.batch.push(
-                    Pending {
-                        entry_id: entry.id,
-                        event,
-                    },
-                    Instant::now(),
-                );
-                Ok(())
-            }
-            Err(reason) => {
-                tracing::warn!(entry_id = %entry.id, %reason, "moving entry to the dead-letter stream");
-                self.connect_if_needed().await?;
-                let reader = self
-                    .reader
-                    .as_mut()
-                    .ok_or_else(|| TransportError::Protocol("not connected".into()))?;
-                reader
-                    .dead_letter(&self.config.dead_letter_stream, &entry, &reason)
-                    .await
-            }
-        }
+    async fn dead_letter(
+        &mut self,
+        entry: &StreamEntry,
+        reason: &str,
+        deliveries: u64,
+    ) -> Result<(), TransportError> {
+        tracing::warn!(entry_id = %entry.id, %reason, deliveries, "moving entry to the dead-letter stream");
+        let stream = self.config.dead_letter_stream.clone();
+        self.reader_mut()?
+            .dead_letter(&stream, entry, reason, deliveries)
+            .await
     }
 
     async fn connect_if_needed(&mut self) -> Result<(), TransportError> {
@@ -170,73 +250,157 @@ impl StreamWorker {
         Ok(())
     }
 
-    /// Writes the batch, then acknowledges it. A store failure is retried with backoff (the
-    /// entries stay pending in Redis meanwhile); during shutdown the failure is returned and
-    /// the entries stay pending for the next start.
+    fn reader_mut(&mut self) -> Result<&mut GroupReader, TransportError> {
+        self.reader
+            .as_mut()
+            .ok_or_else(|| TransportError::Protocol("not connected".into()))
+    }
+
+    /// Drops the connection and waits before the next attempt.
+    async fn redis_failed(&mut self, error: &TransportError) {
+        let delay = self.redis_backoff.next_delay();
+        tracing::warn!(%error, retry_in = ?delay, "Redis failed; reconnecting");
+        self.status.set_redis_error(Some(error.to_string()));
+        self.reader = None;
+        self.pause(delay).await;
+    }
+
+    /// Writes the batch, then acknowledges it. A failing store is retried with backoff, the
+    /// entries staying pending in Redis meanwhile; events the store refuses while it accepts
+    /// others become dead letters. During shutdown a failure is returned, and the entries stay
+    /// pending for the next start.
     async fn flush(&mut self) -> Result<(), String> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let pending = self.batch.take();
-        let (ids, events): (Vec<String>, Vec<Event>) =
-            pending.into_iter().map(|p| (p.entry_id, p.event)).unzip();
-        let events: Arc<[Event]> = events.into();
+        let batch = self.batch.take();
+        self.in_batch.clear();
         let started = Instant::now();
-        let mut store_backoff = Backoff::default();
-        let outcome = loop {
-            match self.sink.write(Arc::clone(&events)).await {
-                Ok(outcome) => break outcome,
-                Err(error) if self.shutdown.is_cancelled() => {
-                    return Err(format!(
-                        "could not write the last batch ({error}); its {} events stay pending in Redis \
-                         and will be read again at the next start",
-                        events.len()
-                    ));
+        let events: Arc<[Event]> = batch.iter().map(|p| p.event.clone()).collect();
+        let mut backoff = Backoff::default();
+        let mut attempts = 0;
+        loop {
+            let error = match self.sink.write(Arc::clone(&events)).await {
+                Ok(outcome) => {
+                    self.status.set_store_error(None);
+                    tracing::debug!(
+                        batch_len = events.len(),
+                        inserted = outcome.inserted,
+                        duplicates = outcome.duplicates,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "batch committed"
+                    );
+                    let ids: Vec<String> = batch.iter().map(|p| p.entry.id.clone()).collect();
+                    return self.acknowledge(&ids).await;
                 }
-                Err(error) => {
-                    let delay = store_backoff.next_delay();
-                    tracing::error!(%error, batch_len = events.len(), retry_in = ?delay, "store write failed; retrying");
-                    self.pause(delay).await;
-                }
+                Err(error) => error,
+            };
+            attempts += 1;
+            self.status.set_store_error(Some(error.to_string()));
+            if self.shutdown.is_cancelled() {
+                return Err(format!(
+                    "could not write the last batch ({error}); its {} events stay pending in Redis \
+                     and will be read again at the next start",
+                    events.len()
+                ));
             }
-        };
-        tracing::debug!(
-            batch_len = events.len(),
-            inserted = outcome.inserted,
-            duplicates = outcome.duplicates,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "batch committed"
-        );
-        self.acknowledge(&ids).await
+            if attempts >= BATCH_ATTEMPTS_BEFORE_SPLIT && self.settle_one_by_one(&batch).await? {
+                self.status.set_store_error(None);
+                return Ok(());
+            }
+            let delay = backoff.next_delay();
+            tracing::error!(%error, batch_len = events.len(), attempts, retry_in = ?delay, "store write failed; retrying");
+            self.pause(delay).await;
+        }
     }
 
-    /// Acknowledges committed entries, retrying through Redis outages: until acknowledged they
-    /// would be read again (harmlessly, the insert being idempotent) only after a restart.
+    /// Writes the batch's events one at a time. If the store works (some event is stored, or
+    /// a probe write succeeds) the events it still refuses are dead-lettered and `true` is
+    /// returned; if the store itself fails, nothing changes and `false` is returned.
+    async fn settle_one_by_one(&mut self, batch: &[Pending]) -> Result<bool, String> {
+        let mut stored = Vec::new();
+        let mut refused = Vec::new();
+        for pending in batch {
+            match self.sink.write(Arc::from([pending.event.clone()])).await {
+                Ok(_) => stored.push(pending),
+                Err(error) => refused.push((pending, error.to_string())),
+            }
+        }
+        if stored.is_empty() {
+            if self.sink.probe().await.is_err() {
+                return Ok(false);
+            }
+            // The store takes a write but none of these events: give each one last chance, so
+            // that a passing lock is not mistaken for poison.
+            let mut still_refused = Vec::new();
+            for (pending, _) in refused {
+                match self.sink.write(Arc::from([pending.event.clone()])).await {
+                    Ok(_) => stored.push(pending),
+                    Err(error) => still_refused.push((pending, error.to_string())),
+                }
+            }
+            refused = still_refused;
+        }
+        let ids: Vec<String> = stored.iter().map(|p| p.entry.id.clone()).collect();
+        self.acknowledge(&ids).await?;
+        for (pending, error) in refused {
+            let reason = format!("the store refused it: {error}");
+            let mut result = self
+                .dead_letter(&pending.entry, &reason, pending.deliveries)
+                .await;
+            while let Err(redis_error) = result {
+                if self.shutdown.is_cancelled() {
+                    return Err(format!(
+                        "could not dead-letter entry {}: {redis_error}",
+                        pending.entry.id
+                    ));
+                }
+                self.redis_failed(&redis_error).await;
+                result = match self.connect_if_needed().await {
+                    Ok(()) => {
+                        self.dead_letter(&pending.entry, &reason, pending.deliveries)
+                            .await
+                    }
+                    Err(error) => Err(error),
+                };
+            }
+        }
+        Ok(true)
+    }
+
+    /// Acknowledges committed entries, retrying through Redis outages (until acknowledged they
+    /// would be read again, harmlessly, only after a restart), then trims the stream behind
+    /// the group's acknowledgements now and then.
     async fn acknowledge(&mut self, ids: &[String]) -> Result<(), String> {
         loop {
             let result = match self.connect_if_needed().await {
-                Ok(()) => match self.reader.as_mut() {
-                    Some(reader) => reader.ack(ids).await,
-                    None => Err(TransportError::Protocol("not connected".into())),
+                Ok(()) => match self.reader_mut() {
+                    Ok(reader) => reader.ack(ids).await,
+                    Err(error) => Err(error),
                 },
                 Err(error) => Err(error),
             };
             match result {
-                Ok(()) => return Ok(()),
+                Ok(()) => break,
                 Err(error) if self.shutdown.is_cancelled() => {
                     return Err(format!(
                         "the last batch is stored but could not be acknowledged ({error}); \
                          it will be read again at the next start and skipped as already stored"
                     ));
                 }
-                Err(error) => {
-                    let delay = self.redis_backoff_delay();
-                    tracing::warn!(%error, retry_in = ?delay, "acknowledging failed; retrying");
-                    self.reader = None;
-                    self.pause(delay).await;
+                Err(error) => self.redis_failed(&error).await,
+            }
+        }
+        if Instant::now() >= self.next_trim {
+            self.next_trim = Instant::now() + TRIM_INTERVAL;
+            if let Ok(reader) = self.reader_mut() {
+                match reader.trim_acknowledged().await {
+                    Ok(removed) => tracing::trace!(removed, "stream trimmed"),
+                    Err(error) => tracing::warn!(%error, "trimming the stream failed"),
                 }
             }
         }
+        Ok(())
     }
 
     /// Sleeps, waking early on shutdown.

@@ -21,6 +21,12 @@ pub enum IngestError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{backlog} events are waiting to be stored (limit {limit}); retry later")]
+    BacklogFull {
+        backlog: u64,
+        limit: u64,
+        retry_after: Duration,
+    },
     #[error("events cannot be queued right now: {source}")]
     Unavailable {
         source: TransportError,
@@ -41,7 +47,9 @@ impl IngestError {
             IngestError::Invalid { .. } => StatusCode::BAD_REQUEST,
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Unavailable { .. } | IngestError::BacklogFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -49,25 +57,27 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        match self {
-            IngestError::Invalid { error, details } => error_response(status, error, details),
+        let (message, retry_after) = match self {
+            IngestError::Invalid { error, details } => {
+                return error_response(status, error, details);
+            }
             IngestError::Unavailable {
                 source,
                 retry_after,
             } => {
                 tracing::warn!(error = %source, "refusing events: Redis unavailable");
-                let mut response = error_response(
-                    status,
-                    "events cannot be queued right now (Redis is unavailable); retry later",
-                    Vec::new(),
-                );
-                let seconds = retry_after.as_secs().max(1).to_string();
-                if let Ok(value) = seconds.parse() {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                response
+                let message =
+                    "events cannot be queued right now (Redis is unavailable); retry later";
+                (message.to_owned(), retry_after)
             }
-            other => error_response(status, other.to_string(), Vec::new()),
+            IngestError::BacklogFull { retry_after, .. } => (self.to_string(), retry_after),
+            other => return error_response(status, other.to_string(), Vec::new()),
+        };
+        let mut response = error_response(status, message, Vec::new());
+        let seconds = retry_after.as_secs().max(1).to_string();
+        if let Ok(value) = seconds.parse() {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
+        response
     }
 }

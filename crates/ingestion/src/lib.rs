@@ -5,7 +5,9 @@
 //! |---|---|
 //! | [`routes`] | the handlers and the router |
 //! | [`error`] | the one error type and its JSON answers |
+//! | [`backlog`] | refusing events past `MAX_BACKLOG` |
 
+pub mod backlog;
 pub mod error;
 pub mod routes;
 
@@ -15,6 +17,8 @@ use std::time::Duration;
 use clap::Parser;
 use events_core::config::{CorsArgs, LogArgs, RedisArgs};
 use events_core::transport::Publisher;
+
+use crate::backlog::Backlog;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +43,10 @@ pub struct Config {
     #[arg(long, env = "EVENTS_CHANNEL", default_value = "analytics:events")]
     pub events_channel: String,
 
+    /// Refuse events (503) while more than this many are waiting in Redis unacknowledged.
+    #[arg(long, env = "MAX_BACKLOG", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_backlog: u64,
+
     #[command(flatten)]
     pub cors: CorsArgs,
 
@@ -48,7 +56,8 @@ pub struct Config {
 
 /// What every handler shares.
 pub struct AppState {
-    pub publisher: Publisher,
+    pub publisher: Arc<Publisher>,
+    pub backlog: Arc<Backlog>,
     /// How long a client should wait before retrying after a `503`.
     pub retry_after: Duration,
 }
@@ -72,8 +81,18 @@ pub async fn serve(
         config.redis.redis_timeout,
     )
     .map_err(|e| format!("REDIS_URL: {e}"))?;
+    let publisher = Arc::new(publisher);
+    let backlog = Arc::new(Backlog::new(config.max_backlog));
+    let stop_watching = CancellationToken::new();
+    tokio::spawn(backlog::watch(
+        Arc::clone(&backlog),
+        Arc::clone(&publisher),
+        stop_watching.clone(),
+    ));
+    let _stop_watching_on_return = stop_watching.drop_guard();
     let state = Arc::new(AppState {
         publisher,
+        backlog,
         retry_after: Duration::from_secs(1),
     });
     let cors = events_core::http::cors_layer(&config.cors.cors_origins)

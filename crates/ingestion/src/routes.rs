@@ -137,6 +137,13 @@ async fn method_not_allowed() -> Response {
 }
 
 async fn publish(state: &AppState, payloads: &[String]) -> Result<(), IngestError> {
+    if state.backlog.is_full() {
+        return Err(IngestError::BacklogFull {
+            backlog: state.backlog.current(),
+            limit: state.backlog.limit(),
+            retry_after: state.retry_after * 5,
+        });
+    }
     state
         .publisher
         .publish(payloads)

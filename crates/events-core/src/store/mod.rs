@@ -25,6 +25,28 @@ pub use writer::{InsertOutcome, Writer};
 /// How long a connection waits for a lock held by another before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How hard a commit presses its data to the disk (`SQLITE_SYNCHRONOUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Synchronous {
+    /// WAL with `synchronous=NORMAL`: a commit survives a crash of any process; a power loss
+    /// or kernel crash may undo the commits the OS had not yet written back (seconds to tens
+    /// of seconds of events, already acknowledged in Redis).
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced and survives a power loss; batched inserts
+    /// cost several times more.
+    Full,
+}
+
+impl Synchronous {
+    fn pragma_value(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("SQLite: {0}")]
@@ -48,10 +70,10 @@ pub enum StoreError {
 /// The consumer and analytics may open a new file at the same moment. SQLite then refuses one
 /// of them at once (rather than wait) while the other switches the file to WAL, so a busy
 /// store is retried for a few seconds before it counts as an error.
-pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
+pub fn open_and_migrate(path: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
     let started = std::time::Instant::now();
     loop {
-        match try_open_and_migrate(path) {
+        match try_open_and_migrate(path, synchronous) {
             Err(StoreError::Sqlite(error))
                 if is_busy(&error) && started.elapsed() < BUSY_TIMEOUT =>
             {
@@ -62,7 +84,7 @@ pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     }
 }
 
-fn try_open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
+fn try_open_and_migrate(path: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).map_err(|source| StoreError::Folder {
             path: folder.display().to_string(),
@@ -73,9 +95,7 @@ fn try_open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // WAL lets readers see the last commit while the writer appends the next one.
     connection.pragma_update(None, "journal_mode", "WAL")?;
-    // NORMAL in WAL mode: a commit survives a crash of the process; a power loss may undo the
-    // last commits before the next checkpoint (they were already acknowledged in Redis).
-    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "synchronous", synchronous.pragma_value())?;
     migrations::apply(&mut connection)?;
     Ok(connection)
 }

@@ -18,7 +18,7 @@ impl ReadPool {
     /// Applies pending migrations (analytics may start before the consumer), then prepares
     /// read-only connections.
     pub fn open(path: &Path) -> Result<Arc<ReadPool>, StoreError> {
-        drop(super::open_and_migrate(path)?);
+        drop(super::open_and_migrate(path, super::Synchronous::Normal)?);
         Ok(Arc::new(ReadPool {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),

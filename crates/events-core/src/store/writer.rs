@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, params};
 
-use super::StoreError;
+use super::{StoreError, Synchronous};
 use crate::event::{Event, format_utc};
 
 /// What a committed batch did.
@@ -22,11 +22,28 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens the store for writing, applying pending migrations.
+    /// Opens the store for writing with the default durability, applying pending migrations.
     pub fn open(path: &Path) -> Result<Writer, StoreError> {
+        Writer::open_with(path, Synchronous::default())
+    }
+
+    /// Opens the store for writing with the given durability, applying pending migrations.
+    pub fn open_with(path: &Path, synchronous: Synchronous) -> Result<Writer, StoreError> {
         Ok(Writer {
-            connection: super::open_and_migrate(path)?,
+            connection: super::open_and_migrate(path, synchronous)?,
         })
+    }
+
+    /// A small real write (the schema version rewritten unchanged), to tell whether the store
+    /// takes writes at all when events are refused.
+    pub fn probe(&mut self) -> Result<(), StoreError> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version = super::migrations::version(&transaction)?;
+        transaction.pragma_update(None, "user_version", version)?;
+        transaction.commit()?;
+        Ok(())
     }
 
     /// Stores a batch in one transaction. Events already stored are skipped silently: the

@@ -1,0 +1,109 @@
+//! Ingestion's side of Redis: appending events to the stream and publishing them on the
+//! channel, in one round trip, within `REDIS_TIMEOUT`.
+
+use std::time::Duration;
+
+use redis::Client;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::OnceCell;
+
+use super::{EVENT_FIELD, TransportError};
+
+/// Publishes events for ingestion. Connects lazily and reconnects by itself, so ingestion
+/// starts and keeps answering (503) while Redis is away.
+pub struct Publisher {
+    client: Client,
+    connection: OnceCell<ConnectionManager>,
+    stream: String,
+    channel: String,
+    timeout: Duration,
+}
+
+impl Publisher {
+    pub fn new(
+        redis_url: &str,
+        stream: &str,
+        channel: &str,
+        timeout: Duration,
+    ) -> Result<Self, TransportError> {
+        Ok(Publisher {
+            client: Client::open(redis_url)?,
+            connection: OnceCell::new(),
+            stream: stream.to_owned(),
+            channel: channel.to_owned(),
+            timeout,
+        })
+    }
+
+    /// Appends each payload to the stream and publishes it on the channel, all in one round
+    /// trip. `Ok` means Redis holds every one of them.
+    pub async fn publish(&self, payloads: &[String]) -> Result<(), TransportError> {
+        let mut pipe = redis::pipe();
+        for payload in payloads {
+            pipe.cmd("XADD")
+                .arg(&self.stream)
+                .arg("*")
+                .arg(EVENT_FIELD)
+                .arg(payload)
+                .ignore();
+            pipe.cmd("PUBLISH").arg(&self.channel).arg(payload).ignore();
+        }
+        self.within_timeout(async {
+            let mut connection = self.connection().await?;
+            pipe.query_async::<()>(&mut connection).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// How many entries the stream holds: the events not yet acknowledged by the consumer
+    /// group, plus at most one trim step of acknowledged ones (the consumer trims behind its
+    /// acknowledgements).
+    pub async fn backlog(&self) -> Result<u64, TransportError> {
+        self.within_timeout(async {
+            let mut connection = self.connection().await?;
+            let length: u64 = redis::cmd("XLEN")
+                .arg(&self.stream)
+                .query_async(&mut connection)
+                .await?;
+            Ok(length)
+        })
+        .await
+    }
+
+    /// Whether Redis answers a PING in time.
+    pub async fn ping(&self) -> Result<(), TransportError> {
+        self.within_timeout(async {
+            let mut connection = self.connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, TransportError> {
+        let connection = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(self.timeout);
+                ConnectionManager::new_with_config(self.client.clone(), config).await
+            })
+            .await?;
+        Ok(connection.clone())
+    }
+
+    async fn within_timeout<T>(
+        &self,
+        work: impl Future<Output = Result<T, TransportError>>,
+    ) -> Result<T, TransportError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| TransportError::Timeout(self.timeout))?
+    }
+}
