@@ -99,6 +99,7 @@ impl StreamWorker {
             if self.batch.is_due(Instant::now()) {
                 self.flush().await?;
             }
+            self.trim_now_and_then().await;
         }
         self.flush().await?;
         tracing::info!("consumer stopped; everything read was written and acknowledged");
@@ -369,8 +370,7 @@ impl StreamWorker {
     }
 
     /// Acknowledges committed entries, retrying through Redis outages (until acknowledged they
-    /// would be read again, harmlessly, only after a restart), then trims the stream behind
-    /// the group's acknowledgements now and then.
+    /// would be read again, harmlessly, only after a restart).
     async fn acknowledge(&mut self, ids: &[String]) -> Result<(), String> {
         loop {
             let result = match self.connect_if_needed().await {
@@ -391,16 +391,21 @@ impl StreamWorker {
                 Err(error) => self.redis_failed(&error).await,
             }
         }
-        if Instant::now() >= self.next_trim {
-            self.next_trim = Instant::now() + TRIM_INTERVAL;
-            if let Ok(reader) = self.reader_mut() {
-                match reader.trim_acknowledged().await {
-                    Ok(removed) => tracing::trace!(removed, "stream trimmed"),
-                    Err(error) => tracing::warn!(%error, "trimming the stream failed"),
-                }
+        Ok(())
+    }
+
+    /// Trims the stream behind the group's acknowledgements, at most once a second.
+    async fn trim_now_and_then(&mut self) {
+        if Instant::now() < self.next_trim {
+            return;
+        }
+        self.next_trim = Instant::now() + TRIM_INTERVAL;
+        if let Ok(reader) = self.reader_mut() {
+            match reader.trim_acknowledged().await {
+                Ok(removed) => tracing::trace!(removed, "stream trimmed"),
+                Err(error) => tracing::warn!(%error, "trimming the stream failed"),
             }
         }
-        Ok(())
     }
 
     /// Sleeps, waking early on shutdown.

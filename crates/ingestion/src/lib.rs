@@ -14,6 +14,7 @@ pub mod routes;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use clap::Parser;
 use events_core::config::{CorsArgs, LogArgs, RedisArgs};
 use events_core::transport::Publisher;
@@ -74,30 +75,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
-    let publisher = Publisher::new(
-        &config.redis.redis_url,
-        &config.events_stream,
-        &config.events_channel,
-        config.redis.redis_timeout,
-    )
-    .map_err(|e| format!("REDIS_URL: {e}"))?;
-    let publisher = Arc::new(publisher);
-    let backlog = Arc::new(Backlog::new(config.max_backlog));
+    let (app, state) = build(&config)?;
     let stop_watching = CancellationToken::new();
     tokio::spawn(backlog::watch(
-        Arc::clone(&backlog),
-        Arc::clone(&publisher),
+        Arc::clone(&state.backlog),
+        Arc::clone(&state.publisher),
         stop_watching.clone(),
     ));
     let _stop_watching_on_return = stop_watching.drop_guard();
-    let state = Arc::new(AppState {
-        publisher,
-        backlog,
-        retry_after: Duration::from_secs(1),
-    });
-    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
-        .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
-    let app = router(state).layer(cors);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, stream = %config.events_stream, "ingestion listening");
     axum::serve(listener, app)
@@ -106,4 +91,28 @@ pub async fn serve(
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("ingestion stopped");
     Ok(())
+}
+
+/// The application as `serve` runs it (router, state, CORS), without a socket: for tests
+/// that send requests straight to the router.
+pub fn build_router(config: &Config) -> Result<Router, String> {
+    Ok(build(config)?.0)
+}
+
+fn build(config: &Config) -> Result<(Router, Arc<AppState>), String> {
+    let publisher = Publisher::new(
+        &config.redis.redis_url,
+        &config.events_stream,
+        &config.events_channel,
+        config.redis.redis_timeout,
+    )
+    .map_err(|e| format!("REDIS_URL: {e}"))?;
+    let state = Arc::new(AppState {
+        publisher: Arc::new(publisher),
+        backlog: Arc::new(Backlog::new(config.max_backlog)),
+        retry_after: Duration::from_secs(1),
+    });
+    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
+        .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
+    Ok((router(Arc::clone(&state)).layer(cors), state))
 }

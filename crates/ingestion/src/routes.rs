@@ -148,6 +148,7 @@ async fn publish(state: &AppState, payloads: &[String]) -> Result<(), IngestErro
         .publisher
         .publish(payloads)
         .await
+        .inspect(|()| state.backlog.add(payloads.len() as u64))
         .map_err(|source| IngestError::Unavailable {
             source,
             retry_after: state.retry_after,

@@ -15,19 +15,58 @@ pub const DEAD_LETTERS: &str = "analytics:events:dead";
 pub struct TestConsumer {
     pub redis: RedisServer,
     pub db_path: PathBuf,
+    /// Where the consumer answers `/health` and `/ready`.
+    pub health_port: u16,
     _dir: tempfile::TempDir,
     process: Option<Child>,
 }
 
 impl TestConsumer {
     pub fn new() -> TestConsumer {
+        TestConsumer::with_redis(RedisServer::start())
+    }
+
+    pub fn with_redis(redis: RedisServer) -> TestConsumer {
         let dir = tempfile::tempdir().expect("temp dir");
         TestConsumer {
-            redis: RedisServer::start(),
+            redis,
             db_path: dir.path().join("analytics.db"),
+            health_port: test_support::free_port(),
             _dir: dir,
             process: None,
         }
+    }
+
+    /// Whether the consumer process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.process.as_mut() {
+            Some(process) => process.try_wait().expect("waits").is_none(),
+            None => false,
+        }
+    }
+
+    /// The event ids in the store.
+    pub fn stored_ids(&self) -> std::collections::HashSet<String> {
+        if !self.db_path.exists() {
+            return Default::default();
+        }
+        let connection = rusqlite::Connection::open(&self.db_path).expect("opens");
+        let mut statement = connection
+            .prepare("SELECT event_id FROM events")
+            .expect("prepares");
+        statement
+            .query_map([], |row| row.get(0))
+            .expect("queries")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Entries in the stream (unacknowledged ones, once the consumer has trimmed).
+    pub fn stream_length(&self) -> i64 {
+        redis::cmd("XLEN")
+            .arg(STREAM)
+            .query(&mut self.redis.connection())
+            .expect("XLEN")
     }
 
     /// Starts the consumer binary with extra flags.
@@ -39,8 +78,8 @@ impl TestConsumer {
                 "--consumer-name",
                 "test-consumer",
                 "--consumer-metrics-addr",
-                "127.0.0.1:0",
             ])
+            .arg(format!("127.0.0.1:{}", self.health_port))
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -1,7 +1,9 @@
 //! The consumer binary against a real Redis and a real SQLite file: batching by size and by
 //! time, the flush on SIGTERM, re-reading its own pending entries, dead letters, pub/sub.
 
+mod faults;
 mod helpers;
+mod load;
 
 use std::time::Duration;
 

@@ -12,6 +12,8 @@ pub const CHANNEL: &str = "analytics:events";
 
 pub struct TestApp {
     pub address: String,
+    /// The same router the server runs, for requests without a socket.
+    router: axum::Router,
     pub client: reqwest::Client,
     pub redis: RedisServer,
     shutdown: CancellationToken,
@@ -28,18 +30,20 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(redis: RedisServer, redis_timeout: &str) -> TestApp {
-    let config = Config::parse_from([
-        "ingestion",
-        "--redis-url",
-        &redis.url(),
-        "--redis-timeout",
-        redis_timeout,
-    ]);
+    spawn_app_with_args(redis, &["--redis-timeout", redis_timeout]).await
+}
+
+pub async fn spawn_app_with_args(redis: RedisServer, args: &[&str]) -> TestApp {
+    let url = redis.url();
+    let mut argv = vec!["ingestion", "--redis-url", &url];
+    argv.extend_from_slice(args);
+    let config = Config::parse_from(argv);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let address = format!("http://{}", listener.local_addr().expect("address"));
     let shutdown = CancellationToken::new();
+    let router = ingestion::build_router(&config).expect("router");
     tokio::spawn(ingestion::serve(config, listener, shutdown.clone()));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -47,6 +51,7 @@ pub async fn spawn_app_with(redis: RedisServer, redis_timeout: &str) -> TestApp 
         .expect("client");
     TestApp {
         address,
+        router,
         client,
         redis,
         shutdown,
@@ -54,6 +59,10 @@ pub async fn spawn_app_with(redis: RedisServer, redis_timeout: &str) -> TestApp 
 }
 
 impl TestApp {
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.post_raw(path, "application/json", body.to_string())
             .await

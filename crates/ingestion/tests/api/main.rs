@@ -2,11 +2,12 @@
 //! is not, and every refusal says why.
 
 mod helpers;
+mod no_panic;
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use helpers::{CHANNEL, spawn_app, spawn_app_with};
+use helpers::{CHANNEL, spawn_app, spawn_app_with, spawn_app_with_args};
 use serde_json::{Value, json};
 use test_support::RedisServer;
 
@@ -264,4 +265,81 @@ async fn browsers_on_other_origins_may_post() {
         .expect("sent");
     assert!(preflight.status().is_success());
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn ingestion_recovers_by_itself_when_redis_returns() {
+    let mut app = spawn_app_with(RedisServer::start(), "300ms").await;
+    assert_eq!(
+        app.post_json("/v1/events", &page_view()).await.status(),
+        202
+    );
+    app.redis.kill();
+    assert_eq!(
+        app.post_json("/v1/events", &page_view()).await.status(),
+        503
+    );
+    app.redis.restart();
+    test_support::eventually(
+        "ingestion to accept again",
+        Duration::from_secs(10),
+        || async {
+            (app.post_json("/v1/events", &page_view()).await.status() == 202).then_some(())
+        },
+    )
+    .await;
+    let ready = app
+        .client
+        .get(format!("{}/v1/ready", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn past_max_backlog_events_are_refused_until_the_consumer_catches_up() {
+    let app = spawn_app_with_args(RedisServer::start(), &["--max-backlog", "3"]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.post_json("/v1/events", &page_view()).await.status(),
+            202
+        );
+    }
+    let refused = test_support::eventually(
+        "the backlog to be noticed",
+        Duration::from_secs(5),
+        || async {
+            let response = app.post_json("/v1/events", &page_view()).await;
+            (response.status() == 503).then_some(response)
+        },
+    )
+    .await;
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.expect("JSON");
+    assert!(
+        body["error"].as_str().expect("message").contains("limit 3"),
+        "{body}"
+    );
+    assert_eq!(
+        app.stream_events().len(),
+        3,
+        "nothing past the limit reached Redis"
+    );
+
+    // The consumer acknowledges and trims: the backlog shrinks and events are accepted again.
+    let _: i64 = redis::cmd("XTRIM")
+        .arg(helpers::STREAM)
+        .arg("MAXLEN")
+        .arg(0)
+        .query(&mut app.redis.connection())
+        .expect("XTRIM");
+    test_support::eventually(
+        "events to be accepted again",
+        Duration::from_secs(5),
+        || async {
+            (app.post_json("/v1/events", &page_view()).await.status() == 202).then_some(())
+        },
+    )
+    .await;
 }

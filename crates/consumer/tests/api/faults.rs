@@ -1,0 +1,330 @@
+//! Breaking things on purpose: every test ends by checking, in numbers, that the events
+//! answered 202 are exactly the events stored, none twice.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use test_support::{RedisServer, eventually};
+
+use crate::helpers::{DEAD_LETTERS, STREAM, TestConsumer, sample_event};
+use crate::load::{send_until_accepted, start_ingestion};
+
+const FAST: [&str; 4] = ["--batch-size", "50", "--batch-timeout", "100ms"];
+
+/// Waits until the store holds every accepted event and nothing is left pending, then checks
+/// that the stored ids are exactly the accepted ones.
+async fn assert_stored_exactly(
+    consumer: &TestConsumer,
+    accepted: &std::collections::HashSet<String>,
+) {
+    eventually(
+        "every accepted event to be stored",
+        Duration::from_secs(60),
+        || async { (consumer.stored() >= accepted.len() as i64).then_some(()) },
+    )
+    .await;
+    eventually("nothing left pending", Duration::from_secs(30), || async {
+        (consumer.pending() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(consumer.stored(), accepted.len() as i64, "rows stored");
+    assert_eq!(
+        &consumer.stored_ids(),
+        accepted,
+        "stored ids differ from the ids answered 202"
+    );
+}
+
+async fn readiness(consumer: &TestConsumer) -> Option<(u16, Value)> {
+    let url = format!("http://127.0.0.1:{}/ready", consumer.health_port);
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().await.ok()?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_consumer_several_times_under_load_loses_and_doubles_nothing() {
+    let mut consumer = TestConsumer::new();
+    let ingestion = start_ingestion(&consumer.redis.url(), &[]).await;
+    consumer.start(&FAST);
+    let load =
+        tokio::spawn(
+            async move { send_until_accepted(ingestion.url.clone(), "kill", 4000, 8).await },
+        );
+    let mut kills = 0;
+    while kills < 4 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if load.is_finished() {
+            break;
+        }
+        consumer.signal("KILL");
+        consumer.wait(Duration::from_secs(5));
+        kills += 1;
+        consumer.start(&FAST);
+    }
+    assert!(
+        kills >= 3,
+        "the load ended after {kills} kills: make it longer"
+    );
+    let sent = load.await.expect("load");
+    assert_stored_exactly(&consumer, &sent.accepted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_redis_with_an_append_only_file_loses_no_acknowledged_event() {
+    let redis = RedisServer::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+    ]);
+    let mut consumer = TestConsumer::with_redis(redis);
+    let ingestion = start_ingestion(&consumer.redis.url(), &["--redis-timeout", "300ms"]).await;
+    consumer.start(&[
+        "--batch-size",
+        "50",
+        "--batch-timeout",
+        "100ms",
+        "--redis-timeout",
+        "300ms",
+    ]);
+    let load =
+        tokio::spawn(
+            async move { send_until_accepted(ingestion.url.clone(), "aof", 1500, 4).await },
+        );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !load.is_finished(),
+        "the load ended before Redis was killed: make it longer"
+    );
+    consumer.redis.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        consumer.is_running(),
+        "the consumer must outlive a Redis outage"
+    );
+    consumer.redis.restart();
+    let sent = load.await.expect("load");
+    assert!(
+        sent.refusals > 0,
+        "the outage should have refused some requests"
+    );
+    assert_stored_exactly(&consumer, &sent.accepted).await;
+    assert!(consumer.is_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_store_is_retried_reported_and_never_acknowledged_early() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "10", "--batch-timeout", "100ms"]);
+    eventually(
+        "the consumer to be ready",
+        Duration::from_secs(10),
+        || async {
+            readiness(&consumer)
+                .await
+                .filter(|(status, _)| *status == 200)
+        },
+    )
+    .await;
+    let lock = rusqlite::Connection::open(&consumer.db_path).expect("opens");
+    lock.execute_batch("BEGIN EXCLUSIVE")
+        .expect("locks the store");
+    let sent: std::collections::HashSet<String> = consumer.append(5).into_iter().collect();
+
+    let (_, body) = eventually(
+        "readiness to report the store",
+        Duration::from_secs(30),
+        || async {
+            readiness(&consumer)
+                .await
+                .filter(|(status, _)| *status == 503)
+        },
+    )
+    .await;
+    assert!(
+        body["error"].as_str().expect("reason").contains("store"),
+        "{body}"
+    );
+    assert_eq!(
+        consumer.pending(),
+        5,
+        "nothing is acknowledged before it is stored"
+    );
+
+    lock.execute_batch("COMMIT").expect("unlocks");
+    assert_stored_exactly(&consumer, &sent).await;
+    eventually("readiness to recover", Duration::from_secs(10), || async {
+        readiness(&consumer)
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn entries_left_pending_by_a_dead_consumer_are_claimed() {
+    let mut consumer = TestConsumer::new();
+    let sent: std::collections::HashSet<String> = consumer.append(5).into_iter().collect();
+    // A consumer named "ghost" reads them and dies without acknowledging.
+    let mut connection = consumer.redis.connection();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(STREAM)
+        .arg("analytics")
+        .arg("0")
+        .query(&mut connection)
+        .expect("group");
+    let _: Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("analytics")
+        .arg("ghost")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(STREAM)
+        .arg(">")
+        .query(&mut connection)
+        .map(|_: redis::Value| Value::Null)
+        .expect("ghost reads");
+    consumer.start(&[
+        "--batch-size",
+        "10",
+        "--batch-timeout",
+        "100ms",
+        "--claim-idle",
+        "300ms",
+    ]);
+    assert_stored_exactly(&consumer, &sent).await;
+}
+
+#[tokio::test]
+async fn an_entry_delivered_too_often_becomes_a_dead_letter_with_its_count() {
+    let mut consumer = TestConsumer::new();
+    consumer.append(1);
+    let mut connection = consumer.redis.connection();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(STREAM)
+        .arg("analytics")
+        .arg("0")
+        .query(&mut connection)
+        .expect("group");
+    // As if it had crashed "test-consumer" three times before being stored.
+    for start in [">", "0", "0"] {
+        let _: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("analytics")
+            .arg("test-consumer")
+            .arg("STREAMS")
+            .arg(STREAM)
+            .arg(start)
+            .query(&mut connection)
+            .expect("reads");
+    }
+    let good: std::collections::HashSet<String> = consumer.append(2).into_iter().collect();
+    consumer.start(&[
+        "--batch-size",
+        "10",
+        "--batch-timeout",
+        "100ms",
+        "--max-deliveries",
+        "3",
+    ]);
+    assert_stored_exactly(&consumer, &good).await;
+    let dead: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(DEAD_LETTERS)
+        .arg("-")
+        .arg("+")
+        .query(&mut connection)
+        .expect("XRANGE");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1["deliveries"], "4");
+    assert!(
+        dead[0].1["reason"].contains("delivered 4 times"),
+        "{:?}",
+        dead[0].1
+    );
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_by_the_operator() {
+    let mut consumer = TestConsumer::new();
+    // A letter whose cause has been fixed: it holds a valid event now.
+    let event = sample_event();
+    let mut connection = consumer.redis.connection();
+    let _: String = redis::cmd("XADD")
+        .arg(DEAD_LETTERS)
+        .arg("*")
+        .arg("event")
+        .arg(event.to_json())
+        .arg("reason")
+        .arg("the store refused it: disk full")
+        .arg("deliveries")
+        .arg(1)
+        .arg("source_id")
+        .arg("1-1")
+        .query(&mut connection)
+        .expect("XADD");
+    let consumer_cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_consumer"))
+            .args(["--redis-url", &consumer.redis.url(), "dead-letters"])
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let listed = consumer_cli(&["list"]);
+    assert!(listed.status.success());
+    let line: Value =
+        serde_json::from_slice(listed.stdout.split(|b| *b == b'\n').next().expect("a line"))
+            .expect("JSON");
+    assert_eq!(line["reason"], "the store refused it: disk full");
+    assert_eq!(line["deliveries"], 1);
+    assert_eq!(line["source_id"], "1-1");
+
+    let replayed = consumer_cli(&["replay", "--all"]);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let remaining: i64 = redis::cmd("XLEN")
+        .arg(DEAD_LETTERS)
+        .query(&mut connection)
+        .expect("XLEN");
+    assert_eq!(remaining, 0);
+    consumer.start(&["--batch-size", "10", "--batch-timeout", "100ms"]);
+    assert_stored_exactly(&consumer, &[event.event_id].into_iter().collect()).await;
+}
+
+#[tokio::test]
+async fn the_stream_is_trimmed_behind_acknowledgements_only() {
+    let mut consumer = TestConsumer::new();
+    let sent: std::collections::HashSet<String> = consumer.append(300).into_iter().collect();
+    consumer.start(&["--batch-size", "100", "--batch-timeout", "100ms"]);
+    assert_stored_exactly(&consumer, &sent).await;
+    eventually(
+        "the stream to be trimmed",
+        Duration::from_secs(10),
+        || async { (consumer.stream_length() <= 1).then_some(()) },
+    )
+    .await;
+    // Unacknowledged entries stay: stop the consumer with a batch in hand.
+    consumer.signal("KILL");
+    consumer.wait(Duration::from_secs(5));
+    consumer.start(&["--batch-size", "1000", "--batch-timeout", "1h"]);
+    consumer.append(20);
+    eventually(
+        "the new entries to be read",
+        Duration::from_secs(10),
+        || async { (consumer.pending() == 20).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        consumer.stream_length() >= 20,
+        "pending entries must never be trimmed"
+    );
+}
