@@ -36,17 +36,4 @@ impl Sink {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
-
-    /// Whether the store takes a write at all (see [`Writer::probe`]).
-    pub async fn probe(&self) -> Result<(), StoreError> {
-        let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || {
-            let mut writer = writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            writer.probe()
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
 }

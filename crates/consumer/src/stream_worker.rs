@@ -6,8 +6,9 @@
 //! after `CLAIM_IDLE`. The insert is idempotent, so reading an entry twice stores it once.
 //!
 //! Entries that cannot be stored — undecodable, delivered more than `MAX_DELIVERIES` times,
-//! or refused by a store that accepts everything else — move to the dead-letter stream with
-//! their reason, so they never block the entries behind them.
+//! or refused by the store for their data — move to the dead-letter stream with their reason,
+//! so they never block the entries behind them. A failing store (full, locked, read-only) is
+//! retried instead: nothing is acknowledged or dead-lettered because of it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -28,8 +29,8 @@ use crate::status::Status;
 const MAX_BLOCK: Duration = Duration::from_secs(1);
 /// How often the stream is trimmed behind the group's acknowledgements.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
-/// Failed writes of a whole batch before its events are tried one by one, to tell a failing
-/// store from an event the store refuses.
+/// Failed writes of a whole batch, refused for its data rather than a failing store, before
+/// its events are tried one by one to find the ones at fault.
 const BATCH_ATTEMPTS_BEFORE_SPLIT: u32 = 3;
 
 /// One event read from the stream, with what is needed to acknowledge or dead-letter it.
@@ -266,26 +267,24 @@ impl StreamWorker {
         self.pause(delay).await;
     }
 
-    /// Writes the batch, then acknowledges it. A failing store is retried with backoff, the
-    /// entries staying pending in Redis meanwhile; events the store refuses while it accepts
-    /// others become dead letters. During shutdown a failure is returned, and the entries stay
-    /// pending for the next start.
+    /// Writes the batch, then acknowledges it. A failing store (full, locked, read-only) is
+    /// retried with backoff, the entries staying pending in Redis meanwhile. A batch the store
+    /// refuses for its data is written event by event, and the events it still refuses become
+    /// dead letters. During shutdown a failure is returned and the entries stay pending for the
+    /// next start.
     async fn flush(&mut self) -> Result<(), String> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = self.batch.take();
+        let mut batch = self.batch.take();
         self.in_batch.clear();
         let started = Instant::now();
-        let events: Arc<[Event]> = batch.iter().map(|p| p.event.clone()).collect();
         let mut backoff = Backoff::default();
         let mut attempts = 0;
-        loop {
-            let error = match self.sink.write(Arc::clone(&events)).await {
+        while !batch.is_empty() {
+            let events: Arc<[Event]> = batch.iter().map(|p| p.event.clone()).collect();
+            let error = match self.sink.write(events).await {
                 Ok(outcome) => {
                     self.status.set_store_error(None);
                     tracing::debug!(
-                        batch_len = events.len(),
+                        batch_len = batch.len(),
                         inserted = outcome.inserted,
                         duplicates = outcome.duplicates,
                         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -302,71 +301,66 @@ impl StreamWorker {
                 return Err(format!(
                     "could not write the last batch ({error}); its {} events stay pending in Redis \
                      and will be read again at the next start",
-                    events.len()
+                    batch.len()
                 ));
             }
-            if attempts >= BATCH_ATTEMPTS_BEFORE_SPLIT && self.settle_one_by_one(&batch).await? {
-                self.status.set_store_error(None);
-                return Ok(());
+            if attempts >= BATCH_ATTEMPTS_BEFORE_SPLIT && !error.is_store_failure() {
+                batch = self.settle_one_by_one(batch).await?;
+                if batch.is_empty() {
+                    self.status.set_store_error(None);
+                    return Ok(());
+                }
             }
             let delay = backoff.next_delay();
-            tracing::error!(%error, batch_len = events.len(), attempts, retry_in = ?delay, "store write failed; retrying");
+            tracing::error!(%error, batch_len = batch.len(), attempts, retry_in = ?delay, "store write failed; retrying");
             self.pause(delay).await;
         }
+        Ok(())
     }
 
-    /// Writes the batch's events one at a time. If the store works (some event is stored, or
-    /// a probe write succeeds) the events it still refuses are dead-lettered and `true` is
-    /// returned; if the store itself fails, nothing changes and `false` is returned.
-    async fn settle_one_by_one(&mut self, batch: &[Pending]) -> Result<bool, String> {
+    /// Writes events one at a time: stored ones are acknowledged, ones the store refuses for
+    /// their data become dead letters, and if the store itself fails on the way, the rest is
+    /// returned to be retried as a batch.
+    async fn settle_one_by_one(&mut self, batch: Vec<Pending>) -> Result<Vec<Pending>, String> {
         let mut stored = Vec::new();
         let mut refused = Vec::new();
-        for pending in batch {
+        let mut left = Vec::new();
+        let mut events = batch.into_iter();
+        while let Some(pending) = events.next() {
             match self.sink.write(Arc::from([pending.event.clone()])).await {
-                Ok(_) => stored.push(pending),
+                Ok(_) => stored.push(pending.entry.id),
+                Err(error) if error.is_store_failure() => {
+                    left.push(pending);
+                    left.extend(events);
+                    break;
+                }
                 Err(error) => refused.push((pending, error.to_string())),
             }
         }
-        if stored.is_empty() {
-            if self.sink.probe().await.is_err() {
-                return Ok(false);
-            }
-            // The store takes a write but none of these events: give each one last chance, so
-            // that a passing lock is not mistaken for poison.
-            let mut still_refused = Vec::new();
-            for (pending, _) in refused {
-                match self.sink.write(Arc::from([pending.event.clone()])).await {
-                    Ok(_) => stored.push(pending),
-                    Err(error) => still_refused.push((pending, error.to_string())),
-                }
-            }
-            refused = still_refused;
-        }
-        let ids: Vec<String> = stored.iter().map(|p| p.entry.id.clone()).collect();
-        self.acknowledge(&ids).await?;
+        self.acknowledge(&stored).await?;
         for (pending, error) in refused {
             let reason = format!("the store refused it: {error}");
-            let mut result = self
-                .dead_letter(&pending.entry, &reason, pending.deliveries)
-                .await;
-            while let Err(redis_error) = result {
-                if self.shutdown.is_cancelled() {
-                    return Err(format!(
-                        "could not dead-letter entry {}: {redis_error}",
-                        pending.entry.id
-                    ));
-                }
-                self.redis_failed(&redis_error).await;
-                result = match self.connect_if_needed().await {
+            loop {
+                let result = match self.connect_if_needed().await {
                     Ok(()) => {
                         self.dead_letter(&pending.entry, &reason, pending.deliveries)
                             .await
                     }
                     Err(error) => Err(error),
                 };
+                match result {
+                    Ok(()) => break,
+                    Err(error) if self.shutdown.is_cancelled() => {
+                        return Err(format!(
+                            "could not dead-letter entry {}: {error}",
+                            pending.entry.id
+                        ));
+                    }
+                    Err(error) => self.redis_failed(&error).await,
+                }
             }
         }
-        Ok(true)
+        Ok(left)
     }
 
     /// Acknowledges committed entries, retrying through Redis outages (until acknowledged they

@@ -328,3 +328,148 @@ async fn the_stream_is_trimmed_behind_acknowledgements_only() {
         "pending entries must never be trimmed"
     );
 }
+
+#[tokio::test]
+async fn an_event_the_store_refuses_becomes_a_dead_letter_and_the_rest_are_stored() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "10", "--batch-timeout", "100ms"]);
+    eventually("the store to exist", Duration::from_secs(10), || async {
+        readiness(&consumer)
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+    // A store that refuses one product, as a data problem would.
+    let connection = rusqlite::Connection::open(&consumer.db_path).expect("opens");
+    connection
+        .execute_batch(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.product_id = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'poison product'); END;",
+        )
+        .expect("trigger");
+    let mut good: std::collections::HashSet<String> = consumer.append(3).into_iter().collect();
+    let mut poison = sample_event();
+    poison.product_id = Some("poison".into());
+    let mut redis = consumer.redis.connection();
+    let _: String = redis::cmd("XADD")
+        .arg(STREAM)
+        .arg("*")
+        .arg("event")
+        .arg(poison.to_json())
+        .query(&mut redis)
+        .expect("XADD");
+    good.extend(consumer.append(2));
+
+    assert_stored_exactly(&consumer, &good).await;
+    let dead: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(DEAD_LETTERS)
+        .arg("-")
+        .arg("+")
+        .query(&mut redis)
+        .expect("XRANGE");
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].1["reason"].contains("poison product"),
+        "{:?}",
+        dead[0].1
+    );
+    assert!(dead[0].1["event"].contains(&poison.event_id));
+}
+
+/// A tmpfs of its own, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounting needs root (as in CI); elsewhere there is no small disk to fill.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { dir })
+    }
+
+    fn grow(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_retried_reported_and_loses_nothing() {
+    let Some(disk) = SmallDisk::mount("1m") else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let mut consumer = TestConsumer::new();
+    consumer.db_path = disk.dir.path().join("analytics.db");
+    consumer.start(&["--batch-size", "200", "--batch-timeout", "100ms"]);
+    eventually("the store to exist", Duration::from_secs(10), || async {
+        readiness(&consumer)
+            .await
+            .filter(|(status, _)| *status == 200)
+    })
+    .await;
+    // About 2.5 MB of events for a 1 MB disk.
+    let mut connection = consumer.redis.connection();
+    let mut sent = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let mut event = sample_event();
+        event.path = Some("/".repeat(2000));
+        let _: String = redis::cmd("XADD")
+            .arg(STREAM)
+            .arg("*")
+            .arg("event")
+            .arg(event.to_json())
+            .query(&mut connection)
+            .expect("XADD");
+        sent.insert(event.event_id);
+    }
+    let (_, body) = eventually(
+        "readiness to report the full store",
+        Duration::from_secs(30),
+        || async {
+            readiness(&consumer)
+                .await
+                .filter(|(status, _)| *status == 503)
+        },
+    )
+    .await;
+    assert!(
+        body["error"].as_str().expect("reason").contains("full"),
+        "{body}"
+    );
+    assert!(
+        consumer.pending() > 0,
+        "events not stored stay unacknowledged"
+    );
+
+    disk.grow("64m");
+    assert_stored_exactly(&consumer, &sent).await;
+    let dead: i64 = redis::cmd("XLEN")
+        .arg(DEAD_LETTERS)
+        .query(&mut connection)
+        .expect("XLEN");
+    assert_eq!(
+        dead, 0,
+        "a full disk is the store's failure, not the events'"
+    );
+}

@@ -64,6 +64,42 @@ pub enum StoreError {
     Task(String),
 }
 
+impl StoreError {
+    /// Whether the store itself is failing (full, locked, read-only, unreadable), as opposed
+    /// to refusing particular data. A failing store is retried; data it refuses while it
+    /// works is a poison event.
+    pub fn is_store_failure(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::Sqlite(error) => match error.sqlite_error_code() {
+                Some(
+                    InternalMalfunction
+                    | PermissionDenied
+                    | OperationAborted
+                    | DatabaseBusy
+                    | DatabaseLocked
+                    | OutOfMemory
+                    | ReadOnly
+                    | OperationInterrupted
+                    | SystemIoFailure
+                    | DatabaseCorrupt
+                    | DiskFull
+                    | CannotOpen
+                    | FileLockingProtocolFailed
+                    | SchemaChanged
+                    | NotADatabase,
+                ) => true,
+                Some(_) => false,
+                // Not an SQLite result code: a failure of the connection or the library.
+                None => true,
+            },
+            StoreError::Folder { .. } | StoreError::SchemaTooNew { .. } | StoreError::Task(_) => {
+                true
+            }
+        }
+    }
+}
+
 /// Opens (creating if needed) the database file, sets the pragmas every connection needs, and
 /// applies pending migrations.
 ///

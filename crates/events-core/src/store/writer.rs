@@ -34,18 +34,6 @@ impl Writer {
         })
     }
 
-    /// A small real write (the schema version rewritten unchanged), to tell whether the store
-    /// takes writes at all when events are refused.
-    pub fn probe(&mut self) -> Result<(), StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version = super::migrations::version(&transaction)?;
-        transaction.pragma_update(None, "user_version", version)?;
-        transaction.commit()?;
-        Ok(())
-    }
-
     /// Stores a batch in one transaction. Events already stored are skipped silently: the
     /// unique `event_id` and the unique `(shop_id, order_id)` of purchases make the insert
     /// idempotent.
