@@ -1,6 +1,7 @@
 //! The consumer has no API, but operators and container runtimes still need to ask about it:
 //! a small listener at `CONSUMER_METRICS_ADDR` answers `GET /health` (the process is up) and
-//! `GET /ready` (Redis and the store both work; `503` naming what fails).
+//! `GET /ready` (Redis and the store both work; `503` naming what fails), and `GET /metrics`
+//! for Prometheus.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub fn router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/health", get(events_core::http::health))
         .route("/ready", get(ready))
+        .route("/metrics", get(events_core::telemetry::metrics_endpoint))
         .with_state(status)
 }
 

@@ -92,11 +92,18 @@ async fn flush(
         return Ok(());
     }
     let events: Arc<[Event]> = batch.take().into();
+    let started = Instant::now();
     let mut backoff = Backoff::default();
     loop {
         match sink.write(Arc::clone(&events)).await {
             Ok(outcome) => {
                 status.set_store_error(None);
+                crate::stream_worker::record_flush(
+                    events.len(),
+                    outcome.inserted,
+                    outcome.duplicates,
+                    started,
+                );
                 tracing::debug!(
                     batch_len = events.len(),
                     inserted = outcome.inserted,
@@ -112,6 +119,7 @@ async fn flush(
             }
             Err(error) => {
                 let delay = backoff.next_delay();
+                metrics::counter!("consumer_store_write_errors_total").increment(1);
                 tracing::error!(%error, retry_in = ?delay, "store write failed; retrying");
                 status.set_store_error(Some(error.to_string()));
                 tokio::select! {

@@ -227,6 +227,7 @@ impl StreamWorker {
         deliveries: u64,
     ) -> Result<(), TransportError> {
         tracing::warn!(entry_id = %entry.id, %reason, deliveries, "moving entry to the dead-letter stream");
+        metrics::counter!("consumer_dead_letters_total").increment(1);
         let stream = self.config.dead_letter_stream.clone();
         self.reader_mut()?
             .dead_letter(&stream, entry, reason, deliveries)
@@ -283,6 +284,7 @@ impl StreamWorker {
             let error = match self.sink.write(events).await {
                 Ok(outcome) => {
                     self.status.set_store_error(None);
+                    record_flush(batch.len(), outcome.inserted, outcome.duplicates, started);
                     tracing::debug!(
                         batch_len = batch.len(),
                         inserted = outcome.inserted,
@@ -296,6 +298,7 @@ impl StreamWorker {
                 Err(error) => error,
             };
             attempts += 1;
+            metrics::counter!("consumer_store_write_errors_total").increment(1);
             self.status.set_store_error(Some(error.to_string()));
             if self.shutdown.is_cancelled() {
                 return Err(format!(
@@ -328,7 +331,10 @@ impl StreamWorker {
         let mut events = batch.into_iter();
         while let Some(pending) = events.next() {
             match self.sink.write(Arc::from([pending.event.clone()])).await {
-                Ok(_) => stored.push(pending.entry.id),
+                Ok(outcome) => {
+                    record_flush(1, outcome.inserted, outcome.duplicates, Instant::now());
+                    stored.push(pending.entry.id);
+                }
                 Err(error) if error.is_store_failure() => {
                     left.push(pending);
                     left.extend(events);
@@ -399,6 +405,10 @@ impl StreamWorker {
                 Ok(removed) => tracing::trace!(removed, "stream trimmed"),
                 Err(error) => tracing::warn!(%error, "trimming the stream failed"),
             }
+            if let Ok((backlog, pending)) = reader.backlog_and_pending().await {
+                metrics::gauge!("consumer_stream_backlog").set(backlog as f64);
+                metrics::gauge!("consumer_pending").set(pending as f64);
+            }
         }
     }
 
@@ -409,4 +419,12 @@ impl StreamWorker {
             () = self.shutdown.cancelled() => {}
         }
     }
+}
+
+/// The consumer's throughput metrics for one committed write.
+pub(crate) fn record_flush(events: usize, inserted: usize, duplicates: usize, started: Instant) {
+    metrics::histogram!("consumer_batch_size_events").record(events as f64);
+    metrics::histogram!("consumer_flush_duration_seconds").record(started.elapsed().as_secs_f64());
+    metrics::counter!("consumer_events_stored_total").increment(inserted as u64);
+    metrics::counter!("consumer_events_duplicate_total").increment(duplicates as u64);
 }

@@ -2,9 +2,12 @@
 //! and binding a listener with an error that names the variable.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use axum::Json;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
@@ -53,6 +56,28 @@ pub fn readiness(result: Result<(), String>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Counts and times every routed request by route, method and status
+/// (`http_requests_total`, `http_request_duration_seconds`). Apply with `route_layer`, where
+/// the matched route is known.
+pub async fn track_requests(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// CORS for `CORS_ORIGINS`: `*` allows any origin, otherwise a comma-separated list.

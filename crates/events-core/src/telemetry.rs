@@ -1,5 +1,9 @@
-//! The tracing subscriber: `RUST_LOG` filters, `LOG_FORMAT` picks text or JSON lines.
+//! Telemetry: the tracing subscriber (`RUST_LOG` filters, `LOG_FORMAT` picks text or JSON
+//! lines) and the Prometheus recorder behind each service's `GET /metrics`.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogArgs, LogFormat};
@@ -22,4 +26,44 @@ pub fn init(args: &LogArgs) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// The Prometheus recorder of this process, installed on first use (several services share
+/// one process in tests, so installing twice must not fail).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&LATENCY_BUCKETS)
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(Matcher::Suffix("_events".into()), &SIZE_BUCKETS)
+            })
+            .map(PrometheusBuilder::build_recorder)
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        // Fails only when another recorder is installed already; this handle then renders an
+        // empty page rather than stopping the service.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Seconds, from 100 µs to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
+];
+/// Counts of events, for batch sizes.
+const SIZE_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 100000.0,
+];
+
+/// `GET /metrics`: everything recorded, in Prometheus's text format.
+pub async fn metrics_endpoint() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        prometheus().render(),
+    )
 }

@@ -61,6 +61,7 @@ pub async fn watch(backlog: Arc<Backlog>, publisher: Arc<Publisher>, stop: Cance
         if let Ok(length) = publisher.backlog().await {
             let was_full = backlog.is_full();
             backlog.record(length);
+            metrics::gauge!("stream_backlog").set(length as f64);
             match (was_full, backlog.is_full()) {
                 (false, true) => tracing::warn!(
                     backlog = length,

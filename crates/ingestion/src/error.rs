@@ -42,6 +42,17 @@ impl IngestError {
         }
     }
 
+    /// The `reason` label of `events_rejected_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::Invalid { .. } => "invalid",
+            IngestError::TooLarge(_) => "too_large",
+            IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::BacklogFull { .. } => "backlog_full",
+            IngestError::Unavailable { .. } => "redis_unavailable",
+        }
+    }
+
     pub fn status_code(&self) -> StatusCode {
         match self {
             IngestError::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -57,6 +68,12 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status_code();
+        // A refused batch counts its events where it is judged; here every other refusal
+        // counts as one.
+        if !matches!(&self, IngestError::Invalid { details, .. } if details.iter().any(|d| d.field.starts_with("events[")))
+        {
+            metrics::counter!("events_rejected_total", "reason" => self.reason()).increment(1);
+        }
         let (message, retry_after) = match self {
             IngestError::Invalid { error, details } => {
                 return error_response(status, error, details);

@@ -75,6 +75,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
+    events_core::telemetry::prometheus();
     let (app, state) = build(&config)?;
     let stop_watching = CancellationToken::new();
     tokio::spawn(backlog::watch(

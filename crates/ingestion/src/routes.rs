@@ -6,12 +6,14 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use events_core::event::{Event, FieldError, new_event_id};
-use events_core::http::{error_response, health, readiness};
+use events_core::http::{error_response, health, readiness, track_requests};
+use events_core::telemetry::metrics_endpoint;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
@@ -38,6 +40,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/health", get(health))
         .route("/v1/ready", get(ready))
+        .route("/metrics", get(metrics_endpoint))
+        .route_layer(middleware::from_fn(track_requests))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -99,6 +103,8 @@ async fn post_batch(
             }),
         }
     }
+    metrics::counter!("events_rejected_total", "reason" => "invalid")
+        .increment(rejected.len() as u64);
     if accepted.is_empty() {
         let details = rejected
             .into_iter()
@@ -144,15 +150,16 @@ async fn publish(state: &AppState, payloads: &[String]) -> Result<(), IngestErro
             retry_after: state.retry_after * 5,
         });
     }
-    state
-        .publisher
-        .publish(payloads)
-        .await
-        .inspect(|()| state.backlog.add(payloads.len() as u64))
-        .map_err(|source| IngestError::Unavailable {
-            source,
-            retry_after: state.retry_after,
-        })
+    let started = std::time::Instant::now();
+    let published = state.publisher.publish(payloads).await;
+    metrics::histogram!("redis_publish_duration_seconds").record(started.elapsed().as_secs_f64());
+    published.map_err(|source| IngestError::Unavailable {
+        source,
+        retry_after: state.retry_after,
+    })?;
+    state.backlog.add(payloads.len() as u64);
+    metrics::counter!("events_accepted_total").increment(payloads.len() as u64);
+    Ok(())
 }
 
 /// Checks the content type and size, and parses the body as JSON.

@@ -209,3 +209,35 @@ fn a_taken_health_port_stops_the_binary_with_one_line_naming_it() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn metrics_show_batches_backlog_and_pending() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "5", "--batch-timeout", "100ms"]);
+    consumer.append(5);
+    wait_until("the batch", Duration::from_secs(10), || {
+        consumer.stored() == 5
+    });
+    let url = format!("http://127.0.0.1:{}/metrics", consumer.health_port);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut text = String::new();
+    wait_until("the gauges", Duration::from_secs(10), || {
+        text = runtime.block_on(async {
+            reqwest::get(&url)
+                .await
+                .expect("sent")
+                .text()
+                .await
+                .expect("text")
+        });
+        text.contains("consumer_pending")
+    });
+    for name in [
+        "consumer_events_stored_total 5",
+        "consumer_batch_size_events_bucket",
+        "consumer_flush_duration_seconds_bucket",
+        "consumer_stream_backlog",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
+    }
+}

@@ -198,6 +198,23 @@ impl GroupReader {
         Ok(removed)
     }
 
+    /// The stream's length and how many of its entries are delivered but unacknowledged.
+    pub async fn backlog_and_pending(&mut self) -> Result<(u64, u64), TransportError> {
+        let mut length = redis::cmd("XLEN");
+        length.arg(&self.stream);
+        let length: u64 = self.run(&length, Duration::ZERO).await?;
+        let mut summary = redis::cmd("XPENDING");
+        summary.arg(&self.stream).arg(&self.group);
+        let pending = match self.run::<Value>(&summary, Duration::ZERO).await? {
+            Value::Array(parts) => match parts.first() {
+                Some(Value::Int(count)) => *count as u64,
+                _ => 0,
+            },
+            _ => 0,
+        };
+        Ok((length, pending))
+    }
+
     async fn last_delivered_id(&mut self) -> Result<Option<String>, TransportError> {
         let mut info = redis::cmd("XINFO");
         info.arg("GROUPS").arg(&self.stream);

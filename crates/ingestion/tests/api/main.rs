@@ -343,3 +343,35 @@ async fn past_max_backlog_events_are_refused_until_the_consumer_catches_up() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn metrics_count_accepted_and_refused_events() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.post_json("/v1/events", &page_view()).await.status(),
+        202
+    );
+    assert_eq!(
+        app.post_json("/v1/events", &json!({"event_type": "x"}))
+            .await
+            .status(),
+        400
+    );
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("text");
+    for name in [
+        "events_accepted_total",
+        "events_rejected_total{reason=\"invalid\"}",
+        "redis_publish_duration_seconds_bucket",
+        "http_requests_total{route=\"/v1/events\",method=\"POST\",status=\"202\"}",
+        "http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
+    }
+}
