@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help run test build lint fmt clean redis-server
+.PHONY: help run test build lint fmt clean redis-server bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ build: ## Build the three services (release)
 
 test: redis-server ## Run every test (unit, integration against a private Redis, end to end)
 	cargo test --workspace --locked
+
+bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings
+	cargo build --release --locked --bins
+	target/release/bench $(BENCH_ARGS)
 
 lint: ## Check formatting and clippy
 	cargo fmt --all -- --check

@@ -1,0 +1,77 @@
+//! `bench`: measures the pipeline side by side with its ceilings, on this machine, in one run.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`load`] | the HTTP load generator (keep-alive connections, latency percentiles, pacing) |
+//! | [`ceiling`] | the bare axum handler that only parses the JSON: ingestion's ceiling |
+//! | [`stack`] | starting Redis and the release binaries, reading their peak memory |
+//! | [`phases`] | each measurement: ingestion, batch, consumer drain, sustained rate, queries |
+//! | [`report`] | the table |
+
+mod ceiling;
+mod load;
+mod phases;
+mod report;
+mod stack;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks ingestion, the consumer and the analytics query against their ceilings.
+#[derive(Debug, Parser)]
+#[command(name = "bench", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Length of each HTTP load phase.
+    #[arg(long, default_value = "10s", value_parser = events_core::config::parse_duration)]
+    duration: Duration,
+
+    /// Concurrent HTTP connections.
+    #[arg(long, default_value_t = 50)]
+    connections: usize,
+
+    /// Events in the consumer's drain backlog.
+    #[arg(long, default_value_t = 200_000)]
+    drain_events: usize,
+
+    /// Events in the store for the query comparison.
+    #[arg(long, default_value_t = 1_000_000)]
+    query_events: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the ceiling: a bare axum handler that parses the event JSON and answers 202.
+    CeilingServer {
+        #[arg(long)]
+        addr: String,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let result = match args.command {
+        Some(Command::CeilingServer { addr }) => ceiling::serve(&addr).await,
+        None => run(&args).await,
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: &Args) -> Result<(), String> {
+    let settings = phases::Settings {
+        duration: args.duration,
+        connections: args.connections,
+        drain_events: args.drain_events,
+        query_events: args.query_events,
+    };
+    let report = phases::run_all(&settings).await?;
+    println!("{}", report.render());
+    Ok(())
+}
