@@ -26,11 +26,11 @@ struct Args {
     command: Option<Command>,
 
     /// Length of each HTTP load phase.
-    #[arg(long, default_value = "10s", value_parser = events_core::config::parse_duration)]
+    #[arg(long, global = true, default_value = "10s", value_parser = events_core::config::parse_duration)]
     duration: Duration,
 
     /// Concurrent HTTP connections.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, global = true, default_value_t = 50)]
     connections: usize,
 
     /// Events in the consumer's drain backlog.
@@ -49,6 +49,15 @@ enum Command {
         #[arg(long)]
         addr: String,
     },
+    /// Load a running ingestion service alone (for profiling): single events, or batches.
+    Load {
+        /// Ingestion's address, such as 127.0.0.1:8080.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        /// Send batches of 100 events to /v1/events/batch instead of single events.
+        #[arg(long)]
+        batch: bool,
+    },
 }
 
 #[tokio::main]
@@ -56,6 +65,17 @@ async fn main() {
     let args = Args::parse();
     let result = match args.command {
         Some(Command::CeilingServer { addr }) => ceiling::serve(&addr).await,
+        Some(Command::Load { addr, batch }) => {
+            let result = phases::load_only(addr, batch, args.connections, args.duration).await;
+            println!(
+                "{:.0} requests/s answered 202 (p50 {:?}, p99 {:?}), {} failed",
+                result.requests_per_second(),
+                result.latency(0.5),
+                result.latency(0.99),
+                result.failed
+            );
+            Ok(())
+        }
         None => run(&args).await,
     };
     if let Err(error) = result {

@@ -224,6 +224,16 @@ pub async fn run_all(settings: &Settings) -> Result<Report, String> {
     Ok(report)
 }
 
+/// Loads an already running ingestion service.
+pub async fn load_only(addr: std::net::SocketAddr, batch: bool, connections: usize, duration: Duration) -> LoadResult {
+    let target = if batch {
+        Target { addr, path: "/v1/events/batch", body: batch_body() }
+    } else {
+        Target { addr, path: "/v1/events", body: single_body() }
+    };
+    load::run(&target, connections, duration, None).await
+}
+
 /// The bare handler, in its own process, under the same load as ingestion.
 async fn ceiling(settings: &Settings) -> Result<LoadResult, String> {
     let addr = free_addr();
