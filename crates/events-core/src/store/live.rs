@@ -10,12 +10,34 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{BUSY_TIMEOUT, StoreError};
 
-/// Events that became visible since the last poll.
+/// Events that became visible since the last poll: how many, per shop (sorted by shop id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
-    /// The shops they belong to, sorted.
-    pub shop_ids: Vec<String>,
-    pub count: u64,
+    pub per_shop: Vec<(String, u64)>,
+}
+
+impl Stored {
+    pub fn shop_ids(&self) -> Vec<&str> {
+        self.per_shop
+            .iter()
+            .map(|(shop, _)| shop.as_str())
+            .collect()
+    }
+
+    pub fn count(&self) -> u64 {
+        self.per_shop.iter().map(|(_, count)| count).sum()
+    }
+
+    /// Only one shop's part; `None` when that shop had nothing new.
+    pub fn for_shop(&self, shop_id: &str) -> Option<Stored> {
+        let per_shop: Vec<_> = self
+            .per_shop
+            .iter()
+            .filter(|(shop, _)| shop == shop_id)
+            .cloned()
+            .collect();
+        (!per_shop.is_empty()).then_some(Stored { per_shop })
+    }
 }
 
 /// A read connection that remembers the last commit and the last row it has seen.
@@ -54,18 +76,14 @@ impl CommitWatcher {
             "SELECT shop_id, COUNT(*), MAX(id) FROM events WHERE id > ? GROUP BY shop_id ORDER BY shop_id",
         )?;
         let mut rows = statement.query([self.last_id])?;
-        let mut stored = Stored {
-            shop_ids: Vec::new(),
-            count: 0,
-        };
+        let mut per_shop = Vec::new();
         let mut last_id = self.last_id;
         while let Some(row) = rows.next()? {
-            stored.shop_ids.push(row.get(0)?);
-            stored.count += row.get::<_, u64>(1)?;
+            per_shop.push((row.get(0)?, row.get(1)?));
             last_id = last_id.max(row.get(2)?);
         }
         self.last_id = last_id;
-        Ok((stored.count > 0).then_some(stored))
+        Ok((!per_shop.is_empty()).then_some(Stored { per_shop }))
     }
 }
 
@@ -98,8 +116,7 @@ mod tests {
         assert_eq!(
             watcher.poll().expect("polls"),
             Some(Stored {
-                shop_ids: vec!["a".into(), "b".into()],
-                count: 3
+                per_shop: vec![("a".into(), 1), ("b".into(), 2)]
             })
         );
         assert_eq!(watcher.poll().expect("polls"), None);
