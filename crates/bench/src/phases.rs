@@ -225,11 +225,24 @@ pub async fn run_all(settings: &Settings) -> Result<Report, String> {
 }
 
 /// Loads an already running ingestion service.
-pub async fn load_only(addr: std::net::SocketAddr, batch: bool, connections: usize, duration: Duration) -> LoadResult {
+pub async fn load_only(
+    addr: std::net::SocketAddr,
+    batch: bool,
+    connections: usize,
+    duration: Duration,
+) -> LoadResult {
     let target = if batch {
-        Target { addr, path: "/v1/events/batch", body: batch_body() }
+        Target {
+            addr,
+            path: "/v1/events/batch",
+            body: batch_body(),
+        }
     } else {
-        Target { addr, path: "/v1/events", body: single_body() }
+        Target {
+            addr,
+            path: "/v1/events",
+            body: single_body(),
+        }
     };
     load::run(&target, connections, duration, None).await
 }

@@ -1,6 +1,9 @@
-//! `/api/analytics` over a real store through the real router.
+//! The analytics API over a real store through the real router: `/api/analytics` here, §9 in
+//! [`v1`], and the rollups against raw scans in [`rollups`].
 
 mod helpers;
+mod rollups;
+mod v1;
 
 use helpers::{spawn_app, spawn_app_with_dashboard};
 use serde_json::{Value, json};
@@ -150,4 +153,13 @@ async fn the_built_dashboard_is_served_with_history_fallback() {
     }
     assert_eq!(app.get("/api/unknown").await.status(), 404);
     assert_eq!(app.get("/api/analytics").await.status(), 200);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/api/analytics").await.status(), 200);
+    let text = app.get("/metrics").await.text().await.expect("text");
+    let line = "http_requests_total{route=\"/api/analytics\",method=\"GET\",status=\"200\"}";
+    assert!(text.contains(line), "{line} missing from\n{text}");
 }
