@@ -2,6 +2,7 @@
 //! code of the spec and a JSON body; Redis failures are logged here once and answered `503`
 //! with `Retry-After`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{StatusCode, header};
@@ -82,7 +83,9 @@ impl IntoResponse for IngestError {
                 source,
                 retry_after,
             } => {
-                tracing::warn!(error = %source, "refusing events: Redis unavailable");
+                if once_a_second() {
+                    tracing::warn!(error = %source, "refusing events: Redis unavailable");
+                }
                 let message =
                     "events cannot be queued right now (Redis is unavailable); retry later";
                 (message.to_owned(), retry_after)
@@ -97,4 +100,13 @@ impl IntoResponse for IngestError {
         }
         response
     }
+}
+
+/// During an outage every request fails the same way; one warning a second says it.
+fn once_a_second() -> bool {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.swap(now, Ordering::Relaxed) != now
 }

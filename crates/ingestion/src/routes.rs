@@ -45,7 +45,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged once where their cause is known (IngestError), not again here.
+        .layer(TraceLayer::new_for_http().on_failure(()))
 }
 
 /// `POST /v1/events`: one event; `202` once Redis holds it.
@@ -57,7 +58,7 @@ async fn post_event(
     let value = read_json(&headers, body, MAX_EVENT_BYTES)?;
     let event = Event::from_json(value, Utc::now(), new_event_id)
         .map_err(|details| IngestError::invalid("the event is invalid", details))?;
-    publish(&state, &[event.to_json()]).await?;
+    publish(&state, vec![event.to_json()]).await?;
     tracing::debug!(event_id = %event.event_id, "event accepted");
     let body = json!({"status": "accepted", "event_id": event.event_id});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
@@ -120,8 +121,9 @@ async fn post_batch(
             details,
         ));
     }
-    publish(&state, &accepted).await?;
-    let body = json!({"accepted": accepted.len(), "rejected": rejected});
+    let accepted_count = accepted.len();
+    publish(&state, accepted).await?;
+    let body = json!({"accepted": accepted_count, "rejected": rejected});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -142,7 +144,7 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-async fn publish(state: &AppState, payloads: &[String]) -> Result<(), IngestError> {
+async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestError> {
     if state.backlog.is_full() {
         return Err(IngestError::BacklogFull {
             backlog: state.backlog.current(),
@@ -150,6 +152,7 @@ async fn publish(state: &AppState, payloads: &[String]) -> Result<(), IngestErro
             retry_after: state.retry_after * 5,
         });
     }
+    let count = payloads.len() as u64;
     let started = std::time::Instant::now();
     let published = state.publisher.publish(payloads).await;
     metrics::histogram!("redis_publish_duration_seconds").record(started.elapsed().as_secs_f64());
@@ -157,8 +160,8 @@ async fn publish(state: &AppState, payloads: &[String]) -> Result<(), IngestErro
         source,
         retry_after: state.retry_after,
     })?;
-    state.backlog.add(payloads.len() as u64);
-    metrics::counter!("events_accepted_total").increment(payloads.len() as u64);
+    state.backlog.add(count);
+    metrics::counter!("events_accepted_total").increment(count);
     Ok(())
 }
 

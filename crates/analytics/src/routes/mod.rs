@@ -62,7 +62,8 @@ pub fn router(state: Arc<AppState>, dashboard_dir: Option<&Path>) -> Router {
         }
         None => api.fallback(not_found),
     };
-    app.layer(TraceLayer::new_for_http())
+    // Failures are logged once where their cause is known (the error types), not again here.
+    app.layer(TraceLayer::new_for_http().on_failure(()))
 }
 
 /// Runs `compute` on a read connection, inside one read transaction so that every query of
