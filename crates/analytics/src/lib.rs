@@ -3,10 +3,14 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`routes`] | the router and its handlers |
+//! | [`routes`] | the router and one module per endpoint |
 //! | [`params`] | query-string parsing: shops, ranges, time zones, refusals naming the parameter |
+//! | [`buckets`] | calendar buckets in a time zone (DST, half-hour offsets, Monday weeks) |
+//! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |
 
+pub mod buckets;
+pub mod csv;
 pub mod error;
 pub mod params;
 pub mod routes;
@@ -17,7 +21,9 @@ use std::sync::Arc;
 use clap::Parser;
 use events_core::config::{CorsArgs, LogArgs, StoreArgs};
 use events_core::store::ReadPool;
+use events_core::store::live::Stored;
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub use routes::router;
@@ -48,6 +54,10 @@ pub struct Config {
 /// What every handler shares.
 pub struct AppState {
     pub store: Arc<ReadPool>,
+    /// What the live watcher noticed, for `/api/v1/live` streams.
+    pub live: broadcast::Sender<Stored>,
+    /// Cancelled at shutdown, which ends the live streams.
+    pub shutdown: CancellationToken,
 }
 
 /// Binds `ANALYTICS_ADDR` and serves until `shutdown` is cancelled.
@@ -67,7 +77,17 @@ pub async fn serve(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
-    let state = Arc::new(AppState { store });
+    let (live, _) = broadcast::channel(16);
+    routes::live::start_watcher(
+        config.store.database_url.clone(),
+        live.clone(),
+        shutdown.clone(),
+    )?;
+    let state = Arc::new(AppState {
+        store,
+        live,
+        shutdown: shutdown.clone(),
+    });
     let dashboard = config
         .dashboard_dir
         .join("index.html")

@@ -1,7 +1,7 @@
 //! Query-string parsing shared by the analytics endpoints. Unknown parameters, repeated ones,
 //! empty values and bad values are refused with the parameter's name, never ignored.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use events_core::store::EventFilter;
 
@@ -144,6 +144,134 @@ pub fn event_filter(shop_id: Option<String>, range: &TimeRange) -> EventFilter {
     }
 }
 
+/// The parameters every §9 endpoint shares.
+pub const SCOPE_PARAMS: [&str; 4] = ["shop_id", "from", "to", "tz"];
+
+/// Which events a request is about: a shop (or all) and a range in a zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scope {
+    pub shop_id: Option<String>,
+    pub range: TimeRange,
+}
+
+impl Scope {
+    pub fn parse(params: &QueryParams) -> Result<Scope, ApiError> {
+        Ok(Scope {
+            shop_id: parse_shop_id(params)?,
+            range: TimeRange::parse(params)?,
+        })
+    }
+
+    pub fn filter(&self) -> EventFilter {
+        event_filter(self.shop_id.clone(), &self.range)
+    }
+
+    /// The period just before this one, for `compare=previous`: as many local days when both
+    /// ends are dates (a week in spring is 7 days even if one of them had 23 hours), else the
+    /// same duration. `None` unless both ends are given.
+    pub fn previous(&self) -> Option<Scope> {
+        let (from, to) = (self.range.from?, self.range.to?);
+        let previous_from = match (from.date, to.date) {
+            (Some(first), Some(end)) => {
+                let days = u64::try_from((end - first).num_days()).ok()?;
+                let date = first.checked_sub_days(Days::new(days))?;
+                Bound {
+                    instant: start_of_day(date, self.range.tz),
+                    date: Some(date),
+                }
+            }
+            _ => Bound {
+                instant: from.instant.checked_sub_signed(to.instant - from.instant)?,
+                date: None,
+            },
+        };
+        Some(Scope {
+            shop_id: self.shop_id.clone(),
+            range: TimeRange {
+                from: Some(previous_from),
+                to: Some(Bound {
+                    instant: from.instant,
+                    date: from.date,
+                }),
+                tz: self.range.tz,
+            },
+        })
+    }
+}
+
+/// `name` must be one of `choices` (by name); the default when absent.
+pub fn parse_choice<T: Copy>(
+    params: &QueryParams,
+    name: &str,
+    choices: &[(&str, T)],
+    default: T,
+) -> Result<T, ApiError> {
+    let Some(text) = params.get(name) else {
+        return Ok(default);
+    };
+    choices
+        .iter()
+        .find(|(choice, _)| *choice == text)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            ApiError::bad(name, format!("`{text}` is not one of {}", names.join(", ")))
+        })
+}
+
+/// A whole number in `min..=max`; the default when absent.
+pub fn parse_number(
+    params: &QueryParams,
+    name: &str,
+    min: u64,
+    max: u64,
+    default: u64,
+) -> Result<u64, ApiError> {
+    let Some(text) = params.get(name) else {
+        return Ok(default);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad(
+            name,
+            format!("`{text}` is not a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+/// `compare=previous`, the only comparison there is.
+pub fn parse_compare(params: &QueryParams) -> Result<bool, ApiError> {
+    parse_choice(params, "compare", &[("previous", true)], false)
+}
+
+/// A `product_id` filter: 1-128 characters without control characters, as events have.
+pub fn parse_product_id(params: &QueryParams) -> Result<Option<String>, ApiError> {
+    let Some(product) = params.get("product_id") else {
+        return Ok(None);
+    };
+    if product.chars().count() > 128 || product.chars().any(char::is_control) {
+        return Err(ApiError::bad(
+            "product_id",
+            "must be 1-128 characters without control characters",
+        ));
+    }
+    Ok(Some(product.to_owned()))
+}
+
+/// An instant as RFC 3339 in `tz`, with its offset (`2025-10-26T00:00:00+02:00`).
+pub fn format_local(instant: DateTime<Utc>, tz: Tz) -> String {
+    instant
+        .with_timezone(&tz)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// Microseconds since 1970 as RFC 3339 in `tz`.
+pub fn format_micros(micros: i64, tz: Tz) -> String {
+    DateTime::from_timestamp_micros(micros)
+        .map(|instant| format_local(instant, tz))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +331,67 @@ mod tests {
         let santiago: Tz = "America/Santiago".parse().expect("zone");
         let start = start_of_day(NaiveDate::from_ymd_opt(2025, 9, 7).expect("date"), santiago);
         assert_eq!(start, utc("2025-09-07T04:00:00Z"));
+    }
+
+    fn scope(raw: &str) -> Scope {
+        let params = QueryParams::parse(Some(raw), &SCOPE_PARAMS).expect("params");
+        Scope::parse(&params).expect("scope")
+    }
+
+    #[test]
+    fn the_previous_period_of_dates_has_as_many_local_days() {
+        // 23 October to 30 October in Berlin holds the 25-hour day of the autumn change.
+        let week = scope("from=2025-10-23&to=2025-10-30&tz=Europe/Berlin");
+        let previous = week.previous().expect("previous");
+        let from = previous.range.from.expect("from");
+        assert_eq!(from.date, NaiveDate::from_ymd_opt(2025, 10, 16));
+        assert_eq!(from.instant, utc("2025-10-15T22:00:00Z"));
+        assert_eq!(
+            previous.range.to.expect("to").instant,
+            utc("2025-10-22T22:00:00Z")
+        );
+    }
+
+    #[test]
+    fn the_previous_period_of_instants_has_the_same_duration() {
+        let hours = scope("from=2025-10-02T10:00:00Z&to=2025-10-02T12:30:00Z");
+        let previous = hours.previous().expect("previous");
+        assert_eq!(
+            previous.range.from.expect("from").instant,
+            utc("2025-10-02T07:30:00Z")
+        );
+        assert!(scope("from=2025-10-02").previous().is_none());
+    }
+
+    #[test]
+    fn choices_and_numbers_name_their_parameter() {
+        let params =
+            QueryParams::parse(Some("limit=0&sort=price"), &["limit", "sort"]).expect("ok");
+        assert_eq!(
+            parameter_of(parse_number(&params, "limit", 1, 1000, 10).expect_err("zero")),
+            "limit"
+        );
+        assert_eq!(
+            parameter_of(parse_choice(&params, "sort", &[("revenue", 1)], 0).expect_err("price")),
+            "sort"
+        );
+        assert_eq!(
+            parse_number(&params, "offset", 0, 10, 3).expect("default"),
+            3
+        );
+    }
+
+    #[test]
+    fn local_times_carry_their_offset() {
+        let kathmandu: Tz = "Asia/Kathmandu".parse().expect("zone");
+        assert_eq!(
+            format_local(utc("2025-10-01T18:15:00Z"), kathmandu),
+            "2025-10-02T00:00:00+05:45"
+        );
+        assert_eq!(
+            format_local(utc("2025-10-01T18:15:00Z"), Tz::UTC),
+            "2025-10-01T18:15:00+00:00"
+        );
     }
 
     #[test]

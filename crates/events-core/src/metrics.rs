@@ -3,9 +3,12 @@
 //! Counts and exact micro-unit sums come in; rounded rates and amounts go out, all rounded
 //! by [`money::round2`] so that every endpoint agrees to the cent.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::money;
+use crate::store::people::PeopleCounts;
 
 /// What one pass over the events yields for the original metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +55,86 @@ impl OriginalMetrics {
     }
 }
 
+/// The metrics of §9, the same everywhere they appear.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    pub page_views: u64,
+    pub add_to_carts: u64,
+    pub purchases: u64,
+    pub revenue: f64,
+    pub average_order_value: f64,
+    pub conversion_rate: f64,
+    pub cart_rate: f64,
+    pub checkout_rate: f64,
+    pub visitors: u64,
+    pub sessions: u64,
+    pub cart_abandonment_rate: f64,
+    pub revenue_by_currency: BTreeMap<String, f64>,
+}
+
+impl Metrics {
+    pub fn compute(
+        totals: &EventTotals,
+        people: &PeopleCounts,
+        revenue_by_currency: &BTreeMap<String, i128>,
+    ) -> Metrics {
+        Metrics {
+            page_views: totals.page_views,
+            add_to_carts: totals.add_to_carts,
+            purchases: totals.purchases,
+            revenue: money::micros_round2(totals.revenue_micros),
+            average_order_value: average_amount(totals.revenue_micros, totals.priced_purchases),
+            conversion_rate: money::percent(totals.purchases, totals.page_views),
+            cart_rate: money::percent(totals.add_to_carts, totals.page_views),
+            checkout_rate: money::percent(totals.purchases, totals.add_to_carts),
+            visitors: people.visitors,
+            sessions: people.sessions,
+            cart_abandonment_rate: money::percent(
+                people.abandoned_sessions,
+                people.sessions_with_cart,
+            ),
+            revenue_by_currency: revenue_by_currency
+                .iter()
+                .map(|(code, micros)| (code.clone(), money::micros_round2(*micros)))
+                .collect(),
+        }
+    }
+
+    /// Each number metric by name, in hundredths (every value has at most two decimals, so
+    /// this is exact).
+    fn hundredths(&self) -> [(&'static str, i128); 11] {
+        let count = |n: u64| i128::from(n) * 100;
+        let amount = |v: f64| (v * 100.0).round() as i128;
+        [
+            ("page_views", count(self.page_views)),
+            ("add_to_carts", count(self.add_to_carts)),
+            ("purchases", count(self.purchases)),
+            ("revenue", amount(self.revenue)),
+            ("average_order_value", amount(self.average_order_value)),
+            ("conversion_rate", amount(self.conversion_rate)),
+            ("cart_rate", amount(self.cart_rate)),
+            ("checkout_rate", amount(self.checkout_rate)),
+            ("visitors", count(self.visitors)),
+            ("sessions", count(self.sessions)),
+            ("cart_abandonment_rate", amount(self.cart_abandonment_rate)),
+        ]
+    }
+}
+
+/// The percent change of each number metric from `previous` to `current`, two decimals;
+/// `None` (JSON `null`) where the previous value is 0.
+pub fn change(current: &Metrics, previous: &Metrics) -> BTreeMap<&'static str, Option<f64>> {
+    current
+        .hundredths()
+        .into_iter()
+        .zip(previous.hundredths())
+        .map(|((name, now), (_, before))| {
+            let change = (before != 0).then(|| money::round2((now - before) * 100, before));
+            (name, change)
+        })
+        .collect()
+}
+
 /// The mean amount with two decimals; `0` when nothing was priced.
 pub fn average_amount(total_micros: i128, count: u64) -> f64 {
     money::round2(
@@ -63,6 +146,63 @@ pub fn average_amount(total_micros: i128, count: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_follow_their_definitions() {
+        let totals = EventTotals {
+            page_views: 200,
+            add_to_carts: 50,
+            purchases: 10,
+            priced_purchases: 10,
+            revenue_micros: 1_005_000 * 10,
+            ..EventTotals::default()
+        };
+        let people = PeopleCounts {
+            visitors: 7,
+            sessions: 9,
+            sessions_with_cart: 3,
+            abandoned_sessions: 2,
+            funnel: [0; 3],
+        };
+        let currencies = BTreeMap::from([("EUR".to_owned(), 10_050_000)]);
+        let metrics = Metrics::compute(&totals, &people, &currencies);
+        assert_eq!(metrics.conversion_rate, 5.0);
+        assert_eq!(metrics.cart_rate, 25.0);
+        assert_eq!(metrics.checkout_rate, 20.0);
+        assert_eq!(metrics.average_order_value, 1.01);
+        assert_eq!(metrics.revenue, 10.05);
+        assert_eq!(metrics.cart_abandonment_rate, 66.67);
+        assert_eq!(metrics.revenue_by_currency["EUR"], 10.05);
+    }
+
+    #[test]
+    fn change_is_a_percentage_and_null_from_zero() {
+        let empty = Metrics::compute(
+            &EventTotals::default(),
+            &PeopleCounts::default(),
+            &BTreeMap::new(),
+        );
+        let some = Metrics::compute(
+            &EventTotals {
+                page_views: 9,
+                ..EventTotals::default()
+            },
+            &PeopleCounts::default(),
+            &BTreeMap::new(),
+        );
+        let more = Metrics::compute(
+            &EventTotals {
+                page_views: 12,
+                ..EventTotals::default()
+            },
+            &PeopleCounts::default(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(change(&more, &some)["page_views"], Some(33.33));
+        assert_eq!(change(&some, &more)["page_views"], Some(-25.0));
+        assert_eq!(change(&some, &empty)["page_views"], None);
+        assert_eq!(change(&empty, &some)["page_views"], Some(-100.0));
+    }
 
     #[test]
     fn an_empty_store_gives_zeros_and_no_top_product() {

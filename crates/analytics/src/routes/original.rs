@@ -5,11 +5,25 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::metrics::OriginalMetrics;
-use events_core::store::queries;
+use events_core::store::EventFilter;
+use events_core::store::aggregates::{self, Plan};
+use rusqlite::Connection;
 
+use super::{PLAN, answer, products};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{QueryParams, TimeRange, event_filter, parse_shop_id};
+
+/// The original metrics of a filter, from the rollups (max and min amounts included).
+pub fn compute(
+    connection: &Connection,
+    filter: &EventFilter,
+    plan: Plan,
+) -> Result<OriginalMetrics, ApiError> {
+    let totals = aggregates::totals(connection, filter, plan)?;
+    let top_product = products::top_viewed(connection, filter, plan)?;
+    Ok(OriginalMetrics::compute(&totals, top_product))
+}
 
 pub async fn analytics(
     State(state): State<Arc<AppState>>,
@@ -17,15 +31,6 @@ pub async fn analytics(
 ) -> Result<Json<OriginalMetrics>, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["shop_id", "from", "to", "tz"])?;
     let filter = event_filter(parse_shop_id(&params)?, &TimeRange::parse(&params)?);
-    let metrics = state
-        .store
-        .run(move |connection| {
-            // One read transaction, so the counts and the top product see the same commit.
-            let snapshot = connection.unchecked_transaction()?;
-            let totals = queries::event_totals(&snapshot, &filter)?;
-            let top_product = queries::top_viewed_product(&snapshot, &filter)?;
-            Ok(OriginalMetrics::compute(&totals, top_product))
-        })
-        .await?;
+    let metrics = answer(&state, move |c| compute(c, &filter, PLAN)).await?;
     Ok(Json(metrics))
 }

@@ -1,6 +1,9 @@
-//! `/api/analytics` over a real store through the real router.
+//! The analytics API over a real store through the real router: `/api/analytics` here, §9 in
+//! [`v1`], and the rollups against raw scans in [`rollups`].
 
 mod helpers;
+mod rollups;
+mod v1;
 
 use helpers::{spawn_app, spawn_app_with_dashboard};
 use serde_json::{Value, json};

@@ -48,6 +48,90 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_shop_time ON events (shop_id, ts_micros);
     -- Counts by type and the top viewed product without reading whole rows.
     CREATE INDEX events_type_product ON events (event_type, product_id);",
+    // 3: rollups, 15 minutes of UTC per row, kept by the writer in the transaction of the
+    // insert. 15 minutes divides every offset in use (+05:30, +05:45, -03:30), so a local
+    // hour, day, week or month is a whole number of rows. Shop '' holds the sum over all shops
+    // (real shop ids are never empty), so an all-shops question reads one row per bucket.
+    // Undated rows (imported from the original with an unreadable timestamp) sit in bucket
+    // -9223372036854775808, which every bounded range leaves out as the raw `ts_micros` test does.
+    // Amounts are whole units plus a sum of remainders, as in the raw queries, so that no sum
+    // can overflow.
+    "CREATE TABLE rollup_events (
+        shop_id TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        page_views INTEGER NOT NULL DEFAULT 0,
+        add_to_carts INTEGER NOT NULL DEFAULT 0,
+        purchases INTEGER NOT NULL DEFAULT 0,
+        priced_purchases INTEGER NOT NULL DEFAULT 0,
+        revenue_units INTEGER NOT NULL DEFAULT 0,
+        revenue_rest INTEGER NOT NULL DEFAULT 0,
+        max_amount INTEGER,
+        min_amount INTEGER,
+        PRIMARY KEY (shop_id, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_products (
+        shop_id TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        product_id TEXT NOT NULL,
+        page_views INTEGER NOT NULL DEFAULT 0,
+        add_to_carts INTEGER NOT NULL DEFAULT 0,
+        purchases INTEGER NOT NULL DEFAULT 0,
+        priced_purchases INTEGER NOT NULL DEFAULT 0,
+        revenue_units INTEGER NOT NULL DEFAULT 0,
+        revenue_rest INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (shop_id, bucket, product_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_currencies (
+        shop_id TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        priced_purchases INTEGER NOT NULL DEFAULT 0,
+        revenue_units INTEGER NOT NULL DEFAULT 0,
+        revenue_rest INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (shop_id, bucket, currency)
+    ) WITHOUT ROWID;
+    CREATE TEMP VIEW rollup_source AS
+        SELECT shop_id, product_id, COALESCE(currency, 'XXX') AS currency,
+            COALESCE(ts_micros - (ts_micros % 900000000)
+                - CASE WHEN ts_micros % 900000000 < 0 THEN 900000000 ELSE 0 END,
+                -9223372036854775808) AS bucket,
+            event_type = 'page_view' AS pv, event_type = 'add_to_cart' AS ac,
+            event_type = 'purchase' AS pu,
+            event_type = 'purchase' AND amount_micros IS NOT NULL AS priced,
+            CASE WHEN event_type = 'purchase' THEN amount_micros END AS amount
+        FROM events;
+    -- Rows already stored (an upgraded file) are rolled up once here.
+    INSERT INTO rollup_events
+        SELECT shop_id, bucket, SUM(pv), SUM(ac), SUM(pu), SUM(priced),
+            COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0),
+            MAX(amount), MIN(amount)
+        FROM temp.rollup_source GROUP BY shop_id, bucket;
+    INSERT INTO rollup_events
+        SELECT '', bucket, SUM(pv), SUM(ac), SUM(pu), SUM(priced),
+            COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0),
+            MAX(amount), MIN(amount)
+        FROM temp.rollup_source GROUP BY bucket;
+    INSERT INTO rollup_products
+        SELECT shop_id, bucket, product_id, SUM(pv), SUM(ac), SUM(pu), SUM(priced),
+            COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0)
+        FROM temp.rollup_source WHERE product_id IS NOT NULL GROUP BY shop_id, bucket, product_id;
+    INSERT INTO rollup_products
+        SELECT '', bucket, product_id, SUM(pv), SUM(ac), SUM(pu), SUM(priced),
+            COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0)
+        FROM temp.rollup_source WHERE product_id IS NOT NULL GROUP BY bucket, product_id;
+    INSERT INTO rollup_currencies
+        SELECT shop_id, bucket, currency, SUM(priced),
+            COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0)
+        FROM temp.rollup_source WHERE priced GROUP BY shop_id, bucket, currency;
+    INSERT INTO rollup_currencies
+        SELECT '', bucket, currency, SUM(priced),
+            COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0)
+        FROM temp.rollup_source WHERE priced GROUP BY bucket, currency;
+    DROP VIEW temp.rollup_source;
+    -- Sessions and visitors are counted from the raw rows; this index holds every column those
+    -- passes read, in time order, so they never touch the table itself.
+    CREATE INDEX events_time_people ON events (ts_micros, shop_id, event_type, session_id, visitor_id, product_id);
+    ",
 ];
 
 /// The schema version this build writes and reads.

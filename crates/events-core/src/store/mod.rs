@@ -6,11 +6,19 @@
 //! | [`migrations`] | the versioned schema, applied at start-up by every process that opens the store |
 //! | [`writer`] | the idempotent batch insert the consumer commits |
 //! | [`pool`] | read connections for the analytics service |
-//! | [`queries`] | the metric queries |
+//! | [`queries`] | the original metric queries and the range filter |
+//! | [`rollup`] | the 15-minute rollups the writer keeps in the transaction of each insert |
+//! | [`aggregates`] | the §9 questions, answered from the rollups plus raw edges, or raw |
+//! | [`people`] | distinct visitors, sessions and session funnels: passes over raw rows |
+//! | [`live`] | noticing newly committed events for the live stream |
 
+pub mod aggregates;
+pub mod live;
 pub mod migrations;
+pub mod people;
 pub mod pool;
 pub mod queries;
+pub mod rollup;
 pub mod writer;
 
 use std::path::Path;

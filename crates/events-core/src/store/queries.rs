@@ -18,7 +18,7 @@ pub struct EventFilter {
 
 impl EventFilter {
     /// The `WHERE` conditions (joined with `AND`, starting with `AND`) and their parameters.
-    fn conditions(&self) -> (String, Vec<Value>) {
+    pub fn sql_conditions(&self) -> (String, Vec<Value>) {
         let mut sql = String::new();
         let mut params = Vec::new();
         if let Some(shop_id) = &self.shop_id {
@@ -42,7 +42,7 @@ pub fn event_totals(
     connection: &Connection,
     filter: &EventFilter,
 ) -> Result<EventTotals, StoreError> {
-    let (conditions, params) = filter.conditions();
+    let (conditions, params) = filter.sql_conditions();
     // The amount is summed in whole units and remainders separately so that no sum of
     // millionths can overflow SQLite's 64-bit integers.
     let sql = format!(
@@ -79,7 +79,7 @@ pub fn top_viewed_product(
     connection: &Connection,
     filter: &EventFilter,
 ) -> Result<Option<String>, StoreError> {
-    let (conditions, params) = filter.conditions();
+    let (conditions, params) = filter.sql_conditions();
     let sql = format!(
         "SELECT product_id FROM events
          WHERE event_type = 'page_view' AND product_id IS NOT NULL{conditions}

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, params};
 
 use super::StoreError;
+use super::rollup::Deltas;
 use crate::event::{Event, format_utc};
 
 /// What a committed batch did.
@@ -31,10 +32,11 @@ impl Writer {
 
     /// Stores a batch in one transaction. Events already stored are skipped silently: the
     /// unique `event_id` and the unique `(shop_id, order_id)` of purchases make the insert
-    /// idempotent.
+    /// idempotent. The rollups grow by exactly the rows inserted, in the same transaction.
     pub fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         let transaction = self.connection.transaction()?;
         let mut outcome = InsertOutcome::default();
+        let mut deltas = Deltas::default();
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO events (
@@ -65,11 +67,13 @@ impl Writer {
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
+                    deltas.add(event);
                 } else {
                     outcome.duplicates += 1;
                 }
             }
         }
+        deltas.apply(&transaction)?;
         transaction.commit()?;
         Ok(outcome)
     }

@@ -1,0 +1,223 @@
+//! `GET /api/v1/export`: CSV of the raw events, the product ranking or the time series, with
+//! the same filters as the JSON endpoints.
+//!
+//! `dataset=events` streams: a blocking task walks the rows in time order and hands the body
+//! chunks of about 32 KiB through a channel of a few chunks, so memory stays flat however many
+//! rows match, and a client that goes away stops the walk.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use events_core::store::{EventFilter, StoreError};
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use tokio::sync::mpsc;
+
+use super::products::{self, Sort};
+use super::timeseries::{self, TimeseriesRequest};
+use super::{PLAN, answer};
+use crate::AppState;
+use crate::csv;
+use crate::error::ApiError;
+use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataset {
+    Events,
+    Products,
+    Timeseries,
+}
+
+const CHUNK_BYTES: usize = 32 * 1024;
+const EVENT_HEADER: &str = "event_id,event_type,timestamp,shop_id,product_id,order_amount,currency,quantity,order_id,session_id,visitor_id,path,referrer,received_at";
+
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let names = [&SCOPE_PARAMS[..], &["dataset", "interval", "sort"]].concat();
+    let params = QueryParams::parse(query.as_deref(), &names)?;
+    let dataset = parse_choice(
+        &params,
+        "dataset",
+        &[
+            ("events", Dataset::Events),
+            ("products", Dataset::Products),
+            ("timeseries", Dataset::Timeseries),
+        ],
+        Dataset::Events,
+    )?;
+    for (name, owner) in [
+        ("interval", Dataset::Timeseries),
+        ("sort", Dataset::Products),
+    ] {
+        if params.get(name).is_some() && dataset != owner {
+            return Err(ApiError::bad(name, "only applies to another dataset"));
+        }
+    }
+    let (body, name) = match dataset {
+        Dataset::Events => {
+            let filter = Scope::parse(&params)?.filter();
+            (stream_events(&state, filter), "events")
+        }
+        Dataset::Products => {
+            let scope = Scope::parse(&params)?;
+            let sort = products::parse_sort(&params)?;
+            let csv = answer(&state, move |c| products_csv(c, &scope, sort)).await?;
+            (Body::from(csv), "products")
+        }
+        Dataset::Timeseries => {
+            let request = TimeseriesRequest::from_params(&params)?;
+            let csv = answer(&state, move |c| timeseries_csv(c, &request)).await?;
+            (Body::from(csv), "timeseries")
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn products_csv(connection: &Connection, scope: &Scope, sort: Sort) -> Result<String, ApiError> {
+    let mut out = csv::line(&[
+        "product_id".into(),
+        "page_views".into(),
+        "add_to_carts".into(),
+        "purchases".into(),
+        "revenue".into(),
+        "conversion_rate".into(),
+    ]);
+    for row in products::ranked(connection, scope, sort, PLAN)? {
+        out.push_str(&csv::line(&[
+            csv::text(&row.product_id),
+            row.page_views.to_string(),
+            row.add_to_carts.to_string(),
+            row.purchases.to_string(),
+            row.revenue.to_string(),
+            row.conversion_rate.to_string(),
+        ]));
+    }
+    Ok(out)
+}
+
+fn timeseries_csv(
+    connection: &Connection,
+    request: &TimeseriesRequest,
+) -> Result<String, ApiError> {
+    let mut out = csv::line(&[
+        "t".into(),
+        "page_views".into(),
+        "add_to_carts".into(),
+        "purchases".into(),
+        "revenue".into(),
+        "visitors".into(),
+    ]);
+    for point in timeseries::compute(connection, request, PLAN)?.points {
+        out.push_str(&csv::line(&[
+            point.t,
+            point.page_views.to_string(),
+            point.add_to_carts.to_string(),
+            point.purchases.to_string(),
+            point.revenue.to_string(),
+            point.visitors.to_string(),
+        ]));
+    }
+    Ok(out)
+}
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+/// The events CSV as a body that is written while it is sent.
+fn stream_events(state: &AppState, filter: EventFilter) -> Body {
+    let (sender, receiver) = mpsc::channel::<Chunk>(4);
+    let store = Arc::clone(&state.store);
+    tokio::spawn(async move {
+        let failed = sender.clone();
+        let result = store.run(move |c| write_events(c, &filter, &sender)).await;
+        if let Err(error) = result {
+            tracing::error!(%error, "the events export failed part way");
+            // Ending the body with an error tells the client the file is incomplete.
+            let _ = failed
+                .send(Err(std::io::Error::other("export failed")))
+                .await;
+        }
+    });
+    let chunks = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    Body::from_stream(chunks)
+}
+
+/// Walks the matching events in time order (then arrival), sending CSV chunks; stops quietly
+/// when the client has gone.
+fn write_events(
+    connection: &Connection,
+    filter: &EventFilter,
+    sender: &mpsc::Sender<Chunk>,
+) -> Result<(), StoreError> {
+    let (conditions, params) = filter.sql_conditions();
+    // The index named gives time-then-id order itself, so SQLite never sorts (and never holds)
+    // the whole result.
+    let index = if filter.shop_id.is_some() {
+        "events_shop_time"
+    } else {
+        "events_time"
+    };
+    let mut statement = connection.prepare(&format!(
+        "SELECT event_id, event_type, timestamp, shop_id, product_id, amount_micros, currency,
+            quantity, order_id, session_id, visitor_id, path, referrer, received_at
+         FROM events INDEXED BY {index} WHERE 1 = 1{conditions} ORDER BY ts_micros, id"
+    ))?;
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    let mut buffer = String::with_capacity(CHUNK_BYTES + 1024);
+    buffer.push_str(EVENT_HEADER);
+    buffer.push_str("\r\n");
+    while let Some(row) = rows.next()? {
+        // Any stored type is written, so rows imported from the original never stop an export.
+        let text = |i: usize| -> Result<String, StoreError> {
+            Ok(match row.get_ref(i)? {
+                ValueRef::Text(bytes) => csv::text(&String::from_utf8_lossy(bytes)),
+                ValueRef::Integer(n) => n.to_string(),
+                ValueRef::Real(x) => x.to_string(),
+                ValueRef::Null | ValueRef::Blob(_) => String::new(),
+            })
+        };
+        let amount: Option<i64> = row.get(5)?;
+        buffer.push_str(&csv::line(&[
+            text(0)?,
+            text(1)?,
+            text(2)?,
+            text(3)?,
+            text(4)?,
+            amount.map(csv::micros).unwrap_or_default(),
+            text(6)?,
+            text(7)?,
+            text(8)?,
+            text(9)?,
+            text(10)?,
+            text(11)?,
+            text(12)?,
+            text(13)?,
+        ]));
+        if buffer.len() >= CHUNK_BYTES {
+            let chunk = Bytes::from(std::mem::take(&mut buffer));
+            if sender.blocking_send(Ok(chunk)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !buffer.is_empty() {
+        let _ = sender.blocking_send(Ok(Bytes::from(buffer)));
+    }
+    Ok(())
+}

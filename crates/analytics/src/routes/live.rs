@@ -1,0 +1,92 @@
+//! `GET /api/v1/live`: server-sent events telling the dashboard when to refresh.
+//!
+//! One watcher thread per service (not per client) polls the store's commit counter every
+//! 250 ms and broadcasts what became visible; so a client gets at most four `stored` events a
+//! second, each coalescing every commit since the last. A comment line every 15 s keeps
+//! proxies from closing an idle stream. Streams end when the service shuts down, so a
+//! graceful shutdown does not wait for clients that never hang up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{RawQuery, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use events_core::store::live::{CommitWatcher, Stored};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::{QueryParams, parse_shop_id};
+
+/// How often the watcher looks for commits.
+pub const POLL: Duration = Duration::from_millis(250);
+/// How often an idle stream gets a comment line.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Starts the watcher thread; it stops when `shutdown` is cancelled.
+pub fn start_watcher(
+    path: PathBuf,
+    sender: broadcast::Sender<Stored>,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let mut watcher = CommitWatcher::open(&path).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    std::thread::Builder::new()
+        .name("live-watcher".into())
+        .spawn(move || {
+            while !shutdown.is_cancelled() {
+                std::thread::sleep(POLL);
+                match watcher.poll() {
+                    // No subscriber is not an error: nobody is watching right now.
+                    Ok(Some(stored)) => drop(sender.send(stored)),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "the live watcher could not read the store")
+                    }
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the live watcher: {e}"))
+}
+
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref(), &["shop_id"])?;
+    let shop_id = parse_shop_id(&params)?;
+    let receiver = state.live.subscribe();
+    let events = futures_util::stream::unfold(receiver, move |mut receiver| {
+        let shop_id = shop_id.clone();
+        async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(stored) => {
+                        let stored = match &shop_id {
+                            Some(shop) => match stored.for_shop(shop) {
+                                Some(mine) => mine,
+                                None => continue,
+                            },
+                            None => stored,
+                        };
+                        let data = json!({"shop_ids": stored.shop_ids(), "count": stored.count()});
+                        let event = Event::default().event("stored").data(data.to_string());
+                        return Some((Ok::<_, std::convert::Infallible>(event), receiver));
+                    }
+                    // A slow client missed some notices; the next one still tells it to refresh.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    })
+    .take_until(state.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response())
+}

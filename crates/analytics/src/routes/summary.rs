@@ -1,0 +1,85 @@
+//! `GET /api/v1/summary`: every metric over a range, and optionally the period before it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use events_core::metrics::{Metrics, change};
+use events_core::store::EventFilter;
+use events_core::store::aggregates::{self, Plan};
+use events_core::store::people;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{PLAN, answer};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_local, parse_compare};
+
+#[derive(Debug, Clone)]
+pub struct SummaryRequest {
+    pub scope: Scope,
+    pub compare: bool,
+}
+
+impl SummaryRequest {
+    pub fn parse(raw: Option<&str>) -> Result<SummaryRequest, ApiError> {
+        let params = QueryParams::parse(raw, &[&SCOPE_PARAMS[..], &["compare"]].concat())?;
+        Ok(SummaryRequest {
+            scope: Scope::parse(&params)?,
+            compare: parse_compare(&params)?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub metrics: Metrics,
+    pub previous: Option<Metrics>,
+    pub change: Option<BTreeMap<&'static str, Option<f64>>>,
+}
+
+/// Every metric of one filter: sums from the rollups, people from one raw pass.
+pub fn metrics(
+    connection: &Connection,
+    filter: &EventFilter,
+    plan: Plan,
+) -> Result<Metrics, ApiError> {
+    let totals = aggregates::totals(connection, filter, plan)?;
+    let currencies = aggregates::revenue_by_currency(connection, filter, plan)?;
+    let people = people::people(connection, filter, None)?;
+    Ok(Metrics::compute(&totals, &people, &currencies))
+}
+
+pub fn compute(
+    connection: &Connection,
+    request: &SummaryRequest,
+    plan: Plan,
+) -> Result<Summary, ApiError> {
+    let scope = &request.scope;
+    let current = metrics(connection, &scope.filter(), plan)?;
+    let previous = match scope.previous().filter(|_| request.compare) {
+        Some(previous) => Some(metrics(connection, &previous.filter(), plan)?),
+        None => None,
+    };
+    let tz = scope.range.tz;
+    Ok(Summary {
+        from: scope.range.from.map(|b| format_local(b.instant, tz)),
+        to: scope.range.to.map(|b| format_local(b.instant, tz)),
+        change: previous.as_ref().map(|p| change(&current, p)),
+        metrics: current,
+        previous,
+    })
+}
+
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Summary>, ApiError> {
+    let request = SummaryRequest::parse(query.as_deref())?;
+    let summary = answer(&state, move |c| compute(c, &request, PLAN)).await?;
+    Ok(Json(summary))
+}

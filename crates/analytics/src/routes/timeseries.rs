@@ -1,0 +1,165 @@
+//! `GET /api/v1/timeseries`: page views, carts, purchases, revenue and visitors per calendar
+//! bucket in the request's zone, empty buckets included.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use chrono::{DateTime, Utc};
+use events_core::metrics::EventTotals;
+use events_core::money;
+use events_core::store::EventFilter;
+use events_core::store::aggregates::{self, Plan};
+use events_core::store::people;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{PLAN, answer};
+use crate::AppState;
+use crate::buckets::{self, Interval, MAX_BUCKETS};
+use crate::error::ApiError;
+use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_local, parse_choice};
+
+pub const INTERVALS: [(&str, Interval); 5] = [
+    ("minute", Interval::Minute),
+    ("hour", Interval::Hour),
+    ("day", Interval::Day),
+    ("week", Interval::Week),
+    ("month", Interval::Month),
+];
+
+#[derive(Debug, Clone)]
+pub struct TimeseriesRequest {
+    pub scope: Scope,
+    pub interval: Interval,
+}
+
+impl TimeseriesRequest {
+    pub fn parse(raw: Option<&str>) -> Result<TimeseriesRequest, ApiError> {
+        let params = QueryParams::parse(raw, &[&SCOPE_PARAMS[..], &["interval"]].concat())?;
+        TimeseriesRequest::from_params(&params)
+    }
+
+    pub fn from_params(params: &QueryParams) -> Result<TimeseriesRequest, ApiError> {
+        let request = TimeseriesRequest {
+            scope: Scope::parse(params)?,
+            interval: parse_choice(params, "interval", &INTERVALS, Interval::Day)?,
+        };
+        // With both ends given, too many buckets is known before reading anything.
+        if let (Some(from), Some(to)) = (request.scope.range.from, request.scope.range.to) {
+            buckets::boundaries(
+                from.instant,
+                to.instant,
+                request.interval,
+                request.scope.range.tz,
+            )
+            .map_err(too_many)?;
+        }
+        Ok(request)
+    }
+}
+
+fn too_many(count: usize) -> ApiError {
+    ApiError::bad(
+        "interval",
+        format!(
+            "gives more than {MAX_BUCKETS} buckets ({count} at least); choose a longer interval or a shorter range"
+        ),
+    )
+}
+
+#[derive(Debug, Serialize)]
+pub struct Timeseries {
+    pub interval: &'static str,
+    pub tz: String,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    pub t: String,
+    pub page_views: u64,
+    pub add_to_carts: u64,
+    pub purchases: u64,
+    pub revenue: f64,
+    pub visitors: u64,
+}
+
+pub fn compute(
+    connection: &Connection,
+    request: &TimeseriesRequest,
+    plan: Plan,
+) -> Result<Timeseries, ApiError> {
+    let scope = &request.scope;
+    let tz = scope.range.tz;
+    let mut series = Timeseries {
+        interval: request.interval.as_str(),
+        tz: tz.name().to_owned(),
+        points: Vec::new(),
+    };
+    // Without bounds, the series runs from the bucket of the first matching event to that of
+    // the last.
+    let filter = scope.filter();
+    let span = match (scope.range.from, scope.range.to) {
+        (Some(from), Some(to)) => Some((from.instant, to.instant)),
+        (from, to) => aggregates::time_span(connection, &filter)?.and_then(|(first, last)| {
+            let from = from.map_or(DateTime::from_timestamp_micros(first), |b| Some(b.instant))?;
+            let to = match to {
+                Some(b) => b.instant,
+                None => DateTime::from_timestamp_micros(last)? + chrono::TimeDelta::microseconds(1),
+            };
+            Some((from, to))
+        }),
+    };
+    let Some((from, to)) = span.filter(|(from, to)| from < to) else {
+        return Ok(series);
+    };
+    let bounds = buckets::boundaries(from, to, request.interval, tz).map_err(too_many)?;
+    let bound_micros: Vec<i64> = bounds.iter().map(DateTime::timestamp_micros).collect();
+    let bounded = EventFilter {
+        shop_id: filter.shop_id.clone(),
+        from_micros: Some(from.timestamp_micros()),
+        to_micros: Some(to.timestamp_micros()),
+    };
+    let grain = match request.interval {
+        Interval::Minute => buckets::common_grain(&bounds).min(60_000_000),
+        _ => buckets::common_grain(&bounds),
+    };
+    let slots = aggregates::totals_by_slot(connection, &bounded, grain, plan)?;
+    let mut sums = vec![EventTotals::default(); bounds.len().saturating_sub(1)];
+    for (slot, totals) in slots {
+        if let Some(sum) = buckets::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {
+            sum.page_views += totals.page_views;
+            sum.add_to_carts += totals.add_to_carts;
+            sum.purchases += totals.purchases;
+            sum.revenue_micros += totals.revenue_micros;
+        }
+    }
+    let visitors = people::visitors_by_slot(connection, &bounded, &bound_micros)?;
+    series.points = bounds
+        .iter()
+        .zip(sums.iter().zip(visitors))
+        .map(|(start, (sum, visitors))| point(*start, sum, visitors, tz))
+        .collect();
+    Ok(series)
+}
+
+fn point(start: DateTime<Utc>, sum: &EventTotals, visitors: u64, tz: chrono_tz::Tz) -> Point {
+    Point {
+        t: format_local(start, tz),
+        page_views: sum.page_views,
+        add_to_carts: sum.add_to_carts,
+        purchases: sum.purchases,
+        revenue: money::micros_round2(sum.revenue_micros),
+        visitors,
+    }
+}
+
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Timeseries>, ApiError> {
+    let request = TimeseriesRequest::parse(query.as_deref())?;
+    let series = answer(&state, move |c| compute(c, &request, PLAN)).await?;
+    Ok(Json(series))
+}

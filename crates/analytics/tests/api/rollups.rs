@@ -1,0 +1,232 @@
+//! The rollups answer exactly what a raw scan of the same events answers: random events over
+//! ten days around the October DST changes, random shops, products, sessions and amounts,
+//! asked in random zones (DST, +05:30, +05:45, -02:30) with random date and instant ranges.
+
+use analytics::routes::{funnel, original, products, shops, summary, timeseries};
+use chrono::{DateTime, TimeDelta, Utc};
+use events_core::event::{Event, new_event_id};
+use events_core::store::Writer;
+use events_core::store::aggregates::Plan;
+use proptest::prelude::*;
+use rusqlite::Connection;
+use serde_json::{Value, json};
+
+const ZONES: [&str; 7] = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "America/St_Johns",
+    "Australia/Lord_Howe",
+];
+const DAYS: i64 = 10;
+
+fn start() -> DateTime<Utc> {
+    "2025-10-22T00:00:00Z".parse().unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+struct RandomEvent {
+    kind: usize,
+    second: i64,
+    shop: usize,
+    product: Option<usize>,
+    session: Option<usize>,
+    visitor: Option<usize>,
+    cents: u32,
+    currency: Option<usize>,
+}
+
+fn random_event() -> impl Strategy<Value = RandomEvent> {
+    (
+        0..3usize,
+        0..DAYS * 86_400,
+        0..3usize,
+        proptest::option::of(0..5usize),
+        proptest::option::of(0..6usize),
+        proptest::option::of(0..6usize),
+        0..100_000u32,
+        proptest::option::of(0..2usize),
+    )
+        .prop_map(
+            |(kind, second, shop, product, session, visitor, cents, currency)| RandomEvent {
+                kind,
+                second,
+                shop,
+                product,
+                session,
+                visitor,
+                cents,
+                currency,
+            },
+        )
+}
+
+fn to_json(event: &RandomEvent) -> Value {
+    let kind = ["page_view", "add_to_cart", "purchase"][event.kind];
+    let time = start() + TimeDelta::seconds(event.second);
+    let mut value = json!({"event_type": kind, "timestamp": time.to_rfc3339(), "shop_id": format!("shop-{}", event.shop)});
+    if let Some(product) = event.product {
+        value["product_id"] = json!(format!("p{product}"));
+    }
+    if let Some(session) = event.session {
+        value["session_id"] = json!(format!("s{session}"));
+    }
+    if let Some(visitor) = event.visitor {
+        value["visitor_id"] = json!(format!("v{visitor}"));
+    }
+    if kind == "purchase" {
+        value["order_amount"] = json!(f64::from(event.cents) / 100.0);
+        if let Some(currency) = event.currency {
+            value["currency"] = json!(["EUR", "USD"][currency]);
+        }
+    }
+    value
+}
+
+/// A `from`/`to` pair: local dates, instants off the 15-minute grid, or nothing.
+fn random_range() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        (0..DAYS, 1..4i64).prop_map(|(day, length)| {
+            let from = (start() + TimeDelta::days(day)).date_naive();
+            format!("&from={from}&to={}", from + TimeDelta::days(length))
+        }),
+        (0..DAYS * 86_400, 1..3 * 86_400i64).prop_map(|(offset, length)| {
+            let from = start() + TimeDelta::seconds(offset);
+            let to = from + TimeDelta::seconds(length);
+            format!(
+                "&from={}&to={}",
+                encode(&from.to_rfc3339()),
+                encode(&to.to_rfc3339())
+            )
+        }),
+        (0..DAYS)
+            .prop_map(|day| format!("&from={}", (start() + TimeDelta::days(day)).date_naive())),
+    ]
+}
+
+fn encode(text: &str) -> String {
+    text.replace('+', "%2B")
+}
+
+fn store(events: &[RandomEvent]) -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a.db");
+    let mut writer = Writer::open(&path).expect("opens");
+    let events: Vec<Event> = events
+        .iter()
+        .map(|e| Event::from_json(to_json(e), Utc::now(), new_event_id).expect("valid"))
+        .collect();
+    let (first, rest) = events.split_at(events.len() / 2);
+    writer.insert_batch(first).expect("stores");
+    writer.insert_batch(rest).expect("stores");
+    // A replayed batch must change nothing.
+    writer.insert_batch(first).expect("stores again");
+    (dir, Connection::open(&path).expect("opens"))
+}
+
+fn same<T: serde::Serialize>(rolled: T, raw: T, what: &str) -> Result<(), TestCaseError> {
+    let (rolled, raw) = (
+        serde_json::to_value(rolled).expect("json"),
+        serde_json::to_value(raw).expect("json"),
+    );
+    prop_assert_eq!(rolled, raw, "{}", what);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn rollup_answers_equal_raw_scans(
+        events in proptest::collection::vec(random_event(), 0..80),
+        zone in 0..ZONES.len(),
+        range in random_range(),
+        shop in proptest::option::of(0..3usize),
+        interval in prop_oneof![Just("hour"), Just("day"), Just("week"), Just("month")],
+        sort in prop_oneof![Just("page_views"), Just("revenue"), Just("conversion_rate")],
+    ) {
+        let (_dir, connection) = store(&events);
+        let shop = shop.map(|s| format!("&shop_id=shop-{s}")).unwrap_or_default();
+        let scope = format!("tz={}{range}{shop}", ZONES[zone]);
+        let query = |extra: &str| format!("{scope}{extra}");
+
+        let request = summary::SummaryRequest::parse(Some(&query("&compare=previous"))).expect("valid");
+        same(
+            summary::compute(&connection, &request, Plan::Rollup).expect("rollup"),
+            summary::compute(&connection, &request, Plan::Raw).expect("raw"),
+            "summary",
+        )?;
+        let request = timeseries::TimeseriesRequest::parse(Some(&query(&format!("&interval={interval}")))).expect("valid");
+        same(
+            timeseries::compute(&connection, &request, Plan::Rollup).expect("rollup"),
+            timeseries::compute(&connection, &request, Plan::Raw).expect("raw"),
+            "timeseries",
+        )?;
+        let request = products::ProductsRequest::parse(Some(&query(&format!("&sort={sort}&limit=3")))).expect("valid");
+        same(
+            products::compute(&connection, &request, Plan::Rollup).expect("rollup"),
+            products::compute(&connection, &request, Plan::Raw).expect("raw"),
+            "products",
+        )?;
+        for extra in ["", "&product_id=p1"] {
+            let request = funnel::FunnelRequest::parse(Some(&query(extra))).expect("valid");
+            same(
+                funnel::compute(&connection, &request, Plan::Rollup).expect("rollup"),
+                funnel::compute(&connection, &request, Plan::Raw).expect("raw"),
+                "funnel",
+            )?;
+        }
+        let request = summary::SummaryRequest::parse(Some(&query(""))).expect("valid");
+        same(
+            shops::compute(&connection, &request.scope, Plan::Rollup).expect("rollup"),
+            shops::compute(&connection, &request.scope, Plan::Raw).expect("raw"),
+            "shops",
+        )?;
+        let filter = request.scope.filter();
+        same(
+            original::compute(&connection, &filter, Plan::Rollup).expect("rollup"),
+            original::compute(&connection, &filter, Plan::Raw).expect("raw"),
+            "original",
+        )?;
+    }
+}
+
+#[test]
+fn rows_imported_from_the_original_are_rolled_up_by_the_migration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("original.db");
+    let connection = Connection::open(&path).expect("opens");
+    connection
+        .execute_batch(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, event_type TEXT NOT NULL,
+                timestamp DATETIME NOT NULL, product_id TEXT, order_amount REAL,
+                created_at DATETIME DEFAULT CURRENT_TIMESTAMP);
+             PRAGMA user_version = 1;
+             INSERT INTO events (event_type, timestamp, product_id, order_amount) VALUES
+                ('purchase', '2025-10-02T10:40:00Z', 'prod-1', 99.99),
+                ('purchase', '2025-10-02 10:41:00', 'prod-1', NULL),
+                ('page_view', 'not a time', 'prod-2', NULL),
+                ('page_view', '2025-10-02T11:00:00Z', 'prod-2', NULL);",
+        )
+        .expect("original rows");
+    drop(connection);
+    drop(Writer::open(&path).expect("migrates"));
+    let connection = Connection::open(&path).expect("opens");
+    for filter in [
+        events_core::store::EventFilter::default(),
+        events_core::store::EventFilter {
+            to_micros: Some(start().timestamp_micros()),
+            ..Default::default()
+        },
+    ] {
+        let rolled = original::compute(&connection, &filter, Plan::Rollup).expect("rollup");
+        let raw = original::compute(&connection, &filter, Plan::Raw).expect("raw");
+        assert_eq!(rolled, raw);
+    }
+    let all = original::compute(&connection, &Default::default(), Plan::Rollup).expect("rollup");
+    assert_eq!((all.total_page_views, all.total_purchases), (2, 2));
+    assert_eq!(all.average_purchase_value, 99.99);
+}
