@@ -223,7 +223,7 @@ describe('the dashboard in a real browser', () => {
     await expect.poll(() => cardText('page-views'), WAIT).toBe(formatCount(7, LOCALE));
   });
 
-  it('fits a phone screen and saves the screenshot for the README', async () => {
+  it('fits a phone screen, follows dark mode, and saves the screenshot for the README', async () => {
     await page.setViewportSize({ width: 375, height: 812 });
     // Nothing sticks out sideways (wide tables scroll inside their own box).
     const overflowing = () =>
@@ -236,6 +236,14 @@ describe('the dashboard in a real browser', () => {
     await expect.poll(overflowing, WAIT).toEqual([]);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
     await page.setViewportSize({ width: 1280, height: 900 });
+
+    // Dark mode follows the system.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const dark = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    await expect.poll(dark, WAIT).toBe('rgb(15, 18, 23)');
+    if (process.env.DARK_SCREENSHOT) await page.screenshot({ path: process.env.DARK_SCREENSHOT, fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
+
     await expectCardsToMatch(rangeQuery(7));
     await page.screenshot({ path: join(REPO_ROOT, 'docs', 'dashboard.png'), fullPage: true });
   });
