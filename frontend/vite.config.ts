@@ -1,3 +1,4 @@
+import type { ProxyOptions } from 'vite';
 import { defineConfig } from 'vitest/config';
 import vue from '@vitejs/plugin-vue';
 
@@ -5,16 +6,29 @@ import vue from '@vitejs/plugin-vue';
 // origin, exactly as it does when analytics serves the built files (no CORS, any host name).
 const apiTarget = process.env.ANALYTICS_URL ?? 'http://localhost:8000';
 
+const apiProxy: ProxyOptions = {
+  target: apiTarget,
+  changeOrigin: true,
+  // The proxy holds a response's headers back until its first body chunk; for the live event
+  // stream that is the first keep-alive, 15 s away, and the browser would not know it is
+  // connected until then. Send them at once.
+  configure: (proxy) => {
+    proxy.on('proxyRes', (proxyRes, _req, res) => {
+      if (String(proxyRes.headers['content-type']).startsWith('text/event-stream')) {
+        process.nextTick(() => res.flushHeaders());
+      }
+    });
+  },
+};
+
 export default defineConfig({
   plugins: [vue()],
   server: {
     port: 3000,
     strictPort: true,
-    proxy: {
-      '/api': { target: apiTarget, changeOrigin: true },
-    },
+    proxy: { '/api': apiProxy },
   },
-  preview: { port: 3000, strictPort: true, proxy: { '/api': { target: apiTarget, changeOrigin: true } } },
+  preview: { port: 3000, strictPort: true, proxy: { '/api': apiProxy } },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
