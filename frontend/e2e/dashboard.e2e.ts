@@ -172,6 +172,33 @@ describe('the dashboard in a real browser', () => {
     await expect.poll(() => page.getByTestId('chart').locator('canvas').count(), WAIT).toBeGreaterThan(0);
   });
 
+  it('names every control for screen readers and works from the keyboard', async () => {
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('input, select, button, a[href]')]
+        .filter((el) => {
+          const labels = 'labels' in el ? (el as HTMLInputElement).labels : null;
+          const name = [...(labels ?? [])].map((l) => l.textContent).join('') || el.getAttribute('aria-label') || el.textContent;
+          return !name?.trim();
+        })
+        .map((el) => el.outerHTML.slice(0, 100)),
+    );
+    expect(unnamed).toEqual([]);
+
+    // The range is a real radio group: arrow keys move the choice, with a visible focus ring.
+    await page.getByLabel('Last 7 days').focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => new URL(page.url()).searchParams.get('range'), WAIT).toBe('30d');
+    const ring = await page.evaluate(() => {
+      const focused = document.activeElement;
+      const face = focused?.nextElementSibling;
+      return face ? getComputedStyle(face).outlineStyle : 'none';
+    });
+    expect(ring).toBe('solid');
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => new URL(page.url()).searchParams.get('range'), WAIT).toBe('7d');
+    await expectCardsToMatch(rangeQuery(7));
+  });
+
   it('updates itself when new events are stored, without a reload', async () => {
     // Through the live stream, not by polling, when the server has one.
     if (hasV1) await expect.poll(() => page.getByTestId('live-mode').textContent().then((t) => t?.trim()), WAIT).toBe('Live');
