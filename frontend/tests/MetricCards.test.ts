@@ -21,7 +21,9 @@ afterEach(() => {
   document.body.innerHTML = '';
 });
 
-function render(props: Record<string, unknown>): HTMLElement {
+type Props = InstanceType<typeof MetricCards>['$props'];
+
+function render(props: Props): HTMLElement {
   const root = document.createElement('div');
   document.body.append(root);
   app = createApp({ render: () => h(MetricCards, props) });
