@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use events_core::metrics::EventTotals;
 use events_core::money;
 use events_core::store::EventFilter;
@@ -18,7 +18,7 @@ use super::{PLAN, answer};
 use crate::AppState;
 use crate::buckets::{self, Interval, MAX_BUCKETS};
 use crate::error::ApiError;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_local, parse_choice};
+use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_micros, parse_choice};
 
 pub const INTERVALS: [(&str, Interval); 5] = [
     ("minute", Interval::Minute),
@@ -85,18 +85,23 @@ pub struct Point {
     pub visitors: u64,
 }
 
-pub fn compute(
+/// The buckets of a request and their sums (no visitors): what the rollups answer.
+#[derive(Debug, Clone, Default)]
+pub struct BucketSums {
+    /// `n + 1` boundaries in microseconds for `n` buckets.
+    pub bounds: Vec<i64>,
+    pub sums: Vec<EventTotals>,
+    /// The range actually read: the request's, or the span of the matching events.
+    pub filter: EventFilter,
+}
+
+pub fn sums(
     connection: &Connection,
     request: &TimeseriesRequest,
     plan: Plan,
-) -> Result<Timeseries, ApiError> {
+) -> Result<BucketSums, ApiError> {
     let scope = &request.scope;
     let tz = scope.range.tz;
-    let mut series = Timeseries {
-        interval: request.interval.as_str(),
-        tz: tz.name().to_owned(),
-        points: Vec::new(),
-    };
     // Without bounds, the series runs from the bucket of the first matching event to that of
     // the last.
     let filter = scope.filter();
@@ -112,7 +117,7 @@ pub fn compute(
         }),
     };
     let Some((from, to)) = span.filter(|(from, to)| from < to) else {
-        return Ok(series);
+        return Ok(BucketSums::default());
     };
     let bounds = buckets::boundaries(from, to, request.interval, tz).map_err(too_many)?;
     let bound_micros: Vec<i64> = bounds.iter().map(DateTime::timestamp_micros).collect();
@@ -135,18 +140,40 @@ pub fn compute(
             sum.revenue_micros += totals.revenue_micros;
         }
     }
-    let visitors = people::visitors_by_slot(connection, &bounded, &bound_micros)?;
-    series.points = bounds
+    Ok(BucketSums {
+        bounds: bound_micros,
+        sums,
+        filter: bounded,
+    })
+}
+
+pub fn compute(
+    connection: &Connection,
+    request: &TimeseriesRequest,
+    plan: Plan,
+) -> Result<Timeseries, ApiError> {
+    let tz = request.scope.range.tz;
+    let BucketSums {
+        bounds,
+        sums,
+        filter,
+    } = sums(connection, request, plan)?;
+    let visitors = people::visitors_by_slot(connection, &filter, &bounds)?;
+    let points = bounds
         .iter()
         .zip(sums.iter().zip(visitors))
         .map(|(start, (sum, visitors))| point(*start, sum, visitors, tz))
         .collect();
-    Ok(series)
+    Ok(Timeseries {
+        interval: request.interval.as_str(),
+        tz: tz.name().to_owned(),
+        points,
+    })
 }
 
-fn point(start: DateTime<Utc>, sum: &EventTotals, visitors: u64, tz: chrono_tz::Tz) -> Point {
+fn point(start: i64, sum: &EventTotals, visitors: u64, tz: chrono_tz::Tz) -> Point {
     Point {
-        t: format_local(start, tz),
+        t: format_micros(start, tz),
         page_views: sum.page_views,
         add_to_carts: sum.add_to_carts,
         purchases: sum.purchases,

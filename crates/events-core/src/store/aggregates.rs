@@ -305,20 +305,42 @@ pub fn product_totals(
         }
         Ok(())
     };
-    if let Some(range) = split.rollup {
-        let (mut conditions, mut params) = rollup_conditions(filter.shop_id.as_deref(), range);
-        if let Some(product) = product_id {
-            conditions.push_str(" AND product_id = ?");
-            params.push(Value::Text(product.to_owned()));
+    match split.rollup {
+        // All time: one row per product, not one per product and bucket.
+        Some((None, None)) => {
+            let mut conditions = String::from("shop_id = ?");
+            let mut params = vec![Value::Text(
+                filter.shop_id.as_deref().unwrap_or(ALL_SHOPS).to_owned(),
+            )];
+            if let Some(product) = product_id {
+                conditions.push_str(" AND product_id = ?");
+                params.push(Value::Text(product.to_owned()));
+            }
+            read(
+                format!(
+                    "SELECT product_id, page_views, add_to_carts, purchases, priced_purchases,
+                        revenue_units, revenue_rest
+                     FROM rollup_product_totals WHERE {conditions}"
+                ),
+                params,
+            )?;
         }
-        read(
-            format!(
-                "SELECT product_id, SUM(page_views), SUM(add_to_carts), SUM(purchases),
-                    SUM(priced_purchases), SUM(revenue_units), SUM(revenue_rest)
-                 FROM rollup_products WHERE {conditions} GROUP BY product_id"
-            ),
-            params,
-        )?;
+        Some(range) => {
+            let (mut conditions, mut params) = rollup_conditions(filter.shop_id.as_deref(), range);
+            if let Some(product) = product_id {
+                conditions.push_str(" AND product_id = ?");
+                params.push(Value::Text(product.to_owned()));
+            }
+            read(
+                format!(
+                    "SELECT product_id, SUM(page_views), SUM(add_to_carts), SUM(purchases),
+                        SUM(priced_purchases), SUM(revenue_units), SUM(revenue_rest)
+                     FROM rollup_products WHERE {conditions} GROUP BY product_id"
+                ),
+                params,
+            )?;
+        }
+        None => {}
     }
     for range in split.raw {
         let (mut conditions, mut params) =
@@ -444,14 +466,10 @@ pub fn shops(
         if events == 0 {
             continue;
         }
-        let (conditions, params) = shop_filter.sql_conditions();
-        let sql =
-            format!("SELECT MIN(ts_micros), MAX(ts_micros) FROM events WHERE 1 = 1{conditions}");
-        let (first_seen_micros, last_seen_micros) = connection
-            .prepare_cached(&sql)?
-            .query_row(rusqlite::params_from_iter(params), |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?;
+        let (first_seen_micros, last_seen_micros) = match time_span(connection, &shop_filter)? {
+            Some((first, last)) => (Some(first), Some(last)),
+            None => (None, None),
+        };
         shops.push(ShopActivity {
             shop_id,
             events,
@@ -463,19 +481,27 @@ pub fn shops(
     Ok(shops)
 }
 
-/// The first and last event time matching a filter, for a time series without bounds.
+/// The first and last event time matching a filter, for a time series without bounds and
+/// for shops. Two ordered `LIMIT 1` reads, each a seek on the `(ts_micros)` or
+/// `(shop_id, ts_micros)` index (SQLite scans when `MIN` and `MAX` are asked together).
 pub fn time_span(
     connection: &Connection,
     filter: &EventFilter,
 ) -> Result<Option<(i64, i64)>, StoreError> {
     let (conditions, params) = filter.sql_conditions();
-    let sql = format!("SELECT MIN(ts_micros), MAX(ts_micros) FROM events WHERE 1 = 1{conditions}");
-    let span: (Option<i64>, Option<i64>) = connection
-        .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(params), |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-    Ok(match span {
+    let edge = |order: &str| -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            "SELECT ts_micros FROM events WHERE ts_micros IS NOT NULL{conditions}
+             ORDER BY ts_micros {order} LIMIT 1"
+        );
+        let mut statement = connection.prepare_cached(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+        Ok(match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    };
+    Ok(match (edge("ASC")?, edge("DESC")?) {
         (Some(first), Some(last)) => Some((first, last)),
         _ => None,
     })

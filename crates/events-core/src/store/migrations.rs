@@ -81,6 +81,19 @@ const MIGRATIONS: &[&str] = &[
         revenue_rest INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (shop_id, bucket, product_id)
     ) WITHOUT ROWID;
+    -- All-time sums per product, for the all-time ranking and top product without summing
+    -- every bucket.
+    CREATE TABLE rollup_product_totals (
+        shop_id TEXT NOT NULL,
+        product_id TEXT NOT NULL,
+        page_views INTEGER NOT NULL DEFAULT 0,
+        add_to_carts INTEGER NOT NULL DEFAULT 0,
+        purchases INTEGER NOT NULL DEFAULT 0,
+        priced_purchases INTEGER NOT NULL DEFAULT 0,
+        revenue_units INTEGER NOT NULL DEFAULT 0,
+        revenue_rest INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (shop_id, product_id)
+    ) WITHOUT ROWID;
     CREATE TABLE rollup_currencies (
         shop_id TEXT NOT NULL,
         bucket INTEGER NOT NULL,
@@ -119,6 +132,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT '', bucket, product_id, SUM(pv), SUM(ac), SUM(pu), SUM(priced),
             COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0)
         FROM temp.rollup_source WHERE product_id IS NOT NULL GROUP BY bucket, product_id;
+    INSERT INTO rollup_product_totals
+        SELECT shop_id, product_id, SUM(page_views), SUM(add_to_carts), SUM(purchases),
+            SUM(priced_purchases), SUM(revenue_units), SUM(revenue_rest)
+        FROM rollup_products GROUP BY shop_id, product_id;
     INSERT INTO rollup_currencies
         SELECT shop_id, bucket, currency, SUM(priced),
             COALESCE(SUM(amount / 1000000), 0), COALESCE(SUM(amount % 1000000), 0)

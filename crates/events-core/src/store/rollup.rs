@@ -72,6 +72,7 @@ impl Cell {
 pub struct Deltas {
     events: HashMap<(String, i64), Cell>,
     products: HashMap<(String, i64, String), Cell>,
+    product_totals: HashMap<(String, String), Cell>,
     currencies: HashMap<(String, i64, String), Cell>,
 }
 
@@ -91,6 +92,10 @@ impl Deltas {
             if let Some(product) = &event.product_id {
                 self.products
                     .entry((shop.to_owned(), bucket, product.clone()))
+                    .or_default()
+                    .add(event.event_type, amount);
+                self.product_totals
+                    .entry((shop.to_owned(), product.clone()))
                     .or_default()
                     .add(event.event_type, amount);
             }
@@ -150,6 +155,30 @@ impl Deltas {
             products.execute(params![
                 shop,
                 bucket,
+                product,
+                c.page_views,
+                c.add_to_carts,
+                c.purchases,
+                c.priced_purchases,
+                c.revenue_units,
+                c.revenue_rest
+            ])?;
+        }
+        let mut product_totals = transaction.prepare_cached(
+            "INSERT INTO rollup_product_totals (shop_id, product_id, page_views, add_to_carts,
+                purchases, priced_purchases, revenue_units, revenue_rest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (shop_id, product_id) DO UPDATE SET
+                page_views = page_views + excluded.page_views,
+                add_to_carts = add_to_carts + excluded.add_to_carts,
+                purchases = purchases + excluded.purchases,
+                priced_purchases = priced_purchases + excluded.priced_purchases,
+                revenue_units = revenue_units + excluded.revenue_units,
+                revenue_rest = revenue_rest + excluded.revenue_rest",
+        )?;
+        for ((shop, product), c) in &self.product_totals {
+            product_totals.execute(params![
+                shop,
                 product,
                 c.page_views,
                 c.add_to_carts,

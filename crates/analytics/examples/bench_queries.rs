@@ -1,0 +1,345 @@
+//! `make bench-queries`: how fast the §9 questions are answered from the rollups, next to the
+//! same questions answered by raw scans, over a store loaded through the real insert path.
+//!
+//! It loads `BENCH_EVENTS` events (1,000,000 by default) spread over 90 days, 20 shops and
+//! 10,000 products with skewed popularity, in batches of 10,000 through `Writer::insert_batch`
+//! (so the rollups are built as the consumer builds them), then times each question
+//! `BENCH_RUNS` times (20) with each plan and prints p50, p95 and the raw/rollup ratio.
+//! `BENCH_RAW_RUNS` lowers the runs of the raw plan, which takes seconds per run at 10M.
+//! `BENCH_DB` keeps the loaded store at that path and reuses it when it exists.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use analytics::params::QueryParams;
+use analytics::routes::{funnel, original, products, realtime, shops, summary, timeseries};
+use chrono::{DateTime, TimeDelta, Utc};
+use events_core::event::{Event, EventType};
+use events_core::store::aggregates::{self, Plan};
+use events_core::store::{EventFilter, Writer, people};
+use rusqlite::Connection;
+
+const DAYS: i64 = 90;
+const SHOPS: u64 = 20;
+const PRODUCTS: u64 = 10_000;
+const VISITORS: u64 = 300_000;
+const BATCH: usize = 10_000;
+
+/// One question, asked with a plan.
+type Question = Box<dyn Fn(&Connection, Plan) -> Result<(), String>>;
+
+fn main() -> Result<(), String> {
+    let events: u64 = env_number("BENCH_EVENTS", 1_000_000)?;
+    let runs = env_number("BENCH_RUNS", 20)? as usize;
+    let raw_runs = env_number("BENCH_RAW_RUNS", runs as u64)? as usize;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = match std::env::var_os("BENCH_DB") {
+        Some(path) => PathBuf::from(path),
+        None => dir.path().join("bench.db"),
+    };
+    let end: DateTime<Utc> = "2025-10-31T00:00:00Z".parse().map_err(|e| format!("{e}"))?;
+    if !path.exists() {
+        load(&path, events, end)?;
+    } else {
+        println!("reusing {}", path.display());
+    }
+    let connection = Connection::open(&path).map_err(|e| e.to_string())?;
+    let stored: i64 = connection
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{stored} events in the store ({} MiB); {runs} runs per question (raw plan: {raw_runs})\n",
+        size / (1 << 20)
+    );
+
+    let month = "from=2025-10-01&to=2025-10-31&tz=Europe/Berlin";
+    let questions: Vec<(&str, Question)> = vec![
+        (
+            "summary sums, 30 local days, Berlin",
+            Box::new(move |c, p| summary_sums(c, month, p)),
+        ),
+        (
+            "summary sums, all time",
+            Box::new(|c, p| summary_sums(c, "", p)),
+        ),
+        (
+            "summary sums, 30 days, one shop",
+            Box::new(move |c, p| summary_sums(c, &format!("{month}&shop_id=shop-03"), p)),
+        ),
+        (
+            "timeseries sums, day, 90 days, Kolkata",
+            Box::new(|c, p| {
+                series_sums(
+                    c,
+                    "interval=day&tz=Asia/Kolkata&from=2025-08-02&to=2025-10-31",
+                    p,
+                )
+            }),
+        ),
+        (
+            "timeseries sums, hour, 7 days, Kathmandu",
+            Box::new(|c, p| {
+                series_sums(
+                    c,
+                    "interval=hour&tz=Asia/Kathmandu&from=2025-10-24&to=2025-10-31",
+                    p,
+                )
+            }),
+        ),
+        (
+            "timeseries sums, week, all time, St_Johns",
+            Box::new(|c, p| series_sums(c, "interval=week&tz=America/St_Johns", p)),
+        ),
+        (
+            "products by revenue, 30 days",
+            Box::new(move |c, p| {
+                let request =
+                    products::ProductsRequest::parse(Some(&format!("{month}&sort=revenue")))
+                        .map_err(|e| e.to_string())?;
+                products::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "products by views, 7 days, one shop",
+            Box::new(|c, p| {
+                let request = products::ProductsRequest::parse(Some(
+                    "from=2025-10-24&to=2025-10-31&tz=Europe/Berlin&shop_id=shop-01",
+                ))
+                .map_err(|e| e.to_string())?;
+                products::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "funnel by events, 30 days",
+            Box::new(move |c, p| {
+                let request =
+                    funnel::FunnelRequest::parse(Some(month)).map_err(|e| e.to_string())?;
+                funnel::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "/api/analytics, all time",
+            Box::new(|c, p| {
+                original::compute(c, &EventFilter::default(), p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "shops, all time",
+            Box::new(|c, p| {
+                let scope = analytics::params::Scope::parse(&QueryParams::default())
+                    .map_err(|e| e.to_string())?;
+                shops::compute(c, &scope, p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "realtime, last 30 minutes",
+            Box::new(move |c, p| {
+                realtime::compute(c, None, end - TimeDelta::minutes(1), p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "visitors + sessions, 7 days (raw only)",
+            Box::new(|c, _| people_pass(c, "from=2025-10-24&to=2025-10-31&tz=Europe/Berlin")),
+        ),
+        (
+            "visitors + sessions, 30 days (raw only)",
+            Box::new(move |c, _| people_pass(c, month)),
+        ),
+        (
+            "funnel by sessions, 30 days (raw only)",
+            Box::new(move |c, p| {
+                let request = funnel::FunnelRequest::parse(Some(&format!("{month}&by=sessions")))
+                    .map_err(|e| e.to_string())?;
+                funnel::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "summary endpoint, 30 days (sums + people)",
+            Box::new(move |c, p| {
+                let request =
+                    summary::SummaryRequest::parse(Some(month)).map_err(|e| e.to_string())?;
+                summary::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+        (
+            "timeseries endpoint, day, 30 days (+ visitors)",
+            Box::new(move |c, p| {
+                let request =
+                    timeseries::TimeseriesRequest::parse(Some(month)).map_err(|e| e.to_string())?;
+                timeseries::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+        ),
+    ];
+
+    println!(
+        "| question | rollup p50 | rollup p95 | raw p50 | raw p95 | raw/rollup (p50) |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for (name, question) in &questions {
+        let rolled = time(runs, || question(&connection, Plan::Rollup))?;
+        if name.ends_with("(raw only)") {
+            // No rollup can answer these; both plans run the same pass, so it is timed once.
+            println!(
+                "| {name} | {} | {} | (same) | (same) | 1× |",
+                ms(rolled.0),
+                ms(rolled.1)
+            );
+            continue;
+        }
+        let raw = time(raw_runs, || question(&connection, Plan::Raw))?;
+        println!(
+            "| {name} | {} | {} | {} | {} | {:.1}× |",
+            ms(rolled.0),
+            ms(rolled.1),
+            ms(raw.0),
+            ms(raw.1),
+            raw.0.as_secs_f64() / rolled.0.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn summary_sums(connection: &Connection, query: &str, plan: Plan) -> Result<(), String> {
+    let request = summary::SummaryRequest::parse(Some(query)).map_err(|e| e.to_string())?;
+    let filter = request.scope.filter();
+    aggregates::totals(connection, &filter, plan).map_err(|e| e.to_string())?;
+    aggregates::revenue_by_currency(connection, &filter, plan).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn series_sums(connection: &Connection, query: &str, plan: Plan) -> Result<(), String> {
+    let request = timeseries::TimeseriesRequest::parse(Some(query)).map_err(|e| e.to_string())?;
+    timeseries::sums(connection, &request, plan)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn people_pass(connection: &Connection, query: &str) -> Result<(), String> {
+    let request = summary::SummaryRequest::parse(Some(query)).map_err(|e| e.to_string())?;
+    people::people(connection, &request.scope.filter(), None)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// p50 and p95 of `runs` runs (nearest rank).
+fn time(
+    runs: usize,
+    mut question: impl FnMut() -> Result<(), String>,
+) -> Result<(Duration, Duration), String> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        question()?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let rank = |p: f64| times[((p * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+    Ok((rank(0.50), rank(0.95)))
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn env_number(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("{name}: `{text}` is not a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so every run loads the same data.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Skewed towards 0: a power law where the first tenth of the ids gets most of the picks.
+    fn skewed(&mut self, n: u64, power: f64) -> u64 {
+        ((self.unit().powf(power) * n as f64) as u64).min(n - 1)
+    }
+}
+
+fn load(path: &std::path::Path, events: u64, end: DateTime<Utc>) -> Result<(), String> {
+    let mut writer = Writer::open(path).map_err(|e| e.to_string())?;
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    let start = end - TimeDelta::days(DAYS);
+    let span_micros = (end - start).num_microseconds().unwrap_or(i64::MAX) as f64;
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(BATCH);
+    for i in 0..events {
+        // In time order with jitter, as a consumer would see them.
+        let position = (i as f64 + random.unit()) / events as f64;
+        let timestamp = start + TimeDelta::microseconds((position * span_micros) as i64);
+        let roll = random.unit();
+        let event_type = if roll < 0.80 {
+            EventType::PageView
+        } else if roll < 0.95 {
+            EventType::AddToCart
+        } else {
+            EventType::Purchase
+        };
+        let visitor = random.skewed(VISITORS, 1.5);
+        let day = (timestamp - start).num_days();
+        let amount = (event_type == EventType::Purchase)
+            .then(|| (500 + random.next() % 50_000) as f64 / 100.0);
+        batch.push(Event {
+            event_id: format!("{i:012}"),
+            event_type,
+            timestamp,
+            shop_id: format!("shop-{:02}", random.skewed(SHOPS, 2.0)),
+            product_id: Some(format!("prod-{:05}", random.skewed(PRODUCTS, 3.0))),
+            order_amount: amount,
+            session_id: Some(format!("s-{visitor}-{day}")),
+            visitor_id: Some(format!("v-{visitor}")),
+            path: None,
+            referrer: None,
+            currency: amount.map(|_| if random.unit() < 0.8 { "EUR" } else { "USD" }.to_owned()),
+            quantity: None,
+            order_id: None,
+            sent_at: None,
+            received_at: timestamp,
+        });
+        if batch.len() == BATCH {
+            writer.insert_batch(&batch).map_err(|e| e.to_string())?;
+            batch.clear();
+        }
+    }
+    writer.insert_batch(&batch).map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "loaded {events} events in {elapsed:.1} s ({:.0} events/s) through Writer::insert_batch",
+        events as f64 / elapsed
+    );
+    Ok(())
+}
