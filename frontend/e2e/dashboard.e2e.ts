@@ -16,6 +16,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ZONE = 'Europe/Berlin';
 const LOCALE = 'en-US';
 const WAIT = { timeout: 25_000, interval: 100 };
+/** A folder for phone and dark-mode screenshots too, to look at by eye (not committed). */
+const EXTRA_SCREENSHOTS = process.env.SCREENSHOT_DIR;
 
 const stack = new Stack();
 let context: BrowserContext;
@@ -281,13 +283,14 @@ describe('the dashboard in a real browser', () => {
       );
     await expect.poll(overflowing, WAIT).toEqual([]);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    if (EXTRA_SCREENSHOTS) await page.screenshot({ path: join(EXTRA_SCREENSHOTS, 'dashboard-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
 
     // Dark mode follows the system.
     await page.emulateMedia({ colorScheme: 'dark' });
     const dark = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     await expect.poll(dark, WAIT).toBe('rgb(15, 18, 23)');
-    if (process.env.DARK_SCREENSHOT) await page.screenshot({ path: process.env.DARK_SCREENSHOT, fullPage: true });
+    if (EXTRA_SCREENSHOTS) await page.screenshot({ path: join(EXTRA_SCREENSHOTS, 'dashboard-dark.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'light' });
 
     await expectCardsToMatch(rangeQuery(7));
