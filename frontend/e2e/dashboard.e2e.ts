@@ -172,6 +172,23 @@ describe('the dashboard in a real browser', () => {
       .toBe(formatCount(realtime.page_views, LOCALE));
     // The chart has drawn its canvas.
     await expect.poll(() => page.getByTestId('chart').locator('canvas').count(), WAIT).toBeGreaterThan(0);
+
+    // Each CSV link downloads what is shown: same range and zone, the chart's interval.
+    const links = page.getByTestId('export').locator('a');
+    expect(await links.count()).toBe(3);
+    for (const href of await links.evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''))) {
+      const url = new URL(href, stack.analyticsUrl);
+      expect(url.searchParams.get('from')).toBe(query.from);
+      expect(url.searchParams.get('tz')).toBe(ZONE);
+      const response = await fetch(url);
+      expect(response.status, href).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/csv');
+      const rows = (await response.text()).trim().split(/\r?\n/);
+      if (url.searchParams.get('dataset') === 'timeseries') {
+        expect(url.searchParams.get('interval')).toBe('day');
+        expect(rows.length - 1).toBe(7);
+      }
+    }
   });
 
   it('names every control for screen readers and works from the keyboard', async () => {
