@@ -1,13 +1,13 @@
 # The two commands a newcomer needs: `make run` (the whole system) and `make test` (every test).
 # Both work on a fresh Debian machine that has only Rust and Node: they install redis-server
-# with apt-get when it is missing.
+# (and, for the dashboard's browser tests, chromium) with apt-get when it is missing.
 
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help run test build lint fmt clean redis-server bench
+.PHONY: help run test test-frontend build dashboard lint fmt clean redis-server chromium bench bench-queries
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,15 +24,48 @@ redis-server: ## Install redis-server with apt-get if it is missing
 		exit 1
 	fi
 
+# The dashboard's browser tests drive Debian's chromium (playwright-core downloads no browser).
+chromium: ## Install chromium with apt-get if it is missing (for the dashboard's browser tests)
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi
+	echo "chromium is missing; installing it with apt-get"
+	if [ "$$(id -u)" = 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	else
+		echo "error: cannot install as this user; run: sudo apt-get install -y chromium" >&2
+		exit 1
+	fi
+
+# npm ci only when the lock file changed since the last install.
+frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch node_modules/.package-lock.json
+
+DASHBOARD_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
+
+# npm run build only when a source is newer than the last build.
+frontend/dist/index.html: frontend/node_modules/.package-lock.json $(DASHBOARD_SOURCES)
+	cd frontend && npm run build
+
+dashboard: frontend/dist/index.html ## Build the dashboard into frontend/dist (analytics serves it)
+
 build: ## Build the three services (release)
 	cargo build --release --locked --bin ingestion --bin consumer --bin analytics
 
-test: redis-server ## Run every test (unit, integration against a private Redis, end to end)
+test: redis-server test-frontend ## Run every test (unit, integration against a private Redis, end to end, the dashboard's)
 	cargo test --workspace --locked
 
 bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings
 	cargo build --release --locked --bins
 	target/release/bench $(BENCH_ARGS)
+
+# The browser tests build and start the real services themselves, over their own redis-server.
+test-frontend: redis-server chromium frontend/node_modules/.package-lock.json ## The dashboard's unit tests and its tests in headless Chromium
+	cd frontend
+	npm test
+	npm run test:e2e
 
 lint: ## Check formatting and clippy
 	cargo fmt --all -- --check
@@ -43,11 +76,11 @@ fmt: ## Format the code
 
 clean: ## Remove build output and the local run state (keeps data/)
 	cargo clean
-	rm -rf .run
+	rm -rf .run frontend/dist frontend/node_modules
 
 # `make run`: Redis (a private one when none answers at REDIS_URL), the three services, until
-# Ctrl-C. Every §2 variable is honoured from the environment.
-run: redis-server build ## Start Redis, ingestion, consumer and analytics; Ctrl-C stops them
+# Ctrl-C; analytics serves the built dashboard. Every §2 variable is honoured from the environment.
+run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics and the dashboard; Ctrl-C stops them
 	@export REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379}"
 	export DATABASE_URL="$${DATABASE_URL:-sqlite://data/analytics.db}"
 	export INGESTION_ADDR="$${INGESTION_ADDR:-0.0.0.0:8080}"
@@ -84,6 +117,7 @@ run: redis-server build ## Start Redis, ingestion, consumer and analytics; Ctrl-
 	printf '\n  Shop analytics is running (Ctrl-C stops everything):\n'
 	printf '    ingestion   POST http://%s/v1/events\n' "$${INGESTION_ADDR/0.0.0.0/localhost}"
 	printf '    analytics   GET  http://%s/api/analytics\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
+	printf '    dashboard        http://%s/\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
 	printf '    store       %s\n    redis       %s\n\n' "$$DATABASE_URL" "$$REDIS_URL"
 	# Stop everything as soon as any service exits; a clean exit is a Ctrl-C reaching it first.
 	status=0
@@ -92,6 +126,5 @@ run: redis-server build ## Start Redis, ingestion, consumer and analytics; Ctrl-
 
 # `make bench-queries`: rollups against raw scans (docs/PERFORMANCE.md). BENCH_EVENTS=10000000
 # for 10M; BENCH_RUNS (20) and BENCH_RAW_RUNS set the runs; BENCH_DB keeps the loaded store.
-.PHONY: bench-queries
 bench-queries: ## Time every analytics question from rollups and from raw scans
 	cargo run --release --locked -p analytics --example bench_queries

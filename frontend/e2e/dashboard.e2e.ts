@@ -1,0 +1,320 @@
+// The dashboard in headless Chromium against the real analytics service over a real store
+// holding known events. Every wait is "until it appears" with a generous limit; nothing is
+// timed.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Funnel, OriginalMetrics, Products, Realtime, Summary } from '../src/api/types';
+import { addDays, todayIn } from '../src/lib/dates';
+import { formatCount, formatMoney, formatPercent } from '../src/lib/format';
+import { REPO_ROOT, Stack, eventually } from './stack';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ZONE = 'Europe/Berlin';
+const LOCALE = 'en-US';
+const WAIT = { timeout: 25_000, interval: 100 };
+/** A folder for phone and dark-mode screenshots too, to look at by eye (not committed). */
+const EXTRA_SCREENSHOTS = process.env.SCREENSHOT_DIR;
+
+const stack = new Stack();
+let context: BrowserContext;
+let page: Page;
+let profileDir = '';
+let hasV1 = false;
+/** Console errors and page errors, except those a deliberate outage causes. */
+const consoleErrors: string[] = [];
+let outage = false;
+
+const now = Date.now();
+const ago = (ms: number) => new Date(now - ms).toISOString();
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+function event(type: 'page_view' | 'add_to_cart' | 'purchase', at: string, extra: Record<string, unknown> = {}) {
+  return { event_type: type, timestamp: at, shop_id: 'acme', currency: 'EUR', ...extra };
+}
+
+// Today (in the last 7 days and the last 30 minutes), 8 and 10 days ago (the 7 days before,
+// and in the last 30 days), and 60 days ago (all time only).
+const KNOWN_EVENTS = [
+  ...['s1', 's2', 's3'].map((s) => event('page_view', ago(MINUTE), { product_id: 'p-1', session_id: s, visitor_id: `v-${s}` })),
+  event('add_to_cart', ago(MINUTE), { product_id: 'p-1', session_id: 's1', visitor_id: 'v-s1' }),
+  event('add_to_cart', ago(MINUTE), { product_id: 'p-1', session_id: 's2', visitor_id: 'v-s2' }),
+  event('purchase', ago(30_000), { product_id: 'p-1', session_id: 's1', visitor_id: 'v-s1', order_amount: 15, order_id: 'o-1' }),
+  event('page_view', ago(MINUTE), { shop_id: 'globex', product_id: 'p-2', session_id: 'g1' }),
+  event('purchase', ago(30_000), { shop_id: 'globex', product_id: 'p-2', session_id: 'g1', order_amount: 20.5, order_id: 'o-2' }),
+  event('page_view', ago(8 * DAY), { product_id: 'p-1' }),
+  event('page_view', ago(8 * DAY), { product_id: 'p-1' }),
+  event('purchase', ago(8 * DAY), { product_id: 'p-1', order_amount: 10, order_id: 'o-3' }),
+  ...Array.from({ length: 4 }, () => event('page_view', ago(10 * DAY), { product_id: 'p-3' })),
+  ...Array.from({ length: 5 }, () => event('page_view', ago(60 * DAY), { product_id: 'p-4' })),
+];
+
+/** The API parameters of a preset, computed here independently of the app. */
+function rangeQuery(days: number | null, shop?: string): Record<string, string | undefined> {
+  const today = todayIn(ZONE);
+  return days === null
+    ? { tz: ZONE, shop_id: shop }
+    : { from: addDays(today, -(days - 1)), to: addDays(today, 1), tz: ZONE, shop_id: shop };
+}
+
+const card = (id: string) => page.getByTestId(id).locator('[data-role=value]');
+const cardText = (id: string) => card(id).textContent().then((t) => t?.trim());
+
+/** The cards must show exactly what `/api/analytics` answers for `query`. */
+async function expectCardsToMatch(query: Record<string, string | undefined>): Promise<OriginalMetrics> {
+  const metrics = await stack.api<OriginalMetrics>('/api/analytics', query);
+  await expect.poll(() => cardText('page-views'), WAIT).toBe(formatCount(metrics.total_page_views, LOCALE));
+  await expect.poll(() => cardText('add-to-carts'), WAIT).toBe(formatCount(metrics.total_add_to_carts, LOCALE));
+  await expect.poll(() => cardText('purchases'), WAIT).toBe(formatCount(metrics.total_purchases, LOCALE));
+  await expect.poll(() => cardText('conversion-rate'), WAIT).toBe(formatPercent(metrics.conversion_rate, LOCALE));
+  const currency = hasV1 ? 'EUR' : null;
+  await expect.poll(() => cardText('average-order'), WAIT).toBe(formatMoney(metrics.average_purchase_value, currency, LOCALE));
+  await expect.poll(() => cardText('max-order'), WAIT).toBe(formatMoney(metrics.max_purchase_value, currency, LOCALE));
+  await expect.poll(() => cardText('min-order'), WAIT).toBe(formatMoney(metrics.min_purchase_value, currency, LOCALE));
+  await expect.poll(() => cardText('top-product'), WAIT).toBe(metrics.top_product_id ?? 'N/A');
+  return metrics;
+}
+
+beforeAll(async () => {
+  await stack.start();
+  await stack.send(KNOWN_EVENTS);
+  await eventually('the known events to be stored', async () => {
+    const all = await stack.api<OriginalMetrics>('/api/analytics');
+    return all.total_page_views === 15 && all.total_purchases === 3 ? true : undefined;
+  });
+  hasV1 = await stack.hasV1();
+
+  profileDir = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    locale: LOCALE,
+    timezoneId: ZONE,
+    colorScheme: 'light',
+    viewport: { width: 1280, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !outage) consoleErrors.push(message.text());
+  });
+  page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  await stack.stopAll();
+});
+
+/** With analytics gone, the page says what failed, and keeps the last numbers on screen. */
+async function expectOutageReported(): Promise<void> {
+  const alert = page.getByTestId('error');
+  await expect.poll(() => alert.isVisible(), WAIT).toBe(true);
+  await expect.poll(() => alert.textContent(), WAIT).toContain('/api/analytics): the analytics service is unreachable');
+  expect(await cardText('page-views')).toBe(formatCount(6, LOCALE));
+}
+
+describe('the dashboard in a real browser', () => {
+  it('opens on the last 7 days in the browser zone and shows exactly the API numbers', async () => {
+    await page.goto(`${stack.analyticsUrl}/`);
+    await expect.poll(() => new URL(page.url()).search, WAIT).toBe('?range=7d&tz=Europe%2FBerlin');
+    await expect.poll(() => page.getByLabel('Last 7 days').isChecked(), WAIT).toBe(true);
+    await expect.poll(() => page.getByLabel('Time zone').inputValue(), WAIT).toBe(ZONE);
+
+    const metrics = await expectCardsToMatch(rangeQuery(7));
+    // The known events, as a person would count them.
+    expect(metrics).toMatchObject({ total_page_views: 4, total_add_to_carts: 2, total_purchases: 2, top_product_id: 'p-1' });
+    expect(await cardText('conversion-rate')).toBe('50.00%');
+    expect(await cardText('min-order')).toMatch(/^(€)?15\.00$/);
+    // 4 page views against 6 in the 7 days before.
+    await expect.poll(() => page.getByTestId('page-views').locator('[data-role=delta]').textContent(), WAIT).toContain('33.3%');
+    expect(await page.getByTestId('page-views').locator('[data-role=delta]').textContent()).toContain('down 33.3% on the previous period');
+    await expect.poll(() => page.getByTestId('last-updated').isVisible(), WAIT).toBe(true);
+  });
+
+  it('shows the §9 panels with the API numbers', async (ctx) => {
+    if (!hasV1) ctx.skip();
+    const query = rangeQuery(7);
+    const summary = await stack.api<Summary>('/api/v1/summary', { ...query, compare: 'previous' });
+    await expect.poll(() => cardText('revenue'), WAIT).toBe(formatMoney(summary.metrics.revenue, 'EUR', LOCALE));
+    expect(await cardText('revenue')).toBe('€35.50');
+    await expect.poll(() => cardText('visitors'), WAIT).toBe(formatCount(summary.metrics.visitors, LOCALE));
+    await expect.poll(() => cardText('sessions'), WAIT).toBe(formatCount(summary.metrics.sessions, LOCALE));
+
+    const funnel = await stack.api<Funnel>('/api/v1/funnel', query);
+    for (const step of funnel.steps) {
+      await expect
+        .poll(() => page.locator(`[data-testid=funnel] [data-step=${step.step}] [data-role=count]`).textContent(), WAIT)
+        .toBe(formatCount(step.count, LOCALE));
+    }
+
+    const products = await stack.api<Products>('/api/v1/products', query);
+    const firstRow = page.getByTestId('products').locator('tbody tr').first().locator('th');
+    await expect.poll(() => firstRow.textContent().then((t) => t?.trim()), WAIT).toBe(products.products[0]?.product_id);
+
+    const realtime = await stack.api<Realtime>('/api/v1/realtime');
+    await expect
+      .poll(() => page.getByTestId('realtime').locator('[data-role=page_views]').textContent(), WAIT)
+      .toBe(formatCount(realtime.page_views, LOCALE));
+    // The chart has drawn its canvas.
+    await expect.poll(() => page.getByTestId('chart').locator('canvas').count(), WAIT).toBeGreaterThan(0);
+
+    // Each CSV link downloads what is shown: same range and zone, the chart's interval.
+    const links = page.getByTestId('export').locator('a');
+    expect(await links.count()).toBe(3);
+    for (const href of await links.evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''))) {
+      const url = new URL(href, stack.analyticsUrl);
+      expect(url.searchParams.get('from')).toBe(query.from);
+      expect(url.searchParams.get('tz')).toBe(ZONE);
+      const response = await fetch(url);
+      expect(response.status, href).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/csv');
+      const rows = (await response.text()).trim().split(/\r?\n/);
+      if (url.searchParams.get('dataset') === 'timeseries') {
+        expect(url.searchParams.get('interval')).toBe('day');
+        expect(rows.length - 1).toBe(7);
+      }
+    }
+  });
+
+  it('names every control for screen readers and works from the keyboard', async () => {
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('input, select, button, a[href]')]
+        .filter((el) => {
+          const labels = 'labels' in el ? (el as HTMLInputElement).labels : null;
+          const name = [...(labels ?? [])].map((l) => l.textContent).join('') || el.getAttribute('aria-label') || el.textContent;
+          return !name?.trim();
+        })
+        .map((el) => el.outerHTML.slice(0, 100)),
+    );
+    expect(unnamed).toEqual([]);
+
+    // The range is a real radio group: arrow keys move the choice, with a visible focus ring.
+    await page.getByLabel('Last 7 days').focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => new URL(page.url()).searchParams.get('range'), WAIT).toBe('30d');
+    const ring = await page.evaluate(() => {
+      const focused = document.activeElement;
+      const face = focused?.nextElementSibling;
+      return face ? getComputedStyle(face).outlineStyle : 'none';
+    });
+    expect(ring).toBe('solid');
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => new URL(page.url()).searchParams.get('range'), WAIT).toBe('7d');
+    await expectCardsToMatch(rangeQuery(7));
+  });
+
+  it('updates itself when new events are stored, without a reload', async () => {
+    // Through the live stream, not by polling, when the server has one.
+    if (hasV1) await expect.poll(() => page.getByTestId('live-mode').textContent().then((t) => t?.trim()), WAIT).toBe('Live');
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    await stack.send([
+      event('page_view', ago(10_000), { product_id: 'p-2' }),
+      event('page_view', ago(10_000), { product_id: 'p-2' }),
+    ]);
+    await expect.poll(() => cardText('page-views'), WAIT).toBe(formatCount(6, LOCALE));
+    await expectCardsToMatch(rangeQuery(7));
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+  });
+
+  it('changes the numbers with the range and the shop, and keeps them in the URL', async () => {
+    await page.getByLabel('Last 30 days').check();
+    await expect.poll(() => new URL(page.url()).searchParams.get('range'), WAIT).toBe('30d');
+    const month = await expectCardsToMatch(rangeQuery(30));
+    expect(month.total_page_views).toBe(12);
+
+    await page.getByLabel('All time').check();
+    const all = await expectCardsToMatch(rangeQuery(null));
+    expect(all.total_page_views).toBe(17);
+
+    await page.getByLabel('Today').check();
+    await expectCardsToMatch(rangeQuery(1));
+
+    if (hasV1) {
+      await expect.poll(() => page.getByLabel('Shop').locator('option').count(), WAIT).toBeGreaterThanOrEqual(3);
+      await page.getByLabel('Shop').selectOption('globex');
+      await expect.poll(() => new URL(page.url()).searchParams.get('shop'), WAIT).toBe('globex');
+      const globex = await expectCardsToMatch(rangeQuery(1, 'globex'));
+      expect(globex.total_page_views).toBe(1);
+      await page.getByLabel('Shop').selectOption('');
+    }
+
+    // A custom range: both days inclusive on screen, `to` exclusive for the API.
+    await page.getByLabel('Custom').check();
+    const today = todayIn(ZONE);
+    await page.getByLabel('From', { exact: true }).fill(addDays(today, -9));
+    await page.getByLabel('To', { exact: true }).fill(addDays(today, -8));
+    await expect.poll(() => new URL(page.url()).search, WAIT).toBe(
+      `?range=custom&from=${addDays(today, -9)}&to=${addDays(today, -8)}&tz=Europe%2FBerlin`,
+    );
+    const custom = await expectCardsToMatch({ from: addDays(today, -9), to: addDays(today, -7), tz: ZONE });
+    expect(custom).toMatchObject({ total_page_views: 2, total_purchases: 1 });
+
+    // A shared link opens on the state it names.
+    await page.goto(`${stack.analyticsUrl}/?range=30d&tz=${encodeURIComponent(ZONE)}`);
+    await expectCardsToMatch(rangeQuery(30));
+    await page.goto(`${stack.analyticsUrl}/`);
+    await expectCardsToMatch(rangeQuery(7));
+  });
+
+  it('says what failed when the API is unreachable, and recovers by itself', async () => {
+    outage = true;
+    await stack.stopAnalytics('SIGKILL');
+    try {
+      await expectOutageReported();
+    } finally {
+      await stack.startAnalytics();
+    }
+    const alert = page.getByTestId('error');
+    await expect.poll(() => alert.isVisible(), WAIT).toBe(false);
+    outage = false;
+    await expectCardsToMatch(rangeQuery(7));
+    // And it is live again: a new event shows up without a reload.
+    await stack.send([event('page_view', ago(5_000), { product_id: 'p-1' })]);
+    await expect.poll(() => cardText('page-views'), WAIT).toBe(formatCount(7, LOCALE));
+  });
+
+  it('fits a phone screen, follows dark mode, and saves the screenshot for the README', async () => {
+    await page.setViewportSize({ width: 375, height: 812 });
+    // Nothing sticks out sideways (wide tables scroll inside their own box).
+    const overflowing = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll('body *')]
+          .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+          .filter((el) => !el.closest('.table-scroll'))
+          .map((el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} ${Math.round(el.getBoundingClientRect().right)}`),
+      );
+    await expect.poll(overflowing, WAIT).toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    if (EXTRA_SCREENSHOTS) await page.screenshot({ path: join(EXTRA_SCREENSHOTS, 'dashboard-phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // Dark mode follows the system.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const dark = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+    await expect.poll(dark, WAIT).toBe('rgb(15, 18, 23)');
+    if (EXTRA_SCREENSHOTS) await page.screenshot({ path: join(EXTRA_SCREENSHOTS, 'dashboard-dark.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    await expectCardsToMatch(rangeQuery(7));
+    await page.screenshot({ path: join(REPO_ROOT, 'docs', 'dashboard.png'), fullPage: true });
+  });
+
+  it('logged no console errors', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});

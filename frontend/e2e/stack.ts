@@ -1,0 +1,198 @@
+// The real pipeline for the browser tests: a private redis-server on a free port, the real
+// ingestion, consumer and analytics binaries (built here with cargo), a temporary SQLite
+// file, and analytics serving the built dashboard. It never touches a Redis it did not start.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const FRONTEND_DIR = fileURLToPath(new URL('..', import.meta.url));
+export const REPO_ROOT = resolve(FRONTEND_DIR, '..');
+const DIST_DIR = join(FRONTEND_DIR, 'dist');
+
+/** A port nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Retries `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(100);
+  }
+}
+
+function redisAnswers(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    let answer = '';
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      answer += chunk.toString();
+      if (answer.includes('\r\n')) socket.end();
+    });
+    socket.on('close', () => done(answer.startsWith('+PONG')));
+    socket.on('error', () => done(false));
+  });
+}
+
+interface Service {
+  name: string;
+  process: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+export class Stack {
+  readonly dir = mkdtempSync(join(tmpdir(), 'dashboard-e2e-'));
+  private services = new Map<string, Service>();
+  private redisPort = 0;
+  private env: Record<string, string> = {};
+  ingestionUrl = '';
+  analyticsUrl = '';
+  private analyticsAddr = '';
+
+  /** Builds what is missing and starts everything; resolves once analytics is ready. */
+  async start(): Promise<void> {
+    if (!existsSync(join(DIST_DIR, 'index.html'))) {
+      throw new Error('frontend/dist is missing: run `npm run build` first (npm run test:e2e does)');
+    }
+    const build = spawnSync('cargo', ['build', '--locked', '--bin', 'ingestion', '--bin', 'consumer', '--bin', 'analytics'], {
+      cwd: REPO_ROOT,
+      stdio: 'inherit',
+    });
+    if (build.status !== 0) throw new Error('cargo build failed');
+
+    for (let attempt = 0; attempt < 5 && !this.redisPort; attempt++) {
+      const port = await freePort();
+      this.spawn('redis', 'redis-server', [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir,
+      ]);
+      const up = await eventually(`redis-server on ${port}`, async () => ((await redisAnswers(port)) ? true : undefined), 5_000).catch(
+        () => false,
+      );
+      if (up) this.redisPort = port;
+      else await this.stop('redis');
+    }
+    if (!this.redisPort) throw new Error('could not start redis-server on a free port');
+
+    const ingestionAddr = `127.0.0.1:${await freePort()}`;
+    this.analyticsAddr = `127.0.0.1:${await freePort()}`;
+    this.ingestionUrl = `http://${ingestionAddr}`;
+    this.analyticsUrl = `http://${this.analyticsAddr}`;
+    this.env = {
+      REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
+      DATABASE_URL: `sqlite://${join(this.dir, 'analytics.db')}`,
+      BATCH_TIMEOUT: '200ms',
+      CONSUMER_METRICS_ADDR: '127.0.0.1:0',
+      CONSUMER_NAME: 'dashboard-e2e',
+      INGESTION_ADDR: ingestionAddr,
+      DASHBOARD_DIR: DIST_DIR,
+      RUST_LOG: 'warn',
+    };
+    this.spawnBinary('consumer');
+    this.spawnBinary('ingestion');
+    await this.startAnalytics();
+    await eventually('ingestion to answer', async () => ((await fetch(`${this.ingestionUrl}/v1/health`)).ok ? true : undefined));
+  }
+
+  /** Starts analytics again on the same address (after `stopAnalytics`). */
+  async startAnalytics(): Promise<void> {
+    this.spawnBinary('analytics', { ANALYTICS_ADDR: this.analyticsAddr });
+    await eventually('analytics to be ready', async () => ((await fetch(`${this.analyticsUrl}/api/ready`)).ok ? true : undefined));
+  }
+
+  /** Stops analytics; `SIGKILL` makes it vanish as a crash would. */
+  async stopAnalytics(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.stop('analytics', signal);
+  }
+
+  async stopAll(): Promise<void> {
+    // Redis last, so the consumer can acknowledge what it holds.
+    for (const name of ['analytics', 'ingestion', 'consumer', 'redis']) await this.stop(name);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** POSTs events in one batch; every one must be accepted. */
+  async send(events: object[]): Promise<void> {
+    const response = await fetch(`${this.ingestionUrl}/v1/events/batch`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    const body = (await response.json()) as { accepted?: number; rejected?: unknown[] };
+    if (response.status !== 202 || body.accepted !== events.length) {
+      throw new Error(`ingestion refused events: ${response.status} ${JSON.stringify(body)}`);
+    }
+  }
+
+  /** GETs JSON from analytics, as the dashboard would. */
+  async api<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
+    const params = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
+    const response = await fetch(`${this.analyticsUrl}${path}${params.size ? `?${params}` : ''}`);
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+
+  /** Whether analytics has the §9 API (it arrives with the merchant API issue). */
+  async hasV1(): Promise<boolean> {
+    return (await fetch(`${this.analyticsUrl}/api/v1/summary`)).status !== 404;
+  }
+
+  /** The log of one service, to explain a failure. */
+  log(name: string): string {
+    const file = join(this.dir, `${name}.log`);
+    return existsSync(file) ? readFileSync(file, 'utf8').slice(-4_000) : '';
+  }
+
+  private spawnBinary(name: string, extra: Record<string, string> = {}): void {
+    const targetDir = process.env.CARGO_TARGET_DIR ?? join(REPO_ROOT, 'target');
+    this.spawn(name, join(targetDir, 'debug', name), [], { ...this.env, ...extra });
+  }
+
+  private spawn(name: string, command: string, args: string[], env: Record<string, string> = {}): void {
+    const log = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a' });
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    this.services.set(name, { name, process: child, exited });
+  }
+
+  private async stop(name: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const service = this.services.get(name);
+    if (!service) return;
+    this.services.delete(name);
+    if (service.process.exitCode === null && service.process.signalCode === null) {
+      service.process.kill(signal);
+      // A graceful stop waits for open requests, the live stream among them: bound it.
+      const timeout = sleep(10_000).then(() => 'timeout' as const);
+      if ((await Promise.race([service.exited, timeout])) === 'timeout') {
+        service.process.kill('SIGKILL');
+        await service.exited;
+      }
+    }
+  }
+}
