@@ -154,7 +154,7 @@ async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestEr
     }
     let count = payloads.len() as u64;
     let started = std::time::Instant::now();
-    let published = state.publisher.publish(payloads).await;
+    let published = state.publisher.publish(&payloads).await;
     metrics::histogram!("redis_publish_duration_seconds").record(started.elapsed().as_secs_f64());
     published.map_err(|source| IngestError::Unavailable {
         source,

@@ -35,9 +35,6 @@ pub enum TransportError {
     Redis(#[from] redis::RedisError),
     #[error("unexpected reply from Redis: {0}")]
     Protocol(String),
-    /// A failed group commit, as reported to each request in it.
-    #[error("{0}")]
-    Publish(String),
 }
 
 /// Subscribes to the channel, for `consumer --source pubsub` (at-most-once, as the original).
