@@ -66,7 +66,7 @@ const AMOUNT_MAX: f64 = 1e9;
 const QUANTITY_MAX: u64 = 100_000;
 
 /// The fields a client may send; anything else is refused so that a typo cannot pass.
-const KNOWN_FIELDS: [&str; 14] = [
+pub const KNOWN_FIELDS: [&str; 14] = [
     "event_type",
     "timestamp",
     "product_id",

@@ -46,6 +46,20 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "healthy"}))
 }
 
+/// The JSON `404` for paths no route serves.
+pub async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "no such endpoint", Vec::new())
+}
+
+/// The JSON `405` for a known path asked with the wrong method.
+pub async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+        Vec::new(),
+    )
+}
+
 /// The answer of a readiness check: `200 {"status":"ready"}` or `503` with the reason.
 pub fn readiness(result: Result<(), String>) -> Response {
     match result {

@@ -2,28 +2,16 @@
 //! panics.
 
 use chrono::Utc;
-use events_core::event::{Event, new_event_id};
+use events_core::event::{Event, KNOWN_FIELDS, new_event_id};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-const FIELDS: [&str; 16] = [
-    "event_type",
-    "timestamp",
-    "product_id",
-    "order_amount",
-    "event_id",
-    "shop_id",
-    "session_id",
-    "visitor_id",
-    "path",
-    "referrer",
-    "currency",
-    "quantity",
-    "order_id",
-    "sent_at",
-    "order_ammount",
-    "",
-];
+/// Every known field, a misspelt one and an empty name.
+fn field_names() -> Vec<&'static str> {
+    let mut names = KNOWN_FIELDS.to_vec();
+    names.extend(["order_ammount", ""]);
+    names
+}
 
 fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -50,7 +38,7 @@ fn any_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 32, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(FIELDS.to_vec()), inner), 0..10).prop_map(
+            prop::collection::vec((prop::sample::select(field_names()), inner), 0..10).prop_map(
                 |pairs| {
                     Value::Object(
                         pairs
@@ -69,7 +57,7 @@ fn nearly_valid_event() -> impl Strategy<Value = Value> {
     (
         prop::sample::select(vec!["page_view", "add_to_cart", "purchase"]),
         prop::collection::vec(
-            (prop::sample::select(FIELDS[2..14].to_vec()), any_json()),
+            (prop::sample::select(KNOWN_FIELDS[2..].to_vec()), any_json()),
             0..6,
         ),
         prop::option::of(0.0..1e9f64),

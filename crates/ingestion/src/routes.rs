@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use events_core::event::{Event, FieldError, new_event_id};
-use events_core::http::{error_response, health, readiness, track_requests};
+use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
 use events_core::telemetry::metrics_endpoint;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -130,18 +130,6 @@ async fn post_batch(
 /// `GET /v1/ready`: `200` while Redis answers.
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     readiness(state.publisher.ping().await.map_err(|e| e.to_string()))
-}
-
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "no such endpoint", Vec::new())
-}
-
-async fn method_not_allowed() -> Response {
-    error_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this endpoint",
-        Vec::new(),
-    )
 }
 
 async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestError> {

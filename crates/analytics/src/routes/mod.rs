@@ -19,11 +19,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
-use events_core::http::{error_response, health, readiness, track_requests};
+use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
 use events_core::store::aggregates::Plan;
 use events_core::telemetry::metrics_endpoint;
 use rusqlite::Connection;
@@ -85,16 +84,4 @@ where
 /// `GET /api/ready`: `200` once the store answers with the current schema.
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     readiness(state.store.check_ready().await)
-}
-
-async fn not_found() -> Response {
-    error_response(StatusCode::NOT_FOUND, "no such endpoint", Vec::new())
-}
-
-async fn method_not_allowed() -> Response {
-    error_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this endpoint",
-        Vec::new(),
-    )
 }

@@ -35,6 +35,17 @@ async fn assert_stored_exactly(
     );
 }
 
+/// Waits until the consumer's `/ready` answers `status`, and returns the body.
+async fn wait_for_readiness(consumer: &TestConsumer, status: u16, what: &str) -> Value {
+    let (_, body) = eventually(what, Duration::from_secs(30), || async {
+        readiness(consumer)
+            .await
+            .filter(|(answered, _)| *answered == status)
+    })
+    .await;
+    body
+}
+
 async fn readiness(consumer: &TestConsumer) -> Option<(u16, Value)> {
     let url = format!("http://127.0.0.1:{}/ready", consumer.health_port);
     let response = reqwest::get(url).await.ok()?;
@@ -119,31 +130,13 @@ async fn kill_9_of_redis_with_an_append_only_file_loses_no_acknowledged_event() 
 async fn a_locked_store_is_retried_reported_and_never_acknowledged_early() {
     let mut consumer = TestConsumer::new();
     consumer.start(&["--batch-size", "10", "--batch-timeout", "100ms"]);
-    eventually(
-        "the consumer to be ready",
-        Duration::from_secs(10),
-        || async {
-            readiness(&consumer)
-                .await
-                .filter(|(status, _)| *status == 200)
-        },
-    )
-    .await;
+    wait_for_readiness(&consumer, 200, "the consumer to be ready").await;
     let lock = rusqlite::Connection::open(&consumer.db_path).expect("opens");
     lock.execute_batch("BEGIN EXCLUSIVE")
         .expect("locks the store");
     let sent: std::collections::HashSet<String> = consumer.append(5).into_iter().collect();
 
-    let (_, body) = eventually(
-        "readiness to report the store",
-        Duration::from_secs(30),
-        || async {
-            readiness(&consumer)
-                .await
-                .filter(|(status, _)| *status == 503)
-        },
-    )
-    .await;
+    let body = wait_for_readiness(&consumer, 503, "readiness to report the store").await;
     assert!(
         body["error"].as_str().expect("reason").contains("store"),
         "{body}"
@@ -156,12 +149,7 @@ async fn a_locked_store_is_retried_reported_and_never_acknowledged_early() {
 
     lock.execute_batch("COMMIT").expect("unlocks");
     assert_stored_exactly(&consumer, &sent).await;
-    eventually("readiness to recover", Duration::from_secs(10), || async {
-        readiness(&consumer)
-            .await
-            .filter(|(status, _)| *status == 200)
-    })
-    .await;
+    wait_for_readiness(&consumer, 200, "readiness to recover").await;
 }
 
 #[tokio::test]
@@ -333,12 +321,7 @@ async fn the_stream_is_trimmed_behind_acknowledgements_only() {
 async fn an_event_the_store_refuses_becomes_a_dead_letter_and_the_rest_are_stored() {
     let mut consumer = TestConsumer::new();
     consumer.start(&["--batch-size", "10", "--batch-timeout", "100ms"]);
-    eventually("the store to exist", Duration::from_secs(10), || async {
-        readiness(&consumer)
-            .await
-            .filter(|(status, _)| *status == 200)
-    })
-    .await;
+    wait_for_readiness(&consumer, 200, "the store to exist").await;
     // A store that refuses one product, as a data problem would.
     let connection = rusqlite::Connection::open(&consumer.db_path).expect("opens");
     connection
@@ -422,12 +405,7 @@ async fn a_full_disk_is_retried_reported_and_loses_nothing() {
     let mut consumer = TestConsumer::new();
     consumer.db_path = disk.dir.path().join("analytics.db");
     consumer.start(&["--batch-size", "200", "--batch-timeout", "100ms"]);
-    eventually("the store to exist", Duration::from_secs(10), || async {
-        readiness(&consumer)
-            .await
-            .filter(|(status, _)| *status == 200)
-    })
-    .await;
+    wait_for_readiness(&consumer, 200, "the store to exist").await;
     // About 2.5 MB of events for a 1 MB disk.
     let mut connection = consumer.redis.connection();
     let mut sent = std::collections::HashSet::new();
@@ -443,16 +421,7 @@ async fn a_full_disk_is_retried_reported_and_loses_nothing() {
             .expect("XADD");
         sent.insert(event.event_id);
     }
-    let (_, body) = eventually(
-        "readiness to report the full store",
-        Duration::from_secs(30),
-        || async {
-            readiness(&consumer)
-                .await
-                .filter(|(status, _)| *status == 503)
-        },
-    )
-    .await;
+    let body = wait_for_readiness(&consumer, 503, "readiness to report the full store").await;
     assert!(
         body["error"].as_str().expect("reason").contains("full"),
         "{body}"
