@@ -117,7 +117,7 @@ run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics
 	printf '\n  Shop analytics is running (Ctrl-C stops everything):\n'
 	printf '    ingestion   POST http://%s/v1/events\n' "$${INGESTION_ADDR/0.0.0.0/localhost}"
 	printf '    analytics   GET  http://%s/api/analytics\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
-	printf '    dashboard        http://%s/\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
+	printf '    dashboard   GET  http://%s/\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
 	printf '    store       %s\n    redis       %s\n\n' "$$DATABASE_URL" "$$REDIS_URL"
 	# Stop everything as soon as any service exits; a clean exit is a Ctrl-C reaching it first.
 	status=0

@@ -181,7 +181,10 @@ impl StreamWorker {
     ) -> Result<(), TransportError> {
         let deliveries = match (redelivered, entries.first(), entries.last()) {
             (true, Some(first), Some(last)) => {
-                let (first, last, count) = (first.id.clone(), last.id.clone(), entries.len());
+                // Entries already in the batch may lie in the same id range: ask for them too,
+                // so that none of these is cut off by the count.
+                let count = entries.len() + self.batch.len();
+                let (first, last) = (first.id.clone(), last.id.clone());
                 self.reader_mut()?
                     .delivery_counts(&first, &last, count)
                     .await?
