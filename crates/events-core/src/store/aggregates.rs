@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::StoreError;
-use super::queries::{EventFilter, event_totals};
+use super::queries::{EventFilter, RAW_TOTALS, event_totals, exact_revenue, totals_from_row};
 use super::rollup::{ALL_SHOPS, BUCKET_MICROS, UNDATED_BUCKET, bucket_of};
 use crate::metrics::EventTotals;
 
@@ -128,10 +128,6 @@ fn add_totals(into: &mut EventTotals, other: &EventTotals) {
     };
 }
 
-fn exact_revenue(units: i64, rest: i64) -> i128 {
-    i128::from(units) * 1_000_000 + i128::from(rest)
-}
-
 /// Counts and amounts over a filter: the original metrics and the summary's sums.
 pub fn totals(
     connection: &Connection,
@@ -149,20 +145,11 @@ pub fn totals(
                 MAX(max_amount), MIN(min_amount)
              FROM rollup_events WHERE {conditions}"
         );
-        let rolled = connection.prepare_cached(&sql)?.query_row(
-            rusqlite::params_from_iter(params),
-            |row| {
-                Ok(EventTotals {
-                    page_views: row.get(0)?,
-                    add_to_carts: row.get(1)?,
-                    purchases: row.get(2)?,
-                    priced_purchases: row.get(3)?,
-                    revenue_micros: exact_revenue(row.get(4)?, row.get(5)?),
-                    max_amount_micros: row.get(6)?,
-                    min_amount_micros: row.get(7)?,
-                })
-            },
-        )?;
+        let rolled = connection
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(params), |row| {
+                totals_from_row(row, 0)
+            })?;
         add_totals(&mut totals, &rolled);
     }
     for range in split.raw {
@@ -202,50 +189,20 @@ pub fn totals_by_slot(
         let mut statement = connection.prepare_cached(&sql)?;
         let mut rows = statement.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
-            add(
-                row.get(0)?,
-                EventTotals {
-                    page_views: row.get(1)?,
-                    add_to_carts: row.get(2)?,
-                    purchases: row.get(3)?,
-                    priced_purchases: row.get(4)?,
-                    revenue_micros: exact_revenue(row.get(5)?, row.get(6)?),
-                    max_amount_micros: row.get(7)?,
-                    min_amount_micros: row.get(8)?,
-                },
-            );
+            add(row.get(0)?, totals_from_row(row, 1)?);
         }
     }
     for range in split.raw {
         let (conditions, params) = raw_filter(filter.shop_id.as_deref(), range).sql_conditions();
         // The grain is an integer this function chose, so it is spelled into the SQL.
         let sql = format!(
-            "SELECT ts_micros - ((ts_micros % {grain}) + {grain}) % {grain} AS slot,
-                COUNT(*) FILTER (WHERE event_type = 'page_view'),
-                COUNT(*) FILTER (WHERE event_type = 'add_to_cart'),
-                COUNT(*) FILTER (WHERE event_type = 'purchase'),
-                COUNT(amount_micros) FILTER (WHERE event_type = 'purchase'),
-                COALESCE(SUM(amount_micros / 1000000) FILTER (WHERE event_type = 'purchase'), 0),
-                COALESCE(SUM(amount_micros % 1000000) FILTER (WHERE event_type = 'purchase'), 0),
-                MAX(amount_micros) FILTER (WHERE event_type = 'purchase'),
-                MIN(amount_micros) FILTER (WHERE event_type = 'purchase')
+            "SELECT ts_micros - ((ts_micros % {grain}) + {grain}) % {grain} AS slot, {RAW_TOTALS}
              FROM events WHERE ts_micros IS NOT NULL{conditions} GROUP BY slot"
         );
         let mut statement = connection.prepare_cached(&sql)?;
         let mut rows = statement.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
-            add(
-                row.get(0)?,
-                EventTotals {
-                    page_views: row.get(1)?,
-                    add_to_carts: row.get(2)?,
-                    purchases: row.get(3)?,
-                    priced_purchases: row.get(4)?,
-                    revenue_micros: exact_revenue(row.get(5)?, row.get(6)?),
-                    max_amount_micros: row.get(7)?,
-                    min_amount_micros: row.get(8)?,
-                },
-            );
+            add(row.get(0)?, totals_from_row(row, 1)?);
         }
     }
     Ok(slots)

@@ -37,39 +37,50 @@ impl EventFilter {
     }
 }
 
+/// The aggregate columns over raw rows, in the order [`totals_from_row`] reads them: counts by
+/// type, purchases with an amount, the amount summed in whole units and remainders separately
+/// (so that no sum of millionths can overflow SQLite's 64-bit integers), maximum and minimum.
+pub(crate) const RAW_TOTALS: &str = "COUNT(*) FILTER (WHERE event_type = 'page_view'),
+    COUNT(*) FILTER (WHERE event_type = 'add_to_cart'),
+    COUNT(*) FILTER (WHERE event_type = 'purchase'),
+    COUNT(amount_micros) FILTER (WHERE event_type = 'purchase'),
+    COALESCE(SUM(amount_micros / 1000000) FILTER (WHERE event_type = 'purchase'), 0),
+    COALESCE(SUM(amount_micros % 1000000) FILTER (WHERE event_type = 'purchase'), 0),
+    MAX(amount_micros) FILTER (WHERE event_type = 'purchase'),
+    MIN(amount_micros) FILTER (WHERE event_type = 'purchase')";
+
+/// An amount summed as whole units and remainders, back in exact micro-units.
+pub(crate) fn exact_revenue(units: i64, rest: i64) -> i128 {
+    i128::from(units) * 1_000_000 + i128::from(rest)
+}
+
+/// Reads the eight columns of [`RAW_TOTALS`] (or the same sums from the rollups), starting at
+/// column `first`.
+pub(crate) fn totals_from_row(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<EventTotals> {
+    Ok(EventTotals {
+        page_views: row.get(first)?,
+        add_to_carts: row.get(first + 1)?,
+        purchases: row.get(first + 2)?,
+        priced_purchases: row.get(first + 3)?,
+        revenue_micros: exact_revenue(row.get(first + 4)?, row.get(first + 5)?),
+        max_amount_micros: row.get(first + 6)?,
+        min_amount_micros: row.get(first + 7)?,
+    })
+}
+
 /// Counts by type and the exact amount aggregates of purchases, in one pass.
 pub fn event_totals(
     connection: &Connection,
     filter: &EventFilter,
 ) -> Result<EventTotals, StoreError> {
     let (conditions, params) = filter.sql_conditions();
-    // The amount is summed in whole units and remainders separately so that no sum of
-    // millionths can overflow SQLite's 64-bit integers.
-    let sql = format!(
-        "SELECT
-            COUNT(*) FILTER (WHERE event_type = 'page_view'),
-            COUNT(*) FILTER (WHERE event_type = 'add_to_cart'),
-            COUNT(*) FILTER (WHERE event_type = 'purchase'),
-            COUNT(amount_micros) FILTER (WHERE event_type = 'purchase'),
-            COALESCE(SUM(amount_micros / 1000000) FILTER (WHERE event_type = 'purchase'), 0),
-            COALESCE(SUM(amount_micros % 1000000) FILTER (WHERE event_type = 'purchase'), 0),
-            MAX(amount_micros) FILTER (WHERE event_type = 'purchase'),
-            MIN(amount_micros) FILTER (WHERE event_type = 'purchase')
-         FROM events WHERE 1 = 1{conditions}"
-    );
+    let sql = format!("SELECT {RAW_TOTALS} FROM events WHERE 1 = 1{conditions}");
     let mut statement = connection.prepare_cached(&sql)?;
     let totals = statement.query_row(rusqlite::params_from_iter(params), |row| {
-        let whole: i64 = row.get(4)?;
-        let fraction: i64 = row.get(5)?;
-        Ok(EventTotals {
-            page_views: row.get(0)?,
-            add_to_carts: row.get(1)?,
-            purchases: row.get(2)?,
-            priced_purchases: row.get(3)?,
-            revenue_micros: i128::from(whole) * 1_000_000 + i128::from(fraction),
-            max_amount_micros: row.get(6)?,
-            min_amount_micros: row.get(7)?,
-        })
+        totals_from_row(row, 0)
     })?;
     Ok(totals)
 }
