@@ -63,6 +63,14 @@ impl TestApp {
         self.router.clone()
     }
 
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.post_raw(path, "application/json", body.to_string())
             .await

@@ -216,35 +216,20 @@ async fn with_redis_down_events_are_refused_503_quickly_and_readiness_fails() {
     );
     assert!(response.headers().contains_key("retry-after"));
     assert!(response.json::<Value>().await.expect("JSON")["error"].is_string());
-    let ready = app
-        .client
-        .get(format!("{}/v1/ready", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let ready = app.get("/v1/ready").await;
     assert_eq!(ready.status(), 503);
 }
 
 #[tokio::test]
 async fn health_and_readiness_answer_while_redis_is_up() {
     let app = spawn_app().await;
-    let health = app
-        .client
-        .get(format!("{}/v1/health", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let health = app.get("/v1/health").await;
     assert_eq!(health.status(), 200);
     assert_eq!(
         health.json::<Value>().await.expect("JSON"),
         json!({"status": "healthy"})
     );
-    let ready = app
-        .client
-        .get(format!("{}/v1/ready", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let ready = app.get("/v1/ready").await;
     assert_eq!(ready.status(), 200);
 }
 
@@ -288,12 +273,7 @@ async fn ingestion_recovers_by_itself_when_redis_returns() {
         },
     )
     .await;
-    let ready = app
-        .client
-        .get(format!("{}/v1/ready", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let ready = app.get("/v1/ready").await;
     assert_eq!(ready.status(), 200);
 }
 
@@ -357,12 +337,7 @@ async fn metrics_count_accepted_and_refused_events() {
             .status(),
         400
     );
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("text");
     for name in [
