@@ -157,26 +157,8 @@ async fn entries_left_pending_by_a_dead_consumer_are_claimed() {
     let mut consumer = TestConsumer::new();
     let sent: std::collections::HashSet<String> = consumer.append(5).into_iter().collect();
     // A consumer named "ghost" reads them and dies without acknowledging.
-    let mut connection = consumer.redis.connection();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(STREAM)
-        .arg("analytics")
-        .arg("0")
-        .query(&mut connection)
-        .expect("group");
-    let _: Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("analytics")
-        .arg("ghost")
-        .arg("COUNT")
-        .arg(10)
-        .arg("STREAMS")
-        .arg(STREAM)
-        .arg(">")
-        .query(&mut connection)
-        .map(|_: redis::Value| Value::Null)
-        .expect("ghost reads");
+    consumer.create_group();
+    consumer.read_as("ghost", ">");
     consumer.start(&[
         "--batch-size",
         "10",
@@ -192,25 +174,10 @@ async fn entries_left_pending_by_a_dead_consumer_are_claimed() {
 async fn an_entry_delivered_too_often_becomes_a_dead_letter_with_its_count() {
     let mut consumer = TestConsumer::new();
     consumer.append(1);
-    let mut connection = consumer.redis.connection();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(STREAM)
-        .arg("analytics")
-        .arg("0")
-        .query(&mut connection)
-        .expect("group");
+    consumer.create_group();
     // As if it had crashed "test-consumer" three times before being stored.
     for start in [">", "0", "0"] {
-        let _: redis::Value = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg("analytics")
-            .arg("test-consumer")
-            .arg("STREAMS")
-            .arg(STREAM)
-            .arg(start)
-            .query(&mut connection)
-            .expect("reads");
+        consumer.read_as("test-consumer", start);
     }
     let good: std::collections::HashSet<String> = consumer.append(2).into_iter().collect();
     consumer.start(&[
@@ -222,18 +189,13 @@ async fn an_entry_delivered_too_often_becomes_a_dead_letter_with_its_count() {
         "3",
     ]);
     assert_stored_exactly(&consumer, &good).await;
-    let dead: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(DEAD_LETTERS)
-        .arg("-")
-        .arg("+")
-        .query(&mut connection)
-        .expect("XRANGE");
+    let dead = consumer.dead_letters();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].1["deliveries"], "4");
+    assert_eq!(dead[0]["deliveries"], "4");
     assert!(
-        dead[0].1["reason"].contains("delivered 4 times"),
+        dead[0]["reason"].contains("delivered 4 times"),
         "{:?}",
-        dead[0].1
+        dead[0]
     );
 }
 
@@ -344,19 +306,14 @@ async fn an_event_the_store_refuses_becomes_a_dead_letter_and_the_rest_are_store
     good.extend(consumer.append(2));
 
     assert_stored_exactly(&consumer, &good).await;
-    let dead: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(DEAD_LETTERS)
-        .arg("-")
-        .arg("+")
-        .query(&mut redis)
-        .expect("XRANGE");
+    let dead = consumer.dead_letters();
     assert_eq!(dead.len(), 1);
     assert!(
-        dead[0].1["reason"].contains("poison product"),
+        dead[0]["reason"].contains("poison product"),
         "{:?}",
-        dead[0].1
+        dead[0]
     );
-    assert!(dead[0].1["event"].contains(&poison.event_id));
+    assert!(dead[0]["event"].contains(&poison.event_id));
 }
 
 /// A tmpfs of its own, unmounted when dropped.

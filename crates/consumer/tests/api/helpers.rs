@@ -61,6 +61,43 @@ impl TestConsumer {
             .expect("rows")
     }
 
+    /// Creates the consumer group as the consumer would, before it runs.
+    pub fn create_group(&self) {
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(STREAM)
+            .arg("analytics")
+            .arg("0")
+            .query(&mut self.redis.connection())
+            .expect("XGROUP CREATE");
+    }
+
+    /// Reads entries through the group as consumer `name`, from `start` (`>` for new ones,
+    /// `0` for its own pending ones), and forgets them, as a consumer that dies would.
+    pub fn read_as(&self, name: &str, start: &str) {
+        let _: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("analytics")
+            .arg(name)
+            .arg("STREAMS")
+            .arg(STREAM)
+            .arg(start)
+            .query(&mut self.redis.connection())
+            .expect("XREADGROUP");
+    }
+
+    /// The dead-letter stream's entries, oldest first, each as its fields.
+    pub fn dead_letters(&self) -> Vec<std::collections::HashMap<String, String>> {
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg(DEAD_LETTERS)
+                .arg("-")
+                .arg("+")
+                .query(&mut self.redis.connection())
+                .expect("XRANGE");
+        entries.into_iter().map(|(_, fields)| fields).collect()
+    }
+
     /// Entries in the stream (unacknowledged ones, once the consumer has trimmed).
     pub fn stream_length(&self) -> i64 {
         redis::cmd("XLEN")

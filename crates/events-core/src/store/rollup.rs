@@ -76,6 +76,16 @@ pub struct Deltas {
     currencies: HashMap<(String, i64, String), Cell>,
 }
 
+/// The `ON CONFLICT … DO UPDATE SET` part that adds a row's money counters to the stored ones.
+const ADD_MONEY: &str = "priced_purchases = priced_purchases + excluded.priced_purchases,
+    revenue_units = revenue_units + excluded.revenue_units,
+    revenue_rest = revenue_rest + excluded.revenue_rest";
+
+/// The same for the event counts.
+const ADD_COUNTS: &str = "page_views = page_views + excluded.page_views,
+    add_to_carts = add_to_carts + excluded.add_to_carts,
+    purchases = purchases + excluded.purchases";
+
 impl Deltas {
     /// Adds one inserted event, to its shop's rows and to the all-shops rows.
     pub fn add(&mut self, event: &Event) {
@@ -109,22 +119,18 @@ impl Deltas {
         }
     }
 
-    /// Adds the deltas to the rollup tables, in the caller's transaction.
+    /// Adds the deltas to the rollup tables, in the caller's transaction. Every table adds its
+    /// counters the same way, so the `SET` clauses are written once.
     pub fn apply(&self, transaction: &Transaction<'_>) -> Result<(), StoreError> {
-        let mut events = transaction.prepare_cached(
+        let mut events = transaction.prepare_cached(&format!(
             "INSERT INTO rollup_events (shop_id, bucket, page_views, add_to_carts, purchases,
                 priced_purchases, revenue_units, revenue_rest, max_amount, min_amount)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (shop_id, bucket) DO UPDATE SET
-                page_views = page_views + excluded.page_views,
-                add_to_carts = add_to_carts + excluded.add_to_carts,
-                purchases = purchases + excluded.purchases,
-                priced_purchases = priced_purchases + excluded.priced_purchases,
-                revenue_units = revenue_units + excluded.revenue_units,
-                revenue_rest = revenue_rest + excluded.revenue_rest,
+                {ADD_COUNTS}, {ADD_MONEY},
                 max_amount = COALESCE(MAX(max_amount, excluded.max_amount), max_amount, excluded.max_amount),
-                min_amount = COALESCE(MIN(min_amount, excluded.min_amount), min_amount, excluded.min_amount)",
-        )?;
+                min_amount = COALESCE(MIN(min_amount, excluded.min_amount), min_amount, excluded.min_amount)"
+        ))?;
         for ((shop, bucket), c) in &self.events {
             events.execute(params![
                 shop,
@@ -139,18 +145,13 @@ impl Deltas {
                 c.min_amount
             ])?;
         }
-        let mut products = transaction.prepare_cached(
+        let mut products = transaction.prepare_cached(&format!(
             "INSERT INTO rollup_products (shop_id, bucket, product_id, page_views, add_to_carts,
                 purchases, priced_purchases, revenue_units, revenue_rest)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (shop_id, bucket, product_id) DO UPDATE SET
-                page_views = page_views + excluded.page_views,
-                add_to_carts = add_to_carts + excluded.add_to_carts,
-                purchases = purchases + excluded.purchases,
-                priced_purchases = priced_purchases + excluded.priced_purchases,
-                revenue_units = revenue_units + excluded.revenue_units,
-                revenue_rest = revenue_rest + excluded.revenue_rest",
-        )?;
+                {ADD_COUNTS}, {ADD_MONEY}"
+        ))?;
         for ((shop, bucket, product), c) in &self.products {
             products.execute(params![
                 shop,
@@ -164,18 +165,13 @@ impl Deltas {
                 c.revenue_rest
             ])?;
         }
-        let mut product_totals = transaction.prepare_cached(
+        let mut product_totals = transaction.prepare_cached(&format!(
             "INSERT INTO rollup_product_totals (shop_id, product_id, page_views, add_to_carts,
                 purchases, priced_purchases, revenue_units, revenue_rest)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (shop_id, product_id) DO UPDATE SET
-                page_views = page_views + excluded.page_views,
-                add_to_carts = add_to_carts + excluded.add_to_carts,
-                purchases = purchases + excluded.purchases,
-                priced_purchases = priced_purchases + excluded.priced_purchases,
-                revenue_units = revenue_units + excluded.revenue_units,
-                revenue_rest = revenue_rest + excluded.revenue_rest",
-        )?;
+                {ADD_COUNTS}, {ADD_MONEY}"
+        ))?;
         for ((shop, product), c) in &self.product_totals {
             product_totals.execute(params![
                 shop,
@@ -188,15 +184,13 @@ impl Deltas {
                 c.revenue_rest
             ])?;
         }
-        let mut currencies = transaction.prepare_cached(
+        let mut currencies = transaction.prepare_cached(&format!(
             "INSERT INTO rollup_currencies (shop_id, bucket, currency, priced_purchases,
                 revenue_units, revenue_rest)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (shop_id, bucket, currency) DO UPDATE SET
-                priced_purchases = priced_purchases + excluded.priced_purchases,
-                revenue_units = revenue_units + excluded.revenue_units,
-                revenue_rest = revenue_rest + excluded.revenue_rest",
-        )?;
+                {ADD_MONEY}"
+        ))?;
         for ((shop, bucket, currency), c) in &self.currencies {
             currencies.execute(params![
                 shop,
