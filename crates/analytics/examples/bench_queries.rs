@@ -3,10 +3,12 @@
 //!
 //! It loads `BENCH_EVENTS` events (1,000,000 by default) spread over 90 days, 20 shops and
 //! 10,000 products with skewed popularity, in batches of 10,000 through `Writer::insert_batch`
-//! (so the rollups are built as the consumer builds them), then times each question
+//! (so the rollups are built as the consumer builds them), rolls up the ended days (day rows)
+//! as the consumer does in the background, then times each question
 //! `BENCH_RUNS` times (20) with each plan and prints p50, p95 and the raw/rollup ratio.
 //! `BENCH_RAW_RUNS` lowers the runs of the raw plan, which takes seconds per run at 10M.
-//! `BENCH_DB` keeps the loaded store at that path and reuses it when it exists.
+//! `BENCH_DB` keeps the loaded store at that path and reuses it when it exists; `BENCH_ONLY`
+//! times only the questions whose name contains it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,6 +45,7 @@ fn main() -> Result<(), String> {
     } else {
         println!("reusing {}", path.display());
     }
+    roll_up_days(&path)?;
     let connection = Connection::open(&path).map_err(|e| e.to_string())?;
     let stored: i64 = connection
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
@@ -151,15 +154,15 @@ fn main() -> Result<(), String> {
             }),
         ),
         (
-            "visitors + sessions, 7 days (raw only)",
-            Box::new(|c, _| people_pass(c, "from=2025-10-24&to=2025-10-31&tz=Europe/Berlin")),
+            "visitors + sessions, 7 days",
+            Box::new(|c, p| people_pass(c, "from=2025-10-24&to=2025-10-31&tz=Europe/Berlin", p)),
         ),
         (
-            "visitors + sessions, 30 days (raw only)",
-            Box::new(move |c, _| people_pass(c, month)),
+            "visitors + sessions, 30 days",
+            Box::new(move |c, p| people_pass(c, month, p)),
         ),
         (
-            "funnel by sessions, 30 days (raw only)",
+            "funnel by sessions, 30 days",
             Box::new(move |c, p| {
                 let request = funnel::FunnelRequest::parse(Some(&format!("{month}&by=sessions")))
                     .map_err(|e| e.to_string())?;
@@ -193,17 +196,9 @@ fn main() -> Result<(), String> {
     println!(
         "| question | rollup p50 | rollup p95 | raw p50 | raw p95 | raw/rollup (p50) |\n|---|---:|---:|---:|---:|---:|"
     );
-    for (name, question) in &questions {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    for (name, question) in questions.iter().filter(|(name, _)| name.contains(&only)) {
         let rolled = time(runs, || question(&connection, Plan::Rollup))?;
-        if name.ends_with("(raw only)") {
-            // No rollup can answer these; both plans run the same pass, so it is timed once.
-            println!(
-                "| {name} | {} | {} | (same) | (same) | 1× |",
-                ms(rolled.0),
-                ms(rolled.1)
-            );
-            continue;
-        }
         let raw = time(raw_runs, || question(&connection, Plan::Raw))?;
         println!(
             "| {name} | {} | {} | {} | {} | {:.1}× |",
@@ -232,9 +227,9 @@ fn series_sums(connection: &Connection, query: &str, plan: Plan) -> Result<(), S
         .map_err(|e| e.to_string())
 }
 
-fn people_pass(connection: &Connection, query: &str) -> Result<(), String> {
+fn people_pass(connection: &Connection, query: &str, plan: Plan) -> Result<(), String> {
     let request = summary::SummaryRequest::parse(Some(query)).map_err(|e| e.to_string())?;
-    people::people(connection, &request.scope.filter(), None)
+    people::people(connection, &request.scope.filter(), None, plan)
         .map(drop)
         .map_err(|e| e.to_string())
 }
@@ -288,6 +283,27 @@ impl Random {
     fn skewed(&mut self, n: u64, power: f64) -> u64 {
         ((self.unit().powf(power) * n as f64) as u64).min(n - 1)
     }
+}
+
+/// Rolls up every ended day (the day rows), as the consumer does in the background.
+fn roll_up_days(path: &std::path::Path) -> Result<(), String> {
+    let mut writer = Writer::open(path).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut days = 0;
+    while writer
+        .roll_up_next_day(Utc::now().timestamp_micros())
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        days += 1;
+    }
+    if days > 0 {
+        println!(
+            "rolled up {days} days (day rows) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 fn load(path: &std::path::Path, events: u64, end: DateTime<Utc>) -> Result<(), String> {

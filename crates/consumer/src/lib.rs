@@ -10,10 +10,12 @@
 //! | [`backoff`] | the retry delays after Redis or store failures |
 //! | [`health`] | the small HTTP listener at `CONSUMER_METRICS_ADDR` |
 //! | [`status`] | what `/ready` reports: the last Redis and store failures |
+//! | [`day_rollups`] | rolling up ended days of the product rollups in the background |
 //! | [`dead_letters`] | the `dead-letters list` and `dead-letters replay` subcommands |
 
 pub mod backoff;
 pub mod batch;
+pub mod day_rollups;
 pub mod dead_letters;
 pub mod health;
 pub mod pubsub_worker;
@@ -150,11 +152,14 @@ async fn consume(config: Config, shutdown: CancellationToken) -> Result<(), Stri
         Arc::clone(&status),
         stop_listener.clone(),
     ));
+    let stop_rollups = CancellationToken::new();
+    let rollups_task = tokio::spawn(day_rollups::run(sink.clone(), stop_rollups.clone()));
     let result = match config.source {
         Source::Stream => stream_worker::run(&config, sink, status, shutdown).await,
         Source::PubSub => pubsub_worker::run(&config, sink, status, shutdown).await,
     };
+    stop_rollups.cancel();
     stop_listener.cancel();
-    let _ = listener_task.await;
+    let _ = tokio::join!(rollups_task, listener_task);
     result
 }

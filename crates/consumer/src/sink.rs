@@ -36,4 +36,18 @@ impl Sink {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
+
+    /// Rolls up the earliest ended day not rolled up yet (see `events_core::store::days`);
+    /// `None` when there is none.
+    pub async fn roll_up_next_day(&self) -> Result<Option<i64>, StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            writer.roll_up_next_day(chrono::Utc::now().timestamp_micros())
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
 }

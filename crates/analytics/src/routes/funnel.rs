@@ -90,7 +90,7 @@ pub fn compute(
     let filter = request.scope.filter();
     let product = request.product_id.as_deref();
     let counts = match (request.by, product) {
-        (By::Sessions, _) => people::people(connection, &filter, product)?.funnel,
+        (By::Sessions, _) => people::people(connection, &filter, product, plan)?.funnel,
         (By::Events, None) => {
             let totals = aggregates::totals(connection, &filter, plan)?;
             [totals.page_views, totals.add_to_carts, totals.purchases]

@@ -81,7 +81,7 @@ pub fn compute(
         add_to_carts: totals.add_to_carts,
         purchases: totals.purchases,
         revenue: money::micros_round2(totals.revenue_micros),
-        visitors: people::people(connection, &filter, None)?.visitors,
+        visitors: people::people(connection, &filter, None, plan)?.visitors,
         per_minute,
         top_products: products
             .into_iter()

@@ -50,7 +50,7 @@ pub fn metrics(
 ) -> Result<Metrics, ApiError> {
     let totals = aggregates::totals(connection, filter, plan)?;
     let currencies = aggregates::revenue_by_currency(connection, filter, plan)?;
-    let people = people::people(connection, filter, None)?;
+    let people = people::people(connection, filter, None, plan)?;
     Ok(Metrics::compute(&totals, &people, &currencies))
 }
 

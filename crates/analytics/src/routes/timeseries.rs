@@ -158,7 +158,7 @@ pub fn compute(
         sums,
         filter,
     } = sums(connection, request, plan)?;
-    let visitors = people::visitors_by_slot(connection, &filter, &bounds)?;
+    let visitors = people::visitors_by_slot(connection, &filter, &bounds, plan)?;
     let points = bounds
         .iter()
         .zip(sums.iter().zip(visitors))

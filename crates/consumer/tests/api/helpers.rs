@@ -211,6 +211,24 @@ impl TestConsumer {
             .unwrap_or(0)
     }
 
+    /// The shops of the day rows of the UTC day starting at `day` (`''` is all shops).
+    pub fn day_rows(&self, day: &str) -> Vec<String> {
+        if !self.db_path.exists() {
+            return Vec::new();
+        }
+        let day: chrono::DateTime<chrono::Utc> = day.parse().expect("a day start");
+        let connection = rusqlite::Connection::open(&self.db_path).expect("opens");
+        let Ok(mut statement) =
+            connection.prepare("SELECT shop_id FROM rollup_days WHERE day = ?1 ORDER BY shop_id")
+        else {
+            return Vec::new();
+        };
+        statement
+            .query_map([day.timestamp_micros()], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .unwrap_or_default()
+    }
+
     /// Event ids stored more than once (must always be empty).
     pub fn stored_twice(&self) -> i64 {
         let connection = rusqlite::Connection::open(&self.db_path).expect("opens");

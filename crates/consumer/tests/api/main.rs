@@ -1,5 +1,6 @@
 //! The consumer binary against a real Redis and a real SQLite file: batching by size and by
-//! time, the flush on SIGTERM, re-reading its own pending entries, dead letters, pub/sub.
+//! time, the flush on SIGTERM, re-reading its own pending entries, dead letters, pub/sub,
+//! the day rows rolled up in the background.
 
 mod faults;
 mod helpers;
@@ -165,6 +166,19 @@ fn the_pubsub_source_stores_what_is_published() {
     });
     consumer.signal("TERM");
     assert!(consumer.wait(Duration::from_secs(10)).success());
+}
+
+#[test]
+fn ended_days_are_rolled_up_in_the_background() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "1"]);
+    consumer.append(2);
+    // The sample events are of 2025-10-02, long over; one day row for their shop and one for
+    // all shops.
+    wait_until("the day rows", Duration::from_secs(20), || {
+        consumer.day_rows("2025-10-02T00:00:00Z") == ["", "default"]
+    });
+    assert_eq!(consumer.stored(), 2);
 }
 
 #[test]

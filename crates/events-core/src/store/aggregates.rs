@@ -3,8 +3,9 @@
 //!
 //! With [`Plan::Rollup`] a range is cut in three: the whole 15-minute buckets inside it are
 //! read from the rollups, and the ragged edges (a range from 10:07 to 18:52) from the raw rows,
-//! which the `(ts_micros)` and `(shop_id, ts_micros)` indexes reach directly. The answer is
-//! exact either way. [`Plan::Raw`] reads every row, which is what the benchmark and the
+//! which the `(ts_micros)` and `(shop_id, ts_micros)` indexes reach directly. Product sums
+//! over a range read the day rows of the rolled-up UTC days inside it instead of their
+//! 15-minute rows (see [`days`]). The answer is exact either way. [`Plan::Raw`] reads every row, which is what the benchmark and the
 //! property test compare against.
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use rusqlite::types::Value;
 use super::StoreError;
 use super::queries::{EventFilter, RAW_TOTALS, event_totals, exact_revenue, totals_from_row};
 use super::rollup::{ALL_SHOPS, BUCKET_MICROS, UNDATED_BUCKET, bucket_of};
+use super::{days, product_days};
 use crate::metrics::EventTotals;
 
 /// How a question is answered.
@@ -220,94 +222,91 @@ pub struct ProductTotals {
 }
 
 impl ProductTotals {
-    fn add(&mut self, other: &ProductTotals) {
-        self.page_views += other.page_views;
-        self.add_to_carts += other.add_to_carts;
-        self.purchases += other.purchases;
-        self.priced_purchases += other.priced_purchases;
-        self.revenue_micros += other.revenue_micros;
+    /// Adds to the sums of `product` in `products`, starting them if missing; the id is
+    /// copied only then, not for every row.
+    pub(super) fn add_to(
+        products: &mut HashMap<String, ProductTotals>,
+        product: &str,
+        add: impl FnOnce(&mut ProductTotals),
+    ) {
+        match products.get_mut(product) {
+            Some(totals) => add(totals),
+            None => {
+                let mut totals = ProductTotals {
+                    product_id: product.to_owned(),
+                    ..ProductTotals::default()
+                };
+                add(&mut totals);
+                products.insert(product.to_owned(), totals);
+            }
+        }
     }
 }
 
 /// Sums per product (events without a product left out), in no particular order; only
 /// `product_id` when given.
+///
+/// A bounded range reads the day rows of the product rollups for the whole UTC days inside it
+/// that are rolled up, and the 15-minute rows for the rest; all time reads the all-time rows.
 pub fn product_totals(
     connection: &Connection,
     filter: &EventFilter,
     product_id: Option<&str>,
     plan: Plan,
 ) -> Result<Vec<ProductTotals>, StoreError> {
+    let shop = filter.shop_id.as_deref();
     let split = split(filter.from_micros, filter.to_micros, plan);
     let mut products: HashMap<String, ProductTotals> = HashMap::new();
-    let mut read = |sql: String, params: Vec<Value>| -> Result<(), StoreError> {
-        let mut statement = connection.prepare_cached(&sql)?;
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-        while let Some(row) = rows.next()? {
-            let product: String = row.get(0)?;
-            let cell = ProductTotals {
-                product_id: String::new(),
-                page_views: row.get(1)?,
-                add_to_carts: row.get(2)?,
-                purchases: row.get(3)?,
-                priced_purchases: row.get(4)?,
-                revenue_micros: exact_revenue(row.get(5)?, row.get(6)?),
-            };
-            products
-                .entry(product.clone())
-                .or_insert_with(|| ProductTotals {
-                    product_id: product,
-                    ..ProductTotals::default()
-                })
-                .add(&cell);
+    let only_product = |(mut conditions, mut params): (String, Vec<Value>)| {
+        if let Some(product) = product_id {
+            conditions.push_str(" AND product_id = ?");
+            params.push(Value::Text(product.to_owned()));
         }
-        Ok(())
+        (conditions, params)
     };
     match split.rollup {
         // All time: one row per product, not one per product and bucket.
         Some((None, None)) => {
-            let mut conditions = String::from("shop_id = ?");
-            let mut params = vec![Value::Text(
-                filter.shop_id.as_deref().unwrap_or(ALL_SHOPS).to_owned(),
-            )];
-            if let Some(product) = product_id {
-                conditions.push_str(" AND product_id = ?");
-                params.push(Value::Text(product.to_owned()));
-            }
-            read(
-                format!(
+            let (conditions, params) = only_product((
+                String::from("shop_id = ?"),
+                vec![Value::Text(shop.unwrap_or(ALL_SHOPS).to_owned())],
+            ));
+            add_product_rows(
+                connection,
+                &format!(
                     "SELECT product_id, page_views, add_to_carts, purchases, priced_purchases,
                         revenue_units, revenue_rest
                      FROM rollup_product_totals WHERE {conditions}"
                 ),
                 params,
+                &mut products,
             )?;
         }
-        Some(range) => {
-            let (mut conditions, mut params) = rollup_conditions(filter.shop_id.as_deref(), range);
-            if let Some(product) = product_id {
-                conditions.push_str(" AND product_id = ?");
-                params.push(Value::Text(product.to_owned()));
+        Some((from, to)) => {
+            let rolled_up = days::rolled_up_days(connection, from, to)?;
+            let day_plan = days::whole_days(from, to, &rolled_up);
+            product_days::add_days(connection, shop, &day_plan.days, product_id, &mut products)?;
+            for buckets in day_plan.buckets {
+                let (conditions, params) = only_product(rollup_conditions(shop, buckets));
+                add_product_rows(
+                    connection,
+                    &format!(
+                        "SELECT product_id, page_views, add_to_carts, purchases, priced_purchases,
+                            revenue_units, revenue_rest
+                         FROM rollup_products WHERE {conditions}"
+                    ),
+                    params,
+                    &mut products,
+                )?;
             }
-            read(
-                format!(
-                    "SELECT product_id, SUM(page_views), SUM(add_to_carts), SUM(purchases),
-                        SUM(priced_purchases), SUM(revenue_units), SUM(revenue_rest)
-                     FROM rollup_products WHERE {conditions} GROUP BY product_id"
-                ),
-                params,
-            )?;
         }
         None => {}
     }
     for range in split.raw {
-        let (mut conditions, mut params) =
-            raw_filter(filter.shop_id.as_deref(), range).sql_conditions();
-        if let Some(product) = product_id {
-            conditions.push_str(" AND product_id = ?");
-            params.push(Value::Text(product.to_owned()));
-        }
-        read(
-            format!(
+        let (conditions, params) = only_product(raw_filter(shop, range).sql_conditions());
+        add_product_rows(
+            connection,
+            &format!(
                 "SELECT product_id,
                     COUNT(*) FILTER (WHERE event_type = 'page_view'),
                     COUNT(*) FILTER (WHERE event_type = 'add_to_cart'),
@@ -318,9 +317,35 @@ pub fn product_totals(
                  FROM events WHERE product_id IS NOT NULL{conditions} GROUP BY product_id"
             ),
             params,
+            &mut products,
         )?;
     }
     Ok(products.into_values().collect())
+}
+
+/// Adds rows of `(product_id, page_views, add_to_carts, purchases, priced_purchases,
+/// revenue_units, revenue_rest)` to the sums per product; a product may come in many rows.
+fn add_product_rows(
+    connection: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+    products: &mut HashMap<String, ProductTotals>,
+) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = rows.next()? {
+        let product = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        let sums: [u64; 4] = [row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?];
+        let revenue = exact_revenue(row.get(5)?, row.get(6)?);
+        ProductTotals::add_to(products, product, |totals| {
+            totals.page_views += sums[0];
+            totals.add_to_carts += sums[1];
+            totals.purchases += sums[2];
+            totals.priced_purchases += sums[3];
+            totals.revenue_micros += revenue;
+        });
+    }
+    Ok(())
 }
 
 /// Revenue per currency in micro-units, sorted by code; `XXX` for purchases without one.

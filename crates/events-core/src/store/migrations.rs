@@ -149,6 +149,17 @@ const MIGRATIONS: &[&str] = &[
     -- passes read, in time order, so they never touch the table itself.
     CREATE INDEX events_time_people ON events (ts_micros, shop_id, event_type, session_id, visitor_id, product_id);
     ",
+    // v4: day rows (store/days.rs), rolled up in the background once a UTC day has ended;
+    // an upgraded file gets them that way too.
+    "
+    CREATE TABLE rollup_days (
+        shop_id TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        products BLOB NOT NULL,
+        people BLOB NOT NULL,
+        PRIMARY KEY (shop_id, day)
+    );
+    ",
 ];
 
 /// The schema version this build writes and reads.

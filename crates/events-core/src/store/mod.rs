@@ -8,17 +8,25 @@
 //! | [`pool`] | read connections for the analytics service |
 //! | [`queries`] | the original metric queries and the range filter |
 //! | [`rollup`] | the 15-minute rollups the writer keeps in the transaction of each insert |
+//! | [`days`] | day rows, rolled up once a UTC day has ended, forgotten when it gains events |
+//! | [`product_days`] | the day rows' product sums |
+//! | [`people_days`] | the day rows' visitors and sessions per 15-minute bucket |
+//! | [`varint`] | the integers of the day rows' blobs |
 //! | [`aggregates`] | the §9 questions, answered from the rollups plus raw edges, or raw |
 //! | [`people`] | distinct visitors, sessions and session funnels: passes over raw rows |
 //! | [`live`] | noticing newly committed events for the live stream |
 
 pub mod aggregates;
+pub mod days;
 pub mod live;
 pub mod migrations;
 pub mod people;
+pub mod people_days;
 pub mod pool;
+pub mod product_days;
 pub mod queries;
 pub mod rollup;
+pub mod varint;
 pub mod writer;
 
 use std::path::Path;
@@ -70,6 +78,8 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("a store task stopped unexpectedly: {0}")]
     Task(String),
+    #[error("the store holds a damaged rollup: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
@@ -101,9 +111,10 @@ impl StoreError {
                 // Not an SQLite result code: a failure of the connection or the library.
                 None => true,
             },
-            StoreError::Folder { .. } | StoreError::SchemaTooNew { .. } | StoreError::Task(_) => {
-                true
-            }
+            StoreError::Folder { .. }
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Task(_)
+            | StoreError::Corrupt(_) => true,
         }
     }
 }

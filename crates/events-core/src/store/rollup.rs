@@ -4,13 +4,15 @@
 //! skipped) into [`Deltas`], then [`Deltas::apply`] adds them to the rollup tables inside the
 //! same transaction. A batch replayed after a crash inserts nothing, so it adds nothing; a
 //! batch that fails rolls back its rollups with its rows. The rollups therefore never drift
-//! from the events they summarise.
+//! from the events they summarise. The same transaction deletes the day rows of every day the
+//! batch adds events to (see `days`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{Transaction, params};
 
 use super::StoreError;
+use super::days::{day_of, forget_days};
 use crate::event::{Event, EventType};
 
 /// One rollup row covers this much UTC time. Every zone offset in use today is a multiple
@@ -131,7 +133,9 @@ impl Deltas {
                 max_amount = COALESCE(MAX(max_amount, excluded.max_amount), max_amount, excluded.max_amount),
                 min_amount = COALESCE(MIN(min_amount, excluded.min_amount), min_amount, excluded.min_amount)"
         ))?;
+        let mut touched_days = BTreeSet::new();
         for ((shop, bucket), c) in &self.events {
+            touched_days.insert((shop.as_str(), day_of(*bucket)));
             events.execute(params![
                 shop,
                 bucket,
@@ -145,6 +149,7 @@ impl Deltas {
                 c.min_amount
             ])?;
         }
+        forget_days(transaction, &touched_days)?;
         let mut products = transaction.prepare_cached(&format!(
             "INSERT INTO rollup_products (shop_id, bucket, product_id, page_views, add_to_carts,
                 purchases, priced_purchases, revenue_units, revenue_rest)

@@ -82,6 +82,12 @@ impl Writer {
         transaction.commit()?;
         Ok(outcome)
     }
+
+    /// Rolls up the earliest ended day that is not rolled up yet (see `store::days`), in its
+    /// own transaction; returns that day's start, or `None` when there is nothing to do.
+    pub fn roll_up_next_day(&mut self, now_micros: i64) -> Result<Option<i64>, StoreError> {
+        super::days::roll_up_next_day(&mut self.connection, now_micros)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! The products blob of a day row (see [`days`](super::days)): every product's sums over one
+//! UTC day, summed from the day's 15-minute product rows.
+//!
+//! Layout, per product in product order: the id's length and bytes, then page views, carts,
+//! purchases, purchases with an amount, revenue units and revenue rest, each a varint.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{Connection, params};
+
+use super::StoreError;
+use super::aggregates::ProductTotals;
+use super::days::DAY_MICROS;
+use super::queries::exact_revenue;
+use super::rollup::ALL_SHOPS;
+use super::varint;
+
+/// One product's sums over a day, as the 15-minute rows hold them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct DaySums {
+    page_views: i64,
+    add_to_carts: i64,
+    purchases: i64,
+    priced_purchases: i64,
+    revenue_units: i64,
+    revenue_rest: i64,
+}
+
+impl DaySums {
+    fn fields(&self) -> [i64; 6] {
+        [
+            self.page_views,
+            self.add_to_carts,
+            self.purchases,
+            self.priced_purchases,
+            self.revenue_units,
+            self.revenue_rest,
+        ]
+    }
+
+    fn from_fields(fields: [i64; 6]) -> DaySums {
+        let [
+            page_views,
+            add_to_carts,
+            purchases,
+            priced_purchases,
+            revenue_units,
+            revenue_rest,
+        ] = fields;
+        DaySums {
+            page_views,
+            add_to_carts,
+            purchases,
+            priced_purchases,
+            revenue_units,
+            revenue_rest,
+        }
+    }
+}
+
+/// The products blob of `shop` for the day starting at `day`.
+pub(super) fn build(connection: &Connection, shop: &str, day: i64) -> Result<Vec<u8>, StoreError> {
+    let mut read = connection.prepare_cached(
+        "SELECT product_id, page_views, add_to_carts, purchases, priced_purchases,
+            revenue_units, revenue_rest
+         FROM rollup_products WHERE shop_id = ?1 AND bucket >= ?2 AND bucket < ?3",
+    )?;
+    let mut sums: BTreeMap<String, [i64; 6]> = BTreeMap::new();
+    let mut rows = read.query(params![shop, day, day + DAY_MICROS])?;
+    while let Some(row) = rows.next()? {
+        let entry = sums.entry(row.get(0)?).or_default();
+        for (field, sum) in entry.iter_mut().enumerate() {
+            *sum += row.get::<_, i64>(field + 1)?;
+        }
+    }
+    Ok(encode(sums.into_iter().map(|(product, fields)| {
+        (product, DaySums::from_fields(fields))
+    })))
+}
+
+fn encode(sums: impl Iterator<Item = (String, DaySums)>) -> Vec<u8> {
+    let mut blob = Vec::new();
+    for (product, day) in sums {
+        varint::put_u64(&mut blob, product.len() as u64);
+        blob.extend_from_slice(product.as_bytes());
+        for field in day.fields() {
+            varint::put_i64(&mut blob, field);
+        }
+    }
+    blob
+}
+
+fn decode(mut blob: &[u8], mut visit: impl FnMut(&str, DaySums)) -> Result<(), &'static str> {
+    while !blob.is_empty() {
+        let length = usize::try_from(varint::take_u64(&mut blob)?).map_err(|_| "long id")?;
+        let id = varint::take_bytes(&mut blob, length)?;
+        let product = std::str::from_utf8(id).map_err(|_| "id is not UTF-8")?;
+        let mut fields = [0; 6];
+        for field in &mut fields {
+            *field = varint::take_i64(&mut blob)?;
+        }
+        visit(product, DaySums::from_fields(fields));
+    }
+    Ok(())
+}
+
+/// Adds the products blobs of `shop` (all shops when `None`) for `days` into `products`; only
+/// `product_id` when given.
+pub fn add_days(
+    connection: &Connection,
+    shop_id: Option<&str>,
+    days: &[i64],
+    product_id: Option<&str>,
+    products: &mut HashMap<String, ProductTotals>,
+) -> Result<(), StoreError> {
+    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
+        return Ok(());
+    };
+    let mut statement = connection.prepare_cached(
+        "SELECT day, products FROM rollup_days WHERE shop_id = ?1 AND day >= ?2 AND day <= ?3",
+    )?;
+    let mut rows = statement.query(params![shop_id.unwrap_or(ALL_SHOPS), first, last])?;
+    while let Some(row) = rows.next()? {
+        let day: i64 = row.get(0)?;
+        if days.binary_search(&day).is_err() {
+            continue;
+        }
+        let blob = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        decode(blob, |product, sums| {
+            if product_id.is_some_and(|wanted| wanted != product) {
+                return;
+            }
+            ProductTotals::add_to(products, product, |totals| {
+                totals.page_views += sums.page_views.unsigned_abs();
+                totals.add_to_carts += sums.add_to_carts.unsigned_abs();
+                totals.purchases += sums.purchases.unsigned_abs();
+                totals.priced_purchases += sums.priced_purchases.unsigned_abs();
+                totals.revenue_micros += exact_revenue(sums.revenue_units, sums.revenue_rest);
+            });
+        })
+        .map_err(|reason| StoreError::Corrupt(format!("products of day {day}: {reason}")))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sums() -> Vec<(String, DaySums)> {
+        vec![
+            ("b".to_owned(), DaySums::default()),
+            (
+                "prod-ä".to_owned(),
+                DaySums::from_fields([3, 0, 200, 199, 123_456_789_012, -999_999]),
+            ),
+        ]
+    }
+
+    #[test]
+    fn sums_survive_the_blob() {
+        let mut decoded = Vec::new();
+        decode(&encode(sums().into_iter()), |product, day| {
+            decoded.push((product.to_owned(), day));
+        })
+        .expect("decodes");
+        assert_eq!(decoded, sums());
+    }
+
+    #[test]
+    fn a_damaged_blob_is_an_error_not_a_panic() {
+        let blob = encode(sums().into_iter());
+        assert!(decode(&blob[..blob.len() - 1], |_, _| {}).is_err());
+        for cut in 1..blob.len() {
+            // A cut between two products reads as fewer products; any other is an error.
+            let _ = decode(&blob[..cut], |_, _| {});
+        }
+    }
+}
