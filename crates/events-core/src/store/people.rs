@@ -3,8 +3,9 @@
 //! events.
 //!
 //! A pass folds its range, in time order, into a [`Tally`]. Rolled-up days (see
-//! [`days`](super::days)) are read from their day rows, which hold per 15-minute bucket the
-//! distinct visitors and what each session did in it (a [`SessionRun`]); the rest is read
+//! [`days`](super::days)) are read from their day rows, which hold for the whole day and per
+//! 15-minute bucket the distinct visitors and what each session did (a [`SessionRun`]); the
+//! rest is read
 //! from the raw rows over the `(ts_micros, shop_id, event_type, session_id, visitor_id,
 //! product_id)` index, which holds every column a pass reads, so the table is never touched.
 //!
@@ -19,7 +20,7 @@ use rusqlite::types::Value;
 
 use super::StoreError;
 use super::aggregates::Plan;
-use super::days::{self, Stretch, day_of};
+use super::days::{self, DAY_MICROS, Stretch, day_of};
 use super::people_days::{self, BucketPeople};
 use super::queries::EventFilter;
 use super::rollup::BUCKET_MICROS;
@@ -312,12 +313,13 @@ impl Seen<'_> {
 
 /// Walks a filter in time order: rolled-up days' whole buckets from their day rows, the rest
 /// from raw rows. With `product_id` or [`Plan::Raw`], everything is raw (day rows are not
-/// kept per product).
+/// kept per product). With `whole_days`, a rolled-up day wholly inside the range comes as one
+/// bucket starting at the day's start.
 fn walk(
     connection: &Connection,
     filter: &EventFilter,
     product_id: Option<&str>,
-    plan: Plan,
+    (plan, whole_days): (Plan, bool),
     mut visit: impl FnMut(Seen<'_>),
 ) -> Result<(), StoreError> {
     let (from, to) = (filter.from_micros, filter.to_micros);
@@ -341,7 +343,7 @@ fn walk(
                 })?;
             }
             Stretch::Day { day, from, to } => {
-                people_days::read(connection, shop, day, (from, to), |bucket| {
+                people_days::read(connection, shop, day, (from, to), whole_days, |bucket| {
                     visit(Seen::Bucket(bucket));
                 })?;
             }
@@ -359,10 +361,16 @@ pub fn people(
     plan: Plan,
 ) -> Result<PeopleCounts, StoreError> {
     let mut tally = Tally::default();
-    walk(connection, filter, product_id, plan, |seen| match seen {
-        Seen::Event(event) => tally.add(event),
-        Seen::Bucket(bucket) => tally.add_bucket(bucket),
-    })?;
+    walk(
+        connection,
+        filter,
+        product_id,
+        (plan, true),
+        |seen| match seen {
+            Seen::Event(event) => tally.add(event),
+            Seen::Bucket(bucket) => tally.add_bucket(bucket),
+        },
+    )?;
     Ok(tally.finish())
 }
 
@@ -387,9 +395,11 @@ pub fn visitors_by_slot(
     };
     let whole_buckets = starts.iter().all(|s| s.rem_euclid(BUCKET_MICROS) == 0);
     let plan = if whole_buckets { plan } else { Plan::Raw };
+    // A UTC day may come at once only if no slot starts inside it.
+    let whole_days = starts.iter().all(|s| s.rem_euclid(DAY_MICROS) == 0);
     let mut slot = 0;
     let mut seen: HashSet<u64, FastHash> = HashSet::default();
-    walk(connection, &range, None, plan, |next| {
+    walk(connection, &range, None, (plan, whole_days), |next| {
         let time = next.time();
         let moved = slot;
         while slot + 1 < starts.len() && starts[slot + 1] <= time {

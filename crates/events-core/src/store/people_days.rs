@@ -1,14 +1,15 @@
-//! The people blob of a day row (see [`days`](super::days)): per 15-minute bucket of the day
-//! that has events with people, the distinct visitors and what each session did in it (its
-//! [`SessionRun`]), built from the day's raw rows in time order.
+//! The people blob of a day row (see [`days`](super::days)): the distinct visitors and what
+//! each session did (its [`SessionRun`]) over the whole day, and per 15-minute bucket of the
+//! day that has events with people, built from the day's raw rows in time order. A range
+//! holding the whole day reads the first entry only; one cutting it reads buckets.
 //!
-//! Layout, per bucket in time order: the bucket's index in the day (0–95), the number of
-//! visitors and their fingerprints (8 bytes each, ascending), the number of sessions and per
-//! session its fingerprint (8 bytes) and its run (2 bytes), sessions ascending.
+//! Layout, per entry: its index (96 for the whole day, first; then the buckets' 0–95 in time
+//! order), the number of visitors and their fingerprints (8 bytes each, ascending), the number
+//! of sessions and per session its fingerprint (8 bytes) and its run (2 bytes), ascending.
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::StoreError;
 use super::days::DAY_MICROS;
@@ -56,32 +57,18 @@ pub(super) fn build(
     Ok(blobs)
 }
 
-/// Builds one shop's blob from its events in time order, one bucket at a time.
-struct Builder {
-    day: i64,
-    blob: Vec<u8>,
-    bucket: Option<i64>,
+/// The index of the entry that covers the whole day, written before the buckets' entries.
+const WHOLE_DAY: u64 = (DAY_MICROS / BUCKET_MICROS) as u64;
+
+/// Distinct visitors and each session's run over some stretch of one shop's events.
+#[derive(Default)]
+struct People {
     visitors: HashSet<u64, FastHash>,
     sessions: HashMap<u64, SessionRun, FastHash>,
 }
 
-impl Builder {
-    fn new(day: i64) -> Builder {
-        Builder {
-            day,
-            blob: Vec::new(),
-            bucket: None,
-            visitors: HashSet::default(),
-            sessions: HashMap::default(),
-        }
-    }
-
+impl People {
     fn add(&mut self, event: &PersonEvent) {
-        let bucket = bucket_of(event.ts_micros);
-        if self.bucket != Some(bucket) {
-            self.close_bucket();
-            self.bucket = Some(bucket);
-        }
         if let Some(visitor) = event.visitor {
             self.visitors.insert(visitor);
         }
@@ -91,16 +78,13 @@ impl Builder {
         }
     }
 
-    fn close_bucket(&mut self) {
-        let Some(bucket) = self.bucket.take() else {
-            return;
-        };
+    /// Appends the entry `index` and empties the sets.
+    fn write(&mut self, index: u64, blob: &mut Vec<u8>) {
         let mut visitors: Vec<u64> = self.visitors.drain().collect();
         let mut sessions: Vec<(u64, SessionRun)> = self.sessions.drain().collect();
         visitors.sort_unstable();
         sessions.sort_unstable_by_key(|(session, _)| *session);
-        let blob = &mut self.blob;
-        varint::put_u64(blob, ((bucket - self.day) / BUCKET_MICROS) as u64);
+        varint::put_u64(blob, index);
         varint::put_u64(blob, visitors.len() as u64);
         for visitor in visitors {
             blob.extend_from_slice(&visitor.to_le_bytes());
@@ -111,32 +95,76 @@ impl Builder {
             blob.extend_from_slice(&run.to_bytes());
         }
     }
+}
+
+/// Builds one shop's blob from its events in time order: the whole day's people, and each
+/// bucket's.
+struct Builder {
+    day: i64,
+    whole_day: People,
+    buckets: Vec<u8>,
+    bucket: Option<i64>,
+    in_bucket: People,
+}
+
+impl Builder {
+    fn new(day: i64) -> Builder {
+        Builder {
+            day,
+            whole_day: People::default(),
+            buckets: Vec::new(),
+            bucket: None,
+            in_bucket: People::default(),
+        }
+    }
+
+    fn add(&mut self, event: &PersonEvent) {
+        let bucket = bucket_of(event.ts_micros);
+        if self.bucket != Some(bucket) {
+            self.close_bucket();
+            self.bucket = Some(bucket);
+        }
+        self.whole_day.add(event);
+        self.in_bucket.add(event);
+    }
+
+    fn close_bucket(&mut self) {
+        if let Some(bucket) = self.bucket.take() {
+            let index = ((bucket - self.day) / BUCKET_MICROS) as u64;
+            self.in_bucket.write(index, &mut self.buckets);
+        }
+    }
 
     fn finish(mut self) -> Vec<u8> {
         self.close_bucket();
-        self.blob
+        let mut blob = Vec::with_capacity(self.buckets.len() * 2);
+        self.whole_day.write(WHOLE_DAY, &mut blob);
+        blob.append(&mut self.buckets);
+        blob
     }
 }
 
-/// Hands `visit` the buckets starting in `[from, to)` of the day row of `shop` (all shops when
-/// `None`) for the rolled-up day starting at `day`, in time order. A shop without a row had
-/// no events that day.
+/// Hands `visit` the people of the buckets starting in `[from, to)` of the day row of `shop`
+/// (all shops when `None`) for the rolled-up day starting at `day`, in time order; when
+/// `[from, to)` is the whole day and `whole_days` allows it, the whole day's people at once
+/// (as one bucket starting at `day`). A shop without a row had no events that day.
 pub fn read(
     connection: &Connection,
     shop: Option<&str>,
     day: i64,
     (from, to): (i64, i64),
+    whole_days: bool,
     mut visit: impl FnMut(&BucketPeople),
 ) -> Result<(), StoreError> {
     let mut statement = connection
         .prepare_cached("SELECT people FROM rollup_days WHERE shop_id = ?1 AND day = ?2")?;
-    let blob: Option<Vec<u8>> = statement
-        .query_row(params![shop.unwrap_or(ALL_SHOPS), day], |row| row.get(0))
-        .optional()?;
-    let Some(blob) = blob else {
+    let mut rows = statement.query(params![shop.unwrap_or(ALL_SHOPS), day])?;
+    let Some(row) = rows.next()? else {
         return Ok(());
     };
-    decode(&blob, day, |bucket| {
+    let blob = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+    let whole_day = whole_days && from == day && to == day + DAY_MICROS;
+    decode(blob, day, whole_day, |bucket| {
         if (from..to).contains(&bucket.start) {
             visit(bucket);
         }
@@ -144,34 +172,57 @@ pub fn read(
     .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
 }
 
+/// Decodes the whole day's entry (`whole_day`) or else every bucket's.
 fn decode(
     mut blob: &[u8],
     day: i64,
+    whole_day: bool,
     mut visit: impl FnMut(&BucketPeople),
 ) -> Result<(), &'static str> {
     let mut bucket = BucketPeople::default();
-    let fingerprint = |blob: &mut &[u8]| -> Result<u64, &'static str> {
-        let bytes = varint::take_bytes(blob, 8)?;
-        Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| "short")?))
+    let count = |blob: &mut &[u8], width: usize| -> Result<usize, &'static str> {
+        let n = usize::try_from(varint::take_u64(blob)?).map_err(|_| "count too large")?;
+        n.checked_mul(width)
+            .filter(|bytes| *bytes <= blob.len())
+            .ok_or("truncated entry")?;
+        Ok(n)
+    };
+    let fingerprint = |bytes: &[u8]| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[..8]);
+        u64::from_le_bytes(word)
     };
     while !blob.is_empty() {
         let index = varint::take_u64(&mut blob)?;
-        if index >= (DAY_MICROS / BUCKET_MICROS) as u64 {
+        if index > WHOLE_DAY {
             return Err("bucket outside the day");
         }
-        bucket.start = day + index as i64 * BUCKET_MICROS;
-        bucket.visitors.clear();
-        for _ in 0..varint::take_u64(&mut blob)? {
-            bucket.visitors.push(fingerprint(&mut blob)?);
+        let wanted = (index == WHOLE_DAY) == whole_day;
+        let visitors = count(&mut blob, 8)?;
+        let visitor_bytes = varint::take_bytes(&mut blob, visitors * 8)?;
+        let sessions = count(&mut blob, 10)?;
+        let session_bytes = varint::take_bytes(&mut blob, sessions * 10)?;
+        if !wanted {
+            continue;
         }
+        bucket.start = if whole_day {
+            day
+        } else {
+            day + index as i64 * BUCKET_MICROS
+        };
+        bucket.visitors.clear();
+        bucket
+            .visitors
+            .extend(visitor_bytes.chunks_exact(8).map(fingerprint));
         bucket.sessions.clear();
-        for _ in 0..varint::take_u64(&mut blob)? {
-            let session = fingerprint(&mut blob)?;
-            let run = varint::take_bytes(&mut blob, 2)?;
-            let run = SessionRun::from_bytes([run[0], run[1]])?;
-            bucket.sessions.push((session, run));
+        for entry in session_bytes.chunks_exact(10) {
+            let run = SessionRun::from_bytes([entry[8], entry[9]])?;
+            bucket.sessions.push((fingerprint(entry), run));
         }
         visit(&bucket);
+        if whole_day {
+            return Ok(());
+        }
     }
     Ok(())
 }
@@ -198,7 +249,7 @@ mod tests {
         builder.add(&event(100, EventType::Purchase, Some(7), None));
         let blob = builder.finish();
         let mut buckets = Vec::new();
-        decode(&blob, day, |bucket| {
+        decode(&blob, day, false, |bucket| {
             buckets.push((
                 bucket.start,
                 bucket.visitors.clone(),
@@ -219,7 +270,19 @@ mod tests {
                 ),
             ]
         );
-        assert!(decode(&blob[..blob.len() - 1], day, |_| {}).is_err());
-        assert!(decode(&[96, 0, 0], day, |_| {}).is_err());
+        let mut whole = Vec::new();
+        decode(&blob, day, true, |entry| {
+            whole.push((entry.start, entry.visitors.clone(), entry.sessions.clone()));
+        })
+        .expect("decodes");
+        let all_day = view_then_cart.then(SessionRun::of(EventType::Purchase));
+        assert_eq!(whole, vec![(day, vec![70, 71], vec![(7, all_day)])]);
+        for cut in 1..blob.len() {
+            // A cut between two entries reads as fewer buckets; any other is an error.
+            let _ = decode(&blob[..cut], day, false, |_| {});
+        }
+        assert!(decode(&blob[..blob.len() - 1], day, false, |_| {}).is_err());
+        assert!(decode(&[97, 0, 0], day, false, |_| {}).is_err());
+        assert!(decode(&[0, 0xff, 0xff, 0xff, 0x0f], day, false, |_| {}).is_err());
     }
 }
