@@ -279,6 +279,7 @@ pub fn product_totals(
                      FROM rollup_product_totals WHERE {conditions}"
                 ),
                 params,
+                Sign::Add,
                 &mut products,
             )?;
         }
@@ -286,7 +287,10 @@ pub fn product_totals(
             let rolled_up = days::rolled_up_days(connection, from, to)?;
             let day_plan = days::whole_days(from, to, &rolled_up);
             product_days::add_days(connection, shop, &day_plan.days, product_id, &mut products)?;
-            for buckets in day_plan.buckets {
+            let ranges = day_plan.buckets.into_iter().map(|r| (r, Sign::Add));
+            let minus = day_plan.minus.into_iter();
+            let ranges = ranges.chain(minus.map(|(a, b)| ((Some(a), Some(b)), Sign::Subtract)));
+            for (buckets, sign) in ranges {
                 let (conditions, params) = only_product(rollup_conditions(shop, buckets));
                 add_product_rows(
                     connection,
@@ -296,9 +300,12 @@ pub fn product_totals(
                          FROM rollup_products WHERE {conditions}"
                     ),
                     params,
+                    sign,
                     &mut products,
                 )?;
             }
+            // A product of a subtracted part may have nothing left in the range.
+            products.retain(|_, p| p.page_views + p.add_to_carts + p.purchases > 0);
         }
         None => {}
     }
@@ -317,18 +324,28 @@ pub fn product_totals(
                  FROM events WHERE product_id IS NOT NULL{conditions} GROUP BY product_id"
             ),
             params,
+            Sign::Add,
             &mut products,
         )?;
     }
     Ok(products.into_values().collect())
 }
 
-/// Adds rows of `(product_id, page_views, add_to_carts, purchases, priced_purchases,
-/// revenue_units, revenue_rest)` to the sums per product; a product may come in many rows.
+/// Whether rows are added to the sums or taken off them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sign {
+    Add,
+    Subtract,
+}
+
+/// Adds (or subtracts) rows of `(product_id, page_views, add_to_carts, purchases,
+/// priced_purchases, revenue_units, revenue_rest)` to the sums per product; a product may
+/// come in many rows. Only a part of a day already added is ever subtracted.
 fn add_product_rows(
     connection: &Connection,
     sql: &str,
     params: Vec<Value>,
+    sign: Sign,
     products: &mut HashMap<String, ProductTotals>,
 ) -> Result<(), StoreError> {
     let mut statement = connection.prepare_cached(sql)?;
@@ -338,11 +355,22 @@ fn add_product_rows(
         let sums: [u64; 4] = [row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?];
         let revenue = exact_revenue(row.get(5)?, row.get(6)?);
         ProductTotals::add_to(products, product, |totals| {
-            totals.page_views += sums[0];
-            totals.add_to_carts += sums[1];
-            totals.purchases += sums[2];
-            totals.priced_purchases += sums[3];
-            totals.revenue_micros += revenue;
+            let counts = [
+                &mut totals.page_views,
+                &mut totals.add_to_carts,
+                &mut totals.purchases,
+                &mut totals.priced_purchases,
+            ];
+            for (count, sum) in counts.into_iter().zip(sums) {
+                *count = match sign {
+                    Sign::Add => count.saturating_add(sum),
+                    Sign::Subtract => count.saturating_sub(sum),
+                };
+            }
+            match sign {
+                Sign::Add => totals.revenue_micros += revenue,
+                Sign::Subtract => totals.revenue_micros -= revenue,
+            }
         });
     }
     Ok(())

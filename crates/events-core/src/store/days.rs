@@ -151,28 +151,38 @@ pub fn rolled_up_days(
 /// Where the product sums of a bucket range are read from.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct WholeDays {
-    /// Whole days answered by their day rows.
+    /// Days answered by their day rows.
     pub days: Vec<i64>,
     /// Bucket ranges `[from, to)` answered by the 15-minute rows; `None` is open.
     pub buckets: Vec<(Option<i64>, Option<i64>)>,
+    /// Bucket ranges to subtract again: the parts outside the range of a day in `days` that
+    /// the range holds most of (a day minus 4 buckets reads fewer rows than 92 buckets).
+    pub minus: Vec<(i64, i64)>,
 }
 
 /// Splits the bucket range `[from, to)` (bounds on bucket starts; `None` is open) into the
-/// rolled-up days wholly inside it and the 15-minute ranges around and between them.
+/// rolled-up days it holds wholly or mostly and the 15-minute ranges around and between them.
 pub fn whole_days(from: Option<i64>, to: Option<i64>, rolled_up: &[i64]) -> WholeDays {
     let mut plan = WholeDays::default();
     let mut cursor = from;
     for &day in rolled_up {
-        let inside_from = from.is_none_or(|f| f <= day);
-        let inside_to = to.is_none_or(|t| day.saturating_add(DAY_MICROS) <= t);
-        if !(inside_from && inside_to) {
+        let end = day.saturating_add(DAY_MICROS);
+        let start = from.map_or(day, |f| f.max(day));
+        let stop = to.map_or(end, |t| t.min(end));
+        // Days held less than half are read as buckets, with the gap after them.
+        if stop.saturating_sub(start).saturating_mul(2) <= DAY_MICROS {
             continue;
         }
-        if cursor.is_none_or(|c| c < day) {
-            plan.buckets.push((cursor, Some(day)));
+        if cursor.is_none_or(|c| c < start) {
+            plan.buckets.push((cursor, Some(start)));
         }
         plan.days.push(day);
-        cursor = Some(day + DAY_MICROS);
+        plan.minus.extend(
+            [(day, start), (stop, end)]
+                .into_iter()
+                .filter(|(a, b)| a < b),
+        );
+        cursor = Some(stop);
     }
     if cursor.is_none_or(|c| to.is_none_or(|t| c < t)) {
         plan.buckets.push((cursor, to));
@@ -239,6 +249,21 @@ mod tests {
             plan.buckets,
             vec![(Some(D - 2 * Q), Some(D)), (Some(3 * D), Some(4 * D + Q))]
         );
+        assert_eq!(plan.minus, vec![]);
+    }
+
+    #[test]
+    fn a_day_held_mostly_is_read_whole_minus_the_rest() {
+        let plan = whole_days(Some(D + 4 * Q), Some(2 * D + 60 * Q), &[D, 2 * D]);
+        assert_eq!(plan.days, vec![D, 2 * D]);
+        assert_eq!(plan.buckets, vec![]);
+        assert_eq!(plan.minus, vec![(D, D + 4 * Q), (2 * D + 60 * Q, 3 * D)]);
+        // Held less than half: buckets.
+        let plan = whole_days(Some(D), Some(D + 48 * Q), &[D]);
+        assert_eq!(
+            (plan.days, plan.buckets),
+            (vec![], vec![(Some(D), Some(D + 48 * Q))])
+        );
     }
 
     #[test]
@@ -246,6 +271,7 @@ mod tests {
         let plan = whole_days(None, None, &[0, D]);
         assert_eq!(plan.days, vec![0, D]);
         assert_eq!(plan.buckets, vec![(None, Some(0)), (Some(2 * D), None)]);
+        assert_eq!(plan.minus, vec![]);
         assert_eq!(
             whole_days(Some(5), Some(10), &[]).buckets,
             vec![(Some(5), Some(10))]
