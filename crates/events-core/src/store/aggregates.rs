@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::StoreError;
+use super::people::FastHash;
 use super::queries::{EventFilter, RAW_TOTALS, event_totals, exact_revenue, totals_from_row};
 use super::rollup::{ALL_SHOPS, BUCKET_MICROS, UNDATED_BUCKET, bucket_of};
 use super::{days, product_days};
@@ -221,11 +222,14 @@ pub struct ProductTotals {
     pub revenue_micros: i128,
 }
 
+/// Sums per product id while a question is answered.
+pub(super) type ProductMap = HashMap<String, ProductTotals, FastHash>;
+
 impl ProductTotals {
     /// Adds to the sums of `product` in `products`, starting them if missing; the id is
     /// copied only then, not for every row.
     pub(super) fn add_to(
-        products: &mut HashMap<String, ProductTotals>,
+        products: &mut ProductMap,
         product: &str,
         add: impl FnOnce(&mut ProductTotals),
     ) {
@@ -256,7 +260,7 @@ pub fn product_totals(
 ) -> Result<Vec<ProductTotals>, StoreError> {
     let shop = filter.shop_id.as_deref();
     let split = split(filter.from_micros, filter.to_micros, plan);
-    let mut products: HashMap<String, ProductTotals> = HashMap::new();
+    let mut products = ProductMap::default();
     let only_product = |(mut conditions, mut params): (String, Vec<Value>)| {
         if let Some(product) = product_id {
             conditions.push_str(" AND product_id = ?");
@@ -346,7 +350,7 @@ fn add_product_rows(
     sql: &str,
     params: Vec<Value>,
     sign: Sign,
-    products: &mut HashMap<String, ProductTotals>,
+    products: &mut ProductMap,
 ) -> Result<(), StoreError> {
     let mut statement = connection.prepare_cached(sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;

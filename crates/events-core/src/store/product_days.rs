@@ -4,12 +4,12 @@
 //! Layout, per product in product order: the id's length and bytes, then page views, carts,
 //! purchases, purchases with an amount, revenue units and revenue rest, each a varint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use super::aggregates::ProductTotals;
+use super::aggregates::{ProductMap, ProductTotals};
 use super::days::DAY_MICROS;
 use super::queries::exact_revenue;
 use super::rollup::ALL_SHOPS;
@@ -111,7 +111,7 @@ pub fn add_days(
     shop_id: Option<&str>,
     days: &[i64],
     product_id: Option<&str>,
-    products: &mut HashMap<String, ProductTotals>,
+    products: &mut ProductMap,
 ) -> Result<(), StoreError> {
     let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
         return Ok(());
