@@ -125,6 +125,7 @@ run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics
 	if [ "$$status" -ne 0 ]; then echo "a service failed (exit $$status); stopping the rest" >&2; exit 1; fi
 
 # `make bench-queries`: rollups against raw scans (docs/PERFORMANCE.md). BENCH_EVENTS=10000000
-# for 10M; BENCH_RUNS (20) and BENCH_RAW_RUNS set the runs; BENCH_DB keeps the loaded store.
+# for 10M; BENCH_RUNS (20) and BENCH_RAW_RUNS set the runs; BENCH_DB keeps the loaded store;
+# BENCH_ONLY=products times only the questions whose name holds that text.
 bench-queries: ## Time every analytics question from rollups and from raw scans
 	cargo run --release --locked -p analytics --example bench_queries
