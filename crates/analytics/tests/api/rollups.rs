@@ -92,7 +92,7 @@ fn to_json(event: &RandomEvent) -> Value {
 fn random_range() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
-        (0..DAYS, 1..4i64).prop_map(|(day, length)| {
+        (0..DAYS, 1..10i64).prop_map(|(day, length)| {
             let from = (start() + TimeDelta::days(day)).date_naive();
             format!("&from={from}&to={}", from + TimeDelta::days(length))
         }),
@@ -171,13 +171,15 @@ proptest! {
             summary::compute(&connection, &request, Plan::Raw).expect("raw"),
             "summary",
         )?;
-        let request = timeseries::TimeseriesRequest::parse(Some(&query(&format!("&interval={interval}")))).expect("valid");
-        same(
-            // Minutes over a long range are refused (over 5000 buckets), by both plans alike.
-            timeseries::compute(&connection, &request, Plan::Rollup).map_err(|e| format!("{e:?}")),
-            timeseries::compute(&connection, &request, Plan::Raw).map_err(|e| format!("{e:?}")),
-            "timeseries",
-        )?;
+        // Minutes over a long range are refused (over 5000 buckets): when the dates are given,
+        // before any plan; without them, by both plans alike.
+        if let Ok(request) = timeseries::TimeseriesRequest::parse(Some(&query(&format!("&interval={interval}")))) {
+            same(
+                timeseries::compute(&connection, &request, Plan::Rollup).map_err(|e| format!("{e:?}")),
+                timeseries::compute(&connection, &request, Plan::Raw).map_err(|e| format!("{e:?}")),
+                "timeseries",
+            )?;
+        }
         let request = products::ProductsRequest::parse(Some(&query(&format!("&sort={sort}&limit=3")))).expect("valid");
         same(
             products::compute(&connection, &request, Plan::Rollup).expect("rollup"),

@@ -289,7 +289,14 @@ pub fn product_totals(
         }
         Some((from, to)) => {
             let rolled_up = days::rolled_up_days(connection, from, to)?;
-            let day_plan = days::whole_days(from, to, &rolled_up);
+            let mut day_plan = days::whole_days(from, to, &rolled_up);
+            // Whole weeks replace their days; days of a week without day rows had no events.
+            let weeks = product_days::rolled_up_weeks(connection, from, to)?;
+            let week_of = product_days::week_of;
+            day_plan
+                .days
+                .retain(|day| weeks.binary_search(&week_of(*day)).is_err());
+            product_days::add_weeks(connection, shop, &weeks, product_id, &mut products)?;
             product_days::add_days(connection, shop, &day_plan.days, product_id, &mut products)?;
             let ranges = day_plan.buckets.into_iter().map(|r| (r, Sign::Add));
             let minus = day_plan.minus.into_iter();

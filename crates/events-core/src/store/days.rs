@@ -36,16 +36,20 @@ pub fn day_of(ts_micros: i64) -> i64 {
     ts_micros.div_euclid(DAY_MICROS).saturating_mul(DAY_MICROS)
 }
 
-/// Deletes the day rows of `(shop, day)` keys, and the all-shops rows of their days, in the
-/// insert's transaction: those days gained events, so their rows are stale.
+/// Deletes the day rows of `(shop, day)` keys, and the week rows of their weeks, in the
+/// insert's transaction (the keys hold the all-shops id too): those days gained events, so
+/// their rows are stale.
 pub(super) fn forget_days(
     transaction: &Transaction<'_>,
     shop_days: &BTreeSet<(&str, i64)>,
 ) -> Result<(), StoreError> {
-    let mut delete =
+    let mut delete_day =
         transaction.prepare_cached("DELETE FROM rollup_days WHERE shop_id = ?1 AND day = ?2")?;
+    let mut delete_week = transaction
+        .prepare_cached("DELETE FROM rollup_product_weeks WHERE shop_id = ?1 AND week = ?2")?;
     for (shop, day) in shop_days {
-        delete.execute(params![shop, day])?;
+        delete_day.execute(params![shop, day])?;
+        delete_week.execute(params![shop, product_days::week_of(*day)])?;
     }
     Ok(())
 }
@@ -71,6 +75,7 @@ pub fn roll_up_next_day(
         write.execute(params![shop, day, products, people])?;
     }
     drop(write);
+    product_days::roll_up_week(&transaction, day, now_micros)?;
     transaction.commit()?;
     Ok(Some(day))
 }

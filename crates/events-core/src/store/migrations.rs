@@ -149,8 +149,8 @@ const MIGRATIONS: &[&str] = &[
     -- passes read, in time order, so they never touch the table itself.
     CREATE INDEX events_time_people ON events (ts_micros, shop_id, event_type, session_id, visitor_id, product_id);
     ",
-    // v4: day rows (store/days.rs), rolled up in the background once a UTC day has ended;
-    // an upgraded file gets them that way too.
+    // v4: day and week rows (store/days.rs, store/product_days.rs), rolled up in the
+    // background once a UTC day or week has ended; an upgraded file gets them that way too.
     "
     CREATE TABLE rollup_days (
         shop_id TEXT NOT NULL,
@@ -158,6 +158,12 @@ const MIGRATIONS: &[&str] = &[
         products BLOB NOT NULL,
         people BLOB NOT NULL,
         PRIMARY KEY (shop_id, day)
+    );
+    CREATE TABLE rollup_product_weeks (
+        shop_id TEXT NOT NULL,
+        week INTEGER NOT NULL,
+        products BLOB NOT NULL,
+        PRIMARY KEY (shop_id, week)
     );
     ",
 ];

@@ -1,5 +1,6 @@
 //! The products blob of a day row (see [`days`](super::days)): every product's sums over one
-//! UTC day, summed from the day's 15-minute product rows.
+//! UTC day, summed from the day's 15-minute product rows; and week rows, the same blob summed
+//! over seven day rows.
 //!
 //! Layout, per product in product order: the id's length and bytes, then page views, carts,
 //! purchases, purchases with an amount, revenue units and revenue rest, each a varint.
@@ -10,7 +11,7 @@ use rusqlite::{Connection, params};
 
 use super::StoreError;
 use super::aggregates::{ProductMap, ProductTotals};
-use super::days::DAY_MICROS;
+use super::days::{DAY_MICROS, SETTLE_MICROS};
 use super::queries::exact_revenue;
 use super::rollup::ALL_SHOPS;
 use super::varint;
@@ -113,16 +114,43 @@ pub fn add_days(
     product_id: Option<&str>,
     products: &mut ProductMap,
 ) -> Result<(), StoreError> {
-    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
+    let sql =
+        "SELECT day, products FROM rollup_days WHERE shop_id = ?1 AND day >= ?2 AND day <= ?3";
+    add_blobs(connection, sql, shop_id, days, product_id, products)
+}
+
+/// Adds the week rows of `shop` (all shops when `None`) for `weeks` into `products`; only
+/// `product_id` when given.
+pub fn add_weeks(
+    connection: &Connection,
+    shop_id: Option<&str>,
+    weeks: &[i64],
+    product_id: Option<&str>,
+    products: &mut ProductMap,
+) -> Result<(), StoreError> {
+    let sql = "SELECT week, products FROM rollup_product_weeks
+        WHERE shop_id = ?1 AND week >= ?2 AND week <= ?3";
+    add_blobs(connection, sql, shop_id, weeks, product_id, products)
+}
+
+/// Adds the blobs of the rows `sql` selects as `(start, products)` for one shop and a range
+/// of starts, keeping those in `starts` (ascending).
+fn add_blobs(
+    connection: &Connection,
+    sql: &str,
+    shop_id: Option<&str>,
+    starts: &[i64],
+    product_id: Option<&str>,
+    products: &mut ProductMap,
+) -> Result<(), StoreError> {
+    let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
         return Ok(());
     };
-    let mut statement = connection.prepare_cached(
-        "SELECT day, products FROM rollup_days WHERE shop_id = ?1 AND day >= ?2 AND day <= ?3",
-    )?;
+    let mut statement = connection.prepare_cached(sql)?;
     let mut rows = statement.query(params![shop_id.unwrap_or(ALL_SHOPS), first, last])?;
     while let Some(row) = rows.next()? {
-        let day: i64 = row.get(0)?;
-        if days.binary_search(&day).is_err() {
+        let start: i64 = row.get(0)?;
+        if starts.binary_search(&start).is_err() {
             continue;
         }
         let blob = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
@@ -138,9 +166,101 @@ pub fn add_days(
                 totals.revenue_micros += exact_revenue(sums.revenue_units, sums.revenue_rest);
             });
         })
-        .map_err(|reason| StoreError::Corrupt(format!("products of day {day}: {reason}")))?;
+        .map_err(|reason| StoreError::Corrupt(format!("products of {start}: {reason}")))?;
     }
     Ok(())
+}
+
+/// Week rows: the products blobs of seven day rows summed, Monday to Sunday UTC, so that a
+/// month's ranking reads three or four week rows and a few day rows instead of 30 day rows.
+pub const WEEK_MICROS: i64 = 7 * DAY_MICROS;
+
+/// 1970-01-05, the first Monday after the epoch: weeks start on Mondays.
+const FIRST_MONDAY: i64 = 4 * DAY_MICROS;
+
+/// The start of the week (Monday 00:00 UTC) holding `ts_micros`.
+pub fn week_of(ts_micros: i64) -> i64 {
+    ts_micros
+        .saturating_sub(FIRST_MONDAY)
+        .div_euclid(WEEK_MICROS)
+        .saturating_mul(WEEK_MICROS)
+        .saturating_add(FIRST_MONDAY)
+}
+
+/// Rolls up the week holding `day`, in the caller's transaction, once it has ended and every
+/// one of its days with events has its day rows; a week row is then the sum of its day rows,
+/// and it is deleted with them when the week gains events (`days::forget_days`).
+pub(super) fn roll_up_week(
+    connection: &Connection,
+    day: i64,
+    now_micros: i64,
+) -> Result<(), StoreError> {
+    let week = week_of(day);
+    let end = week + WEEK_MICROS;
+    if end.saturating_add(SETTLE_MICROS) > now_micros {
+        return Ok(());
+    }
+    let mut has_events = connection.prepare_cached(
+        "SELECT 1 FROM rollup_events WHERE shop_id = ?1 AND bucket >= ?2 AND bucket < ?3 LIMIT 1",
+    )?;
+    let mut is_rolled_up =
+        connection.prepare_cached("SELECT 1 FROM rollup_days WHERE shop_id = ?1 AND day = ?2")?;
+    for start in (week..end).step_by(DAY_MICROS as usize) {
+        if has_events.exists(params![ALL_SHOPS, start, start + DAY_MICROS])?
+            && !is_rolled_up.exists(params![ALL_SHOPS, start])?
+        {
+            return Ok(());
+        }
+    }
+    let mut read = connection.prepare_cached(
+        "SELECT shop_id, products FROM rollup_days WHERE day >= ?1 AND day < ?2 ORDER BY shop_id",
+    )?;
+    let mut sums: BTreeMap<String, BTreeMap<String, [i64; 6]>> = BTreeMap::new();
+    let mut rows = read.query(params![week, end])?;
+    while let Some(row) = rows.next()? {
+        let shop_sums = sums.entry(row.get(0)?).or_default();
+        let blob = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        decode(blob, |product, day| {
+            let entry = shop_sums.entry(product.to_owned()).or_default();
+            for (sum, field) in entry.iter_mut().zip(day.fields()) {
+                *sum += field;
+            }
+        })
+        .map_err(|reason| StoreError::Corrupt(format!("products of week {week}: {reason}")))?;
+    }
+    sums.entry(ALL_SHOPS.to_owned()).or_default();
+    let mut write = connection.prepare_cached(
+        "INSERT OR REPLACE INTO rollup_product_weeks (shop_id, week, products) VALUES (?1, ?2, ?3)",
+    )?;
+    for (shop, products) in sums {
+        let blob = encode(
+            products
+                .into_iter()
+                .map(|(product, fields)| (product, DaySums::from_fields(fields))),
+        );
+        write.execute(params![shop, week, blob])?;
+    }
+    Ok(())
+}
+
+/// The rolled-up weeks that lie wholly in `[from, to)` (`None` is open), ascending.
+pub fn rolled_up_weeks(
+    connection: &Connection,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT week FROM rollup_product_weeks WHERE shop_id = ?1 AND week >= ?2 AND week <= ?3
+         ORDER BY week",
+    )?;
+    let last_start = to.map_or(i64::MAX, |t| t.saturating_sub(WEEK_MICROS));
+    let weeks = statement
+        .query_map(
+            params![ALL_SHOPS, from.unwrap_or(i64::MIN), last_start],
+            |row| row.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(weeks)
 }
 
 #[cfg(test)]
@@ -165,6 +285,16 @@ mod tests {
         })
         .expect("decodes");
         assert_eq!(decoded, sums());
+    }
+
+    #[test]
+    fn weeks_start_on_monday_utc() {
+        let monday: chrono::DateTime<chrono::Utc> = "2025-10-20T00:00:00Z".parse().expect("a time");
+        let monday = monday.timestamp_micros();
+        assert_eq!(week_of(monday), monday);
+        assert_eq!(week_of(monday + WEEK_MICROS - 1), monday);
+        assert_eq!(week_of(monday - 1), monday - WEEK_MICROS);
+        assert_eq!(week_of(0), FIRST_MONDAY - WEEK_MICROS);
     }
 
     #[test]
