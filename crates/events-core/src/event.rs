@@ -3,9 +3,19 @@
 //!
 //! Parsing happens once, at the edge: [`Event::from_json`] turns a JSON value into an `Event`
 //! or into the complete list of [`FieldError`]s, never only the first one.
+//!
+//! Most events are valid, and building a `Value` tree to collect errors that are not there is
+//! most of the work of validating one. [`WireEvent`] is the fast path: a typed view borrowed from
+//! the request body that checks the same rules (the functions below are shared by both paths)
+//! and gives up on the first broken one, so that the caller asks `from_json` for the errors.
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::money;
@@ -141,13 +151,9 @@ impl Event {
         fields.refuse_unknown();
 
         let event_type = fields.required_string("event_type").and_then(|name| {
-            EventType::parse(&name).or_else(|| {
-                fields.error(
-                    "event_type",
-                    "must be one of page_view, add_to_cart, purchase",
-                );
-                None
-            })
+            parse_event_type(&name)
+                .map_err(|message| fields.error("event_type", message))
+                .ok()
         });
         let timestamp = fields.required_time("timestamp");
         let sent_at = fields.optional_time("sent_at");
@@ -167,27 +173,14 @@ impl Event {
             && order_amount.is_none()
             && !fields.has_error("order_amount")
         {
-            fields.error("order_amount", "is required for a purchase");
+            fields.error("order_amount", AMOUNT_REQUIRED);
         }
 
-        // The stored time is corrected for the client's clock: timestamp + (received − sent).
-        let mut stored_time = None;
-        if let Some(timestamp) = timestamp {
-            let corrected = match sent_at {
-                Some(sent_at) => {
-                    timestamp.checked_add_signed(received_at.signed_duration_since(sent_at))
-                }
-                None => Some(timestamp),
-            };
-            match corrected {
-                Some(time) if time > received_at + MAX_FUTURE => fields.error(
-                    "timestamp",
-                    "is more than 24 hours in the future (after correcting for sent_at)",
-                ),
-                Some(time) => stored_time = Some(time),
-                None => fields.error("timestamp", "is out of range after correcting for sent_at"),
-            }
-        }
+        let stored_time = timestamp.and_then(|timestamp| {
+            stored_time(timestamp, sent_at, received_at)
+                .map_err(|message| fields.error("timestamp", message))
+                .ok()
+        });
 
         if !fields.errors.is_empty() {
             return Err(fields.errors);
@@ -263,6 +256,248 @@ fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
 }
 
+/// An event as a client sent it, borrowed from the request body: the fast path for valid
+/// events.
+///
+/// Only plain events deserialize into it: a JSON object of known fields, each at most once,
+/// with the JSON types of the spec, and strings without escapes (they borrow from the body).
+/// Anything else fails to deserialize, [`WireEvent::validate`] gives up on the first broken
+/// rule, and in both cases the caller falls back to [`Event::from_json`], which lists every
+/// error. So the fast path only ever accepts what `from_json` accepts, as the same event
+/// (property tests check it).
+#[derive(Debug)]
+pub struct WireEvent<'a>(WireFields<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for WireEvent<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_object(deserializer).map(WireEvent)
+    }
+}
+
+/// Like `serde_json::from_slice`, but only a JSON object deserializes: serde's derived structs
+/// also take an array of their fields' values, which no client may send.
+pub fn from_json_object<'a, T: Deserialize<'a>>(json: &'a [u8]) -> serde_json::Result<T> {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let value = deserialize_object(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+fn deserialize_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    struct ObjectOnly<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOnly<T> {
+        type Value = T;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+
+    deserializer.deserialize_map(ObjectOnly(PhantomData))
+}
+
+/// The fields of a [`WireEvent`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireFields<'a> {
+    #[serde(borrow)]
+    event_type: Option<&'a str>,
+    #[serde(borrow)]
+    timestamp: Option<&'a str>,
+    #[serde(borrow)]
+    product_id: Option<&'a str>,
+    order_amount: Option<f64>,
+    #[serde(borrow)]
+    event_id: Option<&'a str>,
+    #[serde(borrow)]
+    shop_id: Option<&'a str>,
+    #[serde(borrow)]
+    session_id: Option<&'a str>,
+    #[serde(borrow)]
+    visitor_id: Option<&'a str>,
+    #[serde(borrow)]
+    path: Option<&'a str>,
+    #[serde(borrow)]
+    referrer: Option<&'a str>,
+    #[serde(borrow)]
+    currency: Option<&'a str>,
+    quantity: Option<u64>,
+    #[serde(borrow)]
+    order_id: Option<&'a str>,
+    #[serde(borrow)]
+    sent_at: Option<&'a str>,
+}
+
+impl WireEvent<'_> {
+    /// The validated event, or `None` as soon as one rule is broken (ask [`Event::from_json`]
+    /// which ones).
+    pub fn validate(
+        &self,
+        received_at: DateTime<Utc>,
+        new_id: impl FnOnce() -> String,
+    ) -> Option<Event> {
+        let WireEvent(fields) = self;
+        let event_type = parse_event_type(fields.event_type?).ok()?;
+        let timestamp = parse_time(fields.timestamp?).ok()?;
+        let sent_at = fields.sent_at.map(parse_time).transpose().ok()?;
+        let order_amount = fields.order_amount.map(check_amount).transpose().ok()?;
+        if event_type == EventType::Purchase && order_amount.is_none() {
+            return None;
+        }
+        let timestamp = stored_time(timestamp, sent_at, received_at).ok()?;
+        let event_id = keep(fields.event_id, |t| check_text(t, 1, 64))?;
+        let shop_id = keep(fields.shop_id, check_shop_id)?;
+        let product_id = keep(fields.product_id, |t| check_text(t, 1, 128))?;
+        let session_id = keep(fields.session_id, |t| check_text(t, 1, 128))?;
+        let visitor_id = keep(fields.visitor_id, |t| check_text(t, 1, 128))?;
+        let path = keep(fields.path, |t| check_text(t, 0, 2048))?;
+        let referrer = keep(fields.referrer, |t| check_text(t, 0, 2048))?;
+        let currency = keep(fields.currency, check_currency)?;
+        let quantity = fields.quantity.map(check_quantity).transpose().ok()?;
+        let order_id = keep(fields.order_id, |t| check_text(t, 1, 128))?;
+        Some(Event {
+            event_id: event_id.unwrap_or_else(new_id),
+            event_type,
+            timestamp: truncate_to_micros(timestamp),
+            shop_id: shop_id.unwrap_or_else(|| DEFAULT_SHOP_ID.to_owned()),
+            product_id,
+            order_amount,
+            session_id,
+            visitor_id,
+            path,
+            referrer,
+            currency,
+            quantity,
+            order_id,
+            sent_at: sent_at.map(truncate_to_micros),
+            received_at: truncate_to_micros(received_at),
+        })
+    }
+}
+
+impl Event {
+    /// The fast path of [`Event::from_json`] for the JSON text of one event: `Some` only for an
+    /// event that `from_json` accepts, and then the same event. `None` says nothing about why:
+    /// parse the text into a `Value` and ask `from_json`.
+    pub fn from_valid_json(
+        json: &[u8],
+        received_at: DateTime<Utc>,
+        new_id: impl FnOnce() -> String,
+    ) -> Option<Event> {
+        serde_json::from_slice::<WireEvent>(json)
+            .ok()?
+            .validate(received_at, new_id)
+    }
+}
+
+/// `Some(None)` for an absent field, `Some(Some(text))` for one that keeps `rule`, `None` for
+/// one that breaks it.
+fn keep<E>(
+    value: Option<&str>,
+    rule: impl FnOnce(&str) -> Result<(), E>,
+) -> Option<Option<String>> {
+    match value {
+        None => Some(None),
+        Some(text) => rule(text).ok().map(|()| Some(text.to_owned())),
+    }
+}
+
+// The rules, shared by `from_json` and the fast path; each error is the message a client reads.
+
+const AMOUNT_REQUIRED: &str = "is required for a purchase";
+
+fn parse_event_type(name: &str) -> Result<EventType, &'static str> {
+    EventType::parse(name).ok_or("must be one of page_view, add_to_cart, purchase")
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, &'static str> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 time with an offset, such as 2025-10-02T10:30:00Z")
+}
+
+/// The time stored: `timestamp` corrected for the client's clock, `timestamp + (received −
+/// sent)`, and not more than [`MAX_FUTURE`] ahead of `received_at`.
+fn stored_time(
+    timestamp: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, &'static str> {
+    let corrected = match sent_at {
+        Some(sent_at) => timestamp.checked_add_signed(received_at.signed_duration_since(sent_at)),
+        None => Some(timestamp),
+    };
+    match corrected {
+        Some(time) if time > received_at + MAX_FUTURE => {
+            Err("is more than 24 hours in the future (after correcting for sent_at)")
+        }
+        Some(time) => Ok(time),
+        None => Err("is out of range after correcting for sent_at"),
+    }
+}
+
+/// Between `min` and `max` code points (`min` 0: at most `max`), no control characters.
+fn check_text(text: &str, min: usize, max: usize) -> Result<(), String> {
+    let length = text.chars().count();
+    if length < min || length > max {
+        let rule = if min == 0 {
+            format!("must be at most {max} characters")
+        } else {
+            format!("must be {min}-{max} characters")
+        };
+        return Err(format!("{rule}, got {length}"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(())
+}
+
+fn check_shop_id(text: &str) -> Result<(), &'static str> {
+    let length = text.chars().count();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if (1..=64).contains(&length) && text.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err("must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+    }
+}
+
+fn check_currency(text: &str) -> Result<(), &'static str> {
+    if text.len() == 3 && text.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err("must be an ISO 4217 code of 3 upper-case letters, such as EUR")
+    }
+}
+
+const AMOUNT_RULE: &str = "must be a finite number from 0 to 1000000000";
+
+fn check_amount(amount: f64) -> Result<f64, &'static str> {
+    if amount.is_finite() && (0.0..=AMOUNT_MAX).contains(&amount) {
+        Ok(amount)
+    } else {
+        Err(AMOUNT_RULE)
+    }
+}
+
+const QUANTITY_RULE: &str = "must be a whole number from 1 to 100000";
+
+fn check_quantity(quantity: u64) -> Result<u32, &'static str> {
+    if (1..=QUANTITY_MAX).contains(&quantity) {
+        u32::try_from(quantity).map_err(|_| QUANTITY_RULE)
+    } else {
+        Err(QUANTITY_RULE)
+    }
+}
+
 /// The fields of one object being validated, and the errors found so far.
 struct Fields {
     object: Map<String, Value>,
@@ -319,72 +554,39 @@ impl Fields {
         self.string(name)
     }
 
+    /// `value` if it keeps `rule`; otherwise the rule's message is recorded for `name`.
+    fn checked<T, E: AsRef<str>>(&mut self, name: &str, value: Result<T, E>) -> Option<T> {
+        value
+            .map_err(|message| self.error(name, message.as_ref()))
+            .ok()
+    }
+
     fn optional_text(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
         let text = self.string(name)?;
-        let length = text.chars().count();
-        if length < min || length > max {
-            let rule = if min == 0 {
-                format!("must be at most {max} characters")
-            } else {
-                format!("must be {min}-{max} characters")
-            };
-            self.error(name, &format!("{rule}, got {length}"));
-            return None;
-        }
-        if text.chars().any(char::is_control) {
-            self.error(name, "must not contain control characters");
-            return None;
-        }
-        Some(text)
+        let rule = check_text(&text, min, max);
+        self.checked(name, rule.map(|()| text))
     }
 
     fn optional_shop_id(&mut self, name: &str) -> Option<String> {
         let text = self.string(name)?;
-        let length = text.chars().count();
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if !(1..=64).contains(&length) || !text.chars().all(allowed) {
-            self.error(
-                name,
-                "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
-            );
-            return None;
-        }
-        Some(text)
+        let rule = check_shop_id(&text);
+        self.checked(name, rule.map(|()| text))
     }
 
     fn optional_currency(&mut self, name: &str) -> Option<String> {
         let text = self.string(name)?;
-        if text.len() != 3 || !text.bytes().all(|b| b.is_ascii_uppercase()) {
-            self.error(
-                name,
-                "must be an ISO 4217 code of 3 upper-case letters, such as EUR",
-            );
-            return None;
-        }
-        Some(text)
-    }
-
-    fn time(&mut self, name: &str, text: String) -> Option<DateTime<Utc>> {
-        match DateTime::parse_from_rfc3339(&text) {
-            Ok(time) => Some(time.with_timezone(&Utc)),
-            Err(_) => {
-                self.error(
-                    name,
-                    "must be an RFC 3339 time with an offset, such as 2025-10-02T10:30:00Z",
-                );
-                None
-            }
-        }
+        let rule = check_currency(&text);
+        self.checked(name, rule.map(|()| text))
     }
 
     fn required_time(&mut self, name: &str) -> Option<DateTime<Utc>> {
         let text = self.required_string(name)?;
-        self.time(name, text)
+        self.checked(name, parse_time(&text))
     }
 
     fn optional_time(&mut self, name: &str) -> Option<DateTime<Utc>> {
         let text = self.string(name)?;
-        self.time(name, text)
+        self.checked(name, parse_time(&text))
     }
 
     fn number(&mut self, name: &str) -> Option<serde_json::Number> {
@@ -402,28 +604,17 @@ impl Fields {
 
     fn optional_amount(&mut self, name: &str) -> Option<f64> {
         let number = self.number(name)?;
-        match number.as_f64() {
-            Some(amount) if amount.is_finite() && (0.0..=AMOUNT_MAX).contains(&amount) => {
-                Some(amount)
-            }
-            _ => {
-                self.error(name, "must be a finite number from 0 to 1000000000");
-                None
-            }
-        }
+        let amount = number.as_f64().ok_or(AMOUNT_RULE).and_then(check_amount);
+        self.checked(name, amount)
     }
 
     fn optional_quantity(&mut self, name: &str) -> Option<u32> {
         let number = self.number(name)?;
-        match number.as_u64() {
-            Some(quantity) if (1..=QUANTITY_MAX).contains(&quantity) => {
-                u32::try_from(quantity).ok()
-            }
-            _ => {
-                self.error(name, "must be a whole number from 1 to 100000");
-                None
-            }
-        }
+        let quantity = number
+            .as_u64()
+            .ok_or(QUANTITY_RULE)
+            .and_then(check_quantity);
+        self.checked(name, quantity)
     }
 }
 
@@ -808,6 +999,22 @@ mod tests {
         assert_eq!(
             errors_for(with(page_view(), "order_ammount", json!(1))),
             [("order_ammount".into(), "is not a known field".into())]
+        );
+    }
+
+    #[test]
+    fn the_fast_path_takes_objects_only() {
+        let text = br#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}"#;
+        assert!(Event::from_valid_json(text, received(), || "id".to_owned()).is_some());
+        // serde's derived structs would take the fields' values in order, as an array.
+        let mut values = vec![json!(null); KNOWN_FIELDS.len()];
+        values[0] = json!("page_view");
+        values[1] = json!("2025-10-02T10:30:00Z");
+        let array = Value::Array(values).to_string();
+        assert!(Event::from_valid_json(array.as_bytes(), received(), || "id".to_owned()).is_none());
+        assert_eq!(
+            fields_in_error(serde_json::from_str(&array).expect("JSON")),
+            ["body"]
         );
     }
 

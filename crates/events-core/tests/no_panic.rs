@@ -1,8 +1,9 @@
 //! Whatever a client sends, validation answers with an event or with field errors; it never
-//! panics.
+//! panics. And the fast path for valid events (`Event::from_valid_json`) accepts only what the
+//! full validator accepts, as the same event, so a client cannot tell which of the two ran.
 
-use chrono::Utc;
-use events_core::event::{Event, KNOWN_FIELDS, new_event_id};
+use chrono::{DateTime, Utc};
+use events_core::event::{Event, FieldError, KNOWN_FIELDS, new_event_id};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -76,6 +77,150 @@ fn nearly_valid_event() -> impl Strategy<Value = Value> {
         })
 }
 
+/// For each known field, values that keep its rules and values that break them (or that the
+/// fast path leaves to the full validator), spelt as JSON text: escapes, `null`, numbers in
+/// every form JSON allows, raw control characters.
+fn field_value(name: &'static str) -> impl Strategy<Value = String> {
+    let (good, bad): (&[&str], &[&str]) = match name {
+        "event_type" => (
+            &[r#""page_view""#, r#""add_to_cart""#, r#""purchase""#],
+            &[r#""click""#, r#""page\u005fview""#, "null", "1"],
+        ),
+        "sent_at" => (
+            &[
+                r#""2025-10-02T10:30:00Z""#,
+                r#""2025-10-03T12:00:00.5+01:00""#,
+                "null",
+            ],
+            &[r#""0000-01-01T00:00:00Z""#, r#""2025-10-02 10:30""#, "7"],
+        ),
+        "timestamp" => (
+            &[
+                r#""2025-10-02T10:30:00Z""#,
+                r#""2025-10-02T10:30:00.123456789-05:30""#,
+                r#""2025-10-04T11:59:59+00:00""#,
+                r#""0000-01-01T00:00:00-23:59""#,
+            ],
+            &[
+                r#""2025-10-04T12:00:01Z""#,
+                r#""9999-12-31T23:59:59+14:00""#,
+                r#""2025-10-02T10:30:00""#,
+                r#""2025-10-02""#,
+                r#""2025-10-02T10:30:00\u005a""#,
+                "null",
+                "0",
+            ],
+        ),
+        "order_amount" => (
+            &["0", "-0", "0.0", "99.99", "1e9", "1E9", "1e-7", "2", "null"],
+            &[
+                "1000000000.0000001",
+                "-0.01",
+                "12345678901234567890",
+                r#""9.99""#,
+                "true",
+            ],
+        ),
+        "quantity" => (
+            &["1", "100000", "null"],
+            &[
+                "100001",
+                "0",
+                "-1",
+                "2.0",
+                "1e2",
+                "18446744073709551616",
+                r#""2""#,
+            ],
+        ),
+        "currency" => (
+            &[r#""EUR""#, "null"],
+            &[r#""eur""#, r#""EURO""#, r#""E\u0055R""#, r#""€UR""#, "[]"],
+        ),
+        "shop_id" => (
+            &[r#""shop.one_2-x""#, "null"],
+            &[r#""""#, r#""shop one""#, r#""ü""#, r#""a\/b""#, "{}"],
+        ),
+        "path" | "referrer" => (
+            &[r#""/p""#, r#""""#, r#""é""#, "null"],
+            &[
+                r#""\/escaped""#,
+                "\"\u{7f}\"",
+                "\"\u{85}\"",
+                r#""a\nb""#,
+                "false",
+            ],
+        ),
+        _ => (
+            &[r#""id-1""#, r#""é""#, "null"],
+            &[r#""""#, "\"\u{7f}\"", r#""a\tb""#, r#""\"quoted\"""#, "5.5"],
+        ),
+    };
+    let long = match name {
+        "event_id" | "shop_id" => 64,
+        "path" | "referrer" => 2048,
+        _ => 128,
+    };
+    prop_oneof![
+        40 => prop::sample::select(good.to_vec()).prop_map(str::to_owned),
+        4 => prop::sample::select(bad.to_vec()).prop_map(str::to_owned),
+        1 => Just(format!("\"{}\"", "x".repeat(long))),
+        1 => Just(format!("\"{}\"", "x".repeat(long + 1))),
+        1 => any_json().prop_map(|v| v.to_string()),
+    ]
+}
+
+/// The JSON text of an object whose fields may repeat (which a `Value` cannot show) or be
+/// unknown, in any order, sometimes followed by something that is not whitespace; and whether
+/// a field repeats.
+fn event_text() -> impl Strategy<Value = (String, bool)> {
+    let mut names = KNOWN_FIELDS.to_vec();
+    names.extend(["order_ammount", "events"]);
+    let field = prop::sample::select(names)
+        .prop_flat_map(|name| field_value(name).prop_map(move |value| (name, value)));
+    (
+        field_value("event_type"),
+        field_value("timestamp"),
+        prop::collection::vec(field, 0..6),
+        prop::sample::select(vec!["", " ", "\n", " x", "}"]),
+    )
+        .prop_map(|(event_type, timestamp, extras, tail)| {
+            let mut fields = vec![
+                format!(r#""event_type":{event_type}"#),
+                format!(r#""timestamp":{timestamp}"#),
+            ];
+            fields.extend(
+                extras
+                    .iter()
+                    .map(|(name, value)| format!(r#""{name}":{value}"#)),
+            );
+            let mut names: Vec<&str> = extras.iter().map(|(name, _)| *name).collect();
+            names.extend(["event_type", "timestamp"]);
+            names.sort_unstable();
+            let repeats = names.windows(2).any(|pair| pair[0] == pair[1]);
+            fields.rotate_left(extras.len() % 3);
+            (format!("{{{}}}{tail}", fields.join(",")), repeats)
+        })
+}
+
+/// What the full validator answers for a body; `None` when it is not JSON.
+fn full_path(text: &str) -> Option<Result<Event, Vec<FieldError>>> {
+    let value: Value = serde_json::from_str(text).ok()?;
+    Some(Event::from_json(value, received_at(), server_id))
+}
+
+fn fast_path(text: &str) -> Option<Event> {
+    Event::from_valid_json(text.as_bytes(), received_at(), server_id)
+}
+
+fn received_at() -> DateTime<Utc> {
+    "2025-10-03T12:00:00Z".parse().expect("a time")
+}
+
+fn server_id() -> String {
+    "server-id".to_owned()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -94,5 +239,29 @@ proptest! {
     #[test]
     fn the_transport_decoder_never_panics(text in ".{0,200}") {
         let _ = Event::from_transport(&text);
+    }
+
+    #[test]
+    fn the_fast_path_accepts_only_what_the_full_validator_accepts(text in prop_oneof![
+        4 => event_text().prop_map(|(text, _)| text),
+        1 => any_json().prop_map(|v| v.to_string()),
+        1 => nearly_valid_event().prop_map(|v| v.to_string()),
+    ]) {
+        if let Some(event) = fast_path(&text) {
+            prop_assert_eq!(full_path(&text), Some(Ok(event)), "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_every_valid_event_without_escapes((text, repeats) in prop_oneof![
+        4 => event_text(),
+        1 => nearly_valid_event().prop_map(|v| (v.to_string(), false)),
+    ]) {
+        if let Some(Ok(event)) = full_path(&text)
+            && !repeats
+            && !text.contains('\\')
+        {
+            prop_assert_eq!(fast_path(&text), Some(event), "{}", text);
+        }
     }
 }

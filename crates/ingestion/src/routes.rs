@@ -10,11 +10,11 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
-use events_core::event::{Event, FieldError, new_event_id};
+use chrono::{DateTime, Utc};
+use events_core::event::{Event, FieldError, WireEvent, from_json_object, new_event_id};
 use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
 use events_core::telemetry::metrics_endpoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
 
@@ -55,9 +55,13 @@ async fn post_event(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
-    let value = read_json(&headers, body, MAX_EVENT_BYTES)?;
-    let event = Event::from_json(value, Utc::now(), new_event_id)
-        .map_err(|details| IngestError::invalid("the event is invalid", details))?;
+    let bytes = read_body(&headers, body, MAX_EVENT_BYTES)?;
+    let received_at = Utc::now();
+    let event = match Event::from_valid_json(&bytes, received_at, new_event_id) {
+        Some(event) => event,
+        None => Event::from_json(parse_json(&bytes)?, received_at, new_event_id)
+            .map_err(|details| IngestError::invalid("the event is invalid", details))?,
+    };
     publish(&state, vec![event.to_json()]).await?;
     tracing::debug!(event_id = %event.event_id, "event accepted");
     let body = json!({"status": "accepted", "event_id": event.event_id});
@@ -79,23 +83,14 @@ async fn post_batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
-    let value = read_json(&headers, body, MAX_BATCH_BYTES)?;
-    let items = batch_items(value)?;
-    if items.len() > MAX_BATCH_EVENTS {
-        return Err(IngestError::TooLarge(format!(
-            "a batch holds at most {MAX_BATCH_EVENTS} events, got {}",
-            items.len()
-        )));
-    }
-    if items.is_empty() {
-        let details = vec![FieldError::new("events", "must hold at least one event")];
-        return Err(IngestError::invalid("the batch is empty", details));
-    }
-    let received_at = Utc::now();
-    let mut accepted = Vec::with_capacity(items.len());
+    let bytes = read_body(&headers, body, MAX_BATCH_BYTES)?;
+    let judged = judge_batch(&bytes, Utc::now(), new_event_id)?;
+    // Up to 1 MiB that a request waiting for Redis need not hold.
+    drop(bytes);
+    let mut accepted = Vec::with_capacity(judged.len());
     let mut rejected = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        match Event::from_json(item, received_at, new_event_id) {
+    for (index, judgement) in judged.into_iter().enumerate() {
+        match judgement {
             Ok(event) => accepted.push(event.to_json()),
             Err(details) => rejected.push(Rejected {
                 index,
@@ -142,7 +137,7 @@ async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestEr
     }
     let count = payloads.len() as u64;
     let started = std::time::Instant::now();
-    let published = state.publisher.publish(&payloads).await;
+    let published = state.publisher.publish(payloads).await;
     metrics::histogram!("redis_publish_duration_seconds").record(started.elapsed().as_secs_f64());
     published.map_err(|source| IngestError::Unavailable {
         source,
@@ -153,14 +148,80 @@ async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestEr
     Ok(())
 }
 
-/// Checks the content type and size, and parses the body as JSON.
-fn read_json(
+/// A batch body whose events all take the fast path (see [`judge_batch`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBatch<'a> {
+    #[serde(borrow)]
+    events: Vec<WireEvent<'a>>,
+}
+
+/// Each event of a batch body, accepted or with its field errors; the batch itself refused
+/// when it is not a JSON object with one `events` array of 1 to 1000 events.
+///
+/// The fast path reads a batch of plain, valid events straight into borrowed [`WireEvent`]s,
+/// without a `Value` tree. On anything else (one invalid event is enough) it gives up and the
+/// whole body goes through the full path, so the answers are those of the full path: judging
+/// events one by one would parse an event outside its batch, where JSON's nesting limit
+/// applies differently.
+fn judge_batch(
+    bytes: &[u8],
+    received_at: DateTime<Utc>,
+    new_id: fn() -> String,
+) -> Result<Vec<Judgement>, IngestError> {
+    if let Ok(batch) = from_json_object::<WireBatch>(bytes) {
+        check_batch_len(batch.events.len())?;
+        let valid: Option<Vec<_>> = batch
+            .events
+            .iter()
+            .map(|event| event.validate(received_at, new_id).map(Ok))
+            .collect();
+        if let Some(valid) = valid {
+            return Ok(valid);
+        }
+    }
+    judge_batch_fully(bytes, received_at, new_id)
+}
+
+/// The full path of [`judge_batch`]: the body as a `Value`, each event through
+/// [`Event::from_json`].
+fn judge_batch_fully(
+    bytes: &[u8],
+    received_at: DateTime<Utc>,
+    new_id: fn() -> String,
+) -> Result<Vec<Judgement>, IngestError> {
+    let items = batch_items(parse_json(bytes)?)?;
+    check_batch_len(items.len())?;
+    Ok(items
+        .into_iter()
+        .map(|item| Event::from_json(item, received_at, new_id))
+        .collect())
+}
+
+/// One event of a batch: accepted, or refused with its field errors.
+type Judgement = Result<Event, Vec<FieldError>>;
+
+fn check_batch_len(len: usize) -> Result<(), IngestError> {
+    if len > MAX_BATCH_EVENTS {
+        return Err(IngestError::TooLarge(format!(
+            "a batch holds at most {MAX_BATCH_EVENTS} events, got {len}"
+        )));
+    }
+    if len == 0 {
+        let details = vec![FieldError::new("events", "must hold at least one event")];
+        return Err(IngestError::invalid("the batch is empty", details));
+    }
+    Ok(())
+}
+
+/// Checks the content type and size of a body.
+fn read_body(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     limit: usize,
-) -> Result<Value, IngestError> {
+) -> Result<Bytes, IngestError> {
     check_content_type(headers)?;
-    let bytes = body.map_err(|rejection| {
+    body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             IngestError::TooLarge(format!("the body is larger than {limit} bytes"))
         } else {
@@ -169,8 +230,12 @@ fn read_json(
                 Vec::new(),
             )
         }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    })
+}
+
+/// Parses a body as JSON, for the full path.
+fn parse_json(bytes: &[u8]) -> Result<Value, IngestError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         IngestError::invalid(
             "the body is not valid JSON",
             vec![FieldError::new("body", e.to_string())],
@@ -225,5 +290,73 @@ fn batch_items(value: Value) -> Result<Vec<Value>, IngestError> {
             details.push(FieldError::new("events", "must be an array of events"));
             Err(IngestError::invalid("the batch is invalid", details))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Events as a client might spell them: valid and plain, valid with an escape, invalid,
+    /// not an object, nested deeper than JSON's limit allows inside a batch.
+    fn event_text() -> impl Strategy<Value = String> {
+        let deep = format!("{}1{}", "[".repeat(126), "]".repeat(126));
+        prop::sample::select(vec![
+            r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","product_id":"p-1"}"#.to_owned(),
+            r#"{"event_type":"purchase","timestamp":"2025-10-02T10:30:00+02:00","order_amount":9.99,"event_id":"e-1"}"#.to_owned(),
+            r#"{"event_type":"add_to_cart","timestamp":"2025-10-02T10:30:00Z","path":"\/cart"}"#.to_owned(),
+            r#"{"event_type":"purchase","timestamp":"2025-10-02T10:30:00Z"}"#.to_owned(),
+            r#"{"event_type":"page_view","timestamp":"later","order_ammount":1}"#.to_owned(),
+            r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","product_id":null}"#.to_owned(),
+            r#"{"event_type":"page_view","event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}"#.to_owned(),
+            "[]".to_owned(),
+            "null".to_owned(),
+            format!(r#"{{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","path":{deep}}}"#),
+        ])
+    }
+
+    fn batch_text() -> impl Strategy<Value = String> {
+        let wrappers = vec![
+            r#"{"events":[EVENTS]}"#,
+            r#"{"events":[EVENTS],"extra":1}"#,
+            r#"{"events":[],"events":[EVENTS]}"#,
+            r#"{"events":[EVENTS]} x"#,
+            r#"[EVENTS]"#,
+            r#"{"events":null}"#,
+            r#"{"events":{"a":[EVENTS]}}"#,
+        ];
+        (
+            prop::sample::select(wrappers),
+            prop::collection::vec(event_text(), 0..4),
+        )
+            .prop_map(|(wrapper, events)| wrapper.replace("EVENTS", &events.join(",")))
+    }
+
+    fn answer(result: Result<Vec<Judgement>, IngestError>) -> Result<Vec<Judgement>, String> {
+        result.map_err(|error| format!("{error:?}"))
+    }
+
+    fn server_id() -> String {
+        "server-id".to_owned()
+    }
+
+    proptest! {
+        #[test]
+        fn a_batch_is_judged_as_the_full_path_judges_it(text in batch_text()) {
+            let received_at = Utc::now();
+            let fast = answer(judge_batch(text.as_bytes(), received_at, server_id));
+            let full = answer(judge_batch_fully(text.as_bytes(), received_at, server_id));
+            prop_assert_eq!(fast, full, "{}", text);
+        }
+    }
+
+    #[test]
+    fn more_than_1000_events_are_refused_on_either_path() {
+        let event = r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}"#;
+        let text = format!(r#"{{"events":[{}]}}"#, vec![event; 1001].join(","));
+        let answer = judge_batch(text.as_bytes(), Utc::now(), server_id);
+        assert!(matches!(answer, Err(IngestError::TooLarge(_))));
     }
 }

@@ -37,23 +37,40 @@ impl Publisher {
 
     /// Appends each payload to the stream and publishes it on the channel, all in one round
     /// trip. `Ok` means Redis holds every one of them.
-    pub async fn publish(&self, payloads: &[String]) -> Result<(), TransportError> {
-        let mut pipe = redis::pipe();
-        for payload in payloads {
-            pipe.cmd("XADD")
-                .arg(&self.stream)
-                .arg("*")
-                .arg(EVENT_FIELD)
-                .arg(payload)
-                .ignore();
-            pipe.cmd("PUBLISH").arg(&self.channel).arg(payload).ignore();
-        }
+    ///
+    /// The payloads are dropped once copied into the commands, so that a request waiting for
+    /// Redis holds its events once (as commands) rather than twice.
+    pub async fn publish(&self, payloads: Vec<String>) -> Result<(), TransportError> {
+        let pipe = self.pipeline(&payloads);
+        drop(payloads);
         self.within_timeout(async {
             let mut connection = self.connection().await?;
             pipe.query_async::<()>(&mut connection).await?;
             Ok(())
         })
         .await
+    }
+
+    /// `XADD` and `PUBLISH` for each payload, each command's buffer sized to fit. No reply is
+    /// marked ignored: the caller reads none, and a server error in any reply fails the
+    /// whole pipeline either way.
+    fn pipeline(&self, payloads: &[String]) -> redis::Pipeline {
+        let mut pipe = redis::Pipeline::with_capacity(2 * payloads.len());
+        for payload in payloads {
+            let xadd_bytes =
+                "XADD".len() + self.stream.len() + 1 + EVENT_FIELD.len() + payload.len();
+            let mut xadd = redis::Cmd::with_capacity(5, xadd_bytes);
+            xadd.arg("XADD")
+                .arg(&self.stream)
+                .arg("*")
+                .arg(EVENT_FIELD)
+                .arg(payload);
+            let publish_bytes = "PUBLISH".len() + self.channel.len() + payload.len();
+            let mut publish = redis::Cmd::with_capacity(3, publish_bytes);
+            publish.arg("PUBLISH").arg(&self.channel).arg(payload);
+            pipe.add_command(xadd).add_command(publish);
+        }
+        pipe
     }
 
     /// How many entries the stream holds: the events not yet acknowledged by the consumer
