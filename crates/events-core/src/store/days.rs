@@ -1,8 +1,9 @@
 //! Day rows: one row per shop and ended UTC day, holding what the 15-minute rollups cannot
-//! hold cheaply, packed into blobs — every product's sums of the day ([`product_days`]) and
-//! the day's visitors and sessions per 15-minute bucket ([`people_days`]). A month's product
-//! ranking then reads 30 rows instead of one row per product per 15 minutes, and a month's
-//! visitors are counted without reading a raw row.
+//! hold cheaply, packed into blobs — every product's sums of the day ([`product_days`], which
+//! also sums ended weeks of them into week rows) and the day's visitors and sessions, whole
+//! and per 15-minute bucket ([`people_days`]). A month's product ranking then reads a few
+//! week and day rows instead of one row per product per 15 minutes, and a month's visitors
+//! are counted without reading a raw row.
 //!
 //! A day is rolled up in its own transaction once it is over ([`roll_up_next_day`], which the
 //! consumer runs in the background). The writer deletes a day's rows in the insert's

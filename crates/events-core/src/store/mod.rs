@@ -9,7 +9,7 @@
 //! | [`queries`] | the original metric queries and the range filter |
 //! | [`rollup`] | the 15-minute rollups the writer keeps in the transaction of each insert |
 //! | [`days`] | day rows, rolled up once a UTC day has ended, forgotten when it gains events |
-//! | [`product_days`] | the day rows' product sums |
+//! | [`product_days`] | the day rows' product sums, and week rows summing them |
 //! | [`people_days`] | the day rows' visitors and sessions per 15-minute bucket |
 //! | [`varint`] | the integers of the day rows' blobs |
 //! | [`aggregates`] | the §9 questions, answered from the rollups plus raw edges, or raw |
