@@ -291,7 +291,7 @@ fn roll_up_days(path: &std::path::Path) -> Result<(), String> {
     let started = Instant::now();
     let mut days = 0;
     while writer
-        .roll_up_next_day(Utc::now().timestamp_micros())
+        .roll_up_next_day(Utc::now().timestamp_micros(), Duration::ZERO)
         .map_err(|e| e.to_string())?
         .is_some()
     {

@@ -7,6 +7,11 @@ use std::sync::{Arc, Mutex};
 use events_core::event::Event;
 use events_core::store::{InsertOutcome, StoreError, Synchronous, Writer};
 
+/// How long a day must go without new events from this consumer before it is rolled up: a
+/// backfill of old events fills a past day batch after batch, and each batch makes its day
+/// rows stale again.
+const ROLL_UP_QUIET: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct Sink {
     writer: Arc<Mutex<Writer>>,
@@ -45,7 +50,7 @@ impl Sink {
             let mut writer = writer
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            writer.roll_up_next_day(chrono::Utc::now().timestamp_micros())
+            writer.roll_up_next_day(chrono::Utc::now().timestamp_micros(), ROLL_UP_QUIET)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?

@@ -128,12 +128,17 @@ fn store(events: &[RandomEvent], rolled_up: usize) -> (tempfile::TempDir, Connec
     let (first, rest) = events.split_at(events.len() / 2);
     let now = Utc::now().timestamp_micros();
     writer.insert_batch(first).expect("stores");
-    while writer.roll_up_next_day(now).expect("rolls up").is_some() {}
+    let quiet = std::time::Duration::ZERO;
+    while writer
+        .roll_up_next_day(now, quiet)
+        .expect("rolls up")
+        .is_some()
+    {}
     writer.insert_batch(rest).expect("stores");
     // A replayed batch must change nothing.
     writer.insert_batch(first).expect("stores again");
     for _ in 0..rolled_up {
-        writer.roll_up_next_day(now).expect("rolls up");
+        writer.roll_up_next_day(now, quiet).expect("rolls up");
     }
     (dir, Connection::open(&path).expect("opens"))
 }

@@ -55,14 +55,15 @@ pub(super) fn forget_days(
     Ok(())
 }
 
-/// Rolls up the earliest ended day that has events but no day rows, in one immediate
-/// transaction; returns that day, or `None` when every ended day is rolled up.
+/// Rolls up the earliest ended day that has events but no day rows and is not `busy`, in one
+/// immediate transaction; returns that day, or `None` when there is none.
 pub fn roll_up_next_day(
     connection: &mut Connection,
     now_micros: i64,
+    busy: &BTreeSet<i64>,
 ) -> Result<Option<i64>, StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(day) = next_day_to_roll_up(&transaction, now_micros)? else {
+    let Some(day) = next_day_to_roll_up(&transaction, now_micros, busy)? else {
         return Ok(None);
     };
     let mut people = people_days::build(&transaction, day)?;
@@ -81,11 +82,12 @@ pub fn roll_up_next_day(
     Ok(Some(day))
 }
 
-/// The earliest day that ended at least [`SETTLE_MICROS`] ago, has events, and has no
-/// all-shops day row.
+/// The earliest day that ended at least [`SETTLE_MICROS`] ago, has events, has no all-shops
+/// day row, and is not `busy`.
 fn next_day_to_roll_up(
     connection: &Connection,
     now_micros: i64,
+    busy: &BTreeSet<i64>,
 ) -> Result<Option<i64>, StoreError> {
     let rolled: BTreeSet<i64> = connection
         .prepare_cached("SELECT day FROM rollup_days WHERE shop_id = ?1")?
@@ -105,7 +107,7 @@ fn next_day_to_roll_up(
         .optional()?
     {
         let day = day_of(bucket);
-        if !rolled.contains(&day) {
+        if !rolled.contains(&day) && !busy.contains(&day) {
             return Ok(Some(day));
         }
         from = day + DAY_MICROS;

@@ -121,6 +121,14 @@ impl Deltas {
         }
     }
 
+    /// The UTC days the batch added events to.
+    pub fn days(&self) -> BTreeSet<i64> {
+        self.events
+            .keys()
+            .map(|(_, bucket)| day_of(*bucket))
+            .collect()
+    }
+
     /// Adds the deltas to the rollup tables, in the caller's transaction. Every table adds its
     /// counters the same way, so the `SET` clauses are written once.
     pub fn apply(&self, transaction: &Transaction<'_>) -> Result<(), StoreError> {

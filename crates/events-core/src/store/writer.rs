@@ -1,7 +1,9 @@
 //! The consumer's side of the store: one transaction per batch, idempotent, so that a batch
 //! replayed after a crash (read again because it was never acknowledged) changes nothing.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 
@@ -20,6 +22,8 @@ pub struct InsertOutcome {
 /// The single writing connection.
 pub struct Writer {
     connection: Connection,
+    /// When this writer last stored events into each UTC day (see `roll_up_next_day`).
+    written_days: HashMap<i64, Instant>,
 }
 
 impl Writer {
@@ -32,6 +36,7 @@ impl Writer {
     pub fn open_with(path: &Path, synchronous: Synchronous) -> Result<Writer, StoreError> {
         Ok(Writer {
             connection: super::open_and_migrate(path, synchronous)?,
+            written_days: HashMap::new(),
         })
     }
 
@@ -80,13 +85,28 @@ impl Writer {
         }
         deltas.apply(&transaction)?;
         transaction.commit()?;
+        let now = Instant::now();
+        for day in deltas.days() {
+            self.written_days.insert(day, now);
+        }
         Ok(outcome)
     }
 
     /// Rolls up the earliest ended day that is not rolled up yet (see `store::days`), in its
     /// own transaction; returns that day's start, or `None` when there is nothing to do.
-    pub fn roll_up_next_day(&mut self, now_micros: i64) -> Result<Option<i64>, StoreError> {
-        super::days::roll_up_next_day(&mut self.connection, now_micros)
+    ///
+    /// Days this writer stored events into during the last `quiet` wait: each insert deletes
+    /// the day's rows again, so rolling up a day that is being filled (a backfill of old
+    /// events) would redo its whole work every time.
+    pub fn roll_up_next_day(
+        &mut self,
+        now_micros: i64,
+        quiet: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        self.written_days
+            .retain(|_, written| written.elapsed() < quiet);
+        let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
+        super::days::roll_up_next_day(&mut self.connection, now_micros, &busy)
     }
 }
 
@@ -105,6 +125,32 @@ mod tests {
             .connection
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .expect("counts")
+    }
+
+    #[test]
+    fn a_day_being_written_to_waits_to_be_rolled_up() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
+        let batch = vec![event(
+            json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z"}),
+        )];
+        writer.insert_batch(&batch).expect("stores");
+        let now = chrono::Utc::now().timestamp_micros();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(writer.roll_up_next_day(now, hour).expect("rolls up"), None);
+        let day: chrono::DateTime<chrono::Utc> = "2025-10-02T00:00:00Z".parse().expect("day");
+        assert_eq!(
+            writer
+                .roll_up_next_day(now, Duration::ZERO)
+                .expect("rolls up"),
+            Some(day.timestamp_micros())
+        );
+        assert_eq!(
+            writer
+                .roll_up_next_day(now, Duration::ZERO)
+                .expect("rolls up"),
+            None
+        );
     }
 
     #[test]
