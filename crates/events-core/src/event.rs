@@ -189,11 +189,12 @@ impl Event {
             // Both are required, so their absence was reported above.
             return Err(vec![FieldError::new("event_type", "is required")]);
         };
-        Ok(Event {
-            event_id: event_id.unwrap_or_else(new_id),
+        Ok(Checked {
             event_type,
-            timestamp: truncate_to_micros(timestamp),
-            shop_id: shop_id.unwrap_or_else(|| DEFAULT_SHOP_ID.to_owned()),
+            timestamp,
+            sent_at,
+            event_id,
+            shop_id,
             product_id,
             order_amount,
             session_id,
@@ -203,9 +204,8 @@ impl Event {
             currency,
             quantity,
             order_id,
-            sent_at: sent_at.map(truncate_to_micros),
-            received_at: truncate_to_micros(received_at),
-        })
+        }
+        .into_event(received_at, new_id))
     }
 
     /// The event as the JSON carried by the stream entry and the channel message.
@@ -254,6 +254,49 @@ pub fn format_utc(time: &DateTime<Utc>) -> String {
 
 fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(time.timestamp_micros()).unwrap_or(time)
+}
+
+/// The fields of an event that keeps every rule, as both validators leave them.
+struct Checked {
+    event_type: EventType,
+    /// Already corrected for the client's clock.
+    timestamp: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    event_id: Option<String>,
+    shop_id: Option<String>,
+    product_id: Option<String>,
+    order_amount: Option<f64>,
+    session_id: Option<String>,
+    visitor_id: Option<String>,
+    path: Option<String>,
+    referrer: Option<String>,
+    currency: Option<String>,
+    quantity: Option<u32>,
+    order_id: Option<String>,
+}
+
+impl Checked {
+    /// The event as stored: the server's id and the default shop where the client sent none,
+    /// times cut to the microseconds the store keeps.
+    fn into_event(self, received_at: DateTime<Utc>, new_id: impl FnOnce() -> String) -> Event {
+        Event {
+            event_id: self.event_id.unwrap_or_else(new_id),
+            event_type: self.event_type,
+            timestamp: truncate_to_micros(self.timestamp),
+            shop_id: self.shop_id.unwrap_or_else(|| DEFAULT_SHOP_ID.to_owned()),
+            product_id: self.product_id,
+            order_amount: self.order_amount,
+            session_id: self.session_id,
+            visitor_id: self.visitor_id,
+            path: self.path,
+            referrer: self.referrer,
+            currency: self.currency,
+            quantity: self.quantity,
+            order_id: self.order_id,
+            sent_at: self.sent_at.map(truncate_to_micros),
+            received_at: truncate_to_micros(received_at),
+        }
+    }
 }
 
 /// An event as a client sent it, borrowed from the request body: the fast path for valid
@@ -362,23 +405,25 @@ impl WireEvent<'_> {
         let currency = keep(fields.currency, check_currency)?;
         let quantity = fields.quantity.map(check_quantity).transpose().ok()?;
         let order_id = keep(fields.order_id, |t| check_text(t, 1, 128))?;
-        Some(Event {
-            event_id: event_id.unwrap_or_else(new_id),
-            event_type,
-            timestamp: truncate_to_micros(timestamp),
-            shop_id: shop_id.unwrap_or_else(|| DEFAULT_SHOP_ID.to_owned()),
-            product_id,
-            order_amount,
-            session_id,
-            visitor_id,
-            path,
-            referrer,
-            currency,
-            quantity,
-            order_id,
-            sent_at: sent_at.map(truncate_to_micros),
-            received_at: truncate_to_micros(received_at),
-        })
+        Some(
+            Checked {
+                event_type,
+                timestamp,
+                sent_at,
+                event_id,
+                shop_id,
+                product_id,
+                order_amount,
+                session_id,
+                visitor_id,
+                path,
+                referrer,
+                currency,
+                quantity,
+                order_id,
+            }
+            .into_event(received_at, new_id),
+        )
     }
 }
 

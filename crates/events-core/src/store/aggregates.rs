@@ -14,10 +14,11 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 
 use super::StoreError;
+use super::days;
 use super::people::FastHash;
+use super::product_days::{self, Span};
 use super::queries::{EventFilter, RAW_TOTALS, event_totals, exact_revenue, totals_from_row};
-use super::rollup::{ALL_SHOPS, BUCKET_MICROS, UNDATED_BUCKET, bucket_of};
-use super::{days, product_days};
+use super::rollup::{self, ALL_SHOPS, BUCKET_MICROS, UNDATED_BUCKET, bucket_of};
 use crate::metrics::EventTotals;
 
 /// How a question is answered.
@@ -296,8 +297,9 @@ pub fn product_totals(
             day_plan
                 .days
                 .retain(|day| weeks.binary_search(&week_of(*day)).is_err());
-            product_days::add_weeks(connection, shop, &weeks, product_id, &mut products)?;
-            product_days::add_days(connection, shop, &day_plan.days, product_id, &mut products)?;
+            for (span, starts) in [(Span::Week, &weeks), (Span::Day, &day_plan.days)] {
+                product_days::add_rows(connection, span, shop, starts, product_id, &mut products)?;
+            }
             let ranges = day_plan.buckets.into_iter().map(|r| (r, Sign::Add));
             let minus = day_plan.minus.into_iter();
             let ranges = ranges.chain(minus.map(|(a, b)| ((Some(a), Some(b)), Sign::Subtract)));
@@ -455,26 +457,7 @@ pub fn shops(
                 .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
                 .collect::<Result<_, _>>()?
         }
-        (None, Plan::Rollup) => {
-            // A seek per shop on the rollup's primary key: as many steps as there are shops.
-            let mut ids = Vec::new();
-            let mut statement = connection.prepare_cached(
-                "SELECT shop_id FROM rollup_events WHERE shop_id > ? ORDER BY shop_id LIMIT 1",
-            )?;
-            let mut last = String::from(ALL_SHOPS);
-            while let Some(next) = statement
-                .query_row([&last], |row| row.get::<_, String>(0))
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    other => Err(other),
-                })?
-            {
-                ids.push(next.clone());
-                last = next;
-            }
-            ids
-        }
+        (None, Plan::Rollup) => rollup::shop_ids(connection)?,
     };
     let mut shops = Vec::new();
     for shop_id in shop_ids {

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::rollup::{ALL_SHOPS, BUCKET_MICROS, UNDATED_BUCKET};
+use super::rollup::{self, ALL_SHOPS, BUCKET_MICROS, UNDATED_BUCKET};
 use super::{StoreError, people_days, product_days};
 
 /// One day row covers this much UTC time: 96 rollup buckets.
@@ -115,25 +115,13 @@ fn next_day_to_roll_up(
     Ok(None)
 }
 
-/// Every shop with events in a day, and the all-shops id first: one seek per shop on the
-/// primary key of the 15-minute event rows.
+/// Every shop with events in a day, and the all-shops id first.
 fn shops_with_events(connection: &Connection, day: i64) -> Result<Vec<String>, StoreError> {
-    let mut next_shop = connection.prepare_cached(
-        "SELECT shop_id FROM rollup_events WHERE shop_id > ?1 ORDER BY shop_id LIMIT 1",
-    )?;
-    let mut has_events = connection.prepare_cached(
-        "SELECT 1 FROM rollup_events WHERE shop_id = ?1 AND bucket >= ?2 AND bucket < ?3 LIMIT 1",
-    )?;
     let mut shops = vec![ALL_SHOPS.to_owned()];
-    let mut last = ALL_SHOPS.to_owned();
-    while let Some(shop) = next_shop
-        .query_row([&last], |row| row.get::<_, String>(0))
-        .optional()?
-    {
-        if has_events.exists(params![shop, day, day + DAY_MICROS])? {
-            shops.push(shop.clone());
+    for shop in rollup::shop_ids(connection)? {
+        if rollup::has_events(connection, &shop, (day, day + DAY_MICROS))? {
+            shops.push(shop);
         }
-        last = shop;
     }
     Ok(shops)
 }

@@ -13,51 +13,12 @@ use super::StoreError;
 use super::aggregates::{ProductMap, ProductTotals};
 use super::days::{DAY_MICROS, SETTLE_MICROS};
 use super::queries::exact_revenue;
-use super::rollup::ALL_SHOPS;
+use super::rollup::{self, ALL_SHOPS};
 use super::varint;
 
-/// One product's sums over a day, as the 15-minute rows hold them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct DaySums {
-    page_views: i64,
-    add_to_carts: i64,
-    purchases: i64,
-    priced_purchases: i64,
-    revenue_units: i64,
-    revenue_rest: i64,
-}
-
-impl DaySums {
-    fn fields(&self) -> [i64; 6] {
-        [
-            self.page_views,
-            self.add_to_carts,
-            self.purchases,
-            self.priced_purchases,
-            self.revenue_units,
-            self.revenue_rest,
-        ]
-    }
-
-    fn from_fields(fields: [i64; 6]) -> DaySums {
-        let [
-            page_views,
-            add_to_carts,
-            purchases,
-            priced_purchases,
-            revenue_units,
-            revenue_rest,
-        ] = fields;
-        DaySums {
-            page_views,
-            add_to_carts,
-            purchases,
-            priced_purchases,
-            revenue_units,
-            revenue_rest,
-        }
-    }
-}
+/// One product's sums over a day or week, as the 15-minute rows hold them: page views, carts,
+/// purchases, purchases with an amount, revenue units and revenue rest.
+type Sums = [i64; 6];
 
 /// The products blob of `shop` for the day starting at `day`.
 pub(super) fn build(connection: &Connection, shop: &str, day: i64) -> Result<Vec<u8>, StoreError> {
@@ -66,7 +27,7 @@ pub(super) fn build(connection: &Connection, shop: &str, day: i64) -> Result<Vec
             revenue_units, revenue_rest
          FROM rollup_products WHERE shop_id = ?1 AND bucket >= ?2 AND bucket < ?3",
     )?;
-    let mut sums: BTreeMap<String, [i64; 6]> = BTreeMap::new();
+    let mut sums: BTreeMap<String, Sums> = BTreeMap::new();
     let mut rows = read.query(params![shop, day, day + DAY_MICROS])?;
     while let Some(row) = rows.next()? {
         let entry = sums.entry(row.get(0)?).or_default();
@@ -74,24 +35,22 @@ pub(super) fn build(connection: &Connection, shop: &str, day: i64) -> Result<Vec
             *sum += row.get::<_, i64>(field + 1)?;
         }
     }
-    Ok(encode(sums.into_iter().map(|(product, fields)| {
-        (product, DaySums::from_fields(fields))
-    })))
+    Ok(encode(sums.into_iter()))
 }
 
-fn encode(sums: impl Iterator<Item = (String, DaySums)>) -> Vec<u8> {
+fn encode(sums: impl Iterator<Item = (String, Sums)>) -> Vec<u8> {
     let mut blob = Vec::new();
     for (product, day) in sums {
         varint::put_u64(&mut blob, product.len() as u64);
         blob.extend_from_slice(product.as_bytes());
-        for field in day.fields() {
+        for field in day {
             varint::put_i64(&mut blob, field);
         }
     }
     blob
 }
 
-fn decode(mut blob: &[u8], mut visit: impl FnMut(&str, DaySums)) -> Result<(), &'static str> {
+fn decode(mut blob: &[u8], mut visit: impl FnMut(&str, Sums)) -> Result<(), &'static str> {
     while !blob.is_empty() {
         let length = usize::try_from(varint::take_u64(&mut blob)?).map_err(|_| "long id")?;
         let id = varint::take_bytes(&mut blob, length)?;
@@ -100,44 +59,25 @@ fn decode(mut blob: &[u8], mut visit: impl FnMut(&str, DaySums)) -> Result<(), &
         for field in &mut fields {
             *field = varint::take_i64(&mut blob)?;
         }
-        visit(product, DaySums::from_fields(fields));
+        visit(product, fields);
     }
     Ok(())
 }
 
-/// Adds the products blobs of `shop` (all shops when `None`) for `days` into `products`; only
-/// `product_id` when given.
-pub fn add_days(
-    connection: &Connection,
-    shop_id: Option<&str>,
-    days: &[i64],
-    product_id: Option<&str>,
-    products: &mut ProductMap,
-) -> Result<(), StoreError> {
-    let sql =
-        "SELECT day, products FROM rollup_days WHERE shop_id = ?1 AND day >= ?2 AND day <= ?3";
-    add_blobs(connection, sql, shop_id, days, product_id, products)
+/// The rows that hold products blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// Day rows, keyed by the day's start.
+    Day,
+    /// Week rows, keyed by the week's start.
+    Week,
 }
 
-/// Adds the week rows of `shop` (all shops when `None`) for `weeks` into `products`; only
-/// `product_id` when given.
-pub fn add_weeks(
+/// Adds the products blobs of the day or week rows of `shop` (all shops when `None`) starting
+/// at `starts` (ascending) into `products`; only `product_id` when given.
+pub fn add_rows(
     connection: &Connection,
-    shop_id: Option<&str>,
-    weeks: &[i64],
-    product_id: Option<&str>,
-    products: &mut ProductMap,
-) -> Result<(), StoreError> {
-    let sql = "SELECT week, products FROM rollup_product_weeks
-        WHERE shop_id = ?1 AND week >= ?2 AND week <= ?3";
-    add_blobs(connection, sql, shop_id, weeks, product_id, products)
-}
-
-/// Adds the blobs of the rows `sql` selects as `(start, products)` for one shop and a range
-/// of starts, keeping those in `starts` (ascending).
-fn add_blobs(
-    connection: &Connection,
-    sql: &str,
+    span: Span,
     shop_id: Option<&str>,
     starts: &[i64],
     product_id: Option<&str>,
@@ -146,7 +86,15 @@ fn add_blobs(
     let (Some(&first), Some(&last)) = (starts.first(), starts.last()) else {
         return Ok(());
     };
-    let mut statement = connection.prepare_cached(sql)?;
+    let mut statement = connection.prepare_cached(match span {
+        Span::Day => {
+            "SELECT day, products FROM rollup_days WHERE shop_id = ?1 AND day >= ?2 AND day <= ?3"
+        }
+        Span::Week => {
+            "SELECT week, products FROM rollup_product_weeks
+             WHERE shop_id = ?1 AND week >= ?2 AND week <= ?3"
+        }
+    })?;
     let mut rows = statement.query(params![shop_id.unwrap_or(ALL_SHOPS), first, last])?;
     while let Some(row) = rows.next()? {
         let start: i64 = row.get(0)?;
@@ -158,12 +106,13 @@ fn add_blobs(
             if product_id.is_some_and(|wanted| wanted != product) {
                 return;
             }
+            let [page_views, add_to_carts, purchases, priced, units, rest] = sums;
             ProductTotals::add_to(products, product, |totals| {
-                totals.page_views += sums.page_views.unsigned_abs();
-                totals.add_to_carts += sums.add_to_carts.unsigned_abs();
-                totals.purchases += sums.purchases.unsigned_abs();
-                totals.priced_purchases += sums.priced_purchases.unsigned_abs();
-                totals.revenue_micros += exact_revenue(sums.revenue_units, sums.revenue_rest);
+                totals.page_views += page_views.unsigned_abs();
+                totals.add_to_carts += add_to_carts.unsigned_abs();
+                totals.purchases += purchases.unsigned_abs();
+                totals.priced_purchases += priced.unsigned_abs();
+                totals.revenue_micros += exact_revenue(units, rest);
             });
         })
         .map_err(|reason| StoreError::Corrupt(format!("products of {start}: {reason}")))?;
@@ -200,13 +149,10 @@ pub(super) fn roll_up_week(
     if end.saturating_add(SETTLE_MICROS) > now_micros {
         return Ok(());
     }
-    let mut has_events = connection.prepare_cached(
-        "SELECT 1 FROM rollup_events WHERE shop_id = ?1 AND bucket >= ?2 AND bucket < ?3 LIMIT 1",
-    )?;
     let mut is_rolled_up =
         connection.prepare_cached("SELECT 1 FROM rollup_days WHERE shop_id = ?1 AND day = ?2")?;
     for start in (week..end).step_by(DAY_MICROS as usize) {
-        if has_events.exists(params![ALL_SHOPS, start, start + DAY_MICROS])?
+        if rollup::has_events(connection, ALL_SHOPS, (start, start + DAY_MICROS))?
             && !is_rolled_up.exists(params![ALL_SHOPS, start])?
         {
             return Ok(());
@@ -215,14 +161,14 @@ pub(super) fn roll_up_week(
     let mut read = connection.prepare_cached(
         "SELECT shop_id, products FROM rollup_days WHERE day >= ?1 AND day < ?2 ORDER BY shop_id",
     )?;
-    let mut sums: BTreeMap<String, BTreeMap<String, [i64; 6]>> = BTreeMap::new();
+    let mut sums: BTreeMap<String, BTreeMap<String, Sums>> = BTreeMap::new();
     let mut rows = read.query(params![week, end])?;
     while let Some(row) = rows.next()? {
         let shop_sums = sums.entry(row.get(0)?).or_default();
         let blob = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
         decode(blob, |product, day| {
             let entry = shop_sums.entry(product.to_owned()).or_default();
-            for (sum, field) in entry.iter_mut().zip(day.fields()) {
+            for (sum, field) in entry.iter_mut().zip(day) {
                 *sum += field;
             }
         })
@@ -233,12 +179,7 @@ pub(super) fn roll_up_week(
         "INSERT OR REPLACE INTO rollup_product_weeks (shop_id, week, products) VALUES (?1, ?2, ?3)",
     )?;
     for (shop, products) in sums {
-        let blob = encode(
-            products
-                .into_iter()
-                .map(|(product, fields)| (product, DaySums::from_fields(fields))),
-        );
-        write.execute(params![shop, week, blob])?;
+        write.execute(params![shop, week, encode(products.into_iter())])?;
     }
     Ok(())
 }
@@ -267,12 +208,12 @@ pub fn rolled_up_weeks(
 mod tests {
     use super::*;
 
-    fn sums() -> Vec<(String, DaySums)> {
+    fn sums() -> Vec<(String, Sums)> {
         vec![
-            ("b".to_owned(), DaySums::default()),
+            ("b".to_owned(), [0; 6]),
             (
                 "prod-ä".to_owned(),
-                DaySums::from_fields([3, 0, 200, 199, 123_456_789_012, -999_999]),
+                [3, 0, 200, 199, 123_456_789_012, -999_999],
             ),
         ]
     }

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::StoreError;
 use super::days::{day_of, forget_days};
@@ -30,6 +30,36 @@ pub const ALL_SHOPS: &str = "";
 /// The start of the 15-minute bucket holding `ts_micros` (floor, also before 1970).
 pub fn bucket_of(ts_micros: i64) -> i64 {
     ts_micros.div_euclid(BUCKET_MICROS) * BUCKET_MICROS
+}
+
+/// Every shop with rollup rows, by shop id (the all-shops id left out): a seek per shop on the
+/// primary key of the 15-minute event rows, as many steps as there are shops.
+pub fn shop_ids(connection: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut next_shop = connection.prepare_cached(
+        "SELECT shop_id FROM rollup_events WHERE shop_id > ?1 ORDER BY shop_id LIMIT 1",
+    )?;
+    let mut shops: Vec<String> = Vec::new();
+    while let Some(shop) = next_shop
+        .query_row([shops.last().map_or(ALL_SHOPS, String::as_str)], |row| {
+            row.get::<_, String>(0)
+        })
+        .optional()?
+    {
+        shops.push(shop);
+    }
+    Ok(shops)
+}
+
+/// Whether `shop` has events with a time in `[from, to)`.
+pub fn has_events(
+    connection: &Connection,
+    shop: &str,
+    (from, to): (i64, i64),
+) -> Result<bool, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT 1 FROM rollup_events WHERE shop_id = ?1 AND bucket >= ?2 AND bucket < ?3 LIMIT 1",
+    )?;
+    Ok(statement.exists(params![shop, from, to])?)
 }
 
 /// Counts and exact amounts of one rollup cell.
