@@ -5,8 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::metrics::OriginalMetrics;
-use events_core::store::EventFilter;
-use events_core::store::aggregates::{self, Plan};
+use events_core::store::{EventFilter, Plan, read};
 use rusqlite::Connection;
 
 use super::{PLAN, answer, products};
@@ -20,7 +19,7 @@ pub fn compute(
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<OriginalMetrics, ApiError> {
-    let totals = aggregates::totals(connection, filter, plan)?;
+    let totals = read::totals(connection, filter, plan)?;
     let top_product = products::top_viewed(connection, filter, plan)?;
     Ok(OriginalMetrics::compute(&totals, top_product))
 }

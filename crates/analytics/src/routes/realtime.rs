@@ -6,10 +6,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use events_core::dimension::Dimension;
+use events_core::metrics;
 use events_core::money;
-use events_core::store::EventFilter;
-use events_core::store::aggregates::{self, Plan};
-use events_core::store::people;
+use events_core::store::{EventFilter, Plan, people, read};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -60,30 +60,25 @@ pub fn compute(
         from_micros: Some(start),
         to_micros: Some(end),
     };
-    let totals = aggregates::totals(connection, &filter, plan)?;
-    let minutes = aggregates::totals_by_slot(connection, &filter, 60_000_000, plan)?;
+    let totals = read::totals(connection, &filter, plan)?;
+    let minutes = read::sums_by_slot(connection, &filter, 60_000_000, plan)?;
     let per_minute = (0..MINUTES as i64)
         .map(|i| {
             minutes
                 .get(&(start + i * 60_000_000))
-                .map_or(0, |t| t.page_views)
+                .map_or(0, |t| metrics::event_counts(t)[0])
         })
         .collect();
-    let mut products = aggregates::product_totals(connection, &filter, None, plan)?;
-    products.retain(|p| p.page_views > 0);
-    products.sort_by(|a, b| {
-        b.page_views
-            .cmp(&a.page_views)
-            .then_with(|| a.product_id.as_bytes().cmp(b.product_id.as_bytes()))
-    });
+    let products = read::sums_by_value(connection, &filter, Dimension::Product, None, plan)?;
+    let [page_views, add_to_carts, purchases] = metrics::event_counts(&totals);
     Ok(Realtime {
-        page_views: totals.page_views,
-        add_to_carts: totals.add_to_carts,
-        purchases: totals.purchases,
-        revenue: money::micros_round2(totals.revenue_micros),
+        page_views,
+        add_to_carts,
+        purchases,
+        revenue: money::micros_round2(totals.revenue_micros()),
         visitors: people::people(connection, &filter, None, plan)?.visitors,
         per_minute,
-        top_products: products
+        top_products: metrics::most_viewed(products)
             .into_iter()
             .take(TOP_PRODUCTS)
             .map(|p| TopProduct {

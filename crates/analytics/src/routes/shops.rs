@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use events_core::store::aggregates::{self, Plan};
+use events_core::store::{Plan, read};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -29,7 +29,7 @@ pub struct Shop {
 
 pub fn compute(connection: &Connection, scope: &Scope, plan: Plan) -> Result<Shops, ApiError> {
     let tz = scope.range.tz;
-    let shops = aggregates::shops(connection, &scope.filter(), plan)?
+    let shops = read::shops(connection, &scope.filter(), plan)?
         .into_iter()
         .map(|shop| Shop {
             shop_id: shop.shop_id,

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use events_core::metrics::{Metrics, change};
-use events_core::store::EventFilter;
-use events_core::store::aggregates::{self, Plan};
-use events_core::store::people;
+use events_core::dimension::Dimension;
+use events_core::metrics::{self, Metrics, change};
+use events_core::store::{EventFilter, Plan, people, read};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -42,16 +41,20 @@ pub struct Summary {
     pub change: Option<BTreeMap<&'static str, Option<f64>>>,
 }
 
-/// Every metric of one filter: sums from the rollups, people from one raw pass.
+/// Every metric of one filter: sums from the rollups, people from one pass.
 pub fn metrics(
     connection: &Connection,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Metrics, ApiError> {
-    let totals = aggregates::totals(connection, filter, plan)?;
-    let currencies = aggregates::revenue_by_currency(connection, filter, plan)?;
+    let totals = read::totals(connection, filter, plan)?;
+    let currencies = read::sums_by_value(connection, filter, Dimension::Currency, None, plan)?;
     let people = people::people(connection, filter, None, plan)?;
-    Ok(Metrics::compute(&totals, &people, &currencies))
+    Ok(Metrics::compute(
+        &totals,
+        &people,
+        &metrics::revenue_by_currency(&currencies),
+    ))
 }
 
 pub fn compute(

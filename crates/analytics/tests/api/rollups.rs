@@ -6,8 +6,8 @@
 use analytics::routes::{funnel, original, products, shops, summary, timeseries};
 use chrono::{DateTime, TimeDelta, Utc};
 use events_core::event::{Event, new_event_id};
+use events_core::store::Plan;
 use events_core::store::Writer;
-use events_core::store::aggregates::Plan;
 use proptest::prelude::*;
 use rusqlite::Connection;
 use serde_json::{Value, json};

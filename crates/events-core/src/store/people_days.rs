@@ -1,4 +1,4 @@
-//! The people blob of a day row (see [`days`](super::days)): the distinct visitors and what
+//! The people blob of a day's row (see [`days`](super::days)): the distinct visitors and what
 //! each session did (its [`SessionRun`]) over the whole day, and per 15-minute bucket of the
 //! day that has events with people, built from the day's raw rows in time order. A range
 //! holding the whole day reads the first entry only; one cutting it reads buckets.
@@ -12,21 +12,11 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use super::days::DAY_MICROS;
-use super::people::{FastHash, PersonEvent, SessionRun, read_in_order};
-use super::queries::EventFilter;
-use super::rollup::{ALL_SHOPS, BUCKET_MICROS, bucket_of};
+use super::filter::EventFilter;
+use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, bucket_of};
+use super::raw::read_in_order;
 use super::varint;
-
-/// One bucket's people.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct BucketPeople {
-    pub start: i64,
-    /// Distinct visitor fingerprints, ascending.
-    pub visitors: Vec<u64>,
-    /// Each session's fingerprint and run, ascending.
-    pub sessions: Vec<(u64, SessionRun)>,
-}
+use crate::people::{BucketPeople, FastHash, PersonEvent, SessionRun};
 
 /// The people blobs of every shop with such events in the day starting at `day`, and of all
 /// shops under [`ALL_SHOPS`].
@@ -157,7 +147,7 @@ pub fn read(
     mut visit: impl FnMut(&BucketPeople),
 ) -> Result<(), StoreError> {
     let mut statement = connection
-        .prepare_cached("SELECT people FROM rollup_days WHERE shop_id = ?1 AND day = ?2")?;
+        .prepare_cached("SELECT people FROM people_days WHERE shop_id = ?1 AND day = ?2")?;
     let mut rows = statement.query(params![shop.unwrap_or(ALL_SHOPS), day])?;
     let Some(row) = rows.next()? else {
         return Ok(());

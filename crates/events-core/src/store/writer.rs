@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 
-use super::rollup::Deltas;
+use super::days;
+use super::grain::{ALL_SHOPS, Grain};
+use super::rollups::Deltas;
 use super::{StoreError, Synchronous};
+use crate::dimension::Facts;
 use crate::event::{Event, format_utc};
 
 /// What a committed batch did.
@@ -77,17 +80,20 @@ impl Writer {
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
-                    deltas.add(event);
+                    let ts = Some(event.timestamp.timestamp_micros());
+                    deltas.add(&event.shop_id, ts, &Facts::of(event));
                 } else {
                     outcome.duplicates += 1;
                 }
             }
         }
         deltas.apply(&transaction)?;
+        let touched_days = deltas.buckets(Grain::Day);
+        days::forget_days(&transaction, &touched_days)?;
         transaction.commit()?;
         let now = Instant::now();
-        for day in deltas.days() {
-            self.written_days.insert(day, now);
+        for (_, day) in touched_days.iter().filter(|(shop, _)| *shop == ALL_SHOPS) {
+            self.written_days.insert(*day, now);
         }
         Ok(outcome)
     }
@@ -106,7 +112,7 @@ impl Writer {
         self.written_days
             .retain(|_, written| written.elapsed() < quiet);
         let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
-        super::days::roll_up_next_day(&mut self.connection, now_micros, &busy)
+        days::roll_up_next_day(&mut self.connection, now_micros, &busy)
     }
 }
 

@@ -1,0 +1,242 @@
+//! The readers: the sums of a question, for the spans the [planner](super::plan) cut its
+//! range into. Rollup spans read rows of the rollups, raw spans file raw rows under the same
+//! [`Dimension`] values with the same [`Sums::observe`], so both give one answer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension};
+
+use super::StoreError;
+use super::filter::EventFilter;
+use super::grain::{ALL_SHOPS, BUCKET_MICROS, Grain, UNDATED_BUCKET};
+use super::plan::{Plan, SUM_GRAINS, Span, spans};
+use super::raw;
+use crate::dimension::Dimension;
+use crate::people::FastHash;
+use crate::sums::Sums;
+
+/// Sums per value, while a question is answered.
+pub type SumsByValue = HashMap<String, Sums, FastHash>;
+
+/// Hands `visit` the sums over `filter` of `dimension` (only the value `only` when given), in
+/// pieces: a piece's time is its bucket's start for a rollup row, the event's time for a raw
+/// row (`None` when undated). `grains` are those the plan may use.
+fn for_each_piece(
+    connection: &Connection,
+    filter: &EventFilter,
+    (dimension, only): (Dimension, Option<&str>),
+    (plan, grains): (Plan, &[Grain]),
+    mut visit: impl FnMut(Option<i64>, &str, &Sums),
+) -> Result<(), StoreError> {
+    let shop = filter.shop_id.as_deref().unwrap_or(ALL_SHOPS);
+    for span in spans(filter.from_micros, filter.to_micros, plan, grains) {
+        match span {
+            Span::Rollup { grain, from, to } => {
+                let mut sql = format!(
+                    "SELECT bucket, value, {} FROM rollups
+                     WHERE shop_id = ? AND dimension = ? AND grain = ?",
+                    measure_columns()
+                );
+                let mut params = vec![
+                    Value::Text(shop.to_owned()),
+                    Value::Text(dimension.name().to_owned()),
+                    Value::Integer(grain.code()),
+                ];
+                // An open start still leaves the undated bucket out, as a bounded raw read does.
+                let from = match (grain, from) {
+                    (Grain::Quarter, None) => Some(UNDATED_BUCKET + 1),
+                    (_, from) => from,
+                };
+                for (bound, condition) in [(from, " AND bucket >= ?"), (to, " AND bucket < ?")] {
+                    if let Some(bound) = bound {
+                        sql.push_str(condition);
+                        params.push(Value::Integer(bound));
+                    }
+                }
+                if let Some(value) = only {
+                    sql.push_str(" AND value = ?");
+                    params.push(Value::Text(value.to_owned()));
+                }
+                let mut statement = connection.prepare_cached(&sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+                let mut values = vec![None; Sums::MEASURES.len()];
+                while let Some(row) = rows.next()? {
+                    for (i, value) in values.iter_mut().enumerate() {
+                        *value = row.get(i + 2)?;
+                    }
+                    let bucket: i64 = row.get(0)?;
+                    let value = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                    visit(Some(bucket), value, &Sums::from_values(&values));
+                }
+            }
+            Span::Raw { from, to } => {
+                raw::for_each_fact(connection, &filter.with_range(from, to), |ts, facts| {
+                    match dimension.value(facts) {
+                        Some(value) if only.is_none_or(|only| only == value) => {
+                            visit(
+                                ts,
+                                value,
+                                &Sums::of(facts.event_type, facts.purchase_amount()),
+                            );
+                        }
+                        _ => {}
+                    }
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The measure columns, in the order of [`Sums::MEASURES`].
+fn measure_columns() -> String {
+    let columns: Vec<&str> = Sums::MEASURES.iter().map(|m| m.column).collect();
+    columns.join(", ")
+}
+
+/// The sums over a filter, per value of `dimension` (only `only` when given; values without
+/// events are left out).
+pub fn sums_by_value(
+    connection: &Connection,
+    filter: &EventFilter,
+    dimension: Dimension,
+    only: Option<&str>,
+    plan: Plan,
+) -> Result<SumsByValue, StoreError> {
+    let mut sums = SumsByValue::default();
+    for_each_piece(
+        connection,
+        filter,
+        (dimension, only),
+        (plan, &SUM_GRAINS),
+        |_, value, piece| match sums.get_mut(value) {
+            Some(total) => total.add(piece),
+            None => {
+                sums.insert(value.to_owned(), *piece);
+            }
+        },
+    )?;
+    Ok(sums)
+}
+
+/// The sums of every event over a filter.
+pub fn totals(
+    connection: &Connection,
+    filter: &EventFilter,
+    plan: Plan,
+) -> Result<Sums, StoreError> {
+    let mut totals = Sums::default();
+    for_each_piece(
+        connection,
+        filter,
+        (Dimension::Total, None),
+        (plan, &SUM_GRAINS),
+        |_, _, piece| totals.add(piece),
+    )?;
+    Ok(totals)
+}
+
+/// The sums of every event per time slot of `grain_micros` (slot start → sums), only slots
+/// with events; undated rows belong to no slot. 15-minute rollup rows answer when the grain
+/// is a whole number of them (they are keyed by their own start, which lies in its slot);
+/// any other grain (a minute) is read raw.
+pub fn sums_by_slot(
+    connection: &Connection,
+    filter: &EventFilter,
+    grain_micros: i64,
+    plan: Plan,
+) -> Result<BTreeMap<i64, Sums>, StoreError> {
+    let grain = grain_micros.max(1);
+    let grains: &[Grain] = if grain % BUCKET_MICROS == 0 {
+        &[Grain::Quarter]
+    } else {
+        &[]
+    };
+    let filter = filter.with_range(
+        Some(filter.from_micros.unwrap_or(UNDATED_BUCKET + 1)),
+        filter.to_micros,
+    );
+    let mut slots: BTreeMap<i64, Sums> = BTreeMap::new();
+    for_each_piece(
+        connection,
+        &filter,
+        (Dimension::Total, None),
+        (plan, grains),
+        |time, _, piece| {
+            if let Some(time) = time {
+                let slot = time - time.rem_euclid(grain);
+                slots.entry(slot).or_default().add(piece);
+            }
+        },
+    )?;
+    Ok(slots)
+}
+
+/// Every shop with rollup rows, by shop id (the all-shops id left out): a seek per shop on the
+/// rollups' primary key, as many steps as there are shops.
+pub fn shop_ids(connection: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut next_shop = connection.prepare_cached(
+        "SELECT shop_id FROM rollups WHERE shop_id > ?1 ORDER BY shop_id LIMIT 1",
+    )?;
+    let mut shops: Vec<String> = Vec::new();
+    while let Some(shop) = next_shop
+        .query_row([shops.last().map_or(ALL_SHOPS, String::as_str)], |row| {
+            row.get::<_, String>(0)
+        })
+        .optional()?
+    {
+        shops.push(shop);
+    }
+    Ok(shops)
+}
+
+/// One shop's activity in a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopActivity {
+    pub shop_id: String,
+    pub events: u64,
+    /// Event times in microseconds UTC; `None` when the shop has only undated rows.
+    pub first_seen_micros: Option<i64>,
+    pub last_seen_micros: Option<i64>,
+}
+
+/// Every shop with events in the range (or the one shop of the filter), by shop id.
+pub fn shops(
+    connection: &Connection,
+    filter: &EventFilter,
+    plan: Plan,
+) -> Result<Vec<ShopActivity>, StoreError> {
+    let shop_ids: Vec<String> = match (&filter.shop_id, plan) {
+        (Some(shop), _) => vec![shop.clone()],
+        (None, Plan::Raw) => {
+            let (conditions, params) = filter.sql_conditions();
+            let sql = format!("SELECT DISTINCT shop_id FROM events WHERE 1 = 1{conditions}");
+            let mut statement = connection.prepare_cached(&sql)?;
+            statement
+                .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
+                .collect::<Result<_, _>>()?
+        }
+        (None, Plan::Rollup) => shop_ids(connection)?,
+    };
+    let mut shops = Vec::new();
+    for shop_id in shop_ids {
+        let shop_filter = EventFilter {
+            shop_id: Some(shop_id.clone()),
+            ..filter.clone()
+        };
+        let events = totals(connection, &shop_filter, plan)?.events();
+        if events == 0 {
+            continue;
+        }
+        let span = raw::time_span(connection, &shop_filter)?;
+        shops.push(ShopActivity {
+            shop_id,
+            events: u64::try_from(events).unwrap_or(0),
+            first_seen_micros: span.map(|(first, _)| first),
+            last_seen_micros: span.map(|(_, last)| last),
+        });
+    }
+    shops.sort_by(|a, b| a.shop_id.cmp(&b.shop_id));
+    Ok(shops)
+}
