@@ -298,6 +298,51 @@ mod tests {
         assert_eq!(rows[2], (None, None, "default".into()));
     }
 
+    /// A file written before the rollups were keyed by dimension (v4) is upgraded in place:
+    /// no raw event is lost and the new rollups answer exactly what the raw rows answer.
+    #[test]
+    fn a_v4_file_is_upgraded_and_its_rollups_summed_again() {
+        use crate::dimension::Dimension;
+        use crate::store::{EventFilter, Plan, read};
+        let mut connection = Connection::open_in_memory().expect("opens");
+        connection
+            .execute_batch(&format!("{};{}", MIGRATIONS[0], MIGRATIONS[1]))
+            .expect("v2 schema");
+        connection
+            .execute_batch(
+                "INSERT INTO events (event_id, event_type, timestamp, ts_micros, product_id,
+                    amount_micros, shop_id, currency)
+                 VALUES ('a', 'page_view', 't', 1759400000000000, 'p1', NULL, 's1', NULL),
+                        ('b', 'purchase', 't', 1759400100000000, 'p1', 12500000, 's1', 'EUR'),
+                        ('c', 'purchase', 't', 1760000000000000, NULL, 99, 's2', NULL),
+                        ('d', 'add_to_cart', 't', NULL, 'p2', NULL, 's2', NULL);
+                 PRAGMA user_version = 2;",
+            )
+            .expect("rows of an old file");
+        apply(&mut connection).expect("migrates");
+        let stored: i64 = connection
+            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+            .expect("counts");
+        assert_eq!(stored, 4);
+        for filter in [
+            EventFilter::default(),
+            EventFilter {
+                shop_id: Some("s1".into()),
+                from_micros: Some(1_759_300_000_000_000),
+                to_micros: Some(1_759_500_000_000_000),
+            },
+        ] {
+            for dimension in Dimension::ALL {
+                let ask = |plan| {
+                    read::sums_by_value(&connection, &filter, dimension, None, plan).expect("reads")
+                };
+                let rolled = ask(Plan::Rollup);
+                assert!(!rolled.is_empty(), "{dimension:?} {filter:?}");
+                assert_eq!(rolled, ask(Plan::Raw), "{dimension:?} {filter:?}");
+            }
+        }
+    }
+
     #[test]
     fn the_rollups_have_a_column_for_every_measure() {
         let mut connection = Connection::open_in_memory().expect("opens");

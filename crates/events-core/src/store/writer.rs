@@ -188,6 +188,27 @@ mod tests {
         assert_eq!(count(&writer), 2);
     }
 
+    /// One shop cannot squat another's event ids: they are unique per shop.
+    #[test]
+    fn an_event_id_is_unique_per_shop_not_across_shops() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
+        let view = |shop: &str| {
+            event(json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
+                "event_id": "same", "shop_id": shop}))
+        };
+        let outcome = writer
+            .insert_batch(&[view("victim"), view("other"), view("victim")])
+            .expect("stores");
+        assert_eq!(
+            outcome,
+            InsertOutcome {
+                inserted: 2,
+                duplicates: 1
+            }
+        );
+    }
+
     #[test]
     fn an_order_is_counted_once_per_shop_whatever_its_event_id() {
         let dir = tempfile::tempdir().expect("temp dir");
