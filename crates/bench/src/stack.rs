@@ -60,6 +60,13 @@ impl Service {
         }
     }
 
+    /// Sends the process a signal (`STOP` pauses it, `CONT` resumes it).
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+    }
+
     /// The most resident memory the process has had, in MiB (`VmHWM`).
     pub fn peak_rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -87,6 +94,8 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        // A paused process would not hear the TERM.
+        self.signal("CONT");
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

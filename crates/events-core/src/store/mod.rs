@@ -66,7 +66,8 @@ pub enum Synchronous {
 }
 
 impl Synchronous {
-    fn pragma_value(self) -> &'static str {
+    /// The value of SQLite's `synchronous` pragma.
+    pub fn pragma_value(self) -> &'static str {
         match self {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
