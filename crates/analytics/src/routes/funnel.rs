@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::dimension::Dimension;
 use events_core::metrics::{FunnelStep, event_counts, funnel_steps};
+use events_core::store::ReadBackend;
 use events_core::store::{Plan, people, read};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -53,17 +53,17 @@ pub struct Funnel {
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &FunnelRequest,
     plan: Plan,
 ) -> Result<Funnel, ApiError> {
     let filter = request.scope.filter();
     let product = request.product_id.as_deref();
     let counts = match (request.by, product) {
-        (By::Sessions, _) => people::people(connection, &filter, product, plan)?.funnel,
-        (By::Events, None) => event_counts(&read::totals(connection, &filter, plan)?),
+        (By::Sessions, _) => people::people(store, &filter, product, plan)?.funnel,
+        (By::Events, None) => event_counts(&read::totals(store, &filter, plan)?),
         (By::Events, Some(_)) => {
-            read::sums_by_value(connection, &filter, Dimension::Product, product, plan)?
+            read::sums_by_value(store, &filter, Dimension::Product, product, plan)?
                 .values()
                 .next()
                 .map_or([0; 3], event_counts)

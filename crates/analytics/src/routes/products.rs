@@ -7,8 +7,8 @@ use axum::extract::{RawQuery, State};
 use events_core::dimension::Dimension;
 pub use events_core::metrics::ProductSort as Sort;
 use events_core::metrics::{self, ProductRow};
+use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, read};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -57,22 +57,21 @@ pub struct Products {
 
 /// Every product of the scope, ranked (see [`metrics::rank_products`]).
 pub fn ranked(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     scope: &Scope,
     sort: Sort,
     plan: Plan,
 ) -> Result<Vec<ProductRow>, ApiError> {
-    let products =
-        read::sums_by_value(connection, &scope.filter(), Dimension::Product, None, plan)?;
+    let products = read::sums_by_value(store, &scope.filter(), Dimension::Product, None, plan)?;
     Ok(metrics::rank_products(products, sort))
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &ProductsRequest,
     plan: Plan,
 ) -> Result<Products, ApiError> {
-    let rows = ranked(connection, &request.scope, request.sort, plan)?;
+    let rows = ranked(store, &request.scope, request.sort, plan)?;
     let total = rows.len();
     let products = rows
         .into_iter()
@@ -84,11 +83,11 @@ pub fn compute(
 
 /// The most viewed product of a filter (see [`metrics::most_viewed`]), for `/api/analytics`.
 pub fn top_viewed(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Option<String>, ApiError> {
-    let products = read::sums_by_value(connection, filter, Dimension::Product, None, plan)?;
+    let products = read::sums_by_value(store, filter, Dimension::Product, None, plan)?;
     Ok(metrics::most_viewed(products)
         .into_iter()
         .next()

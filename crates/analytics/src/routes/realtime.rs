@@ -9,8 +9,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use events_core::dimension::Dimension;
 use events_core::metrics;
 use events_core::money;
+use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, people, read};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -49,7 +49,7 @@ pub fn window(now: DateTime<Utc>) -> (i64, i64) {
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     shop_id: Option<String>,
     now: DateTime<Utc>,
     plan: Plan,
@@ -60,8 +60,8 @@ pub fn compute(
         from_micros: Some(start),
         to_micros: Some(end),
     };
-    let totals = read::totals(connection, &filter, plan)?;
-    let minutes = read::sums_by_slot(connection, &filter, 60_000_000, plan)?;
+    let totals = read::totals(store, &filter, plan)?;
+    let minutes = read::sums_by_slot(store, &filter, 60_000_000, plan)?;
     let per_minute = (0..MINUTES as i64)
         .map(|i| {
             minutes
@@ -69,14 +69,14 @@ pub fn compute(
                 .map_or(0, |t| metrics::event_counts(t)[0])
         })
         .collect();
-    let products = read::sums_by_value(connection, &filter, Dimension::Product, None, plan)?;
+    let products = read::sums_by_value(store, &filter, Dimension::Product, None, plan)?;
     let [page_views, add_to_carts, purchases] = metrics::event_counts(&totals);
     Ok(Realtime {
         page_views,
         add_to_carts,
         purchases,
         revenue: money::micros_round2(totals.revenue_micros()),
-        visitors: people::people(connection, &filter, None, plan)?.visitors,
+        visitors: people::people(store, &filter, None, plan)?.visitors,
         per_minute,
         top_products: metrics::most_viewed(products)
             .into_iter()

@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::dimension::Dimension;
 use events_core::metrics::{self, Metrics, change};
+use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, people, read};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -43,13 +43,13 @@ pub struct Summary {
 
 /// Every metric of one filter: sums from the rollups, people from one pass.
 pub fn metrics(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Metrics, ApiError> {
-    let totals = read::totals(connection, filter, plan)?;
-    let currencies = read::sums_by_value(connection, filter, Dimension::Currency, None, plan)?;
-    let people = people::people(connection, filter, None, plan)?;
+    let totals = read::totals(store, filter, plan)?;
+    let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
+    let people = people::people(store, filter, None, plan)?;
     Ok(Metrics::compute(
         &totals,
         &people,
@@ -58,14 +58,14 @@ pub fn metrics(
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &SummaryRequest,
     plan: Plan,
 ) -> Result<Summary, ApiError> {
     let scope = &request.scope;
-    let current = metrics(connection, &scope.filter(), plan)?;
+    let current = metrics(store, &scope.filter(), plan)?;
     let previous = match scope.previous().filter(|_| request.compare) {
-        Some(previous) => Some(metrics(connection, &previous.filter(), plan)?),
+        Some(previous) => Some(metrics(store, &previous.filter(), plan)?),
         None => None,
     };
     let tz = scope.range.tz;

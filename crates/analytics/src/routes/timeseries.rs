@@ -8,9 +8,9 @@ use axum::extract::{RawQuery, State};
 use chrono::DateTime;
 use events_core::metrics;
 use events_core::money;
-use events_core::store::{EventFilter, Plan, people, raw, read};
+use events_core::store::ReadBackend;
+use events_core::store::{EventFilter, Plan, people, read};
 use events_core::sums::Sums;
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -95,7 +95,7 @@ pub struct BucketSums {
 }
 
 pub fn sums(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &TimeseriesRequest,
     plan: Plan,
 ) -> Result<BucketSums, ApiError> {
@@ -106,7 +106,7 @@ pub fn sums(
     let filter = scope.filter();
     let span = match (scope.range.from, scope.range.to) {
         (Some(from), Some(to)) => Some((from.instant, to.instant)),
-        (from, to) => raw::time_span(connection, &filter)?.and_then(|(first, last)| {
+        (from, to) => store.time_span(&filter)?.and_then(|(first, last)| {
             let from = from.map_or(DateTime::from_timestamp_micros(first), |b| Some(b.instant))?;
             let to = match to {
                 Some(b) => b.instant,
@@ -129,7 +129,7 @@ pub fn sums(
         Interval::Minute => buckets::common_grain(&bounds).min(60_000_000),
         _ => buckets::common_grain(&bounds),
     };
-    let slots = read::sums_by_slot(connection, &bounded, grain, plan)?;
+    let slots = read::sums_by_slot(store, &bounded, grain, plan)?;
     let mut sums = vec![Sums::default(); bounds.len().saturating_sub(1)];
     for (slot, piece) in slots {
         if let Some(sum) = buckets::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {
@@ -144,7 +144,7 @@ pub fn sums(
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &TimeseriesRequest,
     plan: Plan,
 ) -> Result<Timeseries, ApiError> {
@@ -153,8 +153,8 @@ pub fn compute(
         bounds,
         sums,
         filter,
-    } = sums(connection, request, plan)?;
-    let visitors = people::visitors_by_slot(connection, &filter, &bounds, plan)?;
+    } = sums(store, request, plan)?;
+    let visitors = people::visitors_by_slot(store, &filter, &bounds, plan)?;
     let points = bounds
         .iter()
         .zip(sums.iter().zip(visitors))

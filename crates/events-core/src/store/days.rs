@@ -18,8 +18,9 @@ use std::collections::BTreeSet;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, Grain, day_of};
-use super::{StoreError, people_days, read};
+use super::backend::ReadBackend;
+use super::grain::{ALL_SHOPS, DAY_MICROS, Grain, day_of};
+use super::{StoreError, people_days};
 use crate::dimension::Dimension;
 
 /// How long after its end a day is rolled up, so that events arriving a little late (a
@@ -113,7 +114,7 @@ fn shops_with_events(connection: &Connection, day: i64) -> Result<Vec<String>, S
         "SELECT 1 FROM rollups WHERE shop_id = ?1 AND dimension = ?2 AND grain = ?3 AND bucket = ?4",
     )?;
     let mut shops = vec![ALL_SHOPS.to_owned()];
-    for shop in read::shop_ids(connection)? {
+    for shop in connection.rollup_shop_ids()? {
         if has_events.exists(params![
             shop,
             Dimension::Total.name(),
@@ -124,113 +125,4 @@ fn shops_with_events(connection: &Connection, day: i64) -> Result<Vec<String>, S
         }
     }
     Ok(shops)
-}
-
-/// The rolled-up days that start in `[from, to)` (`None` is open), ascending.
-pub fn rolled_up_days(
-    connection: &Connection,
-    from: Option<i64>,
-    to: Option<i64>,
-) -> Result<Vec<i64>, StoreError> {
-    let mut statement = connection.prepare_cached(
-        "SELECT day FROM people_days WHERE shop_id = ?1 AND day >= ?2 AND day < ?3 ORDER BY day",
-    )?;
-    let days = statement
-        .query_map(
-            params![ALL_SHOPS, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
-            |row| row.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok(days)
-}
-
-/// A stretch of time a people pass reads, in time order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stretch {
-    /// Raw rows with `ts_micros` in `[from, to)`; `None` is open.
-    Raw(Option<i64>, Option<i64>),
-    /// The buckets `[from, to)` of a rolled-up day, from its day row.
-    Day { day: i64, from: i64, to: i64 },
-}
-
-/// Cuts the time range `[from, to)` into stretches, in time order: the whole 15-minute
-/// buckets of rolled-up days (`rolled_up` ascending, as [`rolled_up_days`] gives them) come
-/// from day rows, everything else from raw rows.
-pub fn stretches(from: Option<i64>, to: Option<i64>, rolled_up: &[i64]) -> Vec<Stretch> {
-    let ceil = |t: i64| {
-        let floor = t.div_euclid(BUCKET_MICROS) * BUCKET_MICROS;
-        if floor == t { t } else { floor + BUCKET_MICROS }
-    };
-    let floor = |t: i64| t.div_euclid(BUCKET_MICROS) * BUCKET_MICROS;
-    let mut out = Vec::new();
-    let mut cursor = from;
-    let raw_until = |cursor: Option<i64>, until: Option<i64>, out: &mut Vec<Stretch>| {
-        let empty = matches!((cursor, until), (Some(c), Some(u)) if c >= u);
-        if !empty {
-            out.push(Stretch::Raw(cursor, until));
-        }
-    };
-    for &day in rolled_up {
-        let start = from.map_or(day, |f| ceil(f).max(day));
-        let end = to.map_or(day + DAY_MICROS, |t| floor(t).min(day + DAY_MICROS));
-        if start >= end {
-            continue;
-        }
-        raw_until(cursor, Some(start), &mut out);
-        out.push(Stretch::Day {
-            day,
-            from: start,
-            to: end,
-        });
-        cursor = Some(end);
-    }
-    raw_until(cursor, to, &mut out);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const D: i64 = DAY_MICROS;
-    const Q: i64 = BUCKET_MICROS;
-
-    #[test]
-    fn people_read_whole_buckets_of_rolled_up_days_and_raw_rows_around_them() {
-        assert_eq!(
-            stretches(Some(D + 7), Some(3 * D + Q + 5), &[D, 3 * D]),
-            vec![
-                Stretch::Raw(Some(D + 7), Some(D + Q)),
-                Stretch::Day {
-                    day: D,
-                    from: D + Q,
-                    to: 2 * D
-                },
-                Stretch::Raw(Some(2 * D), Some(3 * D)),
-                Stretch::Day {
-                    day: 3 * D,
-                    from: 3 * D,
-                    to: 3 * D + Q
-                },
-                Stretch::Raw(Some(3 * D + Q), Some(3 * D + Q + 5)),
-            ]
-        );
-        assert_eq!(
-            stretches(None, None, &[D]),
-            vec![
-                Stretch::Raw(None, Some(D)),
-                Stretch::Day {
-                    day: D,
-                    from: D,
-                    to: 2 * D
-                },
-                Stretch::Raw(Some(2 * D), None),
-            ]
-        );
-        // Inside one bucket: nothing whole to read from the day row.
-        assert_eq!(
-            stretches(Some(D + 1), Some(D + 2), &[D]),
-            vec![Stretch::Raw(Some(D + 1), Some(D + 2))]
-        );
-    }
 }

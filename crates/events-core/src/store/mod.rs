@@ -2,8 +2,8 @@
 //! writes and vice versa.
 //!
 //! A question goes one way: the [`plan`] cuts its range into spans, the readers ([`read`] for
-//! sums, [`people`] for visitors and sessions) fetch those spans from the [`rollups`], the
-//! day rows ([`days`]) or the raw rows ([`raw`]), and [`crate::metrics`] turns what they
+//! sums, [`people`] for visitors and sessions) fetch those spans through the [`backend`]
+//! reads — rollup rows, day rows of people, raw rows — and [`crate::metrics`] turns what they
 //! return into numbers. The writer adds each batch to the raw rows and the rollups in one
 //! transaction.
 //!
@@ -13,9 +13,10 @@
 //! | [`writer`] | the idempotent batch insert the consumer commits |
 //! | [`rollups`] | the one rollup table: sums by shop, dimension, grain, bucket and value; the writer's deltas |
 //! | [`grain`] | the rollups' time grains (15 minutes, UTC days, weeks, all time) and their buckets |
-//! | [`plan`] | the range planner: which grain answers which part of a range |
+//! | [`plan`] | the range planner: which grain (or day row of people) answers which part of a range |
 //! | [`read`] | sums for a filter, per dimension value or per time slot, from the planned spans |
-//! | [`raw`] | reads of raw rows: range edges, the raw plan, people events in time order |
+//! | [`backend`] | the boundary: the reads a store backend answers, which readers are written over |
+//! | [`sqlite_reads`] | SQLite's answers to those reads |
 //! | [`filter`] | which events a question looks at: a shop and a time range |
 //! | [`days`] | day rows of people, rolled up once a UTC day has ended, forgotten when it gains events |
 //! | [`people_days`] | the day rows' visitors and sessions per 15-minute bucket, as blobs |
@@ -24,6 +25,7 @@
 //! | [`pool`] | read connections for the analytics service |
 //! | [`live`] | noticing newly committed events for the live stream |
 
+pub mod backend;
 pub mod days;
 pub mod filter;
 pub mod grain;
@@ -33,9 +35,9 @@ pub mod people;
 pub mod people_days;
 pub mod plan;
 pub mod pool;
-pub mod raw;
 pub mod read;
 pub mod rollups;
+pub mod sqlite_reads;
 pub mod varint;
 pub mod writer;
 
@@ -44,6 +46,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use backend::ReadBackend;
 pub use filter::EventFilter;
 pub use plan::Plan;
 pub use pool::ReadPool;

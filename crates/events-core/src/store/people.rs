@@ -1,21 +1,16 @@
 //! The people pass: visitors, sessions, cart abandonment and session funnels over a range,
 //! read in time order. Rolled-up days (see [`days`](super::days)) are read from their day
 //! rows, which hold for the whole day and per 15-minute bucket the distinct visitors and what
-//! each session did; the rest is read from the raw rows over the `(ts_micros, shop_id,
-//! event_type, session_id, visitor_id, product_id)` index, which holds every column a pass
-//! reads, so the table is never touched. The rules themselves are [`crate::people`]'s.
+//! each session did; the rest is read from the raw rows. The rules themselves are [`crate::people`]'s.
 
 use std::collections::HashSet;
 
-use rusqlite::Connection;
-
 use super::StoreError;
-use super::days::{self, Stretch};
+use super::backend::ReadBackend;
 use super::filter::EventFilter;
 use super::grain::{BUCKET_MICROS, DAY_MICROS, day_of};
 use super::people_days;
-use super::plan::Plan;
-use super::raw::read_in_order;
+use super::plan::{Plan, Stretch, stretches};
 use crate::people::{BucketPeople, FastHash, PeopleCounts, PersonEvent, Tally};
 
 /// What a pass sees next, in time order.
@@ -38,7 +33,7 @@ impl Seen<'_> {
 /// kept per product). With `whole_days`, a rolled-up day wholly inside the range comes as one
 /// bucket starting at the day's start.
 fn walk(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     product_id: Option<&str>,
     (plan, whole_days): (Plan, bool),
@@ -48,8 +43,8 @@ fn walk(
     let stretches = if plan == Plan::Raw || product_id.is_some() {
         vec![Stretch::Raw(from, to)]
     } else {
-        let rolled_up = days::rolled_up_days(connection, from.map(day_of), to)?;
-        days::stretches(from, to, &rolled_up)
+        let rolled_up = store.people_days(from.map(day_of), to)?;
+        stretches(from, to, &rolled_up)
     };
     let shop = filter.shop_id.as_deref();
     for stretch in stretches {
@@ -60,12 +55,12 @@ fn walk(
                     from_micros,
                     to_micros,
                 };
-                read_in_order(connection, &raw, product_id, |event| {
+                store.person_events(&raw, product_id, &mut |event| {
                     visit(Seen::Event(event));
                 })?;
             }
             Stretch::Day { day, from, to } => {
-                people_days::read(connection, shop, day, (from, to), whole_days, |bucket| {
+                people_days::read(store, shop, day, (from, to), whole_days, |bucket| {
                     visit(Seen::Bucket(bucket));
                 })?;
             }
@@ -77,22 +72,16 @@ fn walk(
 /// Visitors, sessions, cart abandonment and the session funnel over a filter; with
 /// `product_id`, only that product's events count (the funnel of one product).
 pub fn people(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     product_id: Option<&str>,
     plan: Plan,
 ) -> Result<PeopleCounts, StoreError> {
     let mut tally = Tally::default();
-    walk(
-        connection,
-        filter,
-        product_id,
-        (plan, true),
-        |seen| match seen {
-            Seen::Event(event) => tally.add(event),
-            Seen::Bucket(bucket) => tally.add_bucket(bucket),
-        },
-    )?;
+    walk(store, filter, product_id, (plan, true), |seen| match seen {
+        Seen::Event(event) => tally.add(event),
+        Seen::Bucket(bucket) => tally.add_bucket(bucket),
+    })?;
     Ok(tally.finish())
 }
 
@@ -100,7 +89,7 @@ pub fn people(
 /// end of the last slot, so the answer has `starts.len() - 1` counts. Day rows answer only
 /// when every slot is whole 15-minute buckets (not for minutes).
 pub fn visitors_by_slot(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     starts: &[i64],
     plan: Plan,
@@ -121,7 +110,7 @@ pub fn visitors_by_slot(
     let whole_days = starts.iter().all(|s| s.rem_euclid(DAY_MICROS) == 0);
     let mut slot = 0;
     let mut seen: HashSet<u64, FastHash> = HashSet::default();
-    walk(connection, &range, None, (plan, whole_days), |next| {
+    walk(store, &range, None, (plan, whole_days), |next| {
         let time = next.time();
         let moved = slot;
         while slot + 1 < starts.len() && starts[slot + 1] <= time {

@@ -1,11 +1,14 @@
 //! The range planner: which grain answers which part of a time range.
 //!
-//! A range `[from, to)` (either end may be open) is covered by the coarsest whole buckets
+//! Sums: a range `[from, to)` (either end may be open) is covered by the coarsest whole buckets
 //! that fit inside it — weeks, then days, then 15-minute buckets — and the ragged edges that
 //! no bucket fits are read from the raw rows. The planner knows nothing of what is summed or
 //! by which dimension: readers fetch the same spans for every question.
+//!
+//! People: a pass reads, in time order, the whole 15-minute buckets of days whose people are
+//! rolled up from their day rows, and everything else from raw rows ([`stretches`]).
 
-use super::grain::Grain;
+use super::grain::{BUCKET_MICROS, DAY_MICROS, Grain};
 
 /// How a question is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +91,50 @@ fn cover(from: Option<i64>, to: Option<i64>, grains: &[Grain], out: &mut Vec<Spa
 
 fn is_empty(from: Option<i64>, to: Option<i64>) -> bool {
     matches!((from, to), (Some(f), Some(t)) if f >= t)
+}
+
+/// A stretch of time a people pass reads, in time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stretch {
+    /// Raw rows with `ts_micros` in `[from, to)`; `None` is open.
+    Raw(Option<i64>, Option<i64>),
+    /// The buckets `[from, to)` of a rolled-up day, from its day row.
+    Day { day: i64, from: i64, to: i64 },
+}
+
+/// Cuts the time range `[from, to)` into stretches, in time order: the whole 15-minute
+/// buckets of rolled-up days (`rolled_up` ascending, as [`rolled_up_days`] gives them) come
+/// from day rows, everything else from raw rows.
+pub fn stretches(from: Option<i64>, to: Option<i64>, rolled_up: &[i64]) -> Vec<Stretch> {
+    let ceil = |t: i64| {
+        let floor = t.div_euclid(BUCKET_MICROS) * BUCKET_MICROS;
+        if floor == t { t } else { floor + BUCKET_MICROS }
+    };
+    let floor = |t: i64| t.div_euclid(BUCKET_MICROS) * BUCKET_MICROS;
+    let mut out = Vec::new();
+    let mut cursor = from;
+    let raw_until = |cursor: Option<i64>, until: Option<i64>, out: &mut Vec<Stretch>| {
+        let empty = matches!((cursor, until), (Some(c), Some(u)) if c >= u);
+        if !empty {
+            out.push(Stretch::Raw(cursor, until));
+        }
+    };
+    for &day in rolled_up {
+        let start = from.map_or(day, |f| ceil(f).max(day));
+        let end = to.map_or(day + DAY_MICROS, |t| floor(t).min(day + DAY_MICROS));
+        if start >= end {
+            continue;
+        }
+        raw_until(cursor, Some(start), &mut out);
+        out.push(Stretch::Day {
+            day,
+            from: start,
+            to: end,
+        });
+        cursor = Some(end);
+    }
+    raw_until(cursor, to, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -186,6 +233,45 @@ mod tests {
                 from: None,
                 to: None
             }]
+        );
+    }
+
+    #[test]
+    fn people_read_whole_buckets_of_rolled_up_days_and_raw_rows_around_them() {
+        assert_eq!(
+            stretches(Some(D + 7), Some(3 * D + Q + 5), &[D, 3 * D]),
+            vec![
+                Stretch::Raw(Some(D + 7), Some(D + Q)),
+                Stretch::Day {
+                    day: D,
+                    from: D + Q,
+                    to: 2 * D
+                },
+                Stretch::Raw(Some(2 * D), Some(3 * D)),
+                Stretch::Day {
+                    day: 3 * D,
+                    from: 3 * D,
+                    to: 3 * D + Q
+                },
+                Stretch::Raw(Some(3 * D + Q), Some(3 * D + Q + 5)),
+            ]
+        );
+        assert_eq!(
+            stretches(None, None, &[D]),
+            vec![
+                Stretch::Raw(None, Some(D)),
+                Stretch::Day {
+                    day: D,
+                    from: D,
+                    to: 2 * D
+                },
+                Stretch::Raw(Some(2 * D), None),
+            ]
+        );
+        // Inside one bucket: nothing whole to read from the day row.
+        assert_eq!(
+            stretches(Some(D + 1), Some(D + 2), &[D]),
+            vec![Stretch::Raw(Some(D + 1), Some(D + 2))]
         );
     }
 }

@@ -4,14 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension};
-
 use super::StoreError;
+use super::backend::{ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, Grain, UNDATED_BUCKET};
 use super::plan::{Plan, SUM_GRAINS, Span, spans};
-use super::raw;
 use crate::dimension::Dimension;
 use crate::people::FastHash;
 use crate::sums::Sums;
@@ -23,7 +20,7 @@ pub type SumsByValue = HashMap<String, Sums, FastHash>;
 /// pieces: a piece's time is its bucket's start for a rollup row, the event's time for a raw
 /// row (`None` when undated). `grains` are those the plan may use.
 fn for_each_piece(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     (dimension, only): (Dimension, Option<&str>),
     (plan, grains): (Plan, &[Grain]),
@@ -33,46 +30,22 @@ fn for_each_piece(
     for span in spans(filter.from_micros, filter.to_micros, plan, grains) {
         match span {
             Span::Rollup { grain, from, to } => {
-                let mut sql = format!(
-                    "SELECT bucket, value, {} FROM rollups
-                     WHERE shop_id = ? AND dimension = ? AND grain = ?",
-                    measure_columns()
-                );
-                let mut params = vec![
-                    Value::Text(shop.to_owned()),
-                    Value::Text(dimension.name().to_owned()),
-                    Value::Integer(grain.code()),
-                ];
-                // An open start still leaves the undated bucket out, as a bounded raw read does.
-                let from = match (grain, from) {
-                    (Grain::Quarter, None) => Some(UNDATED_BUCKET + 1),
-                    (_, from) => from,
+                let rows = RollupRows {
+                    shop,
+                    dimension,
+                    grain,
+                    from,
+                    to,
+                    only,
                 };
-                for (bound, condition) in [(from, " AND bucket >= ?"), (to, " AND bucket < ?")] {
-                    if let Some(bound) = bound {
-                        sql.push_str(condition);
-                        params.push(Value::Integer(bound));
-                    }
-                }
-                if let Some(value) = only {
-                    sql.push_str(" AND value = ?");
-                    params.push(Value::Text(value.to_owned()));
-                }
-                let mut statement = connection.prepare_cached(&sql)?;
-                let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-                let mut values = vec![None; Sums::MEASURES.len()];
-                while let Some(row) = rows.next()? {
-                    for (i, value) in values.iter_mut().enumerate() {
-                        *value = row.get(i + 2)?;
-                    }
-                    let bucket: i64 = row.get(0)?;
-                    let value = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-                    visit(Some(bucket), value, &Sums::from_values(&values));
-                }
+                store.rollup_rows(rows, &mut |bucket, value, sums| {
+                    visit(Some(bucket), value, sums);
+                })?;
             }
             Span::Raw { from, to } => {
-                raw::for_each_fact(connection, &filter.with_range(from, to), |ts, facts| {
-                    match dimension.value(facts) {
+                store.raw_facts(
+                    &filter.with_range(from, to),
+                    &mut |ts, facts| match dimension.value(facts) {
                         Some(value) if only.is_none_or(|only| only == value) => {
                             visit(
                                 ts,
@@ -81,24 +54,18 @@ fn for_each_piece(
                             );
                         }
                         _ => {}
-                    }
-                })?;
+                    },
+                )?;
             }
         }
     }
     Ok(())
 }
 
-/// The measure columns, in the order of [`Sums::MEASURES`].
-fn measure_columns() -> String {
-    let columns: Vec<&str> = Sums::MEASURES.iter().map(|m| m.column).collect();
-    columns.join(", ")
-}
-
 /// The sums over a filter, per value of `dimension` (only `only` when given; values without
 /// events are left out).
 pub fn sums_by_value(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     dimension: Dimension,
     only: Option<&str>,
@@ -106,7 +73,7 @@ pub fn sums_by_value(
 ) -> Result<SumsByValue, StoreError> {
     let mut sums = SumsByValue::default();
     for_each_piece(
-        connection,
+        store,
         filter,
         (dimension, only),
         (plan, &SUM_GRAINS),
@@ -122,13 +89,13 @@ pub fn sums_by_value(
 
 /// The sums of every event over a filter.
 pub fn totals(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Sums, StoreError> {
     let mut totals = Sums::default();
     for_each_piece(
-        connection,
+        store,
         filter,
         (Dimension::Total, None),
         (plan, &SUM_GRAINS),
@@ -142,7 +109,7 @@ pub fn totals(
 /// is a whole number of them (they are keyed by their own start, which lies in its slot);
 /// any other grain (a minute) is read raw.
 pub fn sums_by_slot(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     grain_micros: i64,
     plan: Plan,
@@ -159,7 +126,7 @@ pub fn sums_by_slot(
     );
     let mut slots: BTreeMap<i64, Sums> = BTreeMap::new();
     for_each_piece(
-        connection,
+        store,
         &filter,
         (Dimension::Total, None),
         (plan, grains),
@@ -171,24 +138,6 @@ pub fn sums_by_slot(
         },
     )?;
     Ok(slots)
-}
-
-/// Every shop with rollup rows, by shop id (the all-shops id left out): a seek per shop on the
-/// rollups' primary key, as many steps as there are shops.
-pub fn shop_ids(connection: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut next_shop = connection.prepare_cached(
-        "SELECT shop_id FROM rollups WHERE shop_id > ?1 ORDER BY shop_id LIMIT 1",
-    )?;
-    let mut shops: Vec<String> = Vec::new();
-    while let Some(shop) = next_shop
-        .query_row([shops.last().map_or(ALL_SHOPS, String::as_str)], |row| {
-            row.get::<_, String>(0)
-        })
-        .optional()?
-    {
-        shops.push(shop);
-    }
-    Ok(shops)
 }
 
 /// One shop's activity in a range.
@@ -203,21 +152,14 @@ pub struct ShopActivity {
 
 /// Every shop with events in the range (or the one shop of the filter), by shop id.
 pub fn shops(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Vec<ShopActivity>, StoreError> {
     let shop_ids: Vec<String> = match (&filter.shop_id, plan) {
         (Some(shop), _) => vec![shop.clone()],
-        (None, Plan::Raw) => {
-            let (conditions, params) = filter.sql_conditions();
-            let sql = format!("SELECT DISTINCT shop_id FROM events WHERE 1 = 1{conditions}");
-            let mut statement = connection.prepare_cached(&sql)?;
-            statement
-                .query_map(rusqlite::params_from_iter(params), |row| row.get(0))?
-                .collect::<Result<_, _>>()?
-        }
-        (None, Plan::Rollup) => shop_ids(connection)?,
+        (None, Plan::Raw) => store.raw_shop_ids(filter)?,
+        (None, Plan::Rollup) => store.rollup_shop_ids()?,
     };
     let mut shops = Vec::new();
     for shop_id in shop_ids {
@@ -225,11 +167,11 @@ pub fn shops(
             shop_id: Some(shop_id.clone()),
             ..filter.clone()
         };
-        let events = totals(connection, &shop_filter, plan)?.events();
+        let events = totals(store, &shop_filter, plan)?.events();
         if events == 0 {
             continue;
         }
-        let span = raw::time_span(connection, &shop_filter)?;
+        let span = store.time_span(&shop_filter)?;
         shops.push(ShopActivity {
             shop_id,
             events: u64::try_from(events).unwrap_or(0),

@@ -194,8 +194,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
         let view = |shop: &str| {
-            event(json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
-                "event_id": "same", "shop_id": shop}))
+            event(
+                json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
+                "event_id": "same", "shop_id": shop}),
+            )
         };
         let outcome = writer
             .insert_batch(&[view("victim"), view("other"), view("victim")])
