@@ -166,6 +166,8 @@ impl KeyCache {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(self.refresh) => {}
             }
+            // Last uses first, so that a key used just before it was revoked is recorded too.
+            self.write_last_uses().await;
             match self.reload().await {
                 Ok(()) => {
                     if failing {
@@ -180,7 +182,6 @@ impl KeyCache {
                     failing = true;
                 }
             }
-            self.write_last_uses().await;
         }
     }
 }
