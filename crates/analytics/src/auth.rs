@@ -6,22 +6,27 @@
 //! dashboard's files and CORS preflight need none. A shop-scoped key answers for its shop only:
 //! without `shop_id` a request means its shop, another `shop_id` is `403`. One key holds at
 //! most [`LIVE_STREAMS_PER_KEY`] live streams.
+//!
+//! `GET /api/v1/key` tells the dashboard whether keys are needed and what the key it holds may
+//! read: `{"auth":"off"}`; `{"auth":"keys","key":null}` without a key; `{"auth":"keys",
+//! "key":{"id","kind","shop_id","name"}}` with a good one; `401` with a bad one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
 use events_core::keys::KeyKind;
 use events_core::keys::access::{
     AuthMode, Authenticated, Gate, Refusal, rebuild_query, warn_if_off,
 };
 use events_core::keys::limits::PerKeyCap;
 use futures_util::StreamExt;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -31,6 +36,8 @@ pub const LIVE_STREAMS_PER_KEY: usize = 20;
 /// What a client refused a live stream is told to wait.
 const LIVE_RETRY_AFTER: Duration = Duration::from_secs(10);
 const LIVE_PATH: &str = "/api/v1/live";
+/// What the dashboard asks before anything else.
+pub const KEY_PATH: &str = "/api/v1/key";
 
 /// The key check of analytics: the gate and the per-key live-stream cap.
 pub struct ReadGate {
@@ -42,7 +49,7 @@ pub struct ReadGate {
 /// [`start`].
 pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Gate>>), String> {
     if config.auth.auth == AuthMode::Off {
-        return Ok((router, None));
+        return Ok((router.layer(middleware::from_fn(describe_no_auth)), None));
     }
     // A dashboard refresh is about ten requests at once: bursts of twice the rate.
     let rate = config.rate_limit_read;
@@ -76,11 +83,39 @@ fn is_open(request: &Request) -> bool {
         )
 }
 
+/// `GET /api/v1/key` with `AUTH=off`.
+async fn describe_no_auth(request: Request, next: Next) -> Response {
+    if request.uri().path() == KEY_PATH && request.method() == Method::GET {
+        return Json(json!({"auth": "off"})).into_response();
+    }
+    next.run(request).await
+}
+
+/// `GET /api/v1/key` with `AUTH=keys`: the presented key's scope, or `null` without one.
+fn describe_key(read_gate: &ReadGate, request: &Request) -> Response {
+    match read_gate.gate.check(request, |_| false) {
+        Ok(key) => {
+            let record = &key.record;
+            Json(json!({"auth": "keys", "key": {
+                "id": record.id, "kind": record.kind, "shop_id": record.shop_id, "name": record.name,
+            }}))
+            .into_response()
+        }
+        Err(Refusal::Unauthorized {
+            key_sent: false, ..
+        }) => Json(json!({"auth": "keys", "key": null})).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 async fn require_read_key(
     State(read_gate): State<Arc<ReadGate>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    if request.uri().path() == KEY_PATH && request.method() == Method::GET {
+        return describe_key(&read_gate, &request);
+    }
     if is_open(&request) {
         return next.run(request).await;
     }

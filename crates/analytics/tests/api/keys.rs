@@ -437,3 +437,25 @@ async fn the_analytics_binary_creates_lists_and_revokes_keys() {
     let (ok, _) = analytics(&["keys", "create", "--kind", "write", "--all-shops"]);
     assert!(!ok);
 }
+
+#[tokio::test]
+async fn the_dashboard_learns_what_its_key_may_read() {
+    let keyed = keyed_app(&[]).await;
+    let app = &keyed.app;
+    let (status, body) = get_json(app, "/api/v1/key", None).await;
+    assert_eq!((status, body), (200, json!({"auth": "keys", "key": null})));
+    let (status, body) = get_json(app, "/api/v1/key", Some(&keyed.acme)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["key"]["kind"], "read");
+    assert_eq!(body["key"]["shop_id"], "acme");
+    assert_eq!(body["key"]["id"], keyed.acme_id.as_str());
+    let (_, body) = get_json(app, "/api/v1/key", Some(&keyed.all)).await;
+    assert_eq!(body["key"]["shop_id"], Value::Null);
+    let unknown = format!("rk_{}", "z".repeat(43));
+    assert_unauthorized(&get(app, "/api/v1/key", Some(&unknown)).await);
+    assert_unauthorized(&get(app, &format!("/api/v1/key?key={}", keyed.all), None).await);
+
+    let open = crate::helpers::spawn_app().await;
+    let (status, body) = open.get_json("/api/v1/key").await;
+    assert_eq!((status, body), (200, json!({"auth": "off"})));
+}
