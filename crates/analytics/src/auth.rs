@@ -178,16 +178,23 @@ async fn require_read_key(
     } else {
         None
     };
+    let hash = *key.hash();
     request.extensions_mut().insert(Authenticated(key));
     let response = next.run(request).await;
     match slot {
-        // The slot is freed when the stream's body is dropped: when the client leaves.
+        // The slot is freed when the stream's body is dropped: when the client leaves. The
+        // stream ends at its next message (a keep-alive at most 15 s away) once its key is
+        // revoked, so a revoked key does not keep listening.
         Some(slot) => {
             let (parts, body) = response.into_parts();
-            let body = body.into_data_stream().map(move |chunk| {
-                let _held = &slot;
-                chunk
-            });
+            let cache = Arc::clone(&read_gate.gate.cache);
+            let body = body
+                .into_data_stream()
+                .take_while(move |_| std::future::ready(cache.is_active(&hash)))
+                .map(move |chunk| {
+                    let _held = &slot;
+                    chunk
+                });
             Response::from_parts(parts, Body::from_stream(body))
         }
         None => response,

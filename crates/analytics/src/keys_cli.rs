@@ -27,6 +27,32 @@ pub enum KeysCommand {
         /// The key's id, as `keys list` shows it (`key_…`).
         id: String,
     },
+    /// The first start of an installation (docker compose): creates a write, a read and a
+    /// public key for a shop and prints them once; on every later start, prints nothing.
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BootstrapArgs {
+    /// The shop the keys are for.
+    #[arg(long, default_value = "default")]
+    pub shop: String,
+
+    /// The origins of the public key (the dashboard's own address, for trying the tracker).
+    #[arg(
+        long = "origin",
+        value_name = "URL",
+        default_value = "http://localhost:8000"
+    )]
+    pub origins: Vec<String>,
+
+    /// Where ingestion answers, for the printed `curl` line.
+    #[arg(long, default_value = "http://localhost:8080")]
+    pub ingestion_url: String,
+
+    /// Where the dashboard and the API answer, for the printed lines.
+    #[arg(long, default_value = "http://localhost:8000")]
+    pub analytics_url: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -102,6 +128,7 @@ pub async fn run(
                 writeln!(out, "{line}").map_err(write_error)?;
             }
         }
+        KeysCommand::Bootstrap(args) => bootstrap(&store, args, out).await?,
         KeysCommand::Revoke { id } => {
             let record = store.revoke(id).await.map_err(|e| e.to_string())?;
             writeln!(
@@ -113,4 +140,47 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+async fn bootstrap(
+    store: &KeyStore,
+    args: &BootstrapArgs,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    if !store.claim_bootstrap().await.map_err(|e| e.to_string())? {
+        return Ok(());
+    }
+    let mut made = Vec::new();
+    for (kind, origins, purchases) in [
+        (KeyKind::Write, Vec::new(), false),
+        (KeyKind::Read, Vec::new(), false),
+        (KeyKind::Public, args.origins.clone(), true),
+    ] {
+        let new = NewKey {
+            kind,
+            shop_id: Some(args.shop.clone()),
+            origins,
+            allow_purchases: purchases,
+            name: Some("first start".into()),
+        };
+        let (key, _) = store.create(new).await.map_err(|e| e.to_string())?;
+        made.push(key);
+    }
+    let write_error = |e: std::io::Error| format!("cannot write the output: {e}");
+    let timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+    let text = format!(
+        "\n  API keys for the shop `{shop}`, printed this once (only their hashes are kept):\n    \
+         write    {write}\n    read     {read}\n    public   {public}\n\n  Try it:\n    \
+         curl -X POST {ingestion}/v1/events -H 'Authorization: Bearer {write}' -H 'Content-Type: application/json' \
+         -d '{{\"event_type\":\"page_view\",\"timestamp\":\"{timestamp}\",\"product_id\":\"p-1\"}}'\n    \
+         curl -H 'Authorization: Bearer {read}' {analytics}/api/v1/summary\n\n  \
+         Dashboard: {analytics}/ (sign in with the read key)\n",
+        shop = args.shop,
+        write = made[0],
+        read = made[1],
+        public = made[2],
+        ingestion = args.ingestion_url,
+        analytics = args.analytics_url,
+    );
+    out.write_all(text.as_bytes()).map_err(write_error)
 }

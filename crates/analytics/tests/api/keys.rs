@@ -222,6 +222,8 @@ async fn a_revoked_key_is_refused_within_10_seconds_and_redis_away_changes_nothi
         get(app, "/api/analytics", Some(&keyed.acme)).await.status(),
         200
     );
+    let mut live = get(app, "/api/v1/live", Some(&keyed.acme)).await;
+    assert_eq!(live.status(), 200);
     keyed.store.revoke(&keyed.acme_id).await.expect("revokes");
     test_support::eventually(
         "the revocation to reach analytics",
@@ -231,6 +233,18 @@ async fn a_revoked_key_is_refused_within_10_seconds_and_redis_away_changes_nothi
         },
     )
     .await;
+    // An open live stream ends at its next message once its key is revoked.
+    app.store(&[
+        json!({"event_type": "page_view", "timestamp": "2025-10-02T11:00:00Z", "shop_id": "acme"}),
+    ]);
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(_)) = live.chunk().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the live stream of a revoked key was still open"
+    );
     // Redis away: the last good copy of the keys keeps serving.
     keyed.redis.kill();
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -458,4 +472,44 @@ async fn the_dashboard_learns_what_its_key_may_read() {
     let open = crate::helpers::spawn_app().await;
     let (status, body) = open.get_json("/api/v1/key").await;
     assert_eq!((status, body), (200, json!({"auth": "off"})));
+}
+
+#[tokio::test]
+async fn bootstrap_makes_the_first_keys_once_and_prints_them_with_a_curl_line() {
+    let redis = RedisServer::start();
+    let args = analytics::keys_cli::BootstrapArgs {
+        shop: "default".into(),
+        origins: vec!["http://localhost:3000".into()],
+        ingestion_url: "http://localhost:8080".into(),
+        analytics_url: "http://localhost:3000".into(),
+    };
+    let first = run(KeysCommand::Bootstrap(args.clone()), &redis)
+        .await
+        .expect("bootstraps");
+    let keys: Vec<&str> = first
+        .split_whitespace()
+        .filter(|w| ["sk_", "rk_", "pk_"].iter().any(|p| w.starts_with(p)))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        3 + 2,
+        "three keys, and two in the curl lines: {first}"
+    );
+    assert!(first.contains("curl -X POST http://localhost:8080/v1/events"));
+    assert!(first.contains("http://localhost:3000/"));
+    let listed = run(KeysCommand::List, &redis).await.expect("lists");
+    assert_eq!(listed.lines().count(), 3);
+    assert!(listed.contains(r#""origins":["http://localhost:3000"]"#));
+    let again = run(KeysCommand::Bootstrap(args), &redis)
+        .await
+        .expect("runs");
+    assert_eq!(again, "", "a later start prints nothing");
+    assert_eq!(
+        run(KeysCommand::List, &redis)
+            .await
+            .expect("lists")
+            .lines()
+            .count(),
+        3
+    );
 }

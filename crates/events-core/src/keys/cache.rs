@@ -92,6 +92,12 @@ impl KeyCache {
         }
     }
 
+    /// Whether the key with this hash is still active (not revoked since it was checked).
+    pub fn is_active(&self, hash: &[u8; 32]) -> bool {
+        self.current()
+            .is_some_and(|set| set.by_hash.contains_key(hash))
+    }
+
     /// Whether `origin` is on the list of some active public key.
     pub fn is_public_origin(&self, origin: &str) -> bool {
         self.current()

@@ -22,6 +22,8 @@ use super::{KeyRecord, NewKey, from_hex, generate_id, generate_key, hash_key, to
 pub const KEYS_HASH: &str = "analytics:keys";
 /// The hash of last uses.
 pub const LAST_USED_HASH: &str = "analytics:keys:last_used";
+/// Set once the first keys of an installation were made (`analytics keys bootstrap`).
+pub const BOOTSTRAPPED: &str = "analytics:keys:bootstrapped";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
@@ -144,6 +146,22 @@ impl KeyStore {
         })
         .await?;
         Ok(record)
+    }
+
+    /// `true` the first time it is called on this Redis (and never again): whether this caller
+    /// should make an installation's first keys.
+    pub async fn claim_bootstrap(&self) -> Result<bool, KeyStoreError> {
+        self.within_timeout(async {
+            let mut connection = self.connection().await?;
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(BOOTSTRAPPED)
+                .arg(now_rfc3339())
+                .arg("NX")
+                .query_async(&mut connection)
+                .await?;
+            Ok(claimed.is_some())
+        })
+        .await
     }
 
     /// Records when keys were last used (`id` → Unix seconds).
