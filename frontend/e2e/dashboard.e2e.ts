@@ -360,7 +360,8 @@ describe('the dashboard in a real browser', () => {
       stack.analyticsCommand('keys', 'revoke', acme.id);
       // New events end the revoked key's live stream; the dashboard's next request is a 401.
       await stack.send([event('page_view', ago(5_000), { product_id: 'p-1' })]);
-      await expect.poll(() => page.getByTestId('sign-in').isVisible(), WAIT).toBe(true);
+      // The stream ends, the browser retries it (401), and the next poll (5 s) signs out.
+      await expect.poll(() => page.getByTestId('sign-in').isVisible(), { ...WAIT, timeout: 45_000 }).toBe(true);
       expect(await page.getByTestId('sign-in-notice').textContent()).toContain('refused');
       expect(await page.evaluate(() => Object.values(sessionStorage))).not.toContain(acme.key);
     } finally {
