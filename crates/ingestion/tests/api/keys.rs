@@ -139,6 +139,7 @@ async fn a_missing_unknown_or_malformed_key_is_401_with_a_bearer_challenge() {
     assert_eq!(app.get("/v1/ready").await.status(), 200);
 }
 
+/// Ingestion has no store here at all: keys reach it from Redis alone.
 #[tokio::test]
 async fn a_write_key_stamps_its_shop_and_refuses_other_shops() {
     let (app, keys) = keyed_app(&[]).await;
