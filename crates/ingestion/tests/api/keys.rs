@@ -503,3 +503,60 @@ async fn a_key_never_appears_in_the_logs_of_a_request() {
         "an address is in the logs: {with_address:?}"
     );
 }
+
+/// The per-address limit for bad keys counts each client behind a trusted proxy on its own,
+/// and believes `X-Forwarded-For` from no one else.
+#[tokio::test]
+async fn x_forwarded_for_picks_the_bucket_only_from_trusted_proxies() {
+    let anonymous = |app: &TestApp, client: &'static str| {
+        app.client
+            .post(format!("{}/v1/events", app.address))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", client)
+            .body(page_view().to_string())
+            .send()
+    };
+    let (behind_proxy, _keys) = keyed_app(&[
+        "--rate-limit-anon",
+        "1",
+        "--trusted-proxies",
+        "127.0.0.1/32",
+    ])
+    .await;
+    let first = anonymous(&behind_proxy, "203.0.113.1").await.expect("sent");
+    assert_eq!(first.status(), 401);
+    let other_client = anonymous(&behind_proxy, "203.0.113.2").await.expect("sent");
+    assert_eq!(
+        other_client.status(),
+        401,
+        "another client behind the proxy has its own bucket"
+    );
+    let mut again = Vec::new();
+    for _ in 0..3 {
+        again.push(
+            anonymous(&behind_proxy, "203.0.113.1")
+                .await
+                .expect("sent")
+                .status()
+                .as_u16(),
+        );
+    }
+    assert!(again.contains(&429), "{again:?}");
+
+    let (direct, _keys) = keyed_app(&["--rate-limit-anon", "1"]).await;
+    let mut statuses = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        statuses.push(
+            anonymous(&direct, client)
+                .await
+                .expect("sent")
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses[0], 401);
+    assert!(
+        statuses.contains(&429),
+        "a forged X-Forwarded-For must not pick a fresh bucket: {statuses:?}"
+    );
+}
