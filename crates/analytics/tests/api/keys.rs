@@ -513,3 +513,74 @@ async fn bootstrap_makes_the_first_keys_once_and_prints_them_with_a_curl_line() 
         3
     );
 }
+
+/// The real binary at `RUST_LOG=trace`, asked with keys in headers and in URLs (allowed on the
+/// live stream, refused elsewhere): its log holds no key.
+#[tokio::test]
+async fn a_key_never_appears_in_the_logs_of_a_request() {
+    let keyed = keyed_app(&[]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_path = dir.path().join("analytics.log");
+    let address = format!("127.0.0.1:{}", test_support::free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .env("REDIS_URL", keyed.redis.url())
+        .env("ANALYTICS_ADDR", &address)
+        .env("DATABASE_URL", dir.path().join("analytics.db"))
+        .env("DASHBOARD_DIR", "/nonexistent-dashboard")
+        .env("RUST_LOG", "trace")
+        .env("LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("analytics starts");
+    let base = format!("http://{address}");
+    let client = &keyed.app.client;
+    test_support::eventually("analytics to be ready", Duration::from_secs(20), || async {
+        let response = client.get(format!("{base}/api/ready")).send().await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+    let status = |path: String, key: Option<String>| {
+        let mut request = client.get(format!("{base}{path}"));
+        if let Some(key) = key {
+            request = request.header(AUTHORIZATION, format!("Bearer {key}"));
+        }
+        async move { request.send().await.expect("sent").status().as_u16() }
+    };
+    assert_eq!(
+        status("/api/analytics".into(), Some(keyed.acme.clone())).await,
+        200
+    );
+    assert_eq!(
+        status(format!("/api/analytics?key={}", keyed.all), None).await,
+        401
+    );
+    assert_eq!(
+        status(
+            "/api/analytics?shop_id=globex".into(),
+            Some(keyed.acme.clone())
+        )
+        .await,
+        403
+    );
+    let live = client
+        .get(format!("{base}/api/v1/live?key={}", keyed.acme))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(live.status(), 200);
+    drop(live);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let logs = std::fs::read_to_string(&log_path).expect("the log");
+    assert!(
+        logs.contains(r#""uri":"/api/v1/live?shop_id=acme""#),
+        "requests are logged: {logs}"
+    );
+    for key in [&keyed.acme, &keyed.all, &keyed.write] {
+        assert!(!logs.contains(key.as_str()), "a key is in the logs: {logs}");
+    }
+}
