@@ -8,18 +8,25 @@
 //! | [`buckets`] | calendar buckets in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |
+//! | [`auth`] | read keys and their shop scope, rate limits, the per-key live-stream cap (§11) |
+//! | [`keys_cli`] | `analytics keys create|list|revoke` |
 
+pub mod auth;
 pub mod buckets;
 pub mod csv;
 pub mod error;
+pub mod keys_cli;
 pub mod params;
 pub mod routes;
 
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use events_core::config::{CorsArgs, LogArgs, StoreArgs};
+use events_core::config::{CorsArgs, LogArgs, RedisArgs, StoreArgs};
+use events_core::keys::access::AuthArgs;
 use events_core::store::ReadPool;
 use events_core::store::live::Stored;
 use tokio::net::TcpListener;
@@ -49,6 +56,21 @@ pub struct Config {
 
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// Where the API keys live (§11).
+    #[command(flatten)]
+    pub redis: RedisArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    /// Requests per second per read key, with bursts of twice that; `429` beyond.
+    #[arg(long, env = "RATE_LIMIT_READ", default_value = "100")]
+    pub rate_limit_read: NonZeroU32,
+
+    /// Without a command, analytics serves.
+    #[command(subcommand)]
+    pub command: Option<keys_cli::Command>,
 }
 
 /// What every handler shares.
@@ -102,13 +124,18 @@ pub async fn serve(
     }
     let cors = events_core::http::cors_layer(&config.cors.cors_origins)
         .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
-    let app = router(state, dashboard).layer(cors);
+    let (app, gate) = auth::protect(router(state, dashboard), &config)?;
+    auth::start(gate.as_ref(), config.auth.auth, shutdown.clone()).await;
+    let app = app.layer(cors);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, database = %config.store.database_url.display(), "analytics listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("analytics stopped");
     Ok(())
 }

@@ -37,7 +37,14 @@ impl Pipeline {
             "http://{}",
             ingestion_listener.local_addr().expect("address")
         );
-        let config = ingestion::Config::parse_from(["ingestion", "--redis-url", &redis.url()]);
+        // Keys are tested in each service's own tests; here the pipeline runs open.
+        let config = ingestion::Config::parse_from([
+            "ingestion",
+            "--redis-url",
+            &redis.url(),
+            "--auth",
+            "off",
+        ]);
         let stop = shutdown.clone();
         tokio::spawn(async move {
             if let Err(error) = ingestion::serve(config, ingestion_listener, stop).await {
@@ -76,6 +83,8 @@ impl Pipeline {
             &db,
             "--dashboard-dir",
             "/nonexistent",
+            "--auth",
+            "off",
         ]);
         let stop = shutdown.clone();
         tokio::spawn(async move {

@@ -49,8 +49,9 @@ pub struct StoreArgs {
 /// Which browser origins may call an HTTP service.
 #[derive(Debug, Clone, Args)]
 pub struct CorsArgs {
-    /// Allowed origins, comma-separated (`https://shop.example,https://admin.example`), or `*`.
-    #[arg(long, env = "CORS_ORIGINS", default_value = "*")]
+    /// Allowed origins, comma-separated (`https://shop.example,https://admin.example`), or `*`
+    /// (only with `AUTH=off`). Ingestion also allows the origins of its public keys.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
 }
 

@@ -13,12 +13,14 @@
 //! | [`config`] | configuration shared by the binaries (Redis, store, logging, CORS, durations) |
 //! | [`telemetry`] | the tracing subscriber (`RUST_LOG`, `LOG_FORMAT`) |
 //! | [`shutdown`] | SIGINT/SIGTERM as a `CancellationToken` |
+//! | [`keys`] | API keys (§11): the model, their home in Redis, each service's cache, rate limits |
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
 
 pub mod config;
 pub mod dimension;
 pub mod event;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod money;
 pub mod people;

@@ -6,17 +6,22 @@
 //! | [`routes`] | the handlers and the router |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` |
+//! | [`auth`] | API keys and their scopes, rate limits, CORS (§11) |
 
+pub mod auth;
 pub mod backlog;
 pub mod error;
 pub mod routes;
 
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use clap::Parser;
 use events_core::config::{CorsArgs, LogArgs, RedisArgs};
+use events_core::keys::access::{AuthArgs, Gate};
 use events_core::transport::Publisher;
 
 use crate::backlog::Backlog;
@@ -52,6 +57,14 @@ pub struct Config {
     pub cors: CorsArgs,
 
     #[command(flatten)]
+    pub auth: AuthArgs,
+
+    /// Requests per second per write or public key (a batch is one request), with bursts of
+    /// the same size; `429` beyond.
+    #[arg(long, env = "RATE_LIMIT_WRITE", default_value = "1000")]
+    pub rate_limit_write: NonZeroU32,
+
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
@@ -76,7 +89,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     events_core::telemetry::prometheus();
-    let (app, state) = build(&config)?;
+    let (app, state, gate) = build(&config)?;
+    auth::start(gate.as_ref(), config.auth.auth, shutdown.clone()).await;
     let stop_watching = CancellationToken::new();
     tokio::spawn(backlog::watch(
         Arc::clone(&state.backlog),
@@ -86,10 +100,13 @@ pub async fn serve(
     let _stop_watching_on_return = stop_watching.drop_guard();
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, stream = %config.events_stream, "ingestion listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("ingestion stopped");
     Ok(())
 }
@@ -100,7 +117,9 @@ pub fn build_router(config: &Config) -> Result<Router, String> {
     Ok(build(config)?.0)
 }
 
-fn build(config: &Config) -> Result<(Router, Arc<AppState>), String> {
+type Built = (Router, Arc<AppState>, Option<Arc<Gate>>);
+
+fn build(config: &Config) -> Result<Built, String> {
     let publisher = Publisher::new(
         &config.redis.redis_url,
         &config.events_stream,
@@ -113,7 +132,6 @@ fn build(config: &Config) -> Result<(Router, Arc<AppState>), String> {
         backlog: Arc::new(Backlog::new(config.max_backlog)),
         retry_after: Duration::from_secs(1),
     });
-    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
-        .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
-    Ok((router(Arc::clone(&state)).layer(cors), state))
+    let (app, gate) = auth::protect(router(Arc::clone(&state)), config)?;
+    Ok((app, state, gate))
 }

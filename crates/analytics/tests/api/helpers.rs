@@ -29,15 +29,23 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_dashboard(dashboard: &Path) -> TestApp {
+    spawn_app_with_args(dashboard, &["--auth", "off"]).await
+}
+
+/// Starts analytics with `args` after the store and dashboard ones (tests about keys pass
+/// `--redis-url`; the others `--auth off`).
+pub async fn spawn_app_with_args(dashboard: &Path, args: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("analytics.db");
-    let config = Config::parse_from([
-        "analytics".as_ref(),
-        "--database-url".as_ref(),
-        db_path.as_os_str(),
-        "--dashboard-dir".as_ref(),
-        dashboard.as_os_str(),
-    ]);
+    let mut argv: Vec<std::ffi::OsString> = vec![
+        "analytics".into(),
+        "--database-url".into(),
+        db_path.clone().into(),
+        "--dashboard-dir".into(),
+        dashboard.into(),
+    ];
+    argv.extend(args.iter().map(Into::into));
+    let config = Config::parse_from(argv);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");

@@ -2,6 +2,7 @@
 //! [`v1`], and the rollups against raw scans in [`rollups`].
 
 mod helpers;
+mod keys;
 mod rollups;
 mod v1;
 

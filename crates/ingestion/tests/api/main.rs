@@ -2,6 +2,7 @@
 //! is not, and every refusal says why.
 
 mod helpers;
+mod keys;
 mod no_panic;
 
 use std::time::{Duration, Instant};
