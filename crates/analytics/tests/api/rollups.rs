@@ -117,11 +117,18 @@ fn encode(text: &str) -> String {
 
 /// Stores the events in two batches. Every day of the first is rolled up in between, so the
 /// second (whose events land in the same days) makes some day rows stale; then `rolled_up`
-/// days are rolled up again, leaving a mix of days with and without day rows.
-fn store(events: &[RandomEvent], rolled_up: usize) -> (tempfile::TempDir, Connection) {
+/// days are rolled up again, leaving a mix of days with and without day rows. The writer
+/// folds raw rows into the rollups once `fold_rows` wait, so some rows may be past the
+/// rollups' watermark when the questions are asked.
+fn store(
+    events: &[RandomEvent],
+    rolled_up: usize,
+    fold_rows: usize,
+) -> (tempfile::TempDir, Connection) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("a.db");
     let mut writer = Writer::open(&path).expect("opens");
+    writer.set_fold_rows(fold_rows);
     let events: Vec<Event> = events
         .iter()
         .map(|e| Event::from_json(to_json(e), Utc::now(), new_event_id).expect("valid"))
@@ -165,8 +172,9 @@ proptest! {
         interval in prop_oneof![Just("minute"), Just("hour"), Just("day"), Just("week"), Just("month")],
         sort in prop_oneof![Just("page_views"), Just("revenue"), Just("conversion_rate")],
         rolled_up in 0..=DAYS as usize,
+        fold_rows in prop_oneof![Just(0), Just(usize::MAX), 1..60usize],
     ) {
-        let (_dir, connection) = store(&events, rolled_up);
+        let (_dir, connection) = store(&events, rolled_up, fold_rows);
         let shop = shop.map(|s| format!("&shop_id=shop-{s}")).unwrap_or_default();
         let scope = format!("tz={}{range}{shop}", ZONES[zone]);
         let query = |extra: &str| format!("{scope}{extra}");

@@ -41,6 +41,14 @@ pub trait ReadBackend {
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError>;
 
+    /// The same for the raw events of a filter that the rollups do not hold yet: those past
+    /// the watermark of [`rollups`](super::rollups), a few thousand at most.
+    fn unfolded_facts(
+        &self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
+    ) -> Result<(), StoreError>;
+
     /// Hands `visit` the raw events of a filter that have a session or a visitor (only
     /// `product_id`'s when given) in time order, ties in arrival order; returns the shop ids
     /// that [`PersonEvent::shop`] indexes.
@@ -54,7 +62,7 @@ pub trait ReadBackend {
     /// The first and last event time matching a filter.
     fn time_span(&self, filter: &EventFilter) -> Result<Option<(i64, i64)>, StoreError>;
 
-    /// Every shop with rollup rows, by shop id (the all-shops id left out).
+    /// Every shop with rollup rows or unfolded rows, by shop id (the all-shops id left out).
     fn rollup_shop_ids(&self) -> Result<Vec<String>, StoreError>;
 
     /// Every shop with raw events matching a filter, in any order.

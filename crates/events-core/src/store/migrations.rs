@@ -170,8 +170,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (shop_id, week)
     );
     ",
-    // v5: one rollup table keyed by dimension and grain (store/rollups.rs) replaces the four
-    // 15-minute tables and the day and week blobs of products; day rows keep only people.
+    // v5: one rollup table keyed by dimension and grain (store/rollups.rs), holding the raw
+    // rows up to a watermark, replaces the four 15-minute tables and the day and week blobs of products; day rows keep only people.
     // Event ids are unique per shop, not across shops (one shop must not be able to squat
     // another's ids). The writer keeps only the indexes a question or a uniqueness rule needs:
     // the people index starts with `ts_micros`, so it serves time ranges too.
@@ -198,6 +198,11 @@ const MIGRATIONS: &[&str] = &[
         min_amount INTEGER,
         PRIMARY KEY (shop_id, dimension, grain, bucket, value)
     ) WITHOUT ROWID;
+    -- The highest raw row id the rollups hold (store/rollups.rs).
+    CREATE TABLE rollup_progress (
+        last_event_id INTEGER NOT NULL
+    );
+    INSERT INTO rollup_progress VALUES (-9223372036854775808);
     CREATE TABLE people_days (
         shop_id TEXT NOT NULL,
         day INTEGER NOT NULL,

@@ -32,6 +32,26 @@ pub enum Span {
     Raw { from: Option<i64>, to: Option<i64> },
 }
 
+impl Span {
+    /// Whether an event at `ts` (`None`: undated) is counted by this span when it is a
+    /// rollup span: "all time" holds every event, other grains the dated ones in `[from, to)`.
+    pub fn holds_in_rollups(&self, ts: Option<i64>) -> bool {
+        match (*self, ts) {
+            (Span::Raw { .. }, _) => false,
+            (
+                Span::Rollup {
+                    grain: Grain::All, ..
+                },
+                _,
+            ) => true,
+            (Span::Rollup { .. }, None) => false,
+            (Span::Rollup { from, to, .. }, Some(ts)) => {
+                from.is_none_or(|from| from <= ts) && to.is_none_or(|to| ts < to)
+            }
+        }
+    }
+}
+
 /// The spans that answer `[from, to)`, in time order, using the given grains (coarsest
 /// first; the last resort is always raw rows). A fully open range is one "all time" span
 /// when that grain is allowed.

@@ -9,7 +9,7 @@ use super::backend::{ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, Grain, UNDATED_BUCKET};
 use super::plan::{Plan, SUM_GRAINS, Span, spans};
-use crate::dimension::Dimension;
+use crate::dimension::{Dimension, Facts};
 use crate::people::FastHash;
 use crate::sums::Sums;
 
@@ -18,7 +18,7 @@ pub type SumsByValue = HashMap<String, Sums, FastHash>;
 
 /// Hands `visit` the sums over `filter` of `dimension` (only the value `only` when given), in
 /// pieces: a piece's time is its bucket's start for a rollup row, the event's time for a raw
-/// row (`None` when undated). `grains` are those the plan may use.
+/// row (`None` when undated), including the unfolded rows the rollups do not hold yet. `grains` are those the plan may use.
 fn for_each_piece(
     store: &dyn ReadBackend,
     filter: &EventFilter,
@@ -27,7 +27,8 @@ fn for_each_piece(
     mut visit: impl FnMut(Option<i64>, &str, &Sums),
 ) -> Result<(), StoreError> {
     let shop = filter.shop_id.as_deref().unwrap_or(ALL_SHOPS);
-    for span in spans(filter.from_micros, filter.to_micros, plan, grains) {
+    let spans = spans(filter.from_micros, filter.to_micros, plan, grains);
+    for &span in &spans {
         match span {
             Span::Rollup { grain, from, to } => {
                 let rows = RollupRows {
@@ -43,23 +44,42 @@ fn for_each_piece(
                 })?;
             }
             Span::Raw { from, to } => {
-                store.raw_facts(
-                    &filter.with_range(from, to),
-                    &mut |ts, facts| match dimension.value(facts) {
-                        Some(value) if only.is_none_or(|only| only == value) => {
-                            visit(
-                                ts,
-                                value,
-                                &Sums::of(facts.event_type, facts.purchase_amount()),
-                            );
-                        }
-                        _ => {}
-                    },
-                )?;
+                store.raw_facts(&filter.with_range(from, to), &mut |ts, facts| {
+                    visit_fact(ts, facts, (dimension, only), &mut visit);
+                })?;
             }
         }
     }
+    // The rollups hold the rows up to their watermark; the few past it count in the rollup
+    // spans they fall in (the raw spans read them already).
+    if spans.iter().any(|span| matches!(span, Span::Rollup { .. })) {
+        store.unfolded_facts(filter, &mut |ts, facts| {
+            if spans.iter().any(|span| span.holds_in_rollups(ts)) {
+                visit_fact(ts, facts, (dimension, only), &mut visit);
+            }
+        })?;
+    }
     Ok(())
+}
+
+/// Hands `visit` the sums of one raw event, if `dimension` files it (under `only`, when
+/// given).
+fn visit_fact(
+    ts: Option<i64>,
+    facts: &Facts<'_>,
+    (dimension, only): (Dimension, Option<&str>),
+    visit: &mut impl FnMut(Option<i64>, &str, &Sums),
+) {
+    match dimension.value(facts) {
+        Some(value) if only.is_none_or(|only| only == value) => {
+            visit(
+                ts,
+                value,
+                &Sums::of(facts.event_type, facts.purchase_amount()),
+            );
+        }
+        _ => {}
+    }
 }
 
 /// The sums over a filter, per value of `dimension` (only `only` when given; values without

@@ -1,12 +1,16 @@
 //! The rollups: one table of [`Sums`] keyed by (shop, dimension, grain, bucket, value), and
-//! the writer's side of it — what one committed batch adds.
+//! how raw rows are folded into it.
 //!
-//! The writer feeds every row it actually inserted (not the duplicates `INSERT OR IGNORE`
-//! skipped) into [`Deltas`], which sums them per 15-minute key, then spreads those sums over
-//! every grain and upserts each touched row once, in key order, inside the insert's
-//! transaction. A batch replayed after a crash inserts nothing, so it adds nothing; a batch
-//! that fails rolls back its rollups with its rows. The rollups therefore never drift from
-//! the events they summarise.
+//! The rollups hold every event up to a watermark: the highest raw row id folded in
+//! (`rollup_progress`). [`fold`] reads the raw rows past it in id order, sums them per
+//! 15-minute key in [`Deltas`], spreads those sums over every grain, upserts each touched row
+//! once, in key order, and moves the watermark, all in the caller's transaction. The writer
+//! folds inside an insert's transaction once enough rows are waiting (or a second has passed),
+//! so a crash either keeps both the rows and their sums or neither, and a replayed batch
+//! (which inserts nothing) adds nothing: the rollups never drift from the events. Folding
+//! thousands of rows at once writes each rollup row once for all of them, where folding each
+//! batch of a backlog wrote it once per batch. Readers add the few rows past the watermark
+//! (the tail) themselves (see [`read`](super::read)).
 //!
 //! Every event is summed for its shop and for all shops ([`ALL_SHOPS`]), under every
 //! [`Dimension`] that files it, at every [`Grain`].
@@ -52,25 +56,7 @@ impl<'a> Deltas<'a> {
         }
     }
 
-    /// Whether nothing was added.
-    pub fn is_empty(&self) -> bool {
-        self.quarters.is_empty()
-    }
-
-    /// The buckets of `grain` the batch added events to, per shop (the all-shops id too).
-    pub fn buckets(&self, grain: Grain) -> Vec<(&'a str, i64)> {
-        let mut buckets: Vec<(&str, i64)> = self
-            .quarters
-            .keys()
-            .filter(|(_, dimension, _, _)| *dimension == Dimension::Total)
-            .filter_map(|&(shop, _, ts, _)| Some((shop, grain.bucket_of(ts)?)))
-            .collect();
-        buckets.sort_unstable();
-        buckets.dedup();
-        buckets
-    }
-
-    /// Adds the deltas to the rollups, inside the caller's transaction (the insert's): each
+    /// Adds the deltas to the rollups, inside the caller's transaction: each
     /// touched row once, in key order (so that concurrent writers of a server database take
     /// their row locks in the same order and cannot deadlock).
     pub fn apply(&self, transaction: &Connection) -> Result<(), StoreError> {
@@ -136,22 +122,30 @@ fn upsert_sql() -> String {
     )
 }
 
-/// How many raw rows [`rebuild`] sums at a time.
-const REBUILD_CHUNK: i64 = 100_000;
+/// How many raw rows [`fold`] sums at a time, at most.
+const FOLD_CHUNK: i64 = 100_000;
 
-/// Empties the rollups and sums every stored event into them again, through the same
-/// [`Deltas`] as the writer, inside the caller's transaction: for a migration that adds a
-/// measure or a dimension, and for corrections that cannot be subtracted.
-pub fn rebuild(connection: &Connection) -> Result<(), StoreError> {
-    connection.execute("DELETE FROM rollups", [])?;
-    let mut read = connection.prepare(
+/// The highest raw row id the rollups hold.
+pub fn watermark(connection: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        connection.query_row("SELECT last_event_id FROM rollup_progress", [], |row| {
+            row.get(0)
+        })?,
+    )
+}
+
+/// Folds every raw row past the watermark into the rollups and moves the watermark, inside
+/// the caller's transaction. Returns how many rows it folded.
+pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
+    let mut read = connection.prepare_cached(
         "SELECT id, shop_id, ts_micros, event_type, amount_micros, product_id, currency
          FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
-    let mut after = i64::MIN;
+    let mut after = watermark(connection)?;
+    let mut folded = 0;
     loop {
         let chunk: Vec<RawRow> = read
-            .query_map((after, REBUILD_CHUNK), |row| {
+            .query_map((after, FOLD_CHUNK), |row| {
                 Ok(RawRow {
                     id: row.get(0)?,
                     shop_id: row.get(1)?,
@@ -164,9 +158,10 @@ pub fn rebuild(connection: &Connection) -> Result<(), StoreError> {
             })?
             .collect::<Result<_, _>>()?;
         let Some(last) = chunk.last() else {
-            return Ok(());
+            return Ok(folded);
         };
         after = last.id;
+        folded += chunk.len();
         let mut deltas = Deltas::default();
         for row in &chunk {
             // Rows of an unknown type (impossible through ingestion) count nowhere, as in
@@ -183,7 +178,18 @@ pub fn rebuild(connection: &Connection) -> Result<(), StoreError> {
             deltas.add(&row.shop_id, row.ts_micros, &facts);
         }
         deltas.apply(connection)?;
+        connection.execute("UPDATE rollup_progress SET last_event_id = ?1", [after])?;
     }
+}
+
+/// Empties the rollups and folds every stored event into them again, inside the caller's
+/// transaction: for a migration that adds a measure or a dimension, and for corrections that
+/// cannot be subtracted.
+pub fn rebuild(connection: &Connection) -> Result<(), StoreError> {
+    connection.execute("DELETE FROM rollups", [])?;
+    connection.execute("UPDATE rollup_progress SET last_event_id = ?1", [i64::MIN])?;
+    fold(connection)?;
+    Ok(())
 }
 
 struct RawRow {

@@ -64,29 +64,16 @@ impl ReadBackend for Connection {
         filter: &EventFilter,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
-        let (conditions, params) = filter.sql_conditions();
-        let mut statement = self.prepare_cached(&format!(
-            "SELECT ts_micros, event_type, amount_micros, product_id, currency
-             FROM events WHERE 1 = 1{conditions}"
-        ))?;
-        let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-        while let Some(row) = rows.next()? {
-            let text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
-                Ok(row.get_ref(i)?.as_str_or_null()?)
-            };
-            // Rows of an unknown type (impossible through ingestion) count nowhere.
-            let Some(event_type) = text(1)?.and_then(EventType::parse) else {
-                continue;
-            };
-            let facts = Facts {
-                event_type,
-                amount_micros: row.get(2)?,
-                product_id: text(3)?,
-                currency: text(4)?,
-            };
-            visit(row.get(0)?, &facts);
-        }
-        Ok(())
+        facts(self, filter, false, visit)
+    }
+
+    fn unfolded_facts(
+        &self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
+    ) -> Result<(), StoreError> {
+        // By rowid, past the watermark: never through a time index over the whole range.
+        facts(self, filter, true, visit)
     }
 
     fn person_events(
@@ -120,7 +107,8 @@ impl ReadBackend for Connection {
         })
     }
 
-    /// A seek per shop on the rollups' primary key, as many steps as there are shops.
+    /// A seek per shop on the rollups' primary key, as many steps as there are shops, and
+    /// the shops of the unfolded rows.
     fn rollup_shop_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut next_shop = self.prepare_cached(
             "SELECT shop_id FROM rollups WHERE shop_id > ?1 ORDER BY shop_id LIMIT 1",
@@ -134,6 +122,14 @@ impl ReadBackend for Connection {
         {
             shops.push(shop);
         }
+        let mut unfolded = self.prepare_cached(&format!(
+            "SELECT DISTINCT shop_id FROM events NOT INDEXED WHERE {UNFOLDED_CONDITION}"
+        ))?;
+        for shop in unfolded.query_map([], |row| row.get::<_, String>(0))? {
+            shops.push(shop?);
+        }
+        shops.sort_unstable();
+        shops.dedup();
         Ok(shops)
     }
 
@@ -174,6 +170,46 @@ impl ReadBackend for Connection {
             None => Ok(()),
         }
     }
+}
+
+/// The raw rows the rollups do not hold yet.
+const UNFOLDED_CONDITION: &str = "id > (SELECT last_event_id FROM rollup_progress)";
+
+/// The time and facts of the raw rows of a filter (only the unfolded ones when asked).
+fn facts(
+    connection: &Connection,
+    filter: &EventFilter,
+    unfolded_only: bool,
+    visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
+) -> Result<(), StoreError> {
+    let (conditions, params) = filter.sql_conditions();
+    let from = if unfolded_only {
+        format!("NOT INDEXED WHERE {UNFOLDED_CONDITION}")
+    } else {
+        "WHERE 1 = 1".to_owned()
+    };
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT ts_micros, event_type, amount_micros, product_id, currency
+         FROM events {from}{conditions}"
+    ))?;
+    let mut result = statement.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = result.next()? {
+        let text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
+            Ok(row.get_ref(i)?.as_str_or_null()?)
+        };
+        // Rows of an unknown type (impossible through ingestion) count nowhere.
+        let Some(event_type) = text(1)?.and_then(EventType::parse) else {
+            continue;
+        };
+        let facts = Facts {
+            event_type,
+            amount_micros: row.get(2)?,
+            product_id: text(3)?,
+            currency: text(4)?,
+        };
+        visit(row.get(0)?, &facts);
+    }
+    Ok(())
 }
 
 /// Events of the same microsecond come from the covering index in index order; they are put
