@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use events_core::event::{Event, new_event_id};
 use events_core::store::{Synchronous, Writer};
 use hyper::body::Bytes;
@@ -41,11 +41,17 @@ fn single_body() -> Bytes {
     Bytes::from(page_view(1).to_string())
 }
 
+/// The consumer's backlog and the query store: `count` events 18 ms apart, as a shop sending
+/// 55 events a second would have queued them (a backlog arrives over time; events that all
+/// claim one instant would make every time-ordered index insert in the middle).
 fn events(count: usize) -> Result<Vec<Event>, String> {
     let now = Utc::now();
+    let start: DateTime<Utc> = "2025-10-02T10:30:00Z".parse().map_err(|e| format!("{e}"))?;
     (0..count)
         .map(|n| {
             let mut value = page_view(n);
+            let at = start + chrono::TimeDelta::milliseconds(18 * n as i64);
+            value["timestamp"] = json!(at.to_rfc3339());
             let types = [
                 "page_view",
                 "page_view",
