@@ -11,12 +11,14 @@
 //! | [`telemetry`] | the tracing subscriber (`RUST_LOG`, `LOG_FORMAT`) |
 //! | [`shutdown`] | SIGINT/SIGTERM as a `CancellationToken` |
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
+//! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 
 pub mod config;
 pub mod event;
 pub mod http;
 pub mod metrics;
 pub mod money;
+pub mod server;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -9,6 +9,13 @@ use tokio::sync::OnceCell;
 
 use super::{EVENT_FIELD, TransportError};
 
+/// The unacknowledged backlog: entries in the stream and the memory they take in Redis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BacklogSize {
+    pub events: u64,
+    pub bytes: u64,
+}
+
 /// Publishes events for ingestion. Connects lazily and reconnects by itself, so ingestion
 /// starts and keeps answering (503) while Redis is away.
 pub struct Publisher {
@@ -73,17 +80,31 @@ impl Publisher {
         pipe
     }
 
-    /// How many entries the stream holds: the events not yet acknowledged by the consumer
+    /// How many entries the stream holds — the events not yet acknowledged by the consumer
     /// group, plus at most one trim step of acknowledged ones (the consumer trims behind its
-    /// acknowledgements).
-    pub async fn backlog(&self) -> Result<u64, TransportError> {
+    /// acknowledgements) — and the bytes of Redis memory it takes, in one round trip.
+    ///
+    /// The bytes are Redis's own figure (`MEMORY USAGE … SAMPLES 5`: it averages five of the
+    /// stream's nodes and multiplies by their number, so it costs the same at any length) and
+    /// count what events really cost there, entry overhead and other instances' events
+    /// included, which counting the bytes this instance publishes could not.
+    pub async fn backlog(&self) -> Result<BacklogSize, TransportError> {
         self.within_timeout(async {
             let mut connection = self.connection().await?;
-            let length: u64 = redis::cmd("XLEN")
+            let (events, bytes): (u64, Option<u64>) = redis::pipe()
+                .cmd("XLEN")
                 .arg(&self.stream)
+                .cmd("MEMORY")
+                .arg("USAGE")
+                .arg(&self.stream)
+                .arg("SAMPLES")
+                .arg(5)
                 .query_async(&mut connection)
                 .await?;
-            Ok(length)
+            Ok(BacklogSize {
+                events,
+                bytes: bytes.unwrap_or(0),
+            })
         })
         .await
     }
