@@ -65,6 +65,10 @@ pub struct Config {
     #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = limits::DEFAULT_MAX_LIVE_STREAMS, value_parser = parse_positive_usize)]
     pub max_live_streams: usize,
 
+    /// How long a request waits for a query slot (spec §11: 10 s; settable only by tests).
+    #[arg(skip)]
+    pub query_wait: Option<Duration>,
+
     #[command(flatten)]
     pub connections: ConnectionArgs,
 
@@ -123,7 +127,11 @@ pub async fn serve(
         store,
         live,
         shutdown: shutdown.clone(),
-        queries: limits::Slots::new(config.max_queries, limits::QUEUE_WAIT, "queries"),
+        queries: limits::Slots::new(
+            config.max_queries,
+            config.query_wait.unwrap_or(limits::QUEUE_WAIT),
+            "queries",
+        ),
         live_streams: limits::Slots::new(config.max_live_streams, Duration::ZERO, "live streams"),
     });
     let dashboard = config

@@ -58,3 +58,22 @@ impl Slots {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_waits_its_turn_then_is_told_to_retry() {
+        let slots = Slots::new(1, Duration::from_millis(50), "queries");
+        let held = slots.acquire().await.expect("a free slot");
+        let refused = slots.acquire().await.expect_err("no slot");
+        let response = refused.into_response();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        drop(held);
+        assert!(slots.acquire().await.is_ok(), "a slot given back is reused");
+    }
+}

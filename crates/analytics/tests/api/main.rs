@@ -1,6 +1,7 @@
 //! The analytics API over a real store through the real router: `/api/analytics` here, §9 in
 //! [`v1`], and the rollups against raw scans in [`rollups`].
 
+mod edges;
 mod helpers;
 mod rollups;
 mod v1;
