@@ -53,7 +53,10 @@ mod tests {
     fn formulas_are_made_inert() {
         for dangerous in ["=SUM(A1)", "+1", "-2", "@cmd", "\t=1", "\r=1", "|cmd"] {
             let cell = text(dangerous);
-            assert!(cell.trim_start_matches('"').starts_with('\''), "{dangerous}");
+            assert!(
+                cell.trim_start_matches('"').starts_with('\''),
+                "{dangerous}"
+            );
         }
         assert_eq!(text("prod-1"), "prod-1");
     }

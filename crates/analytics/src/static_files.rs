@@ -51,8 +51,7 @@ fn is_confined(root: &Path, path: &str) -> bool {
     let last = segments.len() - 1;
     for (i, segment) in segments.iter().enumerate() {
         // An empty segment is `//`; a trailing slash (the last one empty) is a directory.
-        if (segment.is_empty() && i != last) || segment.starts_with('.') || segment.contains('\\')
-        {
+        if (segment.is_empty() && i != last) || segment.starts_with('.') || segment.contains('\\') {
             return false;
         }
     }
@@ -101,10 +100,23 @@ mod tests {
     #[test]
     fn dotfiles_empty_segments_and_backslashes_are_refused() {
         let root = Path::new("/nonexistent-root");
-        for bad in ["/.env", "/%2eenv", "/assets/.git/config", "//assets", "/a//b", "/a\\b"] {
+        for bad in [
+            "/.env",
+            "/%2eenv",
+            "/assets/.git/config",
+            "//assets",
+            "/a//b",
+            "/a\\b",
+        ] {
             assert!(!is_confined(root, bad), "{bad}");
         }
-        for good in ["/", "/index.html", "/assets/", "/assets/app.js", "/products"] {
+        for good in [
+            "/",
+            "/index.html",
+            "/assets/",
+            "/assets/app.js",
+            "/products",
+        ] {
             assert!(is_confined(root, good), "{good}");
         }
     }

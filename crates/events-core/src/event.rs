@@ -613,7 +613,9 @@ fn check_window(
 fn check_id(text: &str, max: usize) -> Result<(), String> {
     check_text(text, 1, max)?;
     if text.chars().any(is_format_char) {
-        return Err("must not contain invisible formatting characters (Unicode category Cf)".into());
+        return Err(
+            "must not contain invisible formatting characters (Unicode category Cf)".into(),
+        );
     }
     Ok(())
 }
@@ -1367,13 +1369,24 @@ mod tests {
     fn a_stored_time_older_than_max_event_age_is_refused() {
         // Year 1 would make every all-time series longer than 5000 buckets.
         assert_eq!(
-            fields_in_error(with(page_view(), "timestamp", json!("0001-01-01T00:00:00Z"))),
+            fields_in_error(with(
+                page_view(),
+                "timestamp",
+                json!("0001-01-01T00:00:00Z")
+            )),
             ["timestamp"]
         );
         // A far-future sent_at moves the corrected time to year −7973.
         let skewed = with(page_view(), "sent_at", json!("9999-12-31T23:59:59Z"));
         assert_eq!(fields_in_error(skewed), ["timestamp"]);
-        assert!(parse(with(page_view(), "timestamp", json!("2016-01-01T00:00:00Z"))).is_ok());
+        assert!(
+            parse(with(
+                page_view(),
+                "timestamp",
+                json!("2016-01-01T00:00:00Z")
+            ))
+            .is_ok()
+        );
         let strict = EventRules::with_max_age(std::time::Duration::from_secs(86_400));
         let two_days_old = with(page_view(), "timestamp", json!("2025-09-30T12:00:00Z"));
         let refused = Event::from_json_with(two_days_old, received(), &strict, || "id".into());
@@ -1382,8 +1395,19 @@ mod tests {
 
     #[test]
     fn ids_refuse_unicode_format_characters() {
-        for field in ["event_id", "product_id", "session_id", "visitor_id", "order_id"] {
-            for bad in ["evil\u{202E}gnp.exe", "\u{200B}id", "\u{FEFF}", "a\u{2066}b"] {
+        for field in [
+            "event_id",
+            "product_id",
+            "session_id",
+            "visitor_id",
+            "order_id",
+        ] {
+            for bad in [
+                "evil\u{202E}gnp.exe",
+                "\u{200B}id",
+                "\u{FEFF}",
+                "a\u{2066}b",
+            ] {
                 assert_eq!(
                     fields_in_error(with(page_view(), field, json!(bad))),
                     [field],
@@ -1405,7 +1429,10 @@ mod tests {
         );
         assert!(parse_json(b"{} x").is_err());
         let text = br#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","shop_id":"a","shop_id":"b"}"#;
-        assert!(Event::from_valid_json(text, received(), &EventRules::default(), || "id".into()).is_none());
+        assert!(
+            Event::from_valid_json(text, received(), &EventRules::default(), || "id".into())
+                .is_none()
+        );
     }
 
     #[test]
@@ -1414,8 +1441,8 @@ mod tests {
         let mut value: Value = serde_json::from_str(&event.to_json()).expect("JSON");
         value["order_amount"] = json!(-1_000_000);
         value["product_id"] = json!("p\u{202E}");
-        let error = Event::from_transport(&value.to_string(), &EventRules::default())
-            .expect_err("invalid");
+        let error =
+            Event::from_transport(&value.to_string(), &EventRules::default()).expect_err("invalid");
         assert!(error.contains("order_amount"), "{error}");
         assert!(error.contains("product_id"), "{error}");
         let mut old = serde_json::from_str::<Value>(&event.to_json()).expect("JSON");

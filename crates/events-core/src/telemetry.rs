@@ -95,7 +95,10 @@ pub async fn metrics_endpoint() -> impl axum::response::IntoResponse {
 /// Serves `GET /metrics` on its own listener (`INGESTION_METRICS_ADDR`,
 /// `ANALYTICS_METRICS_ADDR`): off the public port, so only those who can reach the internal
 /// address can read it. Runs until `stop` is cancelled.
-pub async fn serve_metrics(listener: tokio::net::TcpListener, stop: tokio_util::sync::CancellationToken) {
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    stop: tokio_util::sync::CancellationToken,
+) {
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "metrics listener");
     }

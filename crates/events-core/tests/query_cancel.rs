@@ -28,8 +28,13 @@ async fn a_query_whose_caller_has_gone_is_interrupted() {
             .await
             .is_err()
     );
-    let interrupted = tokio::task::spawn_blocking(move || outcome.recv_timeout(Duration::from_secs(30)))
-        .await
-        .expect("joins");
-    assert_eq!(interrupted, Ok(true), "the query went on after its caller left");
+    let interrupted =
+        tokio::task::spawn_blocking(move || outcome.recv_timeout(Duration::from_secs(30)))
+            .await
+            .expect("joins");
+    assert_eq!(
+        interrupted,
+        Ok(true),
+        "the query went on after its caller left"
+    );
 }

@@ -172,7 +172,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
-        _ => return Err(format!("`{text}` is not a size such as 1GiB, 512MiB or 1000000")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size such as 1GiB, 512MiB or 1000000"
+            ));
+        }
     };
     number
         .parse::<u64>()

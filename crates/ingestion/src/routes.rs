@@ -62,8 +62,14 @@ async fn post_event(
         Some(event) => event,
         None => {
             let parsed = parse_json(&bytes)?;
-            judge_event(parsed.value, parsed.duplicates, received_at, &state.rules, new_event_id)
-                .map_err(|details| IngestError::invalid("the event is invalid", details))?
+            judge_event(
+                parsed.value,
+                parsed.duplicates,
+                received_at,
+                &state.rules,
+                new_event_id,
+            )
+            .map_err(|details| IngestError::invalid("the event is invalid", details))?
         }
     };
     publish(&state, vec![event.to_json()]).await?;
@@ -425,7 +431,12 @@ mod tests {
     fn more_than_1000_events_are_refused_on_either_path() {
         let event = r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}"#;
         let text = format!(r#"{{"events":[{}]}}"#, vec![event; 1001].join(","));
-        let answer = judge_batch(text.as_bytes(), Utc::now(), &EventRules::default(), server_id);
+        let answer = judge_batch(
+            text.as_bytes(),
+            Utc::now(),
+            &EventRules::default(),
+            server_id,
+        );
         assert!(matches!(answer, Err(IngestError::TooLarge(_))));
     }
 }

@@ -85,10 +85,14 @@ async fn live_streams_past_max_live_streams_are_503_with_retry_after() {
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
     drop(first);
-    test_support::eventually("a stream place to be free", Duration::from_secs(5), || async {
-        let response = open().await.ok()?;
-        (response.status() == 200).then_some(())
-    })
+    test_support::eventually(
+        "a stream place to be free",
+        Duration::from_secs(5),
+        || async {
+            let response = open().await.ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
     .await;
     drop(second);
 }
@@ -117,9 +121,11 @@ async fn a_request_waiting_too_long_for_a_query_slot_is_503_with_retry_after() {
     let response = app.get("/api/v1/summary").await;
     assert!(response.headers().contains_key("retry-after"));
     drop(export);
-    test_support::eventually("the slot to be given back", Duration::from_secs(10), || async {
-        (app.get("/api/v1/summary").await.status() == 200).then_some(())
-    })
+    test_support::eventually(
+        "the slot to be given back",
+        Duration::from_secs(10),
+        || async { (app.get("/api/v1/summary").await.status() == 200).then_some(()) },
+    )
     .await;
 }
 

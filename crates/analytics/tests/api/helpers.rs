@@ -66,7 +66,12 @@ pub async fn spawn_app_configured(
         .expect("binds");
     let metrics_address = format!("http://{}", metrics.local_addr().expect("address"));
     let shutdown = CancellationToken::new();
-    tokio::spawn(analytics::serve(config, listener, metrics, shutdown.clone()));
+    tokio::spawn(analytics::serve(
+        config,
+        listener,
+        metrics,
+        shutdown.clone(),
+    ));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

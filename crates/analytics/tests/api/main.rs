@@ -141,7 +141,10 @@ async fn no_other_origin_may_read_unless_listed() {
         .expect("sent");
     assert_eq!(response.status(), 200);
     assert!(
-        response.headers().get("access-control-allow-origin").is_none(),
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
         "analytics sends no CORS header by default"
     );
     let listed = spawn_app_with_args(&["--cors-origins", "http://localhost:3000"]).await;
@@ -176,7 +179,11 @@ async fn the_built_dashboard_is_served_with_history_fallback() {
 async fn metrics_count_requests_by_route() {
     let app = spawn_app().await;
     assert_eq!(app.get("/api/analytics").await.status(), 200);
-    assert_eq!(app.get("/metrics").await.status(), 404, "not on the public port");
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the public port"
+    );
     let metrics = format!("{}/metrics", app.metrics_address);
     let text = app.client.get(metrics).send().await.expect("sent");
     let text = text.text().await.expect("text");

@@ -31,7 +31,12 @@ pub async fn start_ingestion(redis_url: &str, args: &[&str]) -> Ingestion {
         .await
         .expect("binds");
     let shutdown = CancellationToken::new();
-    tokio::spawn(ingestion::serve(config, listener, metrics, shutdown.clone()));
+    tokio::spawn(ingestion::serve(
+        config,
+        listener,
+        metrics,
+        shutdown.clone(),
+    ));
     Ingestion { url, shutdown }
 }
 

@@ -61,10 +61,7 @@ impl ReadPool {
             let connection = pool.take()?;
             // Set on every run, replacing the previous run's: a query between statements
             // would miss `sqlite3_interrupt`, a progress handler never does.
-            connection.progress_handler(
-                PROGRESS_OPS,
-                Some(move || flag.load(Ordering::Relaxed)),
-            );
+            connection.progress_handler(PROGRESS_OPS, Some(move || flag.load(Ordering::Relaxed)));
             let result = query(&connection);
             pool.give_back(connection);
             result

@@ -137,14 +137,18 @@ async fn past_max_connections_new_ones_are_closed_and_service_goes_on() {
     }
     // One goes: a new client is served.
     drop(held.pop());
-    test_support::eventually("a free place to be used", Duration::from_secs(5), || async {
-        let client = reqwest::Client::new();
-        let response = client
-            .get(format!("{}/v1/health", app.address))
-            .send()
-            .await
-            .ok()?;
-        (response.status() == 200).then_some(())
-    })
+    test_support::eventually(
+        "a free place to be used",
+        Duration::from_secs(5),
+        || async {
+            let client = reqwest::Client::new();
+            let response = client
+                .get(format!("{}/v1/health", app.address))
+                .send()
+                .await
+                .ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
     .await;
 }

@@ -60,7 +60,12 @@ pub async fn spawn_app_configured(
     let metrics_address = format!("http://{}", metrics.local_addr().expect("address"));
     let shutdown = CancellationToken::new();
     let router = ingestion::build_router(&config).expect("router");
-    tokio::spawn(ingestion::serve(config, listener, metrics, shutdown.clone()));
+    tokio::spawn(ingestion::serve(
+        config,
+        listener,
+        metrics,
+        shutdown.clone(),
+    ));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

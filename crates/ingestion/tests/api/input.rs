@@ -50,7 +50,13 @@ async fn a_time_older_than_max_event_age_is_refused_not_dead_lettered_later() {
 #[tokio::test]
 async fn unicode_format_characters_in_ids_are_refused() {
     let app = spawn_app().await;
-    for field in ["event_id", "product_id", "session_id", "visitor_id", "order_id"] {
+    for field in [
+        "event_id",
+        "product_id",
+        "session_id",
+        "visitor_id",
+        "order_id",
+    ] {
         for bad in ["evil\u{202E}gnp.exe", "a\u{200B}b", "\u{FEFF}id"] {
             let response = app
                 .post_json("/v1/events", &with(page_view(), field, json!(bad)))
@@ -86,7 +92,8 @@ async fn a_field_given_twice_is_refused_naming_it() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["shop_id"], "default");
 
-    let twice = r#"{"events":[],"events":[{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}]}"#;
+    let twice =
+        r#"{"events":[],"events":[{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}]}"#;
     let response = app
         .post_raw("/v1/events/batch", "application/json", twice.to_owned())
         .await;

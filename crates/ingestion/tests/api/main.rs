@@ -339,7 +339,11 @@ async fn metrics_count_accepted_and_refused_events() {
             .status(),
         400
     );
-    assert_eq!(app.get("/metrics").await.status(), 404, "not on the public port");
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the public port"
+    );
     let response = app
         .client
         .get(format!("{}/metrics", app.metrics_address))
