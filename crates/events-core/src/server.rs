@@ -193,7 +193,14 @@ impl Activity {
             if quiet >= limit && self.in_flight.load(Ordering::Relaxed) == 0 {
                 return;
             }
-            let wait = limit.saturating_sub(quiet).max(Duration::from_millis(10));
+            // While a request is answered, look again a whole period later (its end counts
+            // as activity); otherwise when the quiet would reach the limit.
+            let wait = if self.in_flight.load(Ordering::Relaxed) > 0 {
+                limit
+            } else {
+                limit.saturating_sub(quiet)
+            };
+            let wait = wait.max(Duration::from_millis(10));
             tokio::time::sleep(wait).await;
         }
     }
