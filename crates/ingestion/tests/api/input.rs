@@ -156,3 +156,34 @@ async fn past_max_backlog_bytes_events_are_refused() {
         "{accepted} events of 2 KB were let into a 20 kB backlog"
     );
 }
+
+#[tokio::test]
+async fn without_memory_usage_the_count_limit_still_holds() {
+    // A Redis that refuses MEMORY (renamed away here, as an ACL or a managed service may).
+    let redis = RedisServer::start_with(&["--rename-command", "MEMORY", "\"\""]);
+    let app = spawn_app_with_args(redis, &["--max-backlog", "3"]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.post_json("/v1/events", &page_view()).await.status(),
+            202
+        );
+    }
+    test_support::eventually("the backlog to be noticed", Duration::from_secs(5), || async {
+        (app.post_json("/v1/events", &page_view()).await.status() == 503).then_some(())
+    })
+    .await;
+    test_support::eventually(
+        "the count to be read from Redis",
+        Duration::from_secs(5),
+        || async {
+            let _: i64 = redis::cmd("XTRIM")
+                .arg(crate::helpers::STREAM)
+                .arg("MAXLEN")
+                .arg(0)
+                .query(&mut app.redis.connection())
+                .ok()?;
+            (app.post_json("/v1/events", &page_view()).await.status() == 202).then_some(())
+        },
+    )
+    .await;
+}
