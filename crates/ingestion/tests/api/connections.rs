@@ -152,3 +152,67 @@ async fn past_max_connections_new_ones_are_closed_and_service_goes_on() {
     )
     .await;
 }
+
+/// Out of file descriptors (a limit below `MAX_CONNECTIONS`), ingestion keeps running, says so
+/// once rather than in a loop, and serves again once connections go.
+#[tokio::test]
+async fn out_of_file_descriptors_it_waits_quietly_and_recovers() {
+    let redis = RedisServer::start();
+    let port = test_support::free_port();
+    let metrics_port = test_support::free_port();
+    let mut child = std::process::Command::new("prlimit")
+        .args(["--nofile=64:64", "--"])
+        .arg(env!("CARGO_BIN_EXE_ingestion"))
+        .env("REDIS_URL", redis.url())
+        .env("INGESTION_ADDR", format!("127.0.0.1:{port}"))
+        .env(
+            "INGESTION_METRICS_ADDR",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) starts ingestion");
+    let url = format!("http://127.0.0.1:{port}/v1/health");
+    test_support::eventually("ingestion to answer", Duration::from_secs(20), || async {
+        let response = reqwest::get(&url).await.ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
+            held.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "ingestion exited"
+    );
+    drop(held);
+    test_support::eventually(
+        "ingestion to serve again",
+        Duration::from_secs(30),
+        || async {
+            let client = reqwest::Client::new();
+            let response = client.get(&url).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        },
+    )
+    .await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().expect("exits");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let complaints = log
+        .lines()
+        .filter(|line| line.to_ascii_lowercase().contains("accept"))
+        .count();
+    assert!(
+        complaints <= 1,
+        "{complaints} lines about accepting in 3 s:\n{log}"
+    );
+}

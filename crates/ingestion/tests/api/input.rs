@@ -168,9 +168,13 @@ async fn without_memory_usage_the_count_limit_still_holds() {
             202
         );
     }
-    test_support::eventually("the backlog to be noticed", Duration::from_secs(5), || async {
-        (app.post_json("/v1/events", &page_view()).await.status() == 503).then_some(())
-    })
+    test_support::eventually(
+        "the backlog to be noticed",
+        Duration::from_secs(5),
+        || async {
+            (app.post_json("/v1/events", &page_view()).await.status() == 503).then_some(())
+        },
+    )
     .await;
     test_support::eventually(
         "the count to be read from Redis",
