@@ -237,3 +237,28 @@ fn load(db_path: &std::path::Path, count: usize) {
         writer.insert_batch(&batch).expect("stores");
     }
 }
+
+#[tokio::test]
+async fn analytics_closes_slow_and_idle_connections_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = events_core::server::ConnectionLimits {
+        header_read: Duration::from_millis(300),
+        idle: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let app = spawn_app_configured(std::path::Path::new("/nonexistent"), &[], |config| {
+        config.connections.timeouts = Some(limits);
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    for first_bytes in [&b""[..], &b"GET /api/health HTTP/1.1\r\nHost: x\r\n"[..]] {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connects");
+        stream.write_all(first_bytes).await.expect("writes");
+        let mut buffer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buffer)).await;
+        assert!(closed.is_ok(), "a slow or silent connection is kept");
+    }
+}
