@@ -10,21 +10,29 @@
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`limits`] | `MAX_QUERIES` and `MAX_LIVE_STREAMS`: how much work runs at once |
 //! | [`static_files`] | the built dashboard, served only from inside `DASHBOARD_DIR` |
+//! | [`auth`] | read keys and their shop scope, rate limits, the per-key live-stream cap (§11) |
+//! | [`keys_cli`] | `analytics keys create|list|revoke` |
 
+pub mod auth;
 pub mod buckets;
 pub mod csv;
 pub mod error;
+pub mod keys_cli;
 pub mod limits;
 pub mod params;
 pub mod routes;
 pub mod static_files;
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use events_core::config::{ConnectionArgs, CorsArgs, LogArgs, StoreArgs, parse_positive_usize};
+use events_core::config::{
+    ConnectionArgs, CorsArgs, LogArgs, RedisArgs, StoreArgs, parse_positive_usize,
+};
+use events_core::keys::access::AuthArgs;
 use events_core::store::ReadPool;
 use events_core::store::live::Stored;
 use tokio::net::TcpListener;
@@ -74,6 +82,21 @@ pub struct Config {
 
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// Where the API keys live (§11).
+    #[command(flatten)]
+    pub redis: RedisArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    /// Requests per second per read key, with bursts of twice that; `429` beyond.
+    #[arg(long, env = "RATE_LIMIT_READ", default_value = "100")]
+    pub rate_limit_read: NonZeroU32,
+
+    /// Without a command, analytics serves.
+    #[command(subcommand)]
+    pub command: Option<keys_cli::Command>,
 }
 
 /// What every handler shares.
@@ -148,7 +171,8 @@ pub async fn serve(
     // The dashboard is same-origin: without CORS_ORIGINS no other site's page may read.
     let cors = events_core::http::cors_layer(&config.cors.cors_origins)
         .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
-    let app = router(state, dashboard);
+    let (app, gate) = auth::protect(router(state, dashboard), &config)?;
+    auth::start(gate.as_ref(), config.auth.auth, shutdown.clone()).await;
     let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,

@@ -42,6 +42,8 @@ impl Service {
         let child = Command::new(&binary)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "warn")
+            // A rate limit must not be what a benchmark measures.
+            .env("AUTH", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -65,6 +67,13 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Sends the process a signal (`STOP` pauses it, `CONT` resumes it).
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
     }
 
     /// The most resident memory the process has had, in MiB (`VmHWM`).
@@ -100,6 +109,8 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        // A paused process would not hear the TERM.
+        self.signal("CONT");
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -140,6 +140,7 @@ impl StreamWorker {
         };
         self.redis_backoff.reset();
         self.status.set_redis_error(None);
+        self.batch.set_behind(room > 0 && entries.len() >= room);
         self.accept_all(entries, redelivered).await
     }
 

@@ -37,7 +37,14 @@ impl Pipeline {
             "http://{}",
             ingestion_listener.local_addr().expect("address")
         );
-        let config = ingestion::Config::parse_from(["ingestion", "--redis-url", &redis.url()]);
+        // Keys are tested in each service's own tests; here the pipeline runs open.
+        let config = ingestion::Config::parse_from([
+            "ingestion",
+            "--redis-url",
+            &redis.url(),
+            "--auth",
+            "off",
+        ]);
         let ingestion_metrics = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -79,6 +86,8 @@ impl Pipeline {
             &db,
             "--dashboard-dir",
             "/nonexistent",
+            "--auth",
+            "off",
         ]);
         let analytics_metrics = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let stop = shutdown.clone();

@@ -49,9 +49,10 @@ pub struct StoreArgs {
 /// Which browser origins may call an HTTP service.
 #[derive(Debug, Clone, Args)]
 pub struct CorsArgs {
-    /// Allowed origins, comma-separated (`https://shop.example,https://admin.example`), or `*`.
-    /// Empty: analytics sends no CORS header (the dashboard is same-origin); ingestion allows
-    /// any origin, as before keys.
+    /// Allowed origins, comma-separated (`https://shop.example,https://admin.example`), or `*`
+    /// (only with `AUTH=off`). Ingestion also allows the origins of its public keys. Empty:
+    /// analytics sends no CORS header (the dashboard is same-origin); ingestion with
+    /// `AUTH=off` allows any origin.
     #[arg(long, env = "CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
 }

@@ -102,6 +102,8 @@ pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
         .allow_headers([
             header::CONTENT_TYPE,
             header::ACCEPT,
+            // A dashboard on another origin sends its read key (§11).
+            header::AUTHORIZATION,
             HeaderName::from_static("last-event-id"),
         ])
         .max_age(std::time::Duration::from_secs(3600));

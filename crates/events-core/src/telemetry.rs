@@ -19,6 +19,12 @@ pub fn init(args: &LogArgs) {
         );
         EnvFilter::new("info")
     });
+    // axum logs each connection's peer address at trace level; addresses are never logged
+    // (docs/SECURITY.md), whatever RUST_LOG asks.
+    let filter = match "axum::serve=debug".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

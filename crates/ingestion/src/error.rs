@@ -22,6 +22,9 @@ pub enum IngestError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A good key used outside its scope (another shop, a purchase it may not send).
+    #[error("{0}")]
+    Forbidden(String),
     #[error(
         "{} events ({} bytes in Redis) are waiting to be stored (limit {} events or {} bytes); retry later",
         backlog.events, backlog.bytes, limit.events, limit.bytes
@@ -52,6 +55,7 @@ impl IngestError {
             IngestError::Invalid { .. } => "invalid",
             IngestError::TooLarge(_) => "too_large",
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::Forbidden(_) => "forbidden",
             IngestError::BacklogFull { .. } => "backlog_full",
             IngestError::Unavailable { .. } => "redis_unavailable",
         }
@@ -62,6 +66,7 @@ impl IngestError {
             IngestError::Invalid { .. } => StatusCode::BAD_REQUEST,
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
             IngestError::Unavailable { .. } | IngestError::BacklogFull { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

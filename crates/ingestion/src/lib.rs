@@ -6,11 +6,14 @@
 //! | [`routes`] | the handlers and the router |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
+//! | [`auth`] | API keys and their scopes, rate limits, CORS (§11) |
 
+pub mod auth;
 pub mod backlog;
 pub mod error;
 pub mod routes;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +21,7 @@ use axum::Router;
 use clap::Parser;
 use events_core::config::{ConnectionArgs, CorsArgs, EventRulesArgs, LogArgs, RedisArgs};
 use events_core::event::EventRules;
+use events_core::keys::access::{AuthArgs, Gate};
 use events_core::transport::{BacklogSize, Publisher};
 
 use crate::backlog::Backlog;
@@ -68,6 +72,14 @@ pub struct Config {
     pub cors: CorsArgs,
 
     #[command(flatten)]
+    pub auth: AuthArgs,
+
+    /// Requests per second per write or public key (a batch is one request), with bursts of
+    /// the same size; `429` beyond.
+    #[arg(long, env = "RATE_LIMIT_WRITE", default_value = "1000")]
+    pub rate_limit_write: NonZeroU32,
+
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
@@ -98,13 +110,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     events_core::telemetry::prometheus();
-    let (app, state) = build(&config)?;
+    let (app, state, gate) = build(&config)?;
     let stop_metrics = CancellationToken::new();
     tokio::spawn(events_core::telemetry::serve_metrics(
         metrics,
         stop_metrics.clone(),
     ));
     let _stop_metrics_on_return = stop_metrics.drop_guard();
+    auth::start(gate.as_ref(), config.auth.auth, shutdown.clone()).await;
     let stop_watching = CancellationToken::new();
     tokio::spawn(backlog::watch(
         Arc::clone(&state.backlog),
@@ -125,7 +138,9 @@ pub fn build_router(config: &Config) -> Result<Router, String> {
     Ok(build(config)?.0)
 }
 
-fn build(config: &Config) -> Result<(Router, Arc<AppState>), String> {
+type Built = (Router, Arc<AppState>, Option<Arc<Gate>>);
+
+fn build(config: &Config) -> Result<Built, String> {
     let publisher = Publisher::new(
         &config.redis.redis_url,
         &config.events_stream,
@@ -142,16 +157,8 @@ fn build(config: &Config) -> Result<(Router, Arc<AppState>), String> {
         rules: config.rules.rules(),
         retry_after: Duration::from_secs(1),
     });
-    // Until keys name the origins allowed to post (§11), an empty list allows any, as before.
-    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
-        .map_err(|e| format!("CORS_ORIGINS: {e}"))?
-        .unwrap_or_else(|| {
-            events_core::http::cors_layer("*")
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        });
-    Ok((router(Arc::clone(&state)).layer(cors), state))
+    let (app, gate) = auth::protect(router(Arc::clone(&state)), config)?;
+    Ok((app, state, gate))
 }
 
 /// A size in bytes: a number, or a number with a binary unit (`KiB`, `MiB`, `GiB`) or a

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -16,11 +16,13 @@ use events_core::event::{
     new_event_id,
 };
 use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
+use events_core::keys::access::Authenticated;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
+use crate::auth::{scope_event, shop_given, shops_given};
 use crate::error::IngestError;
 
 /// The largest single event body.
@@ -53,12 +55,13 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// `POST /v1/events`: one event; `202` once Redis holds it.
 async fn post_event(
     State(state): State<Arc<AppState>>,
+    key: Option<Extension<Authenticated>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
     let bytes = read_body(&headers, body, MAX_EVENT_BYTES)?;
     let received_at = Utc::now();
-    let event = match Event::from_valid_json(&bytes, received_at, &state.rules, new_event_id) {
+    let mut event = match Event::from_valid_json(&bytes, received_at, &state.rules, new_event_id) {
         Some(event) => event,
         None => {
             let parsed = parse_json(&bytes)?;
@@ -72,6 +75,9 @@ async fn post_event(
             .map_err(|details| IngestError::invalid("the event is invalid", details))?
         }
     };
+    if let Some(Extension(key)) = &key {
+        scope_event(Some(key), &mut event, shop_given(&bytes)).map_err(IngestError::Forbidden)?;
+    }
     publish(&state, vec![event.to_json()]).await?;
     tracing::debug!(event_id = %event.event_id, "event accepted");
     let body = json!({"status": "accepted", "event_id": event.event_id});
@@ -90,21 +96,42 @@ struct Rejected {
 /// ones go to Redis in one round trip.
 async fn post_batch(
     State(state): State<Arc<AppState>>,
+    key: Option<Extension<Authenticated>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
     let bytes = read_body(&headers, body, MAX_BATCH_BYTES)?;
     let judged = judge_batch(&bytes, Utc::now(), &state.rules, new_event_id)?;
+    let key = key.map(|Extension(key)| key);
+    let given = match &key {
+        Some(_) => shops_given(&bytes, judged.len()),
+        None => Vec::new(),
+    };
     // Up to 1 MiB that a request waiting for Redis need not hold.
     drop(bytes);
     let mut accepted = Vec::with_capacity(judged.len());
     let mut event_ids = Vec::with_capacity(judged.len());
     let mut rejected = Vec::new();
+    let mut out_of_scope = 0;
     for (index, judgement) in judged.into_iter().enumerate() {
         match judgement {
-            Ok(event) => {
-                accepted.push(event.to_json());
-                event_ids.push(event.event_id);
+            Ok(mut event) => {
+                let shop_given = given.get(index).copied().unwrap_or(true);
+                match scope_event(key.as_ref(), &mut event, shop_given) {
+                    Ok(()) => {
+                        accepted.push(event.to_json());
+                        event_ids.push(event.event_id);
+                    }
+                    Err(error) => {
+                        out_of_scope += 1;
+                        let details = vec![FieldError::new("shop_id", error.clone())];
+                        rejected.push(Rejected {
+                            index,
+                            error,
+                            details,
+                        });
+                    }
+                }
             }
             Err(details) => rejected.push(Rejected {
                 index,
@@ -114,7 +141,14 @@ async fn post_batch(
         }
     }
     metrics::counter!("events_rejected_total", "reason" => "invalid")
-        .increment(rejected.len() as u64);
+        .increment((rejected.len() - out_of_scope) as u64);
+    metrics::counter!("events_rejected_total", "reason" => "forbidden")
+        .increment(out_of_scope as u64);
+    if accepted.is_empty() && out_of_scope == rejected.len() {
+        return Err(IngestError::Forbidden(
+            "no event in the batch is allowed for this key".into(),
+        ));
+    }
     if accepted.is_empty() {
         let details = rejected
             .into_iter()

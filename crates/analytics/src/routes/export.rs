@@ -169,12 +169,12 @@ fn write_events(
     sender: &mpsc::Sender<Chunk>,
 ) -> Result<(), StoreError> {
     let (conditions, params) = filter.sql_conditions();
-    // The index named gives time-then-id order itself, so SQLite never sorts (and never holds)
-    // the whole result.
+    // The index named gives time order itself, so SQLite sorts only the events of one
+    // microsecond by id, never (and never holds) the whole result.
     let index = if filter.shop_id.is_some() {
         "events_shop_time"
     } else {
-        "events_time"
+        "events_time_people"
     };
     let mut statement = connection.prepare(&format!(
         "SELECT event_id, event_type, timestamp, shop_id, product_id, amount_micros, currency,

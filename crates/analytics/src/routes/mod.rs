@@ -23,7 +23,7 @@ use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
-use events_core::store::aggregates::Plan;
+use events_core::store::Plan;
 use rusqlite::Connection;
 use tower_http::trace::TraceLayer;
 

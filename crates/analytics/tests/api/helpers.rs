@@ -39,7 +39,10 @@ pub async fn spawn_app_with_args(args: &[&str]) -> TestApp {
     spawn_app_configured(Path::new("/nonexistent-dashboard"), args, |_| {}).await
 }
 
-/// With extra arguments, then `configure` for what no flag sets (the connection timeouts).
+/// Starts analytics with `args` after the store and dashboard ones, then `configure` for what
+/// no flag sets (the connection timeouts); without keys (`--auth off`) unless `args` choose
+/// `--auth` (tests about keys pass `--auth keys` and `--redis-url`), so that tests about
+/// something else need none.
 pub async fn spawn_app_configured(
     dashboard: &Path,
     args: &[&str],
@@ -54,6 +57,9 @@ pub async fn spawn_app_configured(
         "--dashboard-dir".into(),
         dashboard.into(),
     ];
+    if !args.contains(&"--auth") {
+        argv.extend(["--auth".into(), "off".into()]);
+    }
     argv.extend(args.iter().map(Into::into));
     let mut config = Config::parse_from(argv);
     configure(&mut config);

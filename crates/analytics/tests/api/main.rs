@@ -3,6 +3,7 @@
 
 mod edges;
 mod helpers;
+mod keys;
 mod rollups;
 mod v1;
 

@@ -20,7 +20,7 @@ impl Drop for Ingestion {
 }
 
 pub async fn start_ingestion(redis_url: &str, args: &[&str]) -> Ingestion {
-    let mut argv = vec!["ingestion", "--redis-url", redis_url];
+    let mut argv = vec!["ingestion", "--redis-url", redis_url, "--auth", "off"];
     argv.extend_from_slice(args);
     let config = ingestion::Config::parse_from(argv);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -16,21 +16,37 @@ const LONG: &str = "1h";
 fn a_batch_is_written_when_it_reaches_batch_size() {
     let mut consumer = TestConsumer::new();
     consumer.start(&["--batch-size", "5", "--batch-timeout", LONG]);
-    consumer.append(8);
+    consumer.append(5);
     wait_until("the first full batch", Duration::from_secs(10), || {
         consumer.stored() == 5
     });
+    consumer.append(3);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         consumer.stored(),
         5,
-        "the 3 left over wait for size or timeout"
+        "the 3 that trickle in wait for size or timeout"
     );
     assert_eq!(
         consumer.pending(),
         3,
         "only the committed batch is acknowledged"
     );
+}
+
+/// A backlog (more waiting than a batch holds) is committed in batches of up to ten times
+/// BATCH_SIZE: the size bounds how long a trickle waits, not how fast a backlog drains.
+#[test]
+fn a_backlog_is_written_in_batches_larger_than_batch_size() {
+    let mut consumer = TestConsumer::new();
+    consumer.append(8);
+    consumer.start(&["--batch-size", "5", "--batch-timeout", LONG]);
+    wait_until("the whole backlog", Duration::from_secs(10), || {
+        consumer.stored() == 8
+    });
+    wait_until("the acknowledgement", Duration::from_secs(5), || {
+        consumer.pending() == 0
+    });
 }
 
 #[test]

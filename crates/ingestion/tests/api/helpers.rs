@@ -35,6 +35,8 @@ pub async fn spawn_app_with(redis: RedisServer, redis_timeout: &str) -> TestApp 
     spawn_app_with_args(redis, &["--redis-timeout", redis_timeout]).await
 }
 
+/// Starts ingestion with `args`; without keys (`--auth off`) unless `args` choose `--auth`,
+/// so that tests about something else need none.
 pub async fn spawn_app_with_args(redis: RedisServer, args: &[&str]) -> TestApp {
     spawn_app_configured(redis, args, |_| {}).await
 }
@@ -47,6 +49,9 @@ pub async fn spawn_app_configured(
 ) -> TestApp {
     let url = redis.url();
     let mut argv = vec!["ingestion", "--redis-url", &url];
+    if !args.contains(&"--auth") {
+        argv.extend_from_slice(&["--auth", "off"]);
+    }
     argv.extend_from_slice(args);
     let mut config = Config::parse_from(argv);
     configure(&mut config);

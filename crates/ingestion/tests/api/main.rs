@@ -4,6 +4,7 @@
 mod connections;
 mod helpers;
 mod input;
+mod keys;
 mod no_panic;
 
 use std::time::{Duration, Instant};
