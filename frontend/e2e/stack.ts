@@ -112,6 +112,8 @@ export class Stack {
       DATABASE_URL: `sqlite://${join(this.dir, 'analytics.db')}`,
       BATCH_TIMEOUT: '200ms',
       CONSUMER_METRICS_ADDR: '127.0.0.1:0',
+      INGESTION_METRICS_ADDR: '127.0.0.1:0',
+      ANALYTICS_METRICS_ADDR: '127.0.0.1:0',
       CONSUMER_NAME: 'dashboard-e2e',
       INGESTION_ADDR: ingestionAddr,
       DASHBOARD_DIR: DIST_DIR,

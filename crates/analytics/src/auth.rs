@@ -1,8 +1,9 @@
 //! Who may read analytics (spec §11), with `AUTH=keys`.
 //!
-//! Every `/api/…` request (and `/metrics`) needs a read key (`rk_`) as
-//! `Authorization: Bearer`; only `/api/v1/live` also takes it as `?key=`, because the
-//! browser's `EventSource` cannot set headers. Health, readiness, the API description, the
+//! Every `/api/…` request needs a read key (`rk_`) as `Authorization: Bearer` (so does
+//! `/metrics`, although it is served on `ANALYTICS_METRICS_ADDR`, not here); only
+//! `/api/v1/live` also takes it as `?key=`, because the browser's `EventSource` cannot set
+//! headers. Health, readiness, the API description, the
 //! dashboard's files and CORS preflight need none. A shop-scoped key answers for its shop only:
 //! without `shop_id` a request means its shop, another `shop_id` is `403`. One key holds at
 //! most [`LIVE_STREAMS_PER_KEY`] live streams.
@@ -71,8 +72,9 @@ pub async fn start(gate: Option<&Arc<Gate>>, mode: AuthMode, stop: CancellationT
     }
 }
 
-/// Paths anyone may ask: everything outside the API (the dashboard's files) but `/metrics`,
-/// health, readiness, the API description, and preflight.
+/// Paths anyone may ask: everything outside the API (the dashboard's files) but `/metrics`
+/// (not served on this port, still never open), health, readiness, the API description, and
+/// preflight.
 fn is_open(request: &Request) -> bool {
     let path = request.uri().path();
     request.method() == Method::OPTIONS
@@ -147,12 +149,6 @@ async fn require_read_key(
         })
         .unwrap_or_default();
     if let Some(shop) = record.shop_id.as_deref() {
-        if request.uri().path() == "/metrics" {
-            return Refusal::Forbidden(
-                "/metrics covers every shop: use an all-shops read key".into(),
-            )
-            .into_response();
-        }
         if let Some((_, other)) = pairs.iter().find(|(n, v)| n == "shop_id" && v != shop) {
             return Refusal::Forbidden(format!("this key reads shop `{shop}` only, not `{other}`"))
                 .into_response();

@@ -301,17 +301,21 @@ impl Stack {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let db = dir.path().join("bench.db").display().to_string();
         let ingestion_addr = free_addr();
+        let ingestion_metrics_addr = free_addr();
         let ingestion = Service::start(
             "ingestion",
             &[
                 ("REDIS_URL", redis.url()),
                 ("INGESTION_ADDR", ingestion_addr.to_string()),
+                ("INGESTION_METRICS_ADDR", ingestion_metrics_addr.to_string()),
                 ("MAX_BACKLOG", "100000000".into()),
+                ("MAX_BACKLOG_BYTES", "1TiB".into()),
             ],
             ingestion_addr,
             "/v1/ready",
         )
-        .await?;
+        .await?
+        .with_metrics_addr(ingestion_metrics_addr);
         let consumer_addr = free_addr();
         let mut env = vec![
             ("REDIS_URL", redis.url()),
@@ -327,6 +331,7 @@ impl Stack {
             &[
                 ("DATABASE_URL", db),
                 ("ANALYTICS_ADDR", analytics_addr.to_string()),
+                ("ANALYTICS_METRICS_ADDR", free_addr().to_string()),
                 ("DASHBOARD_DIR", "/nonexistent".into()),
             ],
             analytics_addr,
@@ -543,6 +548,7 @@ async fn queries(count: usize) -> Result<(Duration, Duration, f64), String> {
         &[
             ("DATABASE_URL", db.display().to_string()),
             ("ANALYTICS_ADDR", addr.to_string()),
+            ("ANALYTICS_METRICS_ADDR", free_addr().to_string()),
             ("DASHBOARD_DIR", "/nonexistent".into()),
         ],
         addr,

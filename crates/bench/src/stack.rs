@@ -24,6 +24,9 @@ pub fn start_redis() -> RedisServer {
 pub struct Service {
     child: Child,
     pub addr: SocketAddr,
+    /// Where its `/metrics` answers: `addr` for the consumer, an internal address of its own
+    /// for ingestion and analytics.
+    metrics_addr: SocketAddr,
 }
 
 impl Service {
@@ -45,7 +48,11 @@ impl Service {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let service = Service { child, addr };
+        let service = Service {
+            child,
+            addr,
+            metrics_addr: addr,
+        };
         let url = format!("http://{addr}{health_path}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -80,9 +87,15 @@ impl Service {
             .map_or(0.0, |kib| kib / 1024.0)
     }
 
+    /// Says where the service serves `/metrics` (its `*_METRICS_ADDR`).
+    pub fn with_metrics_addr(mut self, metrics_addr: SocketAddr) -> Service {
+        self.metrics_addr = metrics_addr;
+        self
+    }
+
     /// A counter or gauge from the service's `/metrics`.
     pub async fn metric(&self, path: &str, name: &str) -> Option<f64> {
-        let text = reqwest::get(format!("http://{}{path}", self.addr))
+        let text = reqwest::get(format!("http://{}{path}", self.metrics_addr))
             .await
             .ok()?
             .text()

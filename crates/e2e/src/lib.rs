@@ -45,9 +45,12 @@ impl Pipeline {
             "--auth",
             "off",
         ]);
+        let ingestion_metrics = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(error) = ingestion::serve(config, ingestion_listener, stop).await {
+            let served =
+                ingestion::serve(config, ingestion_listener, ingestion_metrics, stop).await;
+            if let Err(error) = served {
                 panic!("ingestion stopped: {error}");
             }
         });
@@ -86,9 +89,12 @@ impl Pipeline {
             "--auth",
             "off",
         ]);
+        let analytics_metrics = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(error) = analytics::serve(config, analytics_listener, stop).await {
+            let served =
+                analytics::serve(config, analytics_listener, analytics_metrics, stop).await;
+            if let Err(error) = served {
                 panic!("analytics stopped: {error}");
             }
         });

@@ -15,6 +15,7 @@
 //! | [`shutdown`] | SIGINT/SIGTERM as a `CancellationToken` |
 //! | [`keys`] | API keys (§11): the model, their home in Redis, each service's cache, rate limits |
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
+//! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 
 pub mod config;
 pub mod dimension;
@@ -24,6 +25,7 @@ pub mod keys;
 pub mod metrics;
 pub mod money;
 pub mod people;
+pub mod server;
 pub mod shutdown;
 pub mod store;
 pub mod sums;

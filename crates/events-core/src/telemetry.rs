@@ -97,3 +97,22 @@ pub async fn metrics_endpoint() -> impl axum::response::IntoResponse {
         prometheus().render(),
     )
 }
+
+/// Serves `GET /metrics` on its own listener (`INGESTION_METRICS_ADDR`,
+/// `ANALYTICS_METRICS_ADDR`): off the public port, so only those who can reach the internal
+/// address can read it. Runs until `stop` is cancelled.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "metrics listener");
+    }
+    let router = axum::Router::new().route("/metrics", axum::routing::get(metrics_endpoint));
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "metrics listener failed");
+    }
+}

@@ -31,8 +31,15 @@ use crate::Config;
 /// started by `serve`.
 pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Gate>>), String> {
     if config.auth.auth == AuthMode::Off {
+        // Without keys to name the origins allowed to post, an empty list allows any.
         let cors = events_core::http::cors_layer(&config.cors.cors_origins)
-            .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
+            .map_err(|e| format!("CORS_ORIGINS: {e}"))?
+            .unwrap_or_else(|| {
+                events_core::http::cors_layer("*")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            });
         return Ok((router.layer(cors), None));
     }
     let burst = config.rate_limit_write;

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use events_core::event::FieldError;
 use events_core::http::error_response;
-use events_core::transport::TransportError;
+use events_core::transport::{BacklogSize, TransportError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -25,10 +25,13 @@ pub enum IngestError {
     /// A good key used outside its scope (another shop, a purchase it may not send).
     #[error("{0}")]
     Forbidden(String),
-    #[error("{backlog} events are waiting to be stored (limit {limit}); retry later")]
+    #[error(
+        "{} events ({} bytes in Redis) are waiting to be stored (limit {} events or {} bytes); retry later",
+        backlog.events, backlog.bytes, limit.events, limit.bytes
+    )]
     BacklogFull {
-        backlog: u64,
-        limit: u64,
+        backlog: BacklogSize,
+        limit: BacklogSize,
         retry_after: Duration,
     },
     #[error("events cannot be queued right now: {source}")]

@@ -13,7 +13,7 @@ use reqwest::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 use test_support::RedisServer;
 
-use crate::helpers::{TestApp, spawn_app_with_args};
+use crate::helpers::{TestApp, spawn_app_configured};
 
 struct Keyed {
     app: TestApp,
@@ -49,9 +49,16 @@ async fn keyed_app_in(dashboard: &Path, extra: &[&str]) -> Keyed {
     let (all, _) = create(&store, KeyKind::Read, None).await;
     let (write, _) = create(&store, KeyKind::Write, Some("acme")).await;
     let url = redis.url();
-    let mut args = vec!["--redis-url", &url, "--keys-refresh", "200ms"];
+    let mut args = vec![
+        "--auth",
+        "keys",
+        "--redis-url",
+        &url,
+        "--keys-refresh",
+        "200ms",
+    ];
     args.extend_from_slice(extra);
-    let app = spawn_app_with_args(dashboard, &args).await;
+    let app = spawn_app_configured(dashboard, &args, |_| {}).await;
     let event = |shop: &str| json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z", "shop_id": shop});
     app.store(&[event("acme"), event("globex"), event("globex")]);
     Keyed {
@@ -525,6 +532,10 @@ async fn a_key_never_appears_in_the_logs_of_a_request() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_analytics"))
         .env("REDIS_URL", keyed.redis.url())
         .env("ANALYTICS_ADDR", &address)
+        .env(
+            "ANALYTICS_METRICS_ADDR",
+            format!("127.0.0.1:{}", test_support::free_port()),
+        )
         .env("DATABASE_URL", dir.path().join("analytics.db"))
         .env("DASHBOARD_DIR", "/nonexistent-dashboard")
         .env("RUST_LOG", "trace")

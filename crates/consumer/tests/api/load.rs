@@ -27,8 +27,16 @@ pub async fn start_ingestion(redis_url: &str, args: &[&str]) -> Ingestion {
         .await
         .expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("address"));
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
     let shutdown = CancellationToken::new();
-    tokio::spawn(ingestion::serve(config, listener, shutdown.clone()));
+    tokio::spawn(ingestion::serve(
+        config,
+        listener,
+        metrics,
+        shutdown.clone(),
+    ));
     Ingestion { url, shutdown }
 }
 

@@ -151,6 +151,34 @@ fn an_undecodable_entry_goes_to_the_dead_letters_and_does_not_block_the_rest() {
 }
 
 #[test]
+fn an_entry_ingestion_would_refuse_goes_to_the_dead_letters_with_the_reason() {
+    let mut consumer = TestConsumer::new();
+    // Decodable, but not what ingestion accepts: a hand-added entry making revenue negative,
+    // and one with a year-1 time that would break every all-time series.
+    let mut negative: serde_json::Value =
+        serde_json::from_str(&helpers::sample_event().to_json()).expect("JSON");
+    negative["event_type"] = "purchase".into();
+    negative["order_amount"] = (-1_000_000).into();
+    let mut ancient: serde_json::Value =
+        serde_json::from_str(&helpers::sample_event().to_json()).expect("JSON");
+    ancient["timestamp"] = "0001-01-01T00:00:00.000000Z".into();
+    consumer.append_raw("event", &negative.to_string());
+    consumer.append_raw("event", &ancient.to_string());
+    consumer.append(1);
+    consumer.start(&["--batch-size", "100", "--batch-timeout", "200ms"]);
+    wait_until("the good event", Duration::from_secs(10), || {
+        consumer.stored() == 1
+    });
+    wait_until("everything acknowledged", Duration::from_secs(5), || {
+        consumer.pending() == 0
+    });
+    let dead = consumer.dead_letters();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead[0]["reason"].contains("order_amount"), "{dead:?}");
+    assert!(dead[1]["reason"].contains("timestamp"), "{dead:?}");
+}
+
+#[test]
 fn the_pubsub_source_stores_what_is_published() {
     let mut consumer = TestConsumer::new();
     consumer.start(&[

@@ -280,12 +280,12 @@ async fn a_batch_refuses_out_of_scope_events_one_by_one_and_whole_when_all_are()
             .expect("error")
             .contains(SHOP)
     );
-    let shops: Vec<Value> = app
-        .stream_events()
-        .iter()
-        .map(|e| e["shop_id"].clone())
-        .collect();
+    let stored = app.stream_events();
+    let shops: Vec<Value> = stored.iter().map(|e| e["shop_id"].clone()).collect();
     assert_eq!(shops, [json!(SHOP), json!(SHOP)]);
+    // `event_ids` lists the events stored, not those refused for the key's scope.
+    let ids: Vec<Value> = stored.iter().map(|e| e["event_id"].clone()).collect();
+    assert_eq!(body["event_ids"], json!(ids));
 
     let all_out =
         json!({"events": [with_shop(page_view(), "globex"), with_shop(page_view(), "initech")]});
@@ -429,6 +429,10 @@ async fn a_key_never_appears_in_the_logs_of_a_request() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingestion"))
         .env("REDIS_URL", &redis_url)
         .env("INGESTION_ADDR", &address)
+        .env(
+            "INGESTION_METRICS_ADDR",
+            format!("127.0.0.1:{}", test_support::free_port()),
+        )
         .env("AUTH", "keys")
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", "json")
@@ -494,9 +498,14 @@ async fn a_key_never_appears_in_the_logs_of_a_request() {
     for key in [&keys.public, &keys.write, &keys.read] {
         assert!(!logs.contains(key.as_str()), "a key is in the logs: {logs}");
     }
+    // The service's own addresses (the public port, the metrics listener) are announced at start.
     let with_address: Vec<&str> = logs
         .lines()
-        .filter(|l| l.contains("127.0.0.1") && !l.contains("ingestion listening"))
+        .filter(|l| {
+            l.contains("127.0.0.1")
+                && !l.contains("ingestion listening")
+                && !l.contains("metrics listener")
+        })
         .collect();
     assert!(
         with_address.is_empty(),
