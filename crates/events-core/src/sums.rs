@@ -61,10 +61,13 @@ macro_rules! define_sums {
                 $( Measure { column: stringify!($field), combine: define_sums!(@combine $kind) }, )*
             ];
 
+            /// How many measures there are.
+            pub const COUNT: usize = [$(stringify!($field)),*].len();
+
             /// The measures in the order of [`Sums::MEASURES`]; `None` for an absent maximum
             /// or minimum.
-            pub fn values(&self) -> Vec<Option<i64>> {
-                vec![ $( define_sums!(@get $kind, self.$field), )* ]
+            pub fn values(&self) -> [Option<i64>; Sums::COUNT] {
+                [ $( define_sums!(@get $kind, self.$field), )* ]
             }
 
             /// The inverse of [`Sums::values`]: one value per measure, in order. Missing values

@@ -17,8 +17,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::Connection;
 
 use super::StoreError;
 use super::grain::{ALL_SHOPS, Grain};
@@ -60,9 +59,24 @@ impl<'a> Deltas<'a> {
     /// touched row once, in key order (so that concurrent writers of a server database take
     /// their row locks in the same order and cannot deadlock).
     pub fn apply(&self, transaction: &Connection) -> Result<(), StoreError> {
-        let mut rows: HashMap<(&str, Dimension, Grain, i64, &str), Sums, FastHash> =
+        // Shops and values as numbers in their byte order, so that spreading and sorting
+        // compare integers, not strings, and the order stays the strings' order.
+        let mut names: Vec<&str> = self
+            .quarters
+            .keys()
+            .flat_map(|&(shop, _, _, value)| [shop, value])
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let numbers: HashMap<&str, usize, FastHash> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (*name, i))
+            .collect();
+        let mut rows: HashMap<(usize, Dimension, Grain, i64, usize), Sums, FastHash> =
             HashMap::default();
         for (&(shop, dimension, ts, value), sums) in &self.quarters {
+            let (shop, value) = (numbers[shop], numbers[value]);
             for grain in Grain::ALL {
                 if let Some(bucket) = grain.bucket_of(ts) {
                     rows.entry((shop, dimension, grain, bucket, value))
@@ -75,18 +89,15 @@ impl<'a> Deltas<'a> {
         rows.sort_unstable_by_key(|(key, _)| *key);
         let mut upsert = transaction.prepare_cached(&upsert_sql())?;
         for ((shop, dimension, grain, bucket, value), sums) in rows {
-            let key = [
-                Value::Text(shop.to_owned()),
-                Value::Text(dimension.name().to_owned()),
-                Value::Integer(grain.code()),
-                Value::Integer(bucket),
-                Value::Text(value.to_owned()),
-            ];
-            let measures = sums.values().into_iter().map(|v| match v {
-                Some(v) => Value::Integer(v),
-                None => Value::Null,
-            });
-            upsert.execute(params_from_iter(key.into_iter().chain(measures)))?;
+            upsert.raw_bind_parameter(1, names[shop])?;
+            upsert.raw_bind_parameter(2, dimension.name())?;
+            upsert.raw_bind_parameter(3, grain.code())?;
+            upsert.raw_bind_parameter(4, bucket)?;
+            upsert.raw_bind_parameter(5, names[value])?;
+            for (i, measure) in sums.values().into_iter().enumerate() {
+                upsert.raw_bind_parameter(KEY_COLUMNS.len() + 1 + i, measure)?;
+            }
+            upsert.raw_execute()?;
         }
         Ok(())
     }
