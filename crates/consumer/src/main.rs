@@ -2,11 +2,6 @@
 
 use consumer::Config;
 
-// Ingestion's profile showed a seventh of its CPU time in glibc's malloc and free; mimalloc
-// is faster for the many small allocations of request handling.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let config: Config = events_core::config::parse_or_exit();
