@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-frontend build dashboard lint fmt clean redis-server chromium bench bench-queries
+.PHONY: help run test test-frontend build dashboard lint lint-frontend fmt clean redis-server chromium bench bench-queries
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,9 +67,14 @@ test-frontend: redis-server chromium frontend/node_modules/.package-lock.json ##
 	npm test
 	npm run test:e2e
 
-lint: ## Check formatting and clippy
+lint: lint-frontend ## Check formatting and clippy, and the dashboard with ESLint and vue-tsc
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
+
+# ESLint (typescript-eslint, eslint-plugin-vue; frontend/eslint.config.js), warnings included,
+# then the type check of every .ts and .vue file (`vue-tsc --noEmit`).
+lint-frontend: frontend/node_modules/.package-lock.json ## The dashboard's lint: ESLint and vue-tsc --noEmit
+	cd frontend && npm run lint
 
 fmt: ## Format the code
 	cargo fmt --all
