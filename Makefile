@@ -60,7 +60,7 @@ test: redis-server test-frontend ## Run every test (unit, integration against a 
 
 bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings
 	cargo build --release --locked --bins
-	target/release/bench $(BENCH_ARGS)
+	AUTH=off target/release/bench $(BENCH_ARGS)
 
 # The browser tests build and start the real services themselves, over their own redis-server.
 test-frontend: redis-server chromium frontend/node_modules/.package-lock.json ## The dashboard's unit tests and its tests in headless Chromium
@@ -117,15 +117,54 @@ run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics
 		for _ in $$(seq 50); do redis-cli -u "$$REDIS_URL" ping >/dev/null 2>&1 && break; sleep 0.1; done
 		redis-cli -u "$$REDIS_URL" ping >/dev/null || { echo "error: redis-server did not start; see .run/redis.log" >&2; exit 1; }
 	fi
+	ingestion_url="http://$${INGESTION_ADDR/0.0.0.0/localhost}"
+	analytics_url="http://$${ANALYTICS_ADDR/0.0.0.0/localhost}"
+	# API keys (docs/SECURITY.md): created once for the shop `default` and kept in
+	# .run/keys.env; created again when Redis no longer has them (or they were revoked).
+	if [ "$${AUTH:-keys}" != off ]; then
+		mkdir -p .run
+		fresh=1
+		if [ -f .run/keys.env ]; then
+			source .run/keys.env
+			listed="$$(target/release/analytics keys list)"
+			fresh=0
+			for id in "$$WRITE_KEY_ID" "$$READ_KEY_ID" "$$PUBLIC_KEY_ID"; do
+				grep -F "\"id\":\"$$id\"" <<<"$$listed" | grep -q '"revoked":false' || fresh=1
+			done
+		fi
+		if [ "$$fresh" = 1 ]; then
+			create() {
+				local out; out="$$(target/release/analytics keys create --shop default --name "make run" "$$@")"
+				key="$$(tail -n1 <<<"$$out")"
+				id="$$(sed -nE 's/^created [a-z]+ key (key_[A-Za-z0-9]+) .*/\1/p' <<<"$$out")"
+			}
+			create --kind write; WRITE_KEY="$$key"; WRITE_KEY_ID="$$id"
+			create --kind read; READ_KEY="$$key"; READ_KEY_ID="$$id"
+			create --kind public --origin "$$analytics_url" --origin "$${analytics_url/localhost/127.0.0.1}" --allow-purchases
+			PUBLIC_KEY="$$key"; PUBLIC_KEY_ID="$$id"
+			( umask 077; printf 'WRITE_KEY=%s\nWRITE_KEY_ID=%s\nREAD_KEY=%s\nREAD_KEY_ID=%s\nPUBLIC_KEY=%s\nPUBLIC_KEY_ID=%s\n' \
+				"$$WRITE_KEY" "$$WRITE_KEY_ID" "$$READ_KEY" "$$READ_KEY_ID" "$$PUBLIC_KEY" "$$PUBLIC_KEY_ID" >.run/keys.env )
+		fi
+	fi
 	target/release/consumer & pids+=($$!)
 	target/release/ingestion & pids+=($$!)
 	target/release/analytics & pids+=($$!)
 	sleep 1
 	printf '\n  Shop analytics is running (Ctrl-C stops everything):\n'
-	printf '    ingestion   POST http://%s/v1/events\n' "$${INGESTION_ADDR/0.0.0.0/localhost}"
-	printf '    analytics   GET  http://%s/api/analytics\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
-	printf '    dashboard   GET  http://%s/\n' "$${ANALYTICS_ADDR/0.0.0.0/localhost}"
+	printf '    ingestion   POST %s/v1/events\n' "$$ingestion_url"
+	printf '    analytics   GET  %s/api/analytics\n' "$$analytics_url"
+	printf '    dashboard   GET  %s/\n' "$$analytics_url"
 	printf '    store       %s\n    redis       %s\n\n' "$$DATABASE_URL" "$$REDIS_URL"
+	if [ "$${AUTH:-keys}" != off ]; then
+		printf '  API keys for the shop `default` (kept in .run/keys.env; the dashboard asks for the read key):\n'
+		printf '    write    %s\n    read     %s\n    public   %s\n\n' "$$WRITE_KEY" "$$READ_KEY" "$$PUBLIC_KEY"
+		printf '  Try it:\n'
+		printf "    curl -X POST %s/v1/events -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"event_type\":\"page_view\",\"timestamp\":\"%s\",\"product_id\":\"p-1\"}'\n" \
+			"$$ingestion_url" "$$WRITE_KEY" "$$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		printf "    curl -H 'Authorization: Bearer %s' %s/api/v1/summary\n\n" "$$READ_KEY" "$$analytics_url"
+	else
+		printf '  AUTH=off: no keys; anyone who can reach these ports can use them.\n\n'
+	fi
 	# Stop everything as soon as any service exits; a clean exit is a Ctrl-C reaching it first.
 	status=0
 	wait -n "$${pids[@]}" || status=$$?
@@ -135,7 +174,7 @@ run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics
 # for 10M; BENCH_RUNS (20) and BENCH_RAW_RUNS set the runs; BENCH_DB keeps the loaded store;
 # BENCH_ONLY=products times only the questions whose name holds that text.
 bench-queries: ## Time every analytics question from rollups and from raw scans
-	cargo run --release --locked -p analytics --example bench_queries
+	AUTH=off cargo run --release --locked -p analytics --example bench_queries
 
 # `make vendor`: what an offline image build needs, in .vendor/ (ignored by git, sent to
 # `docker build`; see .vendor/README.md): the crates of Cargo.lock with the .cargo/config.toml

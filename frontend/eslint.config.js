@@ -26,6 +26,11 @@ export default defineConfig(
   },
   {
     languageOptions: { globals: { ...globals.browser, ...globals.node } },
-    rules: vueLayoutOff,
+    rules: {
+      ...vueLayoutOff,
+      // A parameter named `_x` is unused on purpose (as TypeScript's noUnusedParameters reads
+      // it): a test's mock declares `(_url, _init)` so its recorded calls are typed.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
   },
 );

@@ -5,16 +5,18 @@
 # stops the stack and removes its volumes. Exits non-zero on any failure, after printing the
 # services' logs.
 #
+# API keys (AUTH=keys, the default; docs/SECURITY.md): it checks that the first start printed the
+# bootstrap keys in the analytics log and that a request without a key is refused, then creates
+# a write and a read key for its own shop with `analytics keys create` inside the analytics
+# container (`compose exec`), and sends them with the POST and the GETs. With AUTH=off in the
+# environment the stack runs without keys and the check sends none.
+#
 # It runs as its own Compose project (COMPOSE_PROJECT, default shop-analytics-check) on free host
 # ports, so it touches neither a running `make run` nor an operator's shop-analytics stack and
 # its volumes. Compose v2 (`docker compose`) is used when present, else v1 (`docker-compose`).
 # A base image that is missing locally is pulled; when that fails (no registry reachable), the
 # local stand-ins of scripts/base-images.sh are built instead. `make compose-check` first runs
 # `make vendor`, so the image builds need no network.
-#
-# When the API keys of the access-control feature land (AUTH=keys by default), this check will
-# need a key: create one for the check and send it with the POST and the GET, or start the stack
-# with AUTH=off. Today there is no AUTH: requests need no key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -117,20 +119,68 @@ until_ok "ingestion ready (Redis reachable)" "$ingestion/v1/ready"
 until_ok "analytics ready (schema current)" "$analytics/api/ready"
 
 shop=compose-check-$(date +%s)
+
+# The keys: a write key for the POST, a read key for the GETs (none with AUTH=off).
+write_auth=()
+read_auth=()
+if [ "${AUTH:-keys}" != off ]; then
+    log "API keys (AUTH=keys)"
+    "${compose[@]}" logs --no-color analytics 2>&1 | grep -q 'API keys for the shop `default`' ||
+        fail "the analytics log lacks the first start's keys (analytics keys bootstrap)"
+    echo "    the first start printed the bootstrap keys for the shop \`default\` in the analytics log"
+    # The status of `curl ARGS…`, repeated while it is 503 (a service answers 503 until it has
+    # read the keys from Redis once), for up to 30 s.
+    status_of() {
+        local status deadline=$((SECONDS + 30))
+        while :; do
+            status=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "$@" || true)
+            [ "$status" = 503 ] && [ "$SECONDS" -lt "$deadline" ] || break
+            sleep 1
+        done
+        echo "$status"
+    }
+    status=$(status_of "$analytics/api/v1/summary")
+    [ "$status" = 401 ] || fail "GET /api/v1/summary without a key answered $status, not 401"
+    status=$(status_of -X POST "$ingestion/v1/events" -H 'Content-Type: application/json' \
+        -d '{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}')
+    [ "$status" = 401 ] || fail "POST /v1/events without a key answered $status, not 401"
+    echo "    without a key: POST /v1/events → 401, GET /api/v1/summary → 401"
+    # Prints the new key (the last line of `keys create`), created inside the analytics container.
+    create_key() {
+        "${compose[@]}" exec -T analytics analytics keys create --kind "$1" --shop "$shop" \
+            --name compose-check | tail -n1 | tr -d '\r'
+    }
+    write_key=$(create_key write) || fail "analytics keys create --kind write failed"
+    read_key=$(create_key read) || fail "analytics keys create --kind read failed"
+    [[ "$write_key" == sk_* && "$read_key" == rk_* ]] ||
+        fail "analytics keys create printed no key (write: '$write_key', read: '$read_key')"
+    echo "    created for shop $shop with analytics keys create: write ${write_key:0:7}…, read ${read_key:0:7}…"
+    write_auth=(-H "Authorization: Bearer $write_key")
+    read_auth=(-H "Authorization: Bearer $read_key")
+fi
+
 event_id=$(cat /proc/sys/kernel/random/uuid)
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 log "posting a purchase of 42.50 EUR for shop $shop (event_id $event_id)"
-answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -X POST "$ingestion/v1/events" \
-    -H 'Content-Type: application/json' \
-    -d "{\"event_id\":\"$event_id\",\"event_type\":\"purchase\",\"timestamp\":\"$now\",\"shop_id\":\"$shop\",\"product_id\":\"compose-check\",\"order_amount\":42.5,\"currency\":\"EUR\"}")
+# A new key works once each service has reloaded the keys (KEYS_REFRESH, 5 s): until then
+# ingestion answers 401, so the POST is repeated (the same event_id: it is stored once).
+deadline=$((SECONDS + 30))
+while :; do
+    answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -X POST "$ingestion/v1/events" \
+        "${write_auth[@]}" -H 'Content-Type: application/json' \
+        -d "{\"event_id\":\"$event_id\",\"event_type\":\"purchase\",\"timestamp\":\"$now\",\"shop_id\":\"$shop\",\"product_id\":\"compose-check\",\"order_amount\":42.5,\"currency\":\"EUR\"}")
+    status=$(tail -n1 <<<"$answer")
+    [ "$status" = 401 ] && [ "${#write_auth[@]}" -gt 0 ] && [ "$SECONDS" -lt "$deadline" ] || break
+    sleep 1
+done
 echo "    $(tr '\n' ' ' <<<"$answer")"
-[ "$(tail -n1 <<<"$answer")" = 202 ] || fail "ingestion did not answer 202"
+[ "$status" = 202 ] || fail "ingestion did not answer 202"
 grep -q "\"event_id\":\"$event_id\"" <<<"$answer" || fail "ingestion did not echo the event_id"
 
 log "reading it back through analytics"
 deadline=$((SECONDS + WAIT_SECONDS))
 while :; do
-    metrics=$(curl -fsS --max-time 5 "$analytics/api/analytics?shop_id=$shop" || true)
+    metrics=$(curl -fsS --max-time 5 "${read_auth[@]}" "$analytics/api/analytics?shop_id=$shop" || true)
     if grep -q '"total_purchases":1' <<<"$metrics" && grep -q '"max_purchase_value":42.5' <<<"$metrics"; then
         echo "    GET /api/analytics?shop_id=$shop → $metrics"
         break
@@ -138,7 +188,7 @@ while :; do
     [ "$SECONDS" -lt "$deadline" ] || fail "analytics did not show the event within ${WAIT_SECONDS}s (last answer: $metrics)"
     sleep 1
 done
-summary=$(curl -fsS --max-time 5 "$analytics/api/v1/summary?shop_id=$shop") || fail "GET /api/v1/summary failed"
+summary=$(curl -fsS --max-time 5 "${read_auth[@]}" "$analytics/api/v1/summary?shop_id=$shop") || fail "GET /api/v1/summary failed"
 grep -q '"revenue_by_currency":{"EUR":42.5}' <<<"$summary" || fail "the summary lacks the event: $summary"
 echo "    GET /api/v1/summary?shop_id=$shop → revenue_by_currency {\"EUR\":42.5}"
 

@@ -132,7 +132,34 @@ async function expectOutageReported(): Promise<void> {
   expect(await cardText('page-views')).toBe(formatCount(6, LOCALE));
 }
 
+/** Signs in through the form with `key`. */
+async function signInWith(key: string): Promise<void> {
+  const form = page.getByTestId('sign-in');
+  await expect.poll(() => form.isVisible(), WAIT).toBe(true);
+  await page.getByLabel('Read key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect.poll(() => form.isVisible(), WAIT).toBe(false);
+}
+
 describe('the dashboard in a real browser', () => {
+  it('asks for a read key, refuses a bad one, and signs in with a good one', async () => {
+    await page.goto(`${stack.analyticsUrl}/`);
+    await expect.poll(() => page.getByTestId('sign-in').isVisible(), WAIT).toBe(true);
+    // A refused key is a 401, which the browser reports on its console: expected here.
+    outage = true;
+    try {
+      await page.getByLabel('Read key').fill('rk_not_a_real_key');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => page.getByTestId('sign-in-error').textContent(), WAIT).toContain('unknown or revoked');
+    } finally {
+      outage = false;
+    }
+    await signInWith(stack.readKey);
+    // Kept for the tab's session only.
+    expect(await page.evaluate(() => Object.keys(localStorage).length)).toBe(0);
+    expect(await page.evaluate(() => Object.values(sessionStorage))).toContain(stack.readKey);
+  });
+
   it('opens on the last 7 days in the browser zone and shows exactly the API numbers', async () => {
     await page.goto(`${stack.analyticsUrl}/`);
     await expect.poll(() => new URL(page.url()).search, WAIT).toBe('?range=7d&tz=Europe%2FBerlin');
@@ -184,7 +211,7 @@ describe('the dashboard in a real browser', () => {
       const url = new URL(href, stack.analyticsUrl);
       expect(url.searchParams.get('from')).toBe(query.from);
       expect(url.searchParams.get('tz')).toBe(ZONE);
-      const response = await fetch(url);
+      const response = await fetch(url, { headers: stack.auth() });
       expect(response.status, href).toBe(200);
       expect(response.headers.get('content-type')).toContain('text/csv');
       const rows = (await response.text()).trim().split(/\r?\n/);
@@ -317,6 +344,35 @@ describe('the dashboard in a real browser', () => {
 
     await expectCardsToMatch(rangeQuery(7));
     await page.screenshot({ path: join(SCREENSHOTS, 'dashboard.png'), fullPage: true });
+  });
+
+  it('shows only the shop of a shop key, and signs out when its key is revoked', async () => {
+    await page.getByTestId('sign-out').click();
+    const acme = stack.createKey('--kind', 'read', '--shop', 'acme');
+    // Analytics learns of a new key within its refresh (1 s here).
+    await eventually('analytics to know the new key', async () => {
+      const response = await fetch(`${stack.analyticsUrl}/api/v1/key`, { headers: { Authorization: `Bearer ${acme.key}` } });
+      return response.ok ? true : undefined;
+    });
+    await signInWith(acme.key);
+    const options = page.getByTestId('shop').locator('option');
+    await expect.poll(() => options.allTextContents(), WAIT).toEqual([expect.stringMatching(/^acme/)]);
+    await expect.poll(() => new URL(page.url()).searchParams.get('shop'), WAIT).toBe('acme');
+    await expectCardsToMatch(rangeQuery(7, 'acme'));
+
+    outage = true;
+    try {
+      stack.analyticsCommand('keys', 'revoke', acme.id);
+      // New events end the revoked key's live stream; the dashboard's next request is a 401.
+      await stack.send([event('page_view', ago(5_000), { product_id: 'p-1' })]);
+      // The stream ends, the browser retries it (401), and the next poll (5 s) signs out.
+      await expect.poll(() => page.getByTestId('sign-in').isVisible(), { ...WAIT, timeout: 45_000 }).toBe(true);
+      expect(await page.getByTestId('sign-in-notice').textContent()).toContain('refused');
+      expect(await page.evaluate(() => Object.values(sessionStorage))).not.toContain(acme.key);
+    } finally {
+      outage = false;
+    }
+    await signInWith(stack.readKey);
   });
 
   it('logged no console errors', () => {

@@ -1,6 +1,7 @@
 // The real pipeline for the browser tests: a private redis-server on a free port, the real
 // ingestion, consumer and analytics binaries (built here with cargo), a temporary SQLite
 // file, and analytics serving the built dashboard. It never touches a Redis it did not start.
+// Keys are on (AUTH=keys, the default): the stack creates them with `analytics keys create`.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -73,6 +74,10 @@ export class Stack {
   ingestionUrl = '';
   analyticsUrl = '';
   private analyticsAddr = '';
+  /** A read key for every shop: what the tests sign the dashboard in with. */
+  readKey = '';
+  /** A write key per shop, made when first needed. */
+  private writeKeys = new Map<string, string>();
 
   /** Builds what is missing and starts everything; resolves once analytics is ready. */
   async start(): Promise<void> {
@@ -107,15 +112,45 @@ export class Stack {
       DATABASE_URL: `sqlite://${join(this.dir, 'analytics.db')}`,
       BATCH_TIMEOUT: '200ms',
       CONSUMER_METRICS_ADDR: '127.0.0.1:0',
+      INGESTION_METRICS_ADDR: '127.0.0.1:0',
+      ANALYTICS_METRICS_ADDR: '127.0.0.1:0',
       CONSUMER_NAME: 'dashboard-e2e',
       INGESTION_ADDR: ingestionAddr,
       DASHBOARD_DIR: DIST_DIR,
       RUST_LOG: 'warn',
+      // New keys (and revocations) reach the services within a second.
+      KEYS_REFRESH: '1s',
     };
+    this.readKey = this.createKey('--kind', 'read', '--all-shops', '--name', 'dashboard e2e').key;
     this.spawnBinary('consumer');
     this.spawnBinary('ingestion');
     await this.startAnalytics();
     await eventually('ingestion to answer', async () => ((await fetch(`${this.ingestionUrl}/v1/health`)).ok ? true : undefined));
+  }
+
+  /** `analytics keys create ARGS`: the key (alone on the last line) and its id. */
+  createKey(...args: string[]): { key: string; id: string } {
+    const out = this.analyticsCommand('keys', 'create', ...args);
+    const lines = out.trim().split('\n');
+    const id = /key (key_[A-Za-z0-9]+)/.exec(lines[0] ?? '')?.[1] ?? '';
+    return { key: lines[lines.length - 1] ?? '', id };
+  }
+
+  /** Runs the analytics binary with a command, against this stack's Redis. */
+  analyticsCommand(...args: string[]): string {
+    const targetDir = process.env.CARGO_TARGET_DIR ?? join(REPO_ROOT, 'target');
+    const run = spawnSync(join(targetDir, 'debug', 'analytics'), args, { env: { ...process.env, ...this.env }, encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`analytics ${args.join(' ')} failed: ${run.stderr}`);
+    return run.stdout;
+  }
+
+  private writeKey(shop: string): string {
+    let key = this.writeKeys.get(shop);
+    if (!key) {
+      key = this.createKey('--kind', 'write', '--shop', shop).key;
+      this.writeKeys.set(shop, key);
+    }
+    return key;
   }
 
   /** Starts analytics again on the same address (after `stopAnalytics`). */
@@ -135,30 +170,48 @@ export class Stack {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** POSTs events in one batch; every one must be accepted. */
-  async send(events: object[]): Promise<void> {
-    const response = await fetch(`${this.ingestionUrl}/v1/events/batch`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ events }),
-    });
-    const body = (await response.json()) as { accepted?: number; rejected?: unknown[] };
-    if (response.status !== 202 || body.accepted !== events.length) {
-      throw new Error(`ingestion refused events: ${response.status} ${JSON.stringify(body)}`);
+  /** POSTs events in one batch per shop, with that shop's write key; every one must be
+   * accepted. Ingestion picks up a new key within its refresh (5 s): retried until then. */
+  async send(events: { shop_id?: string }[]): Promise<void> {
+    const byShop = new Map<string, object[]>();
+    for (const event of events) {
+      const shop = event.shop_id ?? 'default';
+      byShop.set(shop, [...(byShop.get(shop) ?? []), event]);
     }
+    for (const [shop, batch] of byShop) {
+      const key = this.writeKey(shop);
+      await eventually(`ingestion to accept events for ${shop}`, async () => {
+        const response = await fetch(`${this.ingestionUrl}/v1/events/batch`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+          body: JSON.stringify({ events: batch }),
+        });
+        if (response.status === 401) return undefined;
+        const body = (await response.json()) as { accepted?: number; rejected?: unknown[] };
+        if (response.status !== 202 || body.accepted !== batch.length) {
+          throw new Error(`ingestion refused events: ${response.status} ${JSON.stringify(body)}`);
+        }
+        return true;
+      });
+    }
+  }
+
+  /** The headers that carry the read key. */
+  auth(): Record<string, string> {
+    return { Authorization: `Bearer ${this.readKey}` };
   }
 
   /** GETs JSON from analytics, as the dashboard would. */
   async api<T>(path: string, query: Record<string, string | undefined> = {}): Promise<T> {
     const params = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined));
-    const response = await fetch(`${this.analyticsUrl}${path}${params.size ? `?${params}` : ''}`);
+    const response = await fetch(`${this.analyticsUrl}${path}${params.size ? `?${params}` : ''}`, { headers: this.auth() });
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`);
     return (await response.json()) as T;
   }
 
   /** Whether analytics has the `/api/v1` endpoints of docs/API.md. */
   async hasV1(): Promise<boolean> {
-    return (await fetch(`${this.analyticsUrl}/api/v1/summary`)).status !== 404;
+    return (await fetch(`${this.analyticsUrl}/api/v1/summary`, { headers: this.auth() })).status !== 404;
   }
 
   /** The log of one service, to explain a failure. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addDays, daysBetween, isDate, isTimeZone, todayIn } from '../src/lib/dates';
-import { defaultInterval, intervalFits, previousRange, resolveRange } from '../src/lib/range';
+import { dataSpanDays, defaultInterval, intervalFits, previousRange, resolveRange } from '../src/lib/range';
 
 // 2025-10-26 23:30 UTC: already the 27th in Berlin (UTC+1 after the DST change that day).
 const now = new Date('2025-10-26T23:30:00Z');
@@ -60,6 +60,33 @@ describe('ranges', () => {
     expect(intervalFits('minute', { from: '2025-10-27', to: '2025-10-28' })).toBe(true);
     expect(intervalFits('hour', week)).toBe(true);
     expect(intervalFits('minute', {})).toBe(false);
+    expect(intervalFits('hour', {})).toBe(false);
     expect(intervalFits('month', {})).toBe(true);
+  });
+
+  it('picks for all time the finest interval whose series fits in 5000 buckets', () => {
+    const shop = (shop_id: string, first_seen: string, last_seen: string) => ({ shop_id, events: 1, first_seen, last_seen });
+    const shops = [
+      shop('today', '2025-10-26T09:00:00+00:00', '2025-10-26T18:00:00+00:00'),
+      shop('season', '2025-06-01T00:00:00+00:00', '2025-10-26T00:00:00+00:00'),
+      shop('years', '2019-01-01T00:00:00+00:00', '2025-10-26T00:00:00+00:00'),
+      // The oldest an event may be (MAX_EVENT_AGE: ten years) up to a day ahead.
+      shop('decade', '2015-10-29T00:00:00+00:00', '2025-10-27T23:00:00+00:00'),
+    ];
+    const allTime = {};
+    const picked = (id: string | null) => defaultInterval(allTime, dataSpanDays(shops, id));
+    expect(picked('today')).toBe('minute');
+    expect(picked('season')).toBe('hour');
+    expect(picked('years')).toBe('day');
+    expect(picked('decade')).toBe('day');
+    expect(picked(null)).toBe('day');
+    expect(intervalFits('hour', allTime, dataSpanDays(shops, 'years'))).toBe(false);
+    // Before the shops are known, days: ten years of them fit.
+    expect(dataSpanDays(undefined, null)).toBeNull();
+    expect(defaultInterval(allTime, null)).toBe('day');
+    // A year-1 event stored before MAX_EVENT_AGE existed: nothing fits; the coarsest is asked.
+    const ancient = [shop('old', '0001-01-01T00:00:00+00:00', '2025-10-26T00:00:00+00:00')];
+    expect(dataSpanDays(ancient, null)).toBeGreaterThan(700_000);
+    expect(defaultInterval(allTime, dataSpanDays(ancient, null))).toBe('month');
   });
 });

@@ -1,4 +1,4 @@
-//! `make bench-queries`: how fast the §9 questions are answered from the rollups, next to the
+//! `make bench-queries`: how fast the `/api/v1` questions are answered from the rollups, next to the
 //! same questions answered by raw scans, over a store loaded through the real insert path.
 //!
 //! It loads `BENCH_EVENTS` events (1,000,000 by default) spread over 90 days, 20 shops and
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use analytics::params::QueryParams;
 use analytics::routes::{funnel, original, products, realtime, shops, summary, timeseries};
 use chrono::{DateTime, TimeDelta, Utc};
+use events_core::dimension::Dimension;
 use events_core::event::{Event, EventType};
-use events_core::store::aggregates::{self, Plan};
-use events_core::store::{EventFilter, Writer, people};
+use events_core::store::{EventFilter, Plan, Writer, people, read};
 use rusqlite::Connection;
 
 const DAYS: i64 = 90;
@@ -215,8 +215,9 @@ fn main() -> Result<(), String> {
 fn summary_sums(connection: &Connection, query: &str, plan: Plan) -> Result<(), String> {
     let request = summary::SummaryRequest::parse(Some(query)).map_err(|e| e.to_string())?;
     let filter = request.scope.filter();
-    aggregates::totals(connection, &filter, plan).map_err(|e| e.to_string())?;
-    aggregates::revenue_by_currency(connection, &filter, plan).map_err(|e| e.to_string())?;
+    read::totals(connection, &filter, plan).map_err(|e| e.to_string())?;
+    read::sums_by_value(connection, &filter, Dimension::Currency, None, plan)
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

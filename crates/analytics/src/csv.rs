@@ -1,14 +1,19 @@
 //! CSV cells that are safe to open in a spreadsheet.
 //!
 //! A text cell starting with `=`, `+`, `-` or `@` would be run as a formula by Excel, Calc or
-//! Sheets (CSV injection), so such cells get a leading `'`. Cells holding a comma, a quote or
+//! Sheets (CSV injection), and one starting with a tab, a carriage return or `|` can become
+//! one once a spreadsheet trims the blank or reads `|` as a DDE call; all such cells get a
+//! leading `'` (OWASP's list). Cells holding a comma, a quote or
 //! a line break are quoted, quotes doubled (RFC 4180).
 
 use std::fmt::Write;
 
+/// The first characters that make a spreadsheet read a cell as a formula.
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '|'];
+
 /// One text cell, made inert and quoted as needed.
 pub fn text(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@']) {
+    let guarded = if value.starts_with(FORMULA_STARTS) {
         format!("'{value}")
     } else {
         value.to_owned()
@@ -46,8 +51,12 @@ mod tests {
 
     #[test]
     fn formulas_are_made_inert() {
-        for dangerous in ["=SUM(A1)", "+1", "-2", "@cmd"] {
-            assert!(text(dangerous).starts_with('\''), "{dangerous}");
+        for dangerous in ["=SUM(A1)", "+1", "-2", "@cmd", "\t=1", "\r=1", "|cmd"] {
+            let cell = text(dangerous);
+            assert!(
+                cell.trim_start_matches('"').starts_with('\''),
+                "{dangerous}"
+            );
         }
         assert_eq!(text("prod-1"), "prod-1");
     }

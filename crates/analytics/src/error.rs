@@ -13,6 +13,11 @@ pub enum ApiError {
     BadParameter { parameter: String, message: String },
     #[error("the store failed: {0}")]
     Store(#[from] StoreError),
+    #[error("too many {what} at once; retry later")]
+    Busy {
+        what: &'static str,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ApiError {
@@ -27,6 +32,7 @@ impl ApiError {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -40,6 +46,16 @@ impl IntoResponse for ApiError {
                 self.to_string(),
                 vec![FieldError::new(parameter.clone(), message.clone())],
             ),
+            ApiError::Busy { retry_after, .. } => {
+                let mut response = error_response(status, self.to_string(), Vec::new());
+                let seconds = retry_after.as_secs().max(1).to_string();
+                if let Ok(value) = seconds.parse() {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, value);
+                }
+                response
+            }
             ApiError::Store(error) => {
                 tracing::error!(%error, "query failed");
                 error_response(

@@ -1,4 +1,5 @@
-//! The `analytics` binary: configuration, logging, then the service until SIGINT/SIGTERM.
+//! The `analytics` binary: configuration, logging, then the service until SIGINT/SIGTERM, or
+//! one command (`analytics keys …`).
 
 use analytics::Config;
 
@@ -11,6 +12,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     let config: Config = events_core::config::parse_or_exit();
     events_core::telemetry::init(&config.log);
+    if let Some(analytics::keys_cli::Command::Keys(command)) = &config.command {
+        let mut out = std::io::stdout().lock();
+        if let Err(error) = analytics::keys_cli::run(command, &config.redis, &mut out).await {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let shutdown = events_core::shutdown::on_signal();
     if let Err(error) = analytics::run(config, shutdown).await {
         eprintln!("error: {error}");

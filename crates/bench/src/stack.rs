@@ -24,6 +24,9 @@ pub fn start_redis() -> RedisServer {
 pub struct Service {
     child: Child,
     pub addr: SocketAddr,
+    /// Where its `/metrics` answers: `addr` for the consumer, an internal address of its own
+    /// for ingestion and analytics.
+    metrics_addr: SocketAddr,
 }
 
 impl Service {
@@ -39,11 +42,17 @@ impl Service {
         let child = Command::new(&binary)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "warn")
+            // A rate limit must not be what a benchmark measures.
+            .env("AUTH", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let service = Service { child, addr };
+        let service = Service {
+            child,
+            addr,
+            metrics_addr: addr,
+        };
         let url = format!("http://{addr}{health_path}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -60,6 +69,13 @@ impl Service {
         }
     }
 
+    /// Sends the process a signal (`STOP` pauses it, `CONT` resumes it).
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+    }
+
     /// The most resident memory the process has had, in MiB (`VmHWM`).
     pub fn peak_rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -71,9 +87,15 @@ impl Service {
             .map_or(0.0, |kib| kib / 1024.0)
     }
 
+    /// Says where the service serves `/metrics` (its `*_METRICS_ADDR`).
+    pub fn with_metrics_addr(mut self, metrics_addr: SocketAddr) -> Service {
+        self.metrics_addr = metrics_addr;
+        self
+    }
+
     /// A counter or gauge from the service's `/metrics`.
     pub async fn metric(&self, path: &str, name: &str) -> Option<f64> {
-        let text = reqwest::get(format!("http://{}{path}", self.addr))
+        let text = reqwest::get(format!("http://{}{path}", self.metrics_addr))
             .await
             .ok()?
             .text()
@@ -87,6 +109,8 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
+        // A paused process would not hear the TERM.
+        self.signal("CONT");
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -1,11 +1,19 @@
 //! The batch being filled: pure, so its rules are unit-tested without Redis or a clock.
 //!
 //! A batch is due when it holds `capacity` items, or `timeout` after its first item arrived,
-//! whichever comes first.
+//! whichever comes first. While the reader is behind (its last read filled all the room it
+//! asked for, so more is waiting), a batch may grow to ten times `capacity` (at most
+//! [`BACKLOG_ITEMS`]) before it is due: `BATCH_SIZE` and `BATCH_TIMEOUT` bound how long a light
+//! trickle waits, not how fast a backlog drains, and every commit and rollup row costs less
+//! per event in a larger batch.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+/// The most a batch grows to while the reader is behind, whatever `capacity` is, so that a
+/// large `BATCH_SIZE` cannot make the consumer hold millions of events.
+pub const BACKLOG_ITEMS: usize = 20_000;
 
 #[derive(Debug)]
 pub struct Batch<T> {
@@ -13,6 +21,7 @@ pub struct Batch<T> {
     capacity: usize,
     timeout: Duration,
     first_at: Option<Instant>,
+    behind: bool,
 }
 
 impl<T> Batch<T> {
@@ -22,6 +31,22 @@ impl<T> Batch<T> {
             capacity: capacity.max(1),
             timeout,
             first_at: None,
+            behind: false,
+        }
+    }
+
+    /// Tells the batch whether the reader is behind: whether its last read filled all the
+    /// room it asked for.
+    pub fn set_behind(&mut self, behind: bool) {
+        self.behind = behind;
+    }
+
+    /// How many items make the batch full now.
+    fn limit(&self) -> usize {
+        if self.behind {
+            (self.capacity * 10).min(BACKLOG_ITEMS).max(self.capacity)
+        } else {
+            self.capacity
         }
     }
 
@@ -43,11 +68,11 @@ impl<T> Batch<T> {
 
     /// How many more items fit before the batch is full.
     pub fn room(&self) -> usize {
-        self.capacity.saturating_sub(self.items.len())
+        self.limit().saturating_sub(self.items.len())
     }
 
     pub fn is_full(&self) -> bool {
-        self.items.len() >= self.capacity
+        self.items.len() >= self.limit()
     }
 
     /// When the batch must be flushed by, if it holds anything.
@@ -88,6 +113,34 @@ mod tests {
         assert_eq!(batch.take(), vec![1, 2]);
         assert!(batch.is_empty());
         assert_eq!(batch.deadline(), None);
+    }
+
+    #[test]
+    fn a_batch_grows_to_ten_times_its_size_while_the_reader_is_behind() {
+        let now = Instant::now();
+        let mut batch = Batch::new(2, Duration::from_secs(5));
+        batch.push(1, now);
+        batch.push(2, now);
+        batch.set_behind(true);
+        assert!(!batch.is_full());
+        assert_eq!(batch.room(), 18);
+        for item in 3..=20 {
+            batch.push(item, now);
+        }
+        assert!(batch.is_due(now));
+        // Caught up: the ordinary size again.
+        batch.take();
+        batch.set_behind(false);
+        batch.push(1, now);
+        batch.push(2, now);
+        assert!(batch.is_full());
+        // A large size is capped.
+        let mut large: Batch<u8> = Batch::new(100_000, Duration::from_secs(5));
+        large.set_behind(true);
+        assert_eq!(large.room(), 100_000);
+        let mut small: Batch<u8> = Batch::new(5_000, Duration::from_secs(5));
+        small.set_behind(true);
+        assert_eq!(small.room(), BACKLOG_ITEMS);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use events_core::config::{LogArgs, RedisArgs, StoreArgs, parse_duration};
+use events_core::config::{EventRulesArgs, LogArgs, RedisArgs, StoreArgs, parse_duration};
 use events_core::store::Synchronous;
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +105,11 @@ pub struct Config {
         default_value = "analytics:events:dead"
     )]
     pub dead_letter_stream: String,
+
+    /// Every entry is validated again as ingestion validates an event (`MAX_EVENT_AGE`
+    /// included); what fails goes to the dead-letter stream with the reason.
+    #[command(flatten)]
+    pub rules: EventRulesArgs,
 
     #[command(flatten)]
     pub log: LogArgs,

@@ -29,6 +29,7 @@ pub async fn run(
     );
     let mut batch: Batch<Event> = Batch::new(config.batch_size as usize, config.batch_timeout);
     let mut backoff = Backoff::default();
+    let rules = config.rules.rules();
     while !shutdown.is_cancelled() {
         let mut pubsub = match events_core::transport::subscribe(
             &config.redis.redis_url,
@@ -60,7 +61,7 @@ pub async fn run(
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 message = messages.next() => match message {
-                    Some(message) => match message.get_payload::<String>().map_err(|e| e.to_string()).and_then(|json| Event::from_transport(&json)) {
+                    Some(message) => match message.get_payload::<String>().map_err(|e| e.to_string()).and_then(|json| Event::from_transport(&json, &rules)) {
                         Ok(event) => batch.push(event, Instant::now()),
                         Err(reason) => tracing::warn!(%reason, "dropping an undecodable message"),
                     },

@@ -140,6 +140,7 @@ impl StreamWorker {
         };
         self.redis_backoff.reset();
         self.status.set_redis_error(None);
+        self.batch.set_behind(room > 0 && entries.len() >= room);
         self.accept_all(entries, redelivered).await
     }
 
@@ -173,7 +174,8 @@ impl StreamWorker {
         Ok(claimed)
     }
 
-    /// Adds decodable entries to the batch; moves anything else to the dead-letter stream.
+    /// Adds entries that decode and keep every rule to the batch; moves anything else to the
+    /// dead-letter stream, with the reason.
     async fn accept_all(
         &mut self,
         entries: Vec<StreamEntry>,
@@ -197,7 +199,9 @@ impl StreamWorker {
             }
             let delivered = deliveries.get(&entry.id).copied().unwrap_or(1);
             let decoded = match &entry.payload {
-                Some(json) => Event::from_transport(json),
+                // Validated again as ingestion does: whoever wrote the entry, the store gets
+                // only what ingestion would have accepted.
+                Some(json) => Event::from_transport(json, &self.config.rules.rules()),
                 None => Err("the entry has no `event` field".to_owned()),
             };
             let verdict = match decoded {

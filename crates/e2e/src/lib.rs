@@ -37,10 +37,20 @@ impl Pipeline {
             "http://{}",
             ingestion_listener.local_addr().expect("address")
         );
-        let config = ingestion::Config::parse_from(["ingestion", "--redis-url", &redis.url()]);
+        // Keys are tested in each service's own tests; here the pipeline runs open.
+        let config = ingestion::Config::parse_from([
+            "ingestion",
+            "--redis-url",
+            &redis.url(),
+            "--auth",
+            "off",
+        ]);
+        let ingestion_metrics = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(error) = ingestion::serve(config, ingestion_listener, stop).await {
+            let served =
+                ingestion::serve(config, ingestion_listener, ingestion_metrics, stop).await;
+            if let Err(error) = served {
                 panic!("ingestion stopped: {error}");
             }
         });
@@ -76,10 +86,15 @@ impl Pipeline {
             &db,
             "--dashboard-dir",
             "/nonexistent",
+            "--auth",
+            "off",
         ]);
+        let analytics_metrics = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(error) = analytics::serve(config, analytics_listener, stop).await {
+            let served =
+                analytics::serve(config, analytics_listener, analytics_metrics, stop).await;
+            if let Err(error) = served {
                 panic!("analytics stopped: {error}");
             }
         });

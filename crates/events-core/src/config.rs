@@ -49,9 +49,58 @@ pub struct StoreArgs {
 /// Which browser origins may call an HTTP service.
 #[derive(Debug, Clone, Args)]
 pub struct CorsArgs {
-    /// Allowed origins, comma-separated (`https://shop.example,https://admin.example`), or `*`.
-    #[arg(long, env = "CORS_ORIGINS", default_value = "*")]
+    /// Allowed origins, comma-separated (`https://shop.example,https://admin.example`), or `*`
+    /// (only with `AUTH=off`). Ingestion also allows the origins of its public keys. Empty:
+    /// analytics sends no CORS header (the dashboard is same-origin); ingestion with
+    /// `AUTH=off` allows any origin.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
+}
+
+/// How many connections a public HTTP service holds (`MAX_CONNECTIONS`), and how long a
+/// client may take (fixed by the spec; settable only by tests).
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// The most open connections; more are closed at once, never crashing the process.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = parse_positive_usize)]
+    pub max_connections: usize,
+
+    /// The header, body and idle timeouts (spec §11: 10 s, 30 s, 60 s).
+    #[arg(skip)]
+    pub timeouts: Option<crate::server::ConnectionLimits>,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            max_connections: self.max_connections,
+            ..self.timeouts.unwrap_or_default()
+        }
+    }
+}
+
+/// A whole number of at least 1.
+pub fn parse_positive_usize(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("`{text}` must be a whole number of at least 1")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// The rules an event must keep that depend on configuration (ingestion, and the consumer,
+/// which validates every entry again).
+#[derive(Debug, Clone, Args)]
+pub struct EventRulesArgs {
+    /// Refuse an event whose stored (skew-corrected) time lies more than this before its
+    /// arrival (`3650d`: ten years, so a day-by-day series of all time fits in 5000 buckets).
+    #[arg(long, env = "MAX_EVENT_AGE", default_value = "3650d", value_parser = parse_duration)]
+    pub max_event_age: Duration,
+}
+
+impl EventRulesArgs {
+    pub fn rules(&self) -> crate::event::EventRules {
+        crate::event::EventRules::with_max_age(self.max_event_age)
+    }
 }
 
 /// Parses the command line and environment, or exits: `--help` and `--version` print and exit

@@ -13,8 +13,10 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use std::fmt;
 use std::marker::PhantomData;
 
+use std::cell::RefCell;
+
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{MapAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -71,6 +73,36 @@ pub const DEFAULT_SHOP_ID: &str = "default";
 
 /// The latest an event may claim to have happened, relative to when it arrived.
 pub const MAX_FUTURE: TimeDelta = TimeDelta::hours(24);
+
+/// The default of `MAX_EVENT_AGE`: ten years, so that a day-by-day series of all time stays
+/// within the 5000 buckets a time series may have.
+pub const DEFAULT_MAX_EVENT_AGE: TimeDelta = TimeDelta::days(3650);
+
+/// The rules that depend on configuration, shared by ingestion and the consumer (which
+/// validates every stream entry again with them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRules {
+    /// `MAX_EVENT_AGE`: how long before its arrival a stored time may lie.
+    pub max_age: TimeDelta,
+}
+
+impl Default for EventRules {
+    fn default() -> Self {
+        EventRules {
+            max_age: DEFAULT_MAX_EVENT_AGE,
+        }
+    }
+}
+
+impl EventRules {
+    /// The rules with `MAX_EVENT_AGE` as configured (a `Duration` beyond chrono's range means
+    /// no lower bound in practice, so it is clamped).
+    pub fn with_max_age(max_age: std::time::Duration) -> EventRules {
+        EventRules {
+            max_age: TimeDelta::from_std(max_age).unwrap_or(TimeDelta::MAX),
+        }
+    }
+}
 
 const AMOUNT_MAX: f64 = 1e9;
 const QUANTITY_MAX: u64 = 100_000;
@@ -133,12 +165,26 @@ pub struct Event {
 }
 
 impl Event {
-    /// Validates one event as a client sent it, received at `received_at`.
+    /// Validates one event as a client sent it, received at `received_at`, with the default
+    /// [`EventRules`].
     ///
     /// `new_id` is called for an event without an `event_id` (the server assigns UUIDv7s).
     pub fn from_json(
         value: Value,
         received_at: DateTime<Utc>,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Event, Vec<FieldError>> {
+        Event::from_json_with(value, received_at, &EventRules::default(), new_id)
+    }
+
+    /// [`Event::from_json`] with the configured rules.
+    ///
+    /// A `Value` cannot tell a field given twice: parse the text with [`parse_json`], which
+    /// reports those.
+    pub fn from_json_with(
+        value: Value,
+        received_at: DateTime<Utc>,
+        rules: &EventRules,
         new_id: impl FnOnce() -> String,
     ) -> Result<Event, Vec<FieldError>> {
         let Value::Object(object) = value else {
@@ -157,17 +203,17 @@ impl Event {
         });
         let timestamp = fields.required_time("timestamp");
         let sent_at = fields.optional_time("sent_at");
-        let product_id = fields.optional_text("product_id", 1, 128);
+        let product_id = fields.optional_id("product_id", 128);
         let order_amount = fields.optional_amount("order_amount");
-        let event_id = fields.optional_text("event_id", 1, 64);
+        let event_id = fields.optional_id("event_id", 64);
         let shop_id = fields.optional_shop_id("shop_id");
-        let session_id = fields.optional_text("session_id", 1, 128);
-        let visitor_id = fields.optional_text("visitor_id", 1, 128);
+        let session_id = fields.optional_id("session_id", 128);
+        let visitor_id = fields.optional_id("visitor_id", 128);
         let path = fields.optional_text("path", 0, 2048);
         let referrer = fields.optional_text("referrer", 0, 2048);
         let currency = fields.optional_currency("currency");
         let quantity = fields.optional_quantity("quantity");
-        let order_id = fields.optional_text("order_id", 1, 128);
+        let order_id = fields.optional_id("order_id", 128);
 
         if event_type == Some(EventType::Purchase)
             && order_amount.is_none()
@@ -177,8 +223,8 @@ impl Event {
         }
 
         let stored_time = timestamp.and_then(|timestamp| {
-            stored_time(timestamp, sent_at, received_at)
-                .map_err(|message| fields.error("timestamp", message))
+            stored_time(timestamp, sent_at, received_at, rules)
+                .map_err(|message| fields.error("timestamp", &message))
                 .ok()
         });
 
@@ -214,25 +260,77 @@ impl Event {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Reads an event back from its transport JSON, checking what a consumer relies on.
-    pub fn from_transport(json: &str) -> Result<Event, String> {
+    /// Reads an event back from its transport JSON and validates it again exactly as ingestion
+    /// did (the consumer must not store what ingestion would refuse, whoever wrote the entry).
+    /// The error names every broken rule.
+    pub fn from_transport(json: &str, rules: &EventRules) -> Result<Event, String> {
         let event: Event =
             serde_json::from_str(json).map_err(|e| format!("undecodable event: {e}"))?;
-        if event.event_id.is_empty() || event.event_id.chars().count() > 64 {
-            return Err("event_id must be 1-64 characters".into());
+        let errors = event.broken_rules(rules);
+        if errors.is_empty() {
+            Ok(event)
+        } else {
+            let listed: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
+            Err(format!("invalid event: {}", listed.join("; ")))
         }
-        if event.shop_id.is_empty() {
-            return Err("shop_id must not be empty".into());
+    }
+
+    /// The rules of [`Event::from_json`] applied to an event already built, with the same
+    /// messages: the stored time against its arrival, and every field.
+    pub fn broken_rules(&self, rules: &EventRules) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut check = |field: &str, result: Result<(), String>| {
+            if let Err(message) = result {
+                errors.push(FieldError::new(field, message));
+            }
+        };
+        check(
+            "timestamp",
+            check_window(self.timestamp, self.received_at, rules).map(drop),
+        );
+        check("event_id", check_id(&self.event_id, 64));
+        check("shop_id", check_shop_id(&self.shop_id).map_err(Into::into));
+        let optional_ids = [
+            ("product_id", &self.product_id, 128),
+            ("session_id", &self.session_id, 128),
+            ("visitor_id", &self.visitor_id, 128),
+            ("order_id", &self.order_id, 128),
+        ];
+        for (field, value, max) in optional_ids {
+            if let Some(value) = value {
+                check(field, check_id(value, max));
+            }
         }
-        if let Some(amount) = event.order_amount
-            && money::amount_to_micros(amount).is_none()
-        {
-            return Err("order_amount is not a finite amount".into());
+        for (field, value) in [("path", &self.path), ("referrer", &self.referrer)] {
+            if let Some(value) = value {
+                check(field, check_text(value, 0, 2048));
+            }
         }
-        if event.event_type == EventType::Purchase && event.order_amount.is_none() {
-            return Err("a purchase needs an order_amount".into());
+        if let Some(currency) = &self.currency {
+            check("currency", check_currency(currency).map_err(Into::into));
         }
-        Ok(event)
+        if let Some(quantity) = self.quantity {
+            check(
+                "quantity",
+                check_quantity(u64::from(quantity))
+                    .map(drop)
+                    .map_err(Into::into),
+            );
+        }
+        match self.order_amount {
+            Some(amount) => check(
+                "order_amount",
+                check_amount(amount).map(drop).map_err(Into::into),
+            ),
+            None if self.event_type == EventType::Purchase => {
+                check("order_amount", Err(AMOUNT_REQUIRED.into()));
+            }
+            None => {}
+        }
+        errors
     }
 
     /// The amount in exact micro-units.
@@ -303,7 +401,7 @@ impl Checked {
 /// events.
 ///
 /// Only plain events deserialize into it: a JSON object of known fields, each at most once,
-/// with the JSON types of the spec, and strings without escapes (they borrow from the body).
+/// with the JSON types of docs/API.md, and strings without escapes (they borrow from the body).
 /// Anything else fails to deserialize, [`WireEvent::validate`] gives up on the first broken
 /// rule, and in both cases the caller falls back to [`Event::from_json`], which lists every
 /// error. So the fast path only ever accepts what `from_json` accepts, as the same event
@@ -384,6 +482,7 @@ impl WireEvent<'_> {
     pub fn validate(
         &self,
         received_at: DateTime<Utc>,
+        rules: &EventRules,
         new_id: impl FnOnce() -> String,
     ) -> Option<Event> {
         let WireEvent(fields) = self;
@@ -394,17 +493,17 @@ impl WireEvent<'_> {
         if event_type == EventType::Purchase && order_amount.is_none() {
             return None;
         }
-        let timestamp = stored_time(timestamp, sent_at, received_at).ok()?;
-        let event_id = keep(fields.event_id, |t| check_text(t, 1, 64))?;
+        let timestamp = stored_time(timestamp, sent_at, received_at, rules).ok()?;
+        let event_id = keep(fields.event_id, |t| check_id(t, 64))?;
         let shop_id = keep(fields.shop_id, check_shop_id)?;
-        let product_id = keep(fields.product_id, |t| check_text(t, 1, 128))?;
-        let session_id = keep(fields.session_id, |t| check_text(t, 1, 128))?;
-        let visitor_id = keep(fields.visitor_id, |t| check_text(t, 1, 128))?;
+        let product_id = keep(fields.product_id, |t| check_id(t, 128))?;
+        let session_id = keep(fields.session_id, |t| check_id(t, 128))?;
+        let visitor_id = keep(fields.visitor_id, |t| check_id(t, 128))?;
         let path = keep(fields.path, |t| check_text(t, 0, 2048))?;
         let referrer = keep(fields.referrer, |t| check_text(t, 0, 2048))?;
         let currency = keep(fields.currency, check_currency)?;
         let quantity = fields.quantity.map(check_quantity).transpose().ok()?;
-        let order_id = keep(fields.order_id, |t| check_text(t, 1, 128))?;
+        let order_id = keep(fields.order_id, |t| check_id(t, 128))?;
         Some(
             Checked {
                 event_type,
@@ -434,11 +533,12 @@ impl Event {
     pub fn from_valid_json(
         json: &[u8],
         received_at: DateTime<Utc>,
+        rules: &EventRules,
         new_id: impl FnOnce() -> String,
     ) -> Option<Event> {
         serde_json::from_slice::<WireEvent>(json)
             .ok()?
-            .validate(received_at, new_id)
+            .validate(received_at, rules, new_id)
     }
 }
 
@@ -469,23 +569,84 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, &'static str> {
 }
 
 /// The time stored: `timestamp` corrected for the client's clock, `timestamp + (received −
-/// sent)`, and not more than [`MAX_FUTURE`] ahead of `received_at`.
+/// sent)`, within the window of [`check_window`].
 fn stored_time(
     timestamp: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
-) -> Result<DateTime<Utc>, &'static str> {
+    rules: &EventRules,
+) -> Result<DateTime<Utc>, String> {
     let corrected = match sent_at {
         Some(sent_at) => timestamp.checked_add_signed(received_at.signed_duration_since(sent_at)),
         None => Some(timestamp),
     };
     match corrected {
-        Some(time) if time > received_at + MAX_FUTURE => {
-            Err("is more than 24 hours in the future (after correcting for sent_at)")
-        }
-        Some(time) => Ok(time),
-        None => Err("is out of range after correcting for sent_at"),
+        Some(time) => check_window(time, received_at, rules),
+        None => Err("is out of range after correcting for sent_at".into()),
     }
+}
+
+/// A stored time may lie at most [`MAX_FUTURE`] after its arrival and at most
+/// `MAX_EVENT_AGE` before it: a year-1 or year −7973 time (a `sent_at` far in the future)
+/// would otherwise be stored and break every all-time series.
+fn check_window(
+    time: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    rules: &EventRules,
+) -> Result<DateTime<Utc>, String> {
+    if time > received_at + MAX_FUTURE {
+        return Err("is more than 24 hours in the future (after correcting for sent_at)".into());
+    }
+    let oldest = received_at.checked_sub_signed(rules.max_age);
+    if oldest.is_some_and(|oldest| time < oldest) {
+        return Err(format!(
+            "is more than {} days in the past (MAX_EVENT_AGE, after correcting for sent_at)",
+            rules.max_age.num_days()
+        ));
+    }
+    Ok(time)
+}
+
+/// An id: 1 to `max` code points, no control or format characters (category Cf: U+202E
+/// turns text around on screen, U+200B hides itself, so two ids that look alike would be
+/// different shops' products in a report).
+fn check_id(text: &str, max: usize) -> Result<(), String> {
+    check_text(text, 1, max)?;
+    if text.chars().any(is_format_char) {
+        return Err(
+            "must not contain invisible formatting characters (Unicode category Cf)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Unicode's general category Cf ("format"), as of Unicode 15.1. Written out rather than
+/// taken from a crate: it is short, and it changes rarely.
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// Between `min` and `max` code points (`min` 0: at most `max`), no control characters.
@@ -612,6 +773,12 @@ impl Fields {
         self.checked(name, rule.map(|()| text))
     }
 
+    fn optional_id(&mut self, name: &str, max: usize) -> Option<String> {
+        let text = self.string(name)?;
+        let rule = check_id(&text, max);
+        self.checked(name, rule.map(|()| text))
+    }
+
     fn optional_shop_id(&mut self, name: &str) -> Option<String> {
         let text = self.string(name)?;
         let rule = check_shop_id(&text);
@@ -660,6 +827,123 @@ impl Fields {
             .ok_or(QUANTITY_RULE)
             .and_then(check_quantity);
         self.checked(name, quantity)
+    }
+}
+
+/// A JSON text parsed into a `Value`, with the path of every key given twice in one object
+/// (`shop_id`, `events[3].shop_id`).
+#[derive(Debug)]
+pub struct ParsedJson {
+    pub value: Value,
+    pub duplicates: Vec<String>,
+}
+
+/// The message for a field given twice.
+pub const DUPLICATE_FIELD: &str = "is given more than once";
+
+/// Parses JSON as `serde_json::from_slice::<Value>` does (the same nesting limit, the same
+/// errors), but notices keys given twice in one object, which a `Value` silently collapses
+/// to the last one: `{"shop_id":"a","shop_id":"victim"}` must be refused, not read as
+/// "victim" here and as "a" by another parser.
+pub fn parse_json(bytes: &[u8]) -> serde_json::Result<ParsedJson> {
+    let duplicates = RefCell::new(Vec::new());
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue {
+        path: String::new(),
+        duplicates: &duplicates,
+    }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(ParsedJson {
+        value,
+        duplicates: duplicates.into_inner(),
+    })
+}
+
+/// Builds a `Value` at `path`, recording duplicate keys.
+struct StrictValue<'d> {
+    path: String,
+    duplicates: &'d RefCell<Vec<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let item = StrictValue {
+                path: format!("{}[{}]", self.path, items.len()),
+                duplicates: self.duplicates,
+            };
+            match seq.next_element_seed(item)? {
+                Some(value) => items.push(value),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            let value = map.next_value_seed(StrictValue {
+                path: path.clone(),
+                duplicates: self.duplicates,
+            })?;
+            if object.insert(key, value).is_some() {
+                self.duplicates.borrow_mut().push(path);
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -1050,13 +1334,17 @@ mod tests {
     #[test]
     fn the_fast_path_takes_objects_only() {
         let text = br#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}"#;
-        assert!(Event::from_valid_json(text, received(), || "id".to_owned()).is_some());
+        let rules = EventRules::default();
+        assert!(Event::from_valid_json(text, received(), &rules, || "id".to_owned()).is_some());
         // serde's derived structs would take the fields' values in order, as an array.
         let mut values = vec![json!(null); KNOWN_FIELDS.len()];
         values[0] = json!("page_view");
         values[1] = json!("2025-10-02T10:30:00Z");
         let array = Value::Array(values).to_string();
-        assert!(Event::from_valid_json(array.as_bytes(), received(), || "id".to_owned()).is_none());
+        assert!(
+            Event::from_valid_json(array.as_bytes(), received(), &rules, || "id".to_owned())
+                .is_none()
+        );
         assert_eq!(
             fields_in_error(serde_json::from_str(&array).expect("JSON")),
             ["body"]
@@ -1073,14 +1361,101 @@ mod tests {
             json.contains("\"received_at\":\"2025-10-02T12:00:00.000000Z\""),
             "{json}"
         );
-        assert_eq!(Event::from_transport(&json).expect("decodes"), event);
+        let decoded = Event::from_transport(&json, &EventRules::default()).expect("decodes");
+        assert_eq!(decoded, event);
+    }
+
+    #[test]
+    fn a_stored_time_older_than_max_event_age_is_refused() {
+        // Year 1 would make every all-time series longer than 5000 buckets.
+        assert_eq!(
+            fields_in_error(with(
+                page_view(),
+                "timestamp",
+                json!("0001-01-01T00:00:00Z")
+            )),
+            ["timestamp"]
+        );
+        // A far-future sent_at moves the corrected time to year −7973.
+        let skewed = with(page_view(), "sent_at", json!("9999-12-31T23:59:59Z"));
+        assert_eq!(fields_in_error(skewed), ["timestamp"]);
+        assert!(
+            parse(with(
+                page_view(),
+                "timestamp",
+                json!("2016-01-01T00:00:00Z")
+            ))
+            .is_ok()
+        );
+        let strict = EventRules::with_max_age(std::time::Duration::from_secs(86_400));
+        let two_days_old = with(page_view(), "timestamp", json!("2025-09-30T12:00:00Z"));
+        let refused = Event::from_json_with(two_days_old, received(), &strict, || "id".into());
+        assert_eq!(refused.expect_err("too old")[0].field, "timestamp");
+    }
+
+    #[test]
+    fn ids_refuse_unicode_format_characters() {
+        for field in [
+            "event_id",
+            "product_id",
+            "session_id",
+            "visitor_id",
+            "order_id",
+        ] {
+            for bad in [
+                "evil\u{202E}gnp.exe",
+                "\u{200B}id",
+                "\u{FEFF}",
+                "a\u{2066}b",
+            ] {
+                assert_eq!(
+                    fields_in_error(with(page_view(), field, json!(bad))),
+                    [field],
+                    "{field} {bad:?}"
+                );
+            }
+        }
+        assert!(parse(with(page_view(), "product_id", json!("Crème brûlée"))).is_ok());
+    }
+
+    #[test]
+    fn a_field_given_twice_is_found_with_its_path() {
+        let parsed = parse_json(br#"{"shop_id":"a","shop_id":"victim"}"#).expect("JSON");
+        assert_eq!(parsed.duplicates, ["shop_id"]);
+        let batch = br#"{"events":[{"a":1},{"b":{"c":1,"c":2},"b":3}]}"#;
+        assert_eq!(
+            parse_json(batch).expect("JSON").duplicates,
+            ["events[1].b.c", "events[1].b"]
+        );
+        assert!(parse_json(b"{} x").is_err());
+        let text = br#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","shop_id":"a","shop_id":"b"}"#;
+        assert!(
+            Event::from_valid_json(text, received(), &EventRules::default(), || "id".into())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_transport_decoder_checks_every_rule_again() {
+        let event = parse(json!({"event_type": "purchase", "timestamp": "2025-10-02T10:40:00Z", "order_amount": 5})).expect("valid");
+        let mut value: Value = serde_json::from_str(&event.to_json()).expect("JSON");
+        value["order_amount"] = json!(-1_000_000);
+        value["product_id"] = json!("p\u{202E}");
+        let error =
+            Event::from_transport(&value.to_string(), &EventRules::default()).expect_err("invalid");
+        assert!(error.contains("order_amount"), "{error}");
+        assert!(error.contains("product_id"), "{error}");
+        let mut old = serde_json::from_str::<Value>(&event.to_json()).expect("JSON");
+        old["timestamp"] = json!("0001-01-01T00:00:00Z");
+        assert!(Event::from_transport(&old.to_string(), &EventRules::default()).is_err());
     }
 
     #[test]
     fn broken_transport_json_is_reported() {
-        assert!(Event::from_transport("not json").is_err());
-        assert!(Event::from_transport(r#"{"event_type":"page_view"}"#).is_err());
+        let rules = EventRules::default();
+        assert!(Event::from_transport("not json", &rules).is_err());
+        assert!(Event::from_transport(r#"{"event_type":"page_view"}"#, &rules).is_err());
         let purchase_without_amount = r#"{"event_id":"e","event_type":"purchase","timestamp":"2025-10-02T10:40:00Z","shop_id":"s","received_at":"2025-10-02T10:40:00Z"}"#;
-        assert!(Event::from_transport(purchase_without_amount).is_err());
+        assert!(Event::from_transport(purchase_without_amount, &rules).is_err());
     }
 }

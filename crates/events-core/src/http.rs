@@ -1,4 +1,4 @@
-//! What both HTTP services share: the JSON error body of the spec, the health answer, CORS,
+//! What both HTTP services share: the JSON error body of docs/API.md, the health answer, CORS,
 //! and binding a listener with an error that names the variable.
 
 use std::net::SocketAddr;
@@ -94,13 +94,16 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// CORS for `CORS_ORIGINS`: `*` allows any origin, otherwise a comma-separated list.
-pub fn cors_layer(origins: &str) -> Result<CorsLayer, String> {
+/// CORS for `CORS_ORIGINS`: `*` allows any origin, otherwise a comma-separated list; `None`
+/// for an empty list (each service decides what that means).
+pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([
             header::CONTENT_TYPE,
             header::ACCEPT,
+            // A dashboard on another origin sends its read key (docs/SECURITY.md).
+            header::AUTHORIZATION,
             HeaderName::from_static("last-event-id"),
         ])
         .max_age(std::time::Duration::from_secs(3600));
@@ -109,14 +112,17 @@ pub fn cors_layer(origins: &str) -> Result<CorsLayer, String> {
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .collect();
-    if origins.is_empty() || origins.contains(&"*") {
-        return Ok(layer.allow_origin(Any));
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    if origins.contains(&"*") {
+        return Ok(Some(layer.allow_origin(Any)));
     }
     let values = origins
         .iter()
         .map(|o| HeaderValue::from_str(o).map_err(|_| format!("`{o}` is not a valid origin")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(layer.allow_origin(AllowOrigin::list(values)))
+    Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
 }
 
 /// Binds a listener, naming the configuration variable when the address cannot be used.
@@ -138,5 +144,6 @@ mod tests {
         assert!(cors_layer("*").is_ok());
         assert!(cors_layer("https://a.example, https://b.example").is_ok());
         assert!(cors_layer("bad\norigin").is_err());
+        assert!(cors_layer(" ").expect("empty is fine").is_none());
     }
 }

@@ -4,20 +4,30 @@
 //! |---|---|
 //! | [`event`] | the event model: wire validation into a checked [`event::Event`], field errors |
 //! | [`money`] | exact amounts (integer micro-units) and the half-away-from-zero rounding |
-//! | [`metrics`] | the metric definitions, pure functions over aggregates |
+//! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
+//! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |
+//! | [`people`] | visitors, sessions and session funnels as pure rules over events in time order |
+//! | [`metrics`] | every metric rule: sums and people into the numbers the API answers |
 //! | [`transport`] | Redis: publishing to the stream and channel, reading through a consumer group |
-//! | [`store`] | SQLite: migrations, the idempotent batch insert, the metric queries |
+//! | [`store`] | SQLite: migrations, the idempotent batch insert, the rollups, the planner and readers |
 //! | [`config`] | configuration shared by the binaries (Redis, store, logging, CORS, durations) |
 //! | [`telemetry`] | the tracing subscriber (`RUST_LOG`, `LOG_FORMAT`) |
 //! | [`shutdown`] | SIGINT/SIGTERM as a `CancellationToken` |
+//! | [`keys`] | API keys (§11): the model, their home in Redis, each service's cache, rate limits |
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
+//! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 
 pub mod config;
+pub mod dimension;
 pub mod event;
 pub mod http;
+pub mod keys;
 pub mod metrics;
 pub mod money;
+pub mod people;
+pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod sums;
 pub mod telemetry;
 pub mod transport;

@@ -1,26 +1,22 @@
-//! The metric definitions, as pure functions over aggregates the store computes.
+//! Every metric rule, as pure functions over what the store sums and counts: rates, averages,
+//! changes, rankings with their tie rules, funnel rates.
 //!
-//! Counts and exact micro-unit sums come in; rounded rates and amounts go out, all rounded
-//! by [`money::round2`] so that every endpoint agrees to the cent.
+//! [`Sums`] and [`PeopleCounts`] come in; rounded rates and amounts go out, all rounded by
+//! [`money::round2`] so that every endpoint agrees to the cent. No other module computes a
+//! metric.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::money;
-use crate::store::people::PeopleCounts;
+use crate::people::PeopleCounts;
+use crate::sums::Sums;
 
-/// What one pass over the events yields for the original metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EventTotals {
-    pub page_views: u64,
-    pub add_to_carts: u64,
-    pub purchases: u64,
-    /// Purchases that carry an amount (rows imported from the original may not).
-    pub priced_purchases: u64,
-    pub revenue_micros: i128,
-    pub max_amount_micros: Option<i64>,
-    pub min_amount_micros: Option<i64>,
+/// A count as the API shows it (counts are never negative).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// `GET /api/analytics`: the original eight metrics, same names, same meaning.
@@ -37,18 +33,21 @@ pub struct OriginalMetrics {
 }
 
 impl OriginalMetrics {
-    pub fn compute(totals: &EventTotals, top_product_id: Option<String>) -> OriginalMetrics {
+    pub fn compute(totals: &Sums, top_product_id: Option<String>) -> OriginalMetrics {
         OriginalMetrics {
-            total_page_views: totals.page_views,
-            total_add_to_carts: totals.add_to_carts,
-            total_purchases: totals.purchases,
-            conversion_rate: money::percent(totals.purchases, totals.page_views),
-            average_purchase_value: average_amount(totals.revenue_micros, totals.priced_purchases),
+            total_page_views: count(totals.page_views),
+            total_add_to_carts: count(totals.add_to_carts),
+            total_purchases: count(totals.purchases),
+            conversion_rate: money::percent(count(totals.purchases), count(totals.page_views)),
+            average_purchase_value: average_amount(
+                totals.revenue_micros(),
+                count(totals.priced_purchases),
+            ),
             max_purchase_value: totals
-                .max_amount_micros
+                .max_amount
                 .map_or(0.0, |m| money::micros_round2(m.into())),
             min_purchase_value: totals
-                .min_amount_micros
+                .min_amount
                 .map_or(0.0, |m| money::micros_round2(m.into())),
             top_product_id,
         }
@@ -74,19 +73,27 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn compute(
-        totals: &EventTotals,
+        totals: &Sums,
         people: &PeopleCounts,
         revenue_by_currency: &BTreeMap<String, i128>,
     ) -> Metrics {
+        let (page_views, add_to_carts, purchases) = (
+            count(totals.page_views),
+            count(totals.add_to_carts),
+            count(totals.purchases),
+        );
         Metrics {
-            page_views: totals.page_views,
-            add_to_carts: totals.add_to_carts,
-            purchases: totals.purchases,
-            revenue: money::micros_round2(totals.revenue_micros),
-            average_order_value: average_amount(totals.revenue_micros, totals.priced_purchases),
-            conversion_rate: money::percent(totals.purchases, totals.page_views),
-            cart_rate: money::percent(totals.add_to_carts, totals.page_views),
-            checkout_rate: money::percent(totals.purchases, totals.add_to_carts),
+            page_views,
+            add_to_carts,
+            purchases,
+            revenue: money::micros_round2(totals.revenue_micros()),
+            average_order_value: average_amount(
+                totals.revenue_micros(),
+                count(totals.priced_purchases),
+            ),
+            conversion_rate: money::percent(purchases, page_views),
+            cart_rate: money::percent(add_to_carts, page_views),
+            checkout_rate: money::percent(purchases, add_to_carts),
             visitors: people.visitors,
             sessions: people.sessions,
             cart_abandonment_rate: money::percent(
@@ -143,19 +150,136 @@ pub fn average_amount(total_micros: i128, count: u64) -> f64 {
     )
 }
 
+/// Revenue per currency code, from each currency's sums, in exact micro-units.
+pub fn revenue_by_currency<'a>(
+    currencies: impl IntoIterator<Item = (&'a String, &'a Sums)>,
+) -> BTreeMap<String, i128> {
+    currencies
+        .into_iter()
+        .map(|(code, sums)| (code.clone(), sums.revenue_micros()))
+        .collect()
+}
+
+/// What products can be ranked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductSort {
+    PageViews,
+    AddToCarts,
+    Purchases,
+    Revenue,
+    ConversionRate,
+}
+
+/// One product's metrics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductRow {
+    pub product_id: String,
+    pub page_views: u64,
+    pub add_to_carts: u64,
+    pub purchases: u64,
+    pub revenue: f64,
+    pub conversion_rate: f64,
+}
+
+impl ProductRow {
+    pub fn compute(product_id: String, sums: &Sums) -> ProductRow {
+        ProductRow {
+            revenue: money::micros_round2(sums.revenue_micros()),
+            conversion_rate: money::percent(count(sums.purchases), count(sums.page_views)),
+            product_id,
+            page_views: count(sums.page_views),
+            add_to_carts: count(sums.add_to_carts),
+            purchases: count(sums.purchases),
+        }
+    }
+
+    fn by(&self, sort: ProductSort) -> impl PartialOrd + '_ {
+        match sort {
+            ProductSort::PageViews => self.page_views as f64,
+            ProductSort::AddToCarts => self.add_to_carts as f64,
+            ProductSort::Purchases => self.purchases as f64,
+            ProductSort::Revenue => self.revenue,
+            ProductSort::ConversionRate => self.conversion_rate,
+        }
+    }
+}
+
+/// Products ranked by `sort`: descending by the value shown (so products that look tied are
+/// tied), then by `product_id` ascending in byte order. The one ranking rule of every product
+/// list and of the top product.
+pub fn rank_products(
+    products: impl IntoIterator<Item = (String, Sums)>,
+    sort: ProductSort,
+) -> Vec<ProductRow> {
+    let mut rows: Vec<ProductRow> = products
+        .into_iter()
+        .map(|(id, sums)| ProductRow::compute(id, &sums))
+        .collect();
+    rows.sort_by(|a, b| {
+        b.by(sort)
+            .partial_cmp(&a.by(sort))
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.product_id.as_bytes().cmp(b.product_id.as_bytes()))
+    });
+    rows
+}
+
+/// The products with page views, most viewed first (ties: the smallest id in byte order).
+pub fn most_viewed(products: impl IntoIterator<Item = (String, Sums)>) -> Vec<ProductRow> {
+    let viewed = products.into_iter().filter(|(_, sums)| sums.page_views > 0);
+    rank_products(viewed, ProductSort::PageViews)
+}
+
+/// One step of a funnel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunnelStep {
+    pub step: &'static str,
+    pub count: u64,
+    pub rate_from_previous: f64,
+    pub rate_from_first: f64,
+}
+
+/// The events of each type, as the API shows them: page views, add to carts, purchases (also
+/// the steps of the funnel by events).
+pub fn event_counts(sums: &Sums) -> [u64; 3] {
+    [sums.page_views, sums.add_to_carts, sums.purchases].map(count)
+}
+
+/// The funnel page view → add to cart → purchase from the count that reached each step.
+pub fn funnel_steps(counts: [u64; 3]) -> Vec<FunnelStep> {
+    ["page_view", "add_to_cart", "purchase"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, step)| FunnelStep {
+            step,
+            count: counts[i],
+            rate_from_previous: match i.checked_sub(1) {
+                None => 100.0,
+                Some(previous) => money::percent(counts[i], counts[previous]),
+            },
+            rate_from_first: if i == 0 {
+                100.0
+            } else {
+                money::percent(counts[i], counts[0])
+            },
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn rates_follow_their_definitions() {
-        let totals = EventTotals {
+        let totals = Sums {
             page_views: 200,
             add_to_carts: 50,
             purchases: 10,
             priced_purchases: 10,
-            revenue_micros: 1_005_000 * 10,
-            ..EventTotals::default()
+            revenue_units: 10,
+            revenue_rest: 50_000,
+            ..Sums::default()
         };
         let people = PeopleCounts {
             visitors: 7,
@@ -177,23 +301,19 @@ mod tests {
 
     #[test]
     fn change_is_a_percentage_and_null_from_zero() {
-        let empty = Metrics::compute(
-            &EventTotals::default(),
-            &PeopleCounts::default(),
-            &BTreeMap::new(),
-        );
+        let empty = Metrics::compute(&Sums::default(), &PeopleCounts::default(), &BTreeMap::new());
         let some = Metrics::compute(
-            &EventTotals {
+            &Sums {
                 page_views: 9,
-                ..EventTotals::default()
+                ..Sums::default()
             },
             &PeopleCounts::default(),
             &BTreeMap::new(),
         );
         let more = Metrics::compute(
-            &EventTotals {
+            &Sums {
                 page_views: 12,
-                ..EventTotals::default()
+                ..Sums::default()
             },
             &PeopleCounts::default(),
             &BTreeMap::new(),
@@ -206,7 +326,7 @@ mod tests {
 
     #[test]
     fn an_empty_store_gives_zeros_and_no_top_product() {
-        let metrics = OriginalMetrics::compute(&EventTotals::default(), None);
+        let metrics = OriginalMetrics::compute(&Sums::default(), None);
         let json = serde_json::to_value(&metrics).expect("serializes");
         assert_eq!(
             json,
@@ -218,14 +338,15 @@ mod tests {
 
     #[test]
     fn the_original_test_case_gives_the_original_numbers() {
-        let totals = EventTotals {
+        let totals = Sums {
             page_views: 3,
             add_to_carts: 1,
             purchases: 2,
             priced_purchases: 2,
-            revenue_micros: 99_990_000 + 49_990_000,
-            max_amount_micros: Some(99_990_000),
-            min_amount_micros: Some(49_990_000),
+            revenue_units: 148,
+            revenue_rest: 1_980_000,
+            max_amount: Some(99_990_000),
+            min_amount: Some(49_990_000),
         };
         let metrics = OriginalMetrics::compute(&totals, Some("prod-1".into()));
         assert_eq!(metrics.conversion_rate, 66.67);
@@ -235,20 +356,58 @@ mod tests {
     }
 
     #[test]
+    fn products_rank_by_the_value_shown_then_by_id_in_byte_order() {
+        let product = |views: i64, purchases: i64| Sums {
+            page_views: views,
+            purchases,
+            ..Sums::default()
+        };
+        let products = vec![
+            ("b".to_owned(), product(3, 1)),
+            ("a".to_owned(), product(3, 1)),
+            ("B".to_owned(), product(3, 0)),
+            ("c".to_owned(), product(0, 2)),
+        ];
+        let ids =
+            |rows: Vec<ProductRow>| rows.into_iter().map(|r| r.product_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(rank_products(products.clone(), ProductSort::PageViews)),
+            ["B", "a", "b", "c"]
+        );
+        assert_eq!(
+            ids(rank_products(products.clone(), ProductSort::Purchases)),
+            ["c", "a", "b", "B"]
+        );
+        assert_eq!(ids(most_viewed(products)), ["B", "a", "b"]);
+    }
+
+    #[test]
+    fn funnel_rates_are_from_the_previous_and_the_first_step() {
+        let three = funnel_steps([200, 50, 10]);
+        let rates: Vec<(f64, f64)> = three
+            .iter()
+            .map(|s| (s.rate_from_previous, s.rate_from_first))
+            .collect();
+        assert_eq!(rates, [(100.0, 100.0), (25.0, 25.0), (20.0, 5.0)]);
+        assert_eq!(funnel_steps([0, 0, 0])[2].rate_from_previous, 0.0);
+    }
+
+    #[test]
     fn the_average_rounds_the_decimal_value_half_away_from_zero() {
         assert_eq!(average_amount(1_000_000 + 1_010_000, 2), 1.01);
     }
 
     #[test]
     fn purchases_without_an_amount_count_but_do_not_dilute_the_average() {
-        let totals = EventTotals {
+        let totals = Sums {
             page_views: 1,
             purchases: 3,
             priced_purchases: 1,
-            revenue_micros: 9_990_000,
-            max_amount_micros: Some(9_990_000),
-            min_amount_micros: Some(9_990_000),
-            ..EventTotals::default()
+            revenue_units: 9,
+            revenue_rest: 990_000,
+            max_amount: Some(9_990_000),
+            min_amount: Some(9_990_000),
+            ..Sums::default()
         };
         let metrics = OriginalMetrics::compute(&totals, None);
         assert_eq!(metrics.total_purchases, 3);

@@ -19,6 +19,12 @@ pub fn init(args: &LogArgs) {
         );
         EnvFilter::new("info")
     });
+    // axum logs each connection's peer address at trace level; addresses are never logged
+    // (docs/SECURITY.md), whatever RUST_LOG asks.
+    let filter = match "axum::serve=debug".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -90,4 +96,23 @@ pub async fn metrics_endpoint() -> impl axum::response::IntoResponse {
         )],
         prometheus().render(),
     )
+}
+
+/// Serves `GET /metrics` on its own listener (`INGESTION_METRICS_ADDR`,
+/// `ANALYTICS_METRICS_ADDR`): off the public port, so only those who can reach the internal
+/// address can read it. Runs until `stop` is cancelled.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "metrics listener");
+    }
+    let router = axum::Router::new().route("/metrics", axum::routing::get(metrics_endpoint));
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "metrics listener failed");
+    }
 }

@@ -3,7 +3,9 @@
 //! full validator accepts, as the same event, so a client cannot tell which of the two ran.
 
 use chrono::{DateTime, Utc};
-use events_core::event::{Event, FieldError, KNOWN_FIELDS, new_event_id};
+use events_core::event::{
+    DUPLICATE_FIELD, Event, EventRules, FieldError, KNOWN_FIELDS, new_event_id, parse_json,
+};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -92,16 +94,24 @@ fn field_value(name: &'static str) -> impl Strategy<Value = String> {
                 r#""2025-10-03T12:00:00.5+01:00""#,
                 "null",
             ],
-            &[r#""0000-01-01T00:00:00Z""#, r#""2025-10-02 10:30""#, "7"],
+            &[
+                r#""0000-01-01T00:00:00Z""#,
+                r#""9999-12-31T23:59:59Z""#,
+                r#""2025-10-02 10:30""#,
+                "7",
+            ],
         ),
         "timestamp" => (
             &[
                 r#""2025-10-02T10:30:00Z""#,
                 r#""2025-10-02T10:30:00.123456789-05:30""#,
                 r#""2025-10-04T11:59:59+00:00""#,
-                r#""0000-01-01T00:00:00-23:59""#,
+                r#""2016-01-01T00:00:00Z""#,
             ],
             &[
+                r#""0000-01-01T00:00:00-23:59""#,
+                r#""0001-01-01T00:00:00Z""#,
+                r#""2015-01-01T00:00:00Z""#,
                 r#""2025-10-04T12:00:01Z""#,
                 r#""9999-12-31T23:59:59+14:00""#,
                 r#""2025-10-02T10:30:00""#,
@@ -153,7 +163,17 @@ fn field_value(name: &'static str) -> impl Strategy<Value = String> {
         ),
         _ => (
             &[r#""id-1""#, r#""é""#, "null"],
-            &[r#""""#, "\"\u{7f}\"", r#""a\tb""#, r#""\"quoted\"""#, "5.5"],
+            &[
+                r#""""#,
+                "\"\u{7f}\"",
+                r#""a\tb""#,
+                r#""\"quoted\"""#,
+                "5.5",
+                "\"evil\u{202E}gnp.exe\"",
+                "\"\u{200B}id\"",
+                "\"\u{FEFF}\"",
+                r#""id\u200b""#,
+            ],
         ),
     };
     let long = match name {
@@ -203,14 +223,29 @@ fn event_text() -> impl Strategy<Value = (String, bool)> {
         })
 }
 
-/// What the full validator answers for a body; `None` when it is not JSON.
+/// What the full validator answers for a body, as ingestion asks it (a field given twice is
+/// refused); `None` when it is not JSON.
 fn full_path(text: &str) -> Option<Result<Event, Vec<FieldError>>> {
-    let value: Value = serde_json::from_str(text).ok()?;
-    Some(Event::from_json(value, received_at(), server_id))
+    let parsed = parse_json(text.as_bytes()).ok()?;
+    let judged = Event::from_json_with(parsed.value, received_at(), &rules(), server_id);
+    if parsed.duplicates.is_empty() {
+        return Some(judged);
+    }
+    let mut errors: Vec<FieldError> = parsed
+        .duplicates
+        .into_iter()
+        .map(|field| FieldError::new(field, DUPLICATE_FIELD))
+        .collect();
+    errors.extend(judged.err().unwrap_or_default());
+    Some(Err(errors))
 }
 
 fn fast_path(text: &str) -> Option<Event> {
-    Event::from_valid_json(text.as_bytes(), received_at(), server_id)
+    Event::from_valid_json(text.as_bytes(), received_at(), &rules(), server_id)
+}
+
+fn rules() -> EventRules {
+    EventRules::default()
 }
 
 fn received_at() -> DateTime<Utc> {
@@ -232,13 +267,13 @@ proptest! {
     #[test]
     fn a_valid_event_survives_the_transport(value in prop_oneof![any_json(), nearly_valid_event()]) {
         if let Ok(event) = Event::from_json(value, Utc::now(), new_event_id) {
-            prop_assert_eq!(Event::from_transport(&event.to_json()), Ok(event));
+            prop_assert_eq!(Event::from_transport(&event.to_json(), &rules()), Ok(event));
         }
     }
 
     #[test]
     fn the_transport_decoder_never_panics(text in ".{0,200}") {
-        let _ = Event::from_transport(&text);
+        let _ = Event::from_transport(&text, &rules());
     }
 
     #[test]
@@ -257,11 +292,22 @@ proptest! {
         4 => event_text(),
         1 => nearly_valid_event().prop_map(|v| (v.to_string(), false)),
     ]) {
-        if let Some(Ok(event)) = full_path(&text)
-            && !repeats
+        let full = full_path(&text);
+        if repeats {
+            prop_assert!(!matches!(full, Some(Ok(_))), "a repeated field passed: {}", text);
+        }
+        if let Some(Ok(event)) = full
             && !text.contains('\\')
         {
             prop_assert_eq!(fast_path(&text), Some(event), "{}", text);
         }
+    }
+
+    #[test]
+    fn parsing_strictly_reads_what_serde_json_reads(value in any_json()) {
+        let text = value.to_string();
+        let parsed = parse_json(text.as_bytes()).expect("valid JSON");
+        prop_assert_eq!(parsed.value, value);
+        prop_assert!(parsed.duplicates.is_empty());
     }
 }

@@ -1,5 +1,5 @@
 //! The ingestion service's one error type. Every refusal says what was wrong, with the status
-//! code of the spec and a JSON body; Redis failures are logged here once and answered `503`
+//! code docs/API.md gives and a JSON body; Redis failures are logged here once and answered `503`
 //! with `Retry-After`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use events_core::event::FieldError;
 use events_core::http::error_response;
-use events_core::transport::TransportError;
+use events_core::transport::{BacklogSize, TransportError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -22,10 +22,16 @@ pub enum IngestError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("{backlog} events are waiting to be stored (limit {limit}); retry later")]
+    /// A good key used outside its scope (another shop, a purchase it may not send).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(
+        "{} events ({} bytes in Redis) are waiting to be stored (limit {} events or {} bytes); retry later",
+        backlog.events, backlog.bytes, limit.events, limit.bytes
+    )]
     BacklogFull {
-        backlog: u64,
-        limit: u64,
+        backlog: BacklogSize,
+        limit: BacklogSize,
         retry_after: Duration,
     },
     #[error("events cannot be queued right now: {source}")]
@@ -49,6 +55,7 @@ impl IngestError {
             IngestError::Invalid { .. } => "invalid",
             IngestError::TooLarge(_) => "too_large",
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::Forbidden(_) => "forbidden",
             IngestError::BacklogFull { .. } => "backlog_full",
             IngestError::Unavailable { .. } => "redis_unavailable",
         }
@@ -59,6 +66,7 @@ impl IngestError {
             IngestError::Invalid { .. } => StatusCode::BAD_REQUEST,
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::Forbidden(_) => StatusCode::FORBIDDEN,
             IngestError::Unavailable { .. } | IngestError::BacklogFull { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

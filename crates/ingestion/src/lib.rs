@@ -5,19 +5,24 @@
 //! |---|---|
 //! | [`routes`] | the handlers and the router |
 //! | [`error`] | the one error type and its JSON answers |
-//! | [`backlog`] | refusing events past `MAX_BACKLOG` |
+//! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
+//! | [`auth`] | API keys and their scopes, rate limits, CORS (§11) |
 
+pub mod auth;
 pub mod backlog;
 pub mod error;
 pub mod routes;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use clap::Parser;
-use events_core::config::{CorsArgs, LogArgs, RedisArgs};
-use events_core::transport::Publisher;
+use events_core::config::{ConnectionArgs, CorsArgs, EventRulesArgs, LogArgs, RedisArgs};
+use events_core::event::EventRules;
+use events_core::keys::access::{AuthArgs, Gate};
+use events_core::transport::{BacklogSize, Publisher};
 
 use crate::backlog::Backlog;
 use tokio::net::TcpListener;
@@ -48,8 +53,31 @@ pub struct Config {
     #[arg(long, env = "MAX_BACKLOG", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_backlog: u64,
 
+    /// Refuse events (503) while the unacknowledged events take more than this in Redis
+    /// (`1GiB`, `512MiB`, or a number of bytes).
+    #[arg(long, env = "MAX_BACKLOG_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_backlog_bytes: u64,
+
+    /// Where `GET /metrics` is served: an internal address, not the public port.
+    #[arg(long, env = "INGESTION_METRICS_ADDR", default_value = "127.0.0.1:9100")]
+    pub ingestion_metrics_addr: String,
+
+    #[command(flatten)]
+    pub rules: EventRulesArgs,
+
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+
     #[command(flatten)]
     pub cors: CorsArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    /// Requests per second per write or public key (a batch is one request), with bursts of
+    /// the same size; `429` beyond.
+    #[arg(long, env = "RATE_LIMIT_WRITE", default_value = "1000")]
+    pub rate_limit_write: NonZeroU32,
 
     #[command(flatten)]
     pub log: LogArgs,
@@ -59,6 +87,8 @@ pub struct Config {
 pub struct AppState {
     pub publisher: Arc<Publisher>,
     pub backlog: Arc<Backlog>,
+    /// `MAX_EVENT_AGE` and the other configured rules.
+    pub rules: EventRules,
     /// How long a client should wait before retrying after a `503`.
     pub retry_after: Duration,
 }
@@ -66,17 +96,28 @@ pub struct AppState {
 /// Binds `INGESTION_ADDR` and serves until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
     let listener = events_core::http::bind("INGESTION_ADDR", &config.ingestion_addr).await?;
-    serve(config, listener, shutdown).await
+    let metrics =
+        events_core::http::bind("INGESTION_METRICS_ADDR", &config.ingestion_metrics_addr).await?;
+    serve(config, listener, metrics, shutdown).await
 }
 
-/// Serves on an already bound listener (tests pass one on port 0).
+/// Serves on already bound listeners, the public one and the one for `/metrics` (tests pass
+/// them on port 0).
 pub async fn serve(
     config: Config,
     listener: TcpListener,
+    metrics: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     events_core::telemetry::prometheus();
-    let (app, state) = build(&config)?;
+    let (app, state, gate) = build(&config)?;
+    let stop_metrics = CancellationToken::new();
+    tokio::spawn(events_core::telemetry::serve_metrics(
+        metrics,
+        stop_metrics.clone(),
+    ));
+    let _stop_metrics_on_return = stop_metrics.drop_guard();
+    auth::start(gate.as_ref(), config.auth.auth, shutdown.clone()).await;
     let stop_watching = CancellationToken::new();
     tokio::spawn(backlog::watch(
         Arc::clone(&state.backlog),
@@ -86,10 +127,7 @@ pub async fn serve(
     let _stop_watching_on_return = stop_watching.drop_guard();
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, stream = %config.events_stream, "ingestion listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    events_core::server::serve(listener, app, config.connections.limits(), shutdown).await?;
     tracing::info!("ingestion stopped");
     Ok(())
 }
@@ -100,7 +138,9 @@ pub fn build_router(config: &Config) -> Result<Router, String> {
     Ok(build(config)?.0)
 }
 
-fn build(config: &Config) -> Result<(Router, Arc<AppState>), String> {
+type Built = (Router, Arc<AppState>, Option<Arc<Gate>>);
+
+fn build(config: &Config) -> Result<Built, String> {
     let publisher = Publisher::new(
         &config.redis.redis_url,
         &config.events_stream,
@@ -110,10 +150,61 @@ fn build(config: &Config) -> Result<(Router, Arc<AppState>), String> {
     .map_err(|e| format!("REDIS_URL: {e}"))?;
     let state = Arc::new(AppState {
         publisher: Arc::new(publisher),
-        backlog: Arc::new(Backlog::new(config.max_backlog)),
+        backlog: Arc::new(Backlog::new(BacklogSize {
+            events: config.max_backlog,
+            bytes: config.max_backlog_bytes,
+        })),
+        rules: config.rules.rules(),
         retry_after: Duration::from_secs(1),
     });
-    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
-        .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
-    Ok((router(Arc::clone(&state)).layer(cors), state))
+    let (app, gate) = auth::protect(router(Arc::clone(&state)), config)?;
+    Ok((app, state, gate))
+}
+
+/// A size in bytes: a number, or a number with a binary unit (`KiB`, `MiB`, `GiB`) or a
+/// decimal one (`KB`, `MB`, `GB`).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size such as 1GiB, 512MiB or 1000000"
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size such as 1GiB, 512MiB or 1000000"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("1 parsec").is_err());
+    }
 }

@@ -4,21 +4,25 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use events_core::event::{Event, FieldError, WireEvent, from_json_object, new_event_id};
+use events_core::event::{
+    DUPLICATE_FIELD, Event, EventRules, FieldError, ParsedJson, WireEvent, from_json_object,
+    new_event_id,
+};
 use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
-use events_core::telemetry::metrics_endpoint;
+use events_core::keys::access::Authenticated;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
+use crate::auth::{scope_event, shop_given, shops_given};
 use crate::error::IngestError;
 
 /// The largest single event body.
@@ -40,7 +44,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/health", get(health))
         .route("/v1/ready", get(ready))
-        .route("/metrics", get(metrics_endpoint))
         .route_layer(middleware::from_fn(track_requests))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -52,16 +55,29 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// `POST /v1/events`: one event; `202` once Redis holds it.
 async fn post_event(
     State(state): State<Arc<AppState>>,
+    key: Option<Extension<Authenticated>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
     let bytes = read_body(&headers, body, MAX_EVENT_BYTES)?;
     let received_at = Utc::now();
-    let event = match Event::from_valid_json(&bytes, received_at, new_event_id) {
+    let mut event = match Event::from_valid_json(&bytes, received_at, &state.rules, new_event_id) {
         Some(event) => event,
-        None => Event::from_json(parse_json(&bytes)?, received_at, new_event_id)
-            .map_err(|details| IngestError::invalid("the event is invalid", details))?,
+        None => {
+            let parsed = parse_json(&bytes)?;
+            judge_event(
+                parsed.value,
+                parsed.duplicates,
+                received_at,
+                &state.rules,
+                new_event_id,
+            )
+            .map_err(|details| IngestError::invalid("the event is invalid", details))?
+        }
     };
+    if let Some(Extension(key)) = &key {
+        scope_event(Some(key), &mut event, shop_given(&bytes)).map_err(IngestError::Forbidden)?;
+    }
     publish(&state, vec![event.to_json()]).await?;
     tracing::debug!(event_id = %event.event_id, "event accepted");
     let body = json!({"status": "accepted", "event_id": event.event_id});
@@ -80,18 +96,43 @@ struct Rejected {
 /// ones go to Redis in one round trip.
 async fn post_batch(
     State(state): State<Arc<AppState>>,
+    key: Option<Extension<Authenticated>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
     let bytes = read_body(&headers, body, MAX_BATCH_BYTES)?;
-    let judged = judge_batch(&bytes, Utc::now(), new_event_id)?;
+    let judged = judge_batch(&bytes, Utc::now(), &state.rules, new_event_id)?;
+    let key = key.map(|Extension(key)| key);
+    let given = match &key {
+        Some(_) => shops_given(&bytes, judged.len()),
+        None => Vec::new(),
+    };
     // Up to 1 MiB that a request waiting for Redis need not hold.
     drop(bytes);
     let mut accepted = Vec::with_capacity(judged.len());
+    let mut event_ids = Vec::with_capacity(judged.len());
     let mut rejected = Vec::new();
+    let mut out_of_scope = 0;
     for (index, judgement) in judged.into_iter().enumerate() {
         match judgement {
-            Ok(event) => accepted.push(event.to_json()),
+            Ok(mut event) => {
+                let shop_given = given.get(index).copied().unwrap_or(true);
+                match scope_event(key.as_ref(), &mut event, shop_given) {
+                    Ok(()) => {
+                        accepted.push(event.to_json());
+                        event_ids.push(event.event_id);
+                    }
+                    Err(error) => {
+                        out_of_scope += 1;
+                        let details = vec![FieldError::new("shop_id", error.clone())];
+                        rejected.push(Rejected {
+                            index,
+                            error,
+                            details,
+                        });
+                    }
+                }
+            }
             Err(details) => rejected.push(Rejected {
                 index,
                 error: "the event is invalid".into(),
@@ -100,7 +141,14 @@ async fn post_batch(
         }
     }
     metrics::counter!("events_rejected_total", "reason" => "invalid")
-        .increment(rejected.len() as u64);
+        .increment((rejected.len() - out_of_scope) as u64);
+    metrics::counter!("events_rejected_total", "reason" => "forbidden")
+        .increment(out_of_scope as u64);
+    if accepted.is_empty() && out_of_scope == rejected.len() {
+        return Err(IngestError::Forbidden(
+            "no event in the batch is allowed for this key".into(),
+        ));
+    }
     if accepted.is_empty() {
         let details = rejected
             .into_iter()
@@ -118,7 +166,8 @@ async fn post_batch(
     }
     let accepted_count = accepted.len();
     publish(&state, accepted).await?;
-    let body = json!({"accepted": accepted_count, "rejected": rejected});
+    // The ids let a client retry the same events idempotently after a lost answer.
+    let body = json!({"accepted": accepted_count, "event_ids": event_ids, "rejected": rejected});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -136,6 +185,7 @@ async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestEr
         });
     }
     let count = payloads.len() as u64;
+    let bytes = payloads.iter().map(|p| p.len() as u64).sum();
     let started = std::time::Instant::now();
     let published = state.publisher.publish(payloads).await;
     metrics::histogram!("redis_publish_duration_seconds").record(started.elapsed().as_secs_f64());
@@ -143,7 +193,7 @@ async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestEr
         source,
         retry_after: state.retry_after,
     })?;
-    state.backlog.add(count);
+    state.backlog.add(count, bytes);
     metrics::counter!("events_accepted_total").increment(count);
     Ok(())
 }
@@ -167,6 +217,7 @@ struct WireBatch<'a> {
 fn judge_batch(
     bytes: &[u8],
     received_at: DateTime<Utc>,
+    rules: &EventRules,
     new_id: fn() -> String,
 ) -> Result<Vec<Judgement>, IngestError> {
     if let Ok(batch) = from_json_object::<WireBatch>(bytes) {
@@ -174,13 +225,13 @@ fn judge_batch(
         let valid: Option<Vec<_>> = batch
             .events
             .iter()
-            .map(|event| event.validate(received_at, new_id).map(Ok))
+            .map(|event| event.validate(received_at, rules, new_id).map(Ok))
             .collect();
         if let Some(valid) = valid {
             return Ok(valid);
         }
     }
-    judge_batch_fully(bytes, received_at, new_id)
+    judge_batch_fully(bytes, received_at, rules, new_id)
 }
 
 /// The full path of [`judge_batch`]: the body as a `Value`, each event through
@@ -188,14 +239,60 @@ fn judge_batch(
 fn judge_batch_fully(
     bytes: &[u8],
     received_at: DateTime<Utc>,
+    rules: &EventRules,
     new_id: fn() -> String,
 ) -> Result<Vec<Judgement>, IngestError> {
-    let items = batch_items(parse_json(bytes)?)?;
+    let parsed = parse_json(bytes)?;
+    // A key given twice inside `events[i]` refuses that event; anywhere else, the batch.
+    let mut per_event: Vec<(usize, String)> = Vec::new();
+    let mut outside = Vec::new();
+    for path in parsed.duplicates {
+        match split_event_path(&path) {
+            Some((index, field)) => per_event.push((index, field.to_owned())),
+            None => outside.push(FieldError::new(path, DUPLICATE_FIELD)),
+        }
+    }
+    let items = batch_items(parsed.value, outside)?;
     check_batch_len(items.len())?;
     Ok(items
         .into_iter()
-        .map(|item| Event::from_json(item, received_at, new_id))
+        .enumerate()
+        .map(|(index, item)| {
+            let duplicates = per_event
+                .iter()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, field)| field.clone())
+                .collect();
+            judge_event(item, duplicates, received_at, rules, new_id)
+        })
         .collect())
+}
+
+/// `events[3].shop_id` → `(3, "shop_id")`.
+fn split_event_path(path: &str) -> Option<(usize, &str)> {
+    let rest = path.strip_prefix("events[")?;
+    let (index, field) = rest.split_once("].")?;
+    Some((index.parse().ok()?, field))
+}
+
+/// One event through the full validator; fields given twice are refused with the rest.
+fn judge_event(
+    value: serde_json::Value,
+    duplicates: Vec<String>,
+    received_at: DateTime<Utc>,
+    rules: &EventRules,
+    new_id: fn() -> String,
+) -> Judgement {
+    let judged = Event::from_json_with(value, received_at, rules, new_id);
+    if duplicates.is_empty() {
+        return judged;
+    }
+    let mut errors: Vec<FieldError> = duplicates
+        .into_iter()
+        .map(|field| FieldError::new(field, DUPLICATE_FIELD))
+        .collect();
+    errors.extend(judged.err().unwrap_or_default());
+    Err(errors)
 }
 
 /// One event of a batch: accepted, or refused with its field errors.
@@ -233,9 +330,9 @@ fn read_body(
     })
 }
 
-/// Parses a body as JSON, for the full path.
-fn parse_json(bytes: &[u8]) -> Result<Value, IngestError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+/// Parses a body as JSON, for the full path, noting keys given twice.
+fn parse_json(bytes: &[u8]) -> Result<ParsedJson, IngestError> {
+    events_core::event::parse_json(bytes).map_err(|e| {
         IngestError::invalid(
             "the body is not valid JSON",
             vec![FieldError::new("body", e.to_string())],
@@ -265,7 +362,11 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), IngestError> {
 }
 
 /// The events of a batch body: an object with exactly one field, `events`, holding an array.
-fn batch_items(value: Value) -> Result<Vec<Value>, IngestError> {
+fn batch_items(
+    value: serde_json::Value,
+    duplicates: Vec<FieldError>,
+) -> Result<Vec<serde_json::Value>, IngestError> {
+    use serde_json::Value;
     let Value::Object(mut object) = value else {
         let details = vec![FieldError::new(
             "body",
@@ -277,6 +378,7 @@ fn batch_items(value: Value) -> Result<Vec<Value>, IngestError> {
         .keys()
         .filter(|k| k.as_str() != "events")
         .map(|k| FieldError::new(k.clone(), "is not a known field"))
+        .chain(duplicates)
         .collect();
     let events = object.remove("events");
     match events {
@@ -311,6 +413,11 @@ mod tests {
             r#"{"event_type":"page_view","timestamp":"later","order_ammount":1}"#.to_owned(),
             r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","product_id":null}"#.to_owned(),
             r#"{"event_type":"page_view","event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}"#.to_owned(),
+            r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","shop_id":"a","shop_id":"victim"}"#.to_owned(),
+            r#"{"event_type":"page_view","timestamp":"0001-01-01T00:00:00Z"}"#.to_owned(),
+            r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","sent_at":"9999-12-31T23:59:59Z"}"#.to_owned(),
+            "{\"event_type\":\"page_view\",\"timestamp\":\"2025-10-02T10:30:00Z\",\"product_id\":\"p\u{202E}\"}".to_owned(),
+            r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","session_id":"\ufeffs"}"#.to_owned(),
             "[]".to_owned(),
             "null".to_owned(),
             format!(r#"{{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z","path":{deep}}}"#),
@@ -322,6 +429,7 @@ mod tests {
             r#"{"events":[EVENTS]}"#,
             r#"{"events":[EVENTS],"extra":1}"#,
             r#"{"events":[],"events":[EVENTS]}"#,
+            r#"{"events":[EVENTS],"events":[EVENTS]}"#,
             r#"{"events":[EVENTS]} x"#,
             r#"[EVENTS]"#,
             r#"{"events":null}"#,
@@ -346,8 +454,9 @@ mod tests {
         #[test]
         fn a_batch_is_judged_as_the_full_path_judges_it(text in batch_text()) {
             let received_at = Utc::now();
-            let fast = answer(judge_batch(text.as_bytes(), received_at, server_id));
-            let full = answer(judge_batch_fully(text.as_bytes(), received_at, server_id));
+            let rules = EventRules::default();
+            let fast = answer(judge_batch(text.as_bytes(), received_at, &rules, server_id));
+            let full = answer(judge_batch_fully(text.as_bytes(), received_at, &rules, server_id));
             prop_assert_eq!(fast, full, "{}", text);
         }
     }
@@ -356,7 +465,12 @@ mod tests {
     fn more_than_1000_events_are_refused_on_either_path() {
         let event = r#"{"event_type":"page_view","timestamp":"2025-10-02T10:30:00Z"}"#;
         let text = format!(r#"{{"events":[{}]}}"#, vec![event; 1001].join(","));
-        let answer = judge_batch(text.as_bytes(), Utc::now(), server_id);
+        let answer = judge_batch(
+            text.as_bytes(),
+            Utc::now(),
+            &EventRules::default(),
+            server_id,
+        );
         assert!(matches!(answer, Err(IngestError::TooLarge(_))));
     }
 }

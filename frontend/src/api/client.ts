@@ -1,6 +1,7 @@
 // The one place that talks HTTP. Every URL is relative (`/api/...`), so the dashboard calls
 // the origin that served it: analytics itself in production, the Vite proxy in development.
 
+import { keyRefused, session } from './session';
 import type { ErrorBody, ExportDataset } from './types';
 
 /** Query parameters; `undefined` and `null` are left out (the API refuses empty values). */
@@ -33,19 +34,27 @@ export function buildUrl(path: string, query: Query = {}): string {
   return search ? `${path}?${search}` : path;
 }
 
-/** GETs JSON; any failure becomes an `ApiError` whose message names the cause. */
-export async function getJson<T>(path: string, query: Query = {}, signal?: AbortSignal): Promise<T> {
-  let response: Response;
+/** The headers of every request: JSON, and the read key when signed in with one. */
+export function authHeaders(accept = 'application/json', key: string | null = session.key): Record<string, string> {
+  return key ? { Accept: accept, Authorization: `Bearer ${key}` } : { Accept: accept };
+}
+
+/** GETs `path` with the key held (or `key`); a network failure becomes an `ApiError`. */
+export async function request(path: string, query: Query = {}, signal?: AbortSignal, key?: string | null): Promise<Response> {
   try {
-    response = await fetch(buildUrl(path, query), {
-      headers: { Accept: 'application/json' },
-      signal,
-    });
+    return await fetch(buildUrl(path, query), { headers: authHeaders('application/json', key), signal });
   } catch (cause) {
     if (signal?.aborted) throw cause;
     throw new ApiError('the analytics service is unreachable', 0, path);
   }
+}
+
+/** GETs JSON; any failure becomes an `ApiError` whose message names the cause. A `401` signs
+ * out: the key held is no longer good. */
+export async function getJson<T>(path: string, query: Query = {}, signal?: AbortSignal): Promise<T> {
+  const response = await request(path, query, signal);
   if (!response.ok) {
+    if (response.status === 401) keyRefused();
     throw new ApiError(await describeFailure(response), response.status, path);
   }
   try {
@@ -70,6 +79,12 @@ async function describeFailure(response: Response): Promise<string> {
 
 /** The server-sent event stream of newly stored events. */
 export const LIVE_URL = '/api/v1/live';
+
+/** The live stream's URL: `EventSource` cannot set headers, so the read key goes in the URL
+ * (the one place the analytics service takes it there). */
+export function liveUrl(key: string | null = session.key): string {
+  return key ? buildUrl(LIVE_URL, { key }) : LIVE_URL;
+}
 
 /** A link that downloads `dataset` as CSV with the same filters. */
 export function exportUrl(dataset: ExportDataset, query: Query): string {

@@ -3,7 +3,7 @@
 // open, polls every 5 seconds instead. A stream the browser gave up on is tried again later.
 
 import { onScopeDispose, ref, type Ref } from 'vue';
-import { LIVE_URL } from '../api/client';
+import { liveUrl } from '../api/client';
 import type { LiveStored } from '../api/types';
 
 export type LiveMode = 'connecting' | 'live' | 'polling';
@@ -50,7 +50,7 @@ export function useLive(options: LiveOptions): { mode: Ref<LiveMode> } {
 
   function connect(): void {
     if (stopped) return;
-    const current = createSource(LIVE_URL);
+    const current = createSource(liveUrl());
     source = current;
     current.onopen = () => {
       mode.value = 'live';

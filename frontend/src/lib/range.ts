@@ -1,6 +1,6 @@
 // The date-range presets and what they mean as API parameters.
 
-import type { Interval } from '../api/types';
+import type { Interval, Shop } from '../api/types';
 import { addDays, daysBetween, todayIn } from './dates';
 
 export type RangePreset = 'today' | '7d' | '30d' | 'all' | 'custom';
@@ -57,17 +57,48 @@ export function previousRange(range: DateRange): DateRange | null {
   return { from: addDays(range.from, -days), to: range.from };
 }
 
-/** The interval a range opens with: hours for one day, days otherwise. */
-export function defaultInterval(range: DateRange): Interval {
-  if (range.from && range.to && daysBetween(range.from, range.to) <= 1) return 'hour';
-  return 'day';
+/** The intervals from the finest to the coarsest. */
+export const INTERVALS: readonly Interval[] = ['minute', 'hour', 'day', 'week', 'month'];
+
+/**
+ * The interval a range opens with: hours for one day, days otherwise; for all time, the finest
+ * whose series fits in 5000 buckets over `spanDays`, the days the data covers (days while
+ * that is not known yet: ten years of days fit, and no stored event is older, MAX_EVENT_AGE).
+ */
+export function defaultInterval(range: DateRange, spanDays: number | null = null): Interval {
+  if (range.from && range.to) return daysBetween(range.from, range.to) <= 1 ? 'hour' : 'day';
+  if (spanDays === null) return 'day';
+  return INTERVALS.find((interval) => intervalFits(interval, range, spanDays)) ?? 'month';
 }
 
-/** The API refuses more than 5000 buckets; offer only the intervals that stay under that. */
-export function intervalFits(interval: Interval, range: DateRange): boolean {
-  if (!range.from || !range.to) return interval !== 'minute';
-  const days = daysBetween(range.from, range.to);
-  const buckets: Record<Interval, number> = {
+/**
+ * The days between the first and the last stored event of `shop` (of every shop when none is
+ * chosen), from the shops list; `null` when there is none.
+ */
+export function dataSpanDays(shops: readonly Shop[] | undefined, shop: string | null | undefined): number | null {
+  const chosen = (shops ?? []).filter((s) => !shop || s.shop_id === shop);
+  const firsts = chosen.map((s) => Date.parse(s.first_seen)).filter(Number.isFinite);
+  const lasts = chosen.map((s) => Date.parse(s.last_seen)).filter(Number.isFinite);
+  if (firsts.length === 0 || lasts.length === 0) return null;
+  return Math.max(0, (Math.max(...lasts) - Math.min(...firsts)) / 86_400_000);
+}
+
+/**
+ * The API refuses more than 5000 buckets; offer only the intervals that stay under that. For
+ * all time, the series runs from the first event's bucket to the last one's: `spanDays` is the
+ * days between them (unknown: only days and coarser, which ten years of data fit).
+ */
+export function intervalFits(interval: Interval, range: DateRange, spanDays: number | null = null): boolean {
+  if (!range.from || !range.to) {
+    if (spanDays === null) return interval === 'day' || interval === 'week' || interval === 'month';
+    // The first and last buckets are partial: a day more covers both.
+    return bucketsOver(spanDays + 1)[interval] <= 5000;
+  }
+  return bucketsOver(daysBetween(range.from, range.to))[interval] <= 5000;
+}
+
+function bucketsOver(days: number): Record<Interval, number> {
+  return {
     // 25-hour days exist; count them generously.
     minute: days * 25 * 60,
     hour: days * 25,
@@ -75,5 +106,4 @@ export function intervalFits(interval: Interval, range: DateRange): boolean {
     week: days / 7 + 2,
     month: days / 28 + 2,
   };
-  return buckets[interval] <= 5000;
 }

@@ -61,7 +61,7 @@ pub async fn handler(
     let (body, name) = match dataset {
         Dataset::Events => {
             let filter = Scope::parse(&params)?.filter();
-            (stream_events(&state, filter), "events")
+            (stream_events(&state, filter).await?, "events")
         }
         Dataset::Products => {
             let scope = Scope::parse(&params)?;
@@ -138,10 +138,13 @@ fn timeseries_csv(
 type Chunk = Result<Bytes, std::io::Error>;
 
 /// The events CSV as a body that is written while it is sent.
-fn stream_events(state: &AppState, filter: EventFilter) -> Body {
+async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, ApiError> {
+    // A query slot, held until the last row is written or the client has gone.
+    let slot = state.queries.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
     let store = Arc::clone(&state.store);
     tokio::spawn(async move {
+        let _slot = slot;
         let failed = sender.clone();
         let result = store.run(move |c| write_events(c, &filter, &sender)).await;
         if let Err(error) = result {
@@ -155,7 +158,7 @@ fn stream_events(state: &AppState, filter: EventFilter) -> Body {
     let chunks = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     });
-    Body::from_stream(chunks)
+    Ok(Body::from_stream(chunks))
 }
 
 /// Walks the matching events in time order (then arrival), sending CSV chunks; stops quietly
@@ -166,12 +169,12 @@ fn write_events(
     sender: &mpsc::Sender<Chunk>,
 ) -> Result<(), StoreError> {
     let (conditions, params) = filter.sql_conditions();
-    // The index named gives time-then-id order itself, so SQLite never sorts (and never holds)
-    // the whole result.
+    // The index named gives time order itself, so SQLite sorts only the events of one
+    // microsecond by id, never (and never holds) the whole result.
     let index = if filter.shop_id.is_some() {
         "events_shop_time"
     } else {
-        "events_time"
+        "events_time_people"
     };
     let mut statement = connection.prepare(&format!(
         "SELECT event_id, event_type, timestamp, shop_id, product_id, amount_micros, currency,

@@ -60,8 +60,10 @@ pub async fn handler(
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref(), &["shop_id"])?;
     let shop_id = parse_shop_id(&params)?;
+    // Held by the stream: it is given back when the client goes or the stream ends.
+    let slot = state.live_streams.acquire().await?;
     let receiver = state.live.subscribe();
-    let events = futures_util::stream::unfold(receiver, move |mut receiver| {
+    let events = futures_util::stream::unfold((receiver, slot), move |(mut receiver, slot)| {
         let shop_id = shop_id.clone();
         async move {
             loop {
@@ -76,7 +78,8 @@ pub async fn handler(
                         };
                         let data = json!({"shop_ids": stored.shop_ids(), "count": stored.count()});
                         let event = Event::default().event("stored").data(data.to_string());
-                        return Some((Ok::<_, std::convert::Infallible>(event), receiver));
+                        let next = (receiver, slot);
+                        return Some((Ok::<_, std::convert::Infallible>(event), next));
                     }
                     // A slow client missed some notices; the next one still tells it to refresh.
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,

@@ -23,10 +23,8 @@ use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
-use events_core::store::aggregates::Plan;
-use events_core::telemetry::metrics_endpoint;
+use events_core::store::Plan;
 use rusqlite::Connection;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
@@ -49,16 +47,12 @@ pub fn router(state: Arc<AppState>, dashboard_dir: Option<&Path>) -> Router {
         .route("/api/v1/live", get(live::handler))
         .route("/api/health", get(health))
         .route("/api/ready", get(ready))
-        .route("/metrics", get(metrics_endpoint))
         .route_layer(middleware::from_fn(track_requests))
         .route("/api/{*rest}", get(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     let app = match dashboard_dir {
-        Some(dir) => {
-            let index = ServeFile::new(dir.join("index.html"));
-            api.fallback_service(ServeDir::new(dir).fallback(index))
-        }
+        Some(dir) => api.fallback_service(crate::static_files::service(dir)),
         None => api.fallback(not_found),
     };
     // Failures are logged once where their cause is known (the error types), not again here.
@@ -66,12 +60,15 @@ pub fn router(state: Arc<AppState>, dashboard_dir: Option<&Path>) -> Router {
 }
 
 /// Runs `compute` on a read connection, inside one read transaction so that every query of
-/// an answer sees the same commit.
+/// an answer sees the same commit, once one of the `MAX_QUERIES` slots is free.
 pub(crate) async fn answer<T, F>(state: &AppState, compute: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
 {
+    // Held until the answer is computed, or until the client hangs up (the future is dropped,
+    // which also stops the query in the store).
+    let _slot = state.queries.acquire().await?;
     state
         .store
         .run(move |connection| {

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::metrics::OriginalMetrics;
-use events_core::store::EventFilter;
-use events_core::store::aggregates::{self, Plan};
-use rusqlite::Connection;
+use events_core::store::ReadBackend;
+use events_core::store::{EventFilter, Plan, read};
 
 use super::{PLAN, answer, products};
 use crate::AppState;
@@ -16,12 +15,12 @@ use crate::params::{QueryParams, TimeRange, event_filter, parse_shop_id};
 
 /// The original metrics of a filter, from the rollups (max and min amounts included).
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<OriginalMetrics, ApiError> {
-    let totals = aggregates::totals(connection, filter, plan)?;
-    let top_product = products::top_viewed(connection, filter, plan)?;
+    let totals = read::totals(store, filter, plan)?;
+    let top_product = products::top_viewed(store, filter, plan)?;
     Ok(OriginalMetrics::compute(&totals, top_product))
 }
 

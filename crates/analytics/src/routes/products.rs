@@ -1,29 +1,20 @@
 //! `GET /api/v1/products`: products ranked by one metric, paged.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use events_core::money;
-use events_core::store::aggregates::{self, Plan, ProductTotals};
-use rusqlite::Connection;
+use events_core::dimension::Dimension;
+pub use events_core::metrics::ProductSort as Sort;
+use events_core::metrics::{self, ProductRow};
+use events_core::store::ReadBackend;
+use events_core::store::{EventFilter, Plan, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice, parse_number};
-
-/// What products can be ranked by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    PageViews,
-    AddToCarts,
-    Purchases,
-    Revenue,
-    ConversionRate,
-}
 
 pub const SORTS: [(&str, Sort); 5] = [
     ("page_views", Sort::PageViews),
@@ -58,67 +49,29 @@ pub fn parse_sort(params: &QueryParams) -> Result<Sort, ApiError> {
     parse_choice(params, "sort", &SORTS, Sort::PageViews)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProductRow {
-    pub product_id: String,
-    pub page_views: u64,
-    pub add_to_carts: u64,
-    pub purchases: u64,
-    pub revenue: f64,
-    pub conversion_rate: f64,
-}
-
-impl ProductRow {
-    fn from_totals(totals: ProductTotals) -> ProductRow {
-        ProductRow {
-            revenue: money::micros_round2(totals.revenue_micros),
-            conversion_rate: money::percent(totals.purchases, totals.page_views),
-            product_id: totals.product_id,
-            page_views: totals.page_views,
-            add_to_carts: totals.add_to_carts,
-            purchases: totals.purchases,
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct Products {
     pub products: Vec<ProductRow>,
     pub total: usize,
 }
 
-/// Every product of the scope, ranked: descending by the value shown (so products that look
-/// tied are tied), then by `product_id` ascending in byte order.
+/// Every product of the scope, ranked (see [`metrics::rank_products`]).
 pub fn ranked(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     scope: &Scope,
     sort: Sort,
     plan: Plan,
 ) -> Result<Vec<ProductRow>, ApiError> {
-    let totals = aggregates::product_totals(connection, &scope.filter(), None, plan)?;
-    let mut rows: Vec<ProductRow> = totals.into_iter().map(ProductRow::from_totals).collect();
-    rows.sort_by(|a, b| {
-        by_metric(b, a, sort).then_with(|| a.product_id.as_bytes().cmp(b.product_id.as_bytes()))
-    });
-    Ok(rows)
-}
-
-fn by_metric(a: &ProductRow, b: &ProductRow, sort: Sort) -> Ordering {
-    match sort {
-        Sort::PageViews => a.page_views.cmp(&b.page_views),
-        Sort::AddToCarts => a.add_to_carts.cmp(&b.add_to_carts),
-        Sort::Purchases => a.purchases.cmp(&b.purchases),
-        Sort::Revenue => a.revenue.total_cmp(&b.revenue),
-        Sort::ConversionRate => a.conversion_rate.total_cmp(&b.conversion_rate),
-    }
+    let products = read::sums_by_value(store, &scope.filter(), Dimension::Product, None, plan)?;
+    Ok(metrics::rank_products(products, sort))
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &ProductsRequest,
     plan: Plan,
 ) -> Result<Products, ApiError> {
-    let rows = ranked(connection, &request.scope, request.sort, plan)?;
+    let rows = ranked(store, &request.scope, request.sort, plan)?;
     let total = rows.len();
     let products = rows
         .into_iter()
@@ -128,22 +81,17 @@ pub fn compute(
     Ok(Products { products, total })
 }
 
-/// The most viewed product of a filter (ties: the smallest id), for `/api/analytics`.
+/// The most viewed product of a filter (see [`metrics::most_viewed`]), for `/api/analytics`.
 pub fn top_viewed(
-    connection: &Connection,
-    filter: &events_core::store::EventFilter,
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
     plan: Plan,
 ) -> Result<Option<String>, ApiError> {
-    let totals = aggregates::product_totals(connection, filter, None, plan)?;
-    Ok(totals
+    let products = read::sums_by_value(store, filter, Dimension::Product, None, plan)?;
+    Ok(metrics::most_viewed(products)
         .into_iter()
-        .filter(|p| p.page_views > 0)
-        .min_by(|a, b| {
-            b.page_views
-                .cmp(&a.page_views)
-                .then_with(|| a.product_id.as_bytes().cmp(b.product_id.as_bytes()))
-        })
-        .map(|p| p.product_id))
+        .next()
+        .map(|row| row.product_id))
 }
 
 pub async fn handler(

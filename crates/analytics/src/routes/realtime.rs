@@ -6,11 +6,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use events_core::dimension::Dimension;
+use events_core::metrics;
 use events_core::money;
-use events_core::store::EventFilter;
-use events_core::store::aggregates::{self, Plan};
-use events_core::store::people;
-use rusqlite::Connection;
+use events_core::store::ReadBackend;
+use events_core::store::{EventFilter, Plan, people, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -49,7 +49,7 @@ pub fn window(now: DateTime<Utc>) -> (i64, i64) {
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     shop_id: Option<String>,
     now: DateTime<Utc>,
     plan: Plan,
@@ -60,30 +60,25 @@ pub fn compute(
         from_micros: Some(start),
         to_micros: Some(end),
     };
-    let totals = aggregates::totals(connection, &filter, plan)?;
-    let minutes = aggregates::totals_by_slot(connection, &filter, 60_000_000, plan)?;
+    let totals = read::totals(store, &filter, plan)?;
+    let minutes = read::sums_by_slot(store, &filter, 60_000_000, plan)?;
     let per_minute = (0..MINUTES as i64)
         .map(|i| {
             minutes
                 .get(&(start + i * 60_000_000))
-                .map_or(0, |t| t.page_views)
+                .map_or(0, |t| metrics::event_counts(t)[0])
         })
         .collect();
-    let mut products = aggregates::product_totals(connection, &filter, None, plan)?;
-    products.retain(|p| p.page_views > 0);
-    products.sort_by(|a, b| {
-        b.page_views
-            .cmp(&a.page_views)
-            .then_with(|| a.product_id.as_bytes().cmp(b.product_id.as_bytes()))
-    });
+    let products = read::sums_by_value(store, &filter, Dimension::Product, None, plan)?;
+    let [page_views, add_to_carts, purchases] = metrics::event_counts(&totals);
     Ok(Realtime {
-        page_views: totals.page_views,
-        add_to_carts: totals.add_to_carts,
-        purchases: totals.purchases,
-        revenue: money::micros_round2(totals.revenue_micros),
-        visitors: people::people(connection, &filter, None, plan)?.visitors,
+        page_views,
+        add_to_carts,
+        purchases,
+        revenue: money::micros_round2(totals.revenue_micros()),
+        visitors: people::people(store, &filter, None, plan)?.visitors,
         per_minute,
-        top_products: products
+        top_products: metrics::most_viewed(products)
             .into_iter()
             .take(TOP_PRODUCTS)
             .map(|p| TopProduct {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use events_core::store::aggregates::{self, Plan};
-use rusqlite::Connection;
+use events_core::store::ReadBackend;
+use events_core::store::{Plan, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -27,9 +27,9 @@ pub struct Shop {
     pub last_seen: Option<String>,
 }
 
-pub fn compute(connection: &Connection, scope: &Scope, plan: Plan) -> Result<Shops, ApiError> {
+pub fn compute(store: &dyn ReadBackend, scope: &Scope, plan: Plan) -> Result<Shops, ApiError> {
     let tz = scope.range.tz;
-    let shops = aggregates::shops(connection, &scope.filter(), plan)?
+    let shops = read::shops(store, &scope.filter(), plan)?
         .into_iter()
         .map(|shop| Shop {
             shop_id: shop.shop_id,

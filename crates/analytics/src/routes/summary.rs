@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use events_core::metrics::{Metrics, change};
-use events_core::store::EventFilter;
-use events_core::store::aggregates::{self, Plan};
-use events_core::store::people;
-use rusqlite::Connection;
+use events_core::dimension::Dimension;
+use events_core::metrics::{self, Metrics, change};
+use events_core::store::ReadBackend;
+use events_core::store::{EventFilter, Plan, people, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -42,27 +41,31 @@ pub struct Summary {
     pub change: Option<BTreeMap<&'static str, Option<f64>>>,
 }
 
-/// Every metric of one filter: sums from the rollups, people from one raw pass.
+/// Every metric of one filter: sums from the rollups, people from one pass.
 pub fn metrics(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Metrics, ApiError> {
-    let totals = aggregates::totals(connection, filter, plan)?;
-    let currencies = aggregates::revenue_by_currency(connection, filter, plan)?;
-    let people = people::people(connection, filter, None, plan)?;
-    Ok(Metrics::compute(&totals, &people, &currencies))
+    let totals = read::totals(store, filter, plan)?;
+    let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
+    let people = people::people(store, filter, None, plan)?;
+    Ok(Metrics::compute(
+        &totals,
+        &people,
+        &metrics::revenue_by_currency(&currencies),
+    ))
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &SummaryRequest,
     plan: Plan,
 ) -> Result<Summary, ApiError> {
     let scope = &request.scope;
-    let current = metrics(connection, &scope.filter(), plan)?;
+    let current = metrics(store, &scope.filter(), plan)?;
     let previous = match scope.previous().filter(|_| request.compare) {
-        Some(previous) => Some(metrics(connection, &previous.filter(), plan)?),
+        Some(previous) => Some(metrics(store, &previous.filter(), plan)?),
         None => None,
     };
     let tz = scope.range.tz;

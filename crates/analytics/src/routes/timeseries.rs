@@ -6,12 +6,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use chrono::DateTime;
-use events_core::metrics::EventTotals;
+use events_core::metrics;
 use events_core::money;
-use events_core::store::EventFilter;
-use events_core::store::aggregates::{self, Plan};
-use events_core::store::people;
-use rusqlite::Connection;
+use events_core::store::ReadBackend;
+use events_core::store::{EventFilter, Plan, people, read};
+use events_core::sums::Sums;
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -90,13 +89,13 @@ pub struct Point {
 pub struct BucketSums {
     /// `n + 1` boundaries in microseconds for `n` buckets.
     pub bounds: Vec<i64>,
-    pub sums: Vec<EventTotals>,
+    pub sums: Vec<Sums>,
     /// The range actually read: the request's, or the span of the matching events.
     pub filter: EventFilter,
 }
 
 pub fn sums(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &TimeseriesRequest,
     plan: Plan,
 ) -> Result<BucketSums, ApiError> {
@@ -107,7 +106,7 @@ pub fn sums(
     let filter = scope.filter();
     let span = match (scope.range.from, scope.range.to) {
         (Some(from), Some(to)) => Some((from.instant, to.instant)),
-        (from, to) => aggregates::time_span(connection, &filter)?.and_then(|(first, last)| {
+        (from, to) => store.time_span(&filter)?.and_then(|(first, last)| {
             let from = from.map_or(DateTime::from_timestamp_micros(first), |b| Some(b.instant))?;
             let to = match to {
                 Some(b) => b.instant,
@@ -130,14 +129,11 @@ pub fn sums(
         Interval::Minute => buckets::common_grain(&bounds).min(60_000_000),
         _ => buckets::common_grain(&bounds),
     };
-    let slots = aggregates::totals_by_slot(connection, &bounded, grain, plan)?;
-    let mut sums = vec![EventTotals::default(); bounds.len().saturating_sub(1)];
-    for (slot, totals) in slots {
+    let slots = read::sums_by_slot(store, &bounded, grain, plan)?;
+    let mut sums = vec![Sums::default(); bounds.len().saturating_sub(1)];
+    for (slot, piece) in slots {
         if let Some(sum) = buckets::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {
-            sum.page_views += totals.page_views;
-            sum.add_to_carts += totals.add_to_carts;
-            sum.purchases += totals.purchases;
-            sum.revenue_micros += totals.revenue_micros;
+            sum.add(&piece);
         }
     }
     Ok(BucketSums {
@@ -148,7 +144,7 @@ pub fn sums(
 }
 
 pub fn compute(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     request: &TimeseriesRequest,
     plan: Plan,
 ) -> Result<Timeseries, ApiError> {
@@ -157,8 +153,8 @@ pub fn compute(
         bounds,
         sums,
         filter,
-    } = sums(connection, request, plan)?;
-    let visitors = people::visitors_by_slot(connection, &filter, &bounds, plan)?;
+    } = sums(store, request, plan)?;
+    let visitors = people::visitors_by_slot(store, &filter, &bounds, plan)?;
     let points = bounds
         .iter()
         .zip(sums.iter().zip(visitors))
@@ -171,13 +167,14 @@ pub fn compute(
     })
 }
 
-fn point(start: i64, sum: &EventTotals, visitors: u64, tz: chrono_tz::Tz) -> Point {
+fn point(start: i64, sum: &Sums, visitors: u64, tz: chrono_tz::Tz) -> Point {
+    let [page_views, add_to_carts, purchases] = metrics::event_counts(sum);
     Point {
         t: format_micros(start, tz),
-        page_views: sum.page_views,
-        add_to_carts: sum.add_to_carts,
-        purchases: sum.purchases,
-        revenue: money::micros_round2(sum.revenue_micros),
+        page_views,
+        add_to_carts,
+        purchases,
+        revenue: money::micros_round2(sum.revenue_micros()),
         visitors,
     }
 }

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` answers (`ANALYTICS_METRICS_ADDR`).
+    pub metrics_address: String,
     pub client: reqwest::Client,
     pub db_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -29,27 +31,60 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_dashboard(dashboard: &Path) -> TestApp {
+    spawn_app_configured(dashboard, &[], |_| {}).await
+}
+
+/// With extra command-line arguments (`--cors-origins`, `--max-queries`, …).
+pub async fn spawn_app_with_args(args: &[&str]) -> TestApp {
+    spawn_app_configured(Path::new("/nonexistent-dashboard"), args, |_| {}).await
+}
+
+/// Starts analytics with `args` after the store and dashboard ones, then `configure` for what
+/// no flag sets (the connection timeouts); without keys (`--auth off`) unless `args` choose
+/// `--auth` (tests about keys pass `--auth keys` and `--redis-url`), so that tests about
+/// something else need none.
+pub async fn spawn_app_configured(
+    dashboard: &Path,
+    args: &[&str],
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("analytics.db");
-    let config = Config::parse_from([
-        "analytics".as_ref(),
-        "--database-url".as_ref(),
-        db_path.as_os_str(),
-        "--dashboard-dir".as_ref(),
-        dashboard.as_os_str(),
-    ]);
+    let mut argv: Vec<std::ffi::OsString> = vec![
+        "analytics".into(),
+        "--database-url".into(),
+        db_path.clone().into(),
+        "--dashboard-dir".into(),
+        dashboard.into(),
+    ];
+    if !args.contains(&"--auth") {
+        argv.extend(["--auth".into(), "off".into()]);
+    }
+    argv.extend(args.iter().map(Into::into));
+    let mut config = Config::parse_from(argv);
+    configure(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let address = format!("http://{}", listener.local_addr().expect("address"));
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let metrics_address = format!("http://{}", metrics.local_addr().expect("address"));
     let shutdown = CancellationToken::new();
-    tokio::spawn(analytics::serve(config, listener, shutdown.clone()));
+    tokio::spawn(analytics::serve(
+        config,
+        listener,
+        metrics,
+        shutdown.clone(),
+    ));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
     let app = TestApp {
         address,
+        metrics_address,
         client,
         db_path,
         _dir: dir,

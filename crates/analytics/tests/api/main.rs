@@ -1,11 +1,13 @@
 //! The analytics API over a real store through the real router: `/api/analytics` here, the
 //! `/api/v1` endpoints of docs/API.md in [`v1`], and the rollups against raw scans in [`rollups`].
 
+mod edges;
 mod helpers;
+mod keys;
 mod rollups;
 mod v1;
 
-use helpers::{spawn_app, spawn_app_with_dashboard};
+use helpers::{spawn_app, spawn_app_with_args, spawn_app_with_dashboard};
 use serde_json::{Value, json};
 
 fn event(event_type: &str, product: &str, at: &str) -> Value {
@@ -129,7 +131,7 @@ async fn health_and_readiness() {
 }
 
 #[tokio::test]
-async fn a_dashboard_on_another_origin_may_read() {
+async fn no_other_origin_may_read_unless_listed() {
     let app = spawn_app().await;
     let response = app
         .client
@@ -138,7 +140,26 @@ async fn a_dashboard_on_another_origin_may_read() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "analytics sends no CORS header by default"
+    );
+    let listed = spawn_app_with_args(&["--cors-origins", "http://localhost:3000"]).await;
+    let response = listed
+        .client
+        .get(format!("{}/api/analytics", listed.address))
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +180,14 @@ async fn the_built_dashboard_is_served_with_history_fallback() {
 async fn metrics_count_requests_by_route() {
     let app = spawn_app().await;
     assert_eq!(app.get("/api/analytics").await.status(), 200);
-    let text = app.get("/metrics").await.text().await.expect("text");
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the public port"
+    );
+    let metrics = format!("{}/metrics", app.metrics_address);
+    let text = app.client.get(metrics).send().await.expect("sent");
+    let text = text.text().await.expect("text");
     let line = "http_requests_total{route=\"/api/analytics\",method=\"GET\",status=\"200\"}";
     assert!(text.contains(line), "{line} missing from\n{text}");
 }

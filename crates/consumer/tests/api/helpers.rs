@@ -219,7 +219,7 @@ impl TestConsumer {
         let day: chrono::DateTime<chrono::Utc> = day.parse().expect("a day start");
         let connection = rusqlite::Connection::open(&self.db_path).expect("opens");
         let Ok(mut statement) =
-            connection.prepare("SELECT shop_id FROM rollup_days WHERE day = ?1 ORDER BY shop_id")
+            connection.prepare("SELECT shop_id FROM people_days WHERE day = ?1 ORDER BY shop_id")
         else {
             return Vec::new();
         };

@@ -20,15 +20,23 @@ impl Drop for Ingestion {
 }
 
 pub async fn start_ingestion(redis_url: &str, args: &[&str]) -> Ingestion {
-    let mut argv = vec!["ingestion", "--redis-url", redis_url];
+    let mut argv = vec!["ingestion", "--redis-url", redis_url, "--auth", "off"];
     argv.extend_from_slice(args);
     let config = ingestion::Config::parse_from(argv);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("address"));
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
     let shutdown = CancellationToken::new();
-    tokio::spawn(ingestion::serve(config, listener, shutdown.clone()));
+    tokio::spawn(ingestion::serve(
+        config,
+        listener,
+        metrics,
+        shutdown.clone(),
+    ));
     Ingestion { url, shutdown }
 }
 

@@ -16,21 +16,37 @@ const LONG: &str = "1h";
 fn a_batch_is_written_when_it_reaches_batch_size() {
     let mut consumer = TestConsumer::new();
     consumer.start(&["--batch-size", "5", "--batch-timeout", LONG]);
-    consumer.append(8);
+    consumer.append(5);
     wait_until("the first full batch", Duration::from_secs(10), || {
         consumer.stored() == 5
     });
+    consumer.append(3);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         consumer.stored(),
         5,
-        "the 3 left over wait for size or timeout"
+        "the 3 that trickle in wait for size or timeout"
     );
     assert_eq!(
         consumer.pending(),
         3,
         "only the committed batch is acknowledged"
     );
+}
+
+/// A backlog (more waiting than a batch holds) is committed in batches of up to ten times
+/// BATCH_SIZE: the size bounds how long a trickle waits, not how fast a backlog drains.
+#[test]
+fn a_backlog_is_written_in_batches_larger_than_batch_size() {
+    let mut consumer = TestConsumer::new();
+    consumer.append(8);
+    consumer.start(&["--batch-size", "5", "--batch-timeout", LONG]);
+    wait_until("the whole backlog", Duration::from_secs(10), || {
+        consumer.stored() == 8
+    });
+    wait_until("the acknowledgement", Duration::from_secs(5), || {
+        consumer.pending() == 0
+    });
 }
 
 #[test]
@@ -132,6 +148,34 @@ fn an_undecodable_entry_goes_to_the_dead_letters_and_does_not_block_the_rest() {
     let fields = &dead[0];
     assert_eq!(fields["event"], "{not json");
     assert!(fields["reason"].contains("undecodable"), "{fields:?}");
+}
+
+#[test]
+fn an_entry_ingestion_would_refuse_goes_to_the_dead_letters_with_the_reason() {
+    let mut consumer = TestConsumer::new();
+    // Decodable, but not what ingestion accepts: a hand-added entry making revenue negative,
+    // and one with a year-1 time that would break every all-time series.
+    let mut negative: serde_json::Value =
+        serde_json::from_str(&helpers::sample_event().to_json()).expect("JSON");
+    negative["event_type"] = "purchase".into();
+    negative["order_amount"] = (-1_000_000).into();
+    let mut ancient: serde_json::Value =
+        serde_json::from_str(&helpers::sample_event().to_json()).expect("JSON");
+    ancient["timestamp"] = "0001-01-01T00:00:00.000000Z".into();
+    consumer.append_raw("event", &negative.to_string());
+    consumer.append_raw("event", &ancient.to_string());
+    consumer.append(1);
+    consumer.start(&["--batch-size", "100", "--batch-timeout", "200ms"]);
+    wait_until("the good event", Duration::from_secs(10), || {
+        consumer.stored() == 1
+    });
+    wait_until("everything acknowledged", Duration::from_secs(5), || {
+        consumer.pending() == 0
+    });
+    let dead = consumer.dead_letters();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead[0]["reason"].contains("order_amount"), "{dead:?}");
+    assert!(dead[1]["reason"].contains("timestamp"), "{dead:?}");
 }
 
 #[test]

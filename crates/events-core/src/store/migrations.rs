@@ -1,10 +1,14 @@
 //! The versioned schema. `PRAGMA user_version` records how many migrations a file has; each
 //! start-up applies the rest in one `BEGIN IMMEDIATE` transaction, so a consumer and an
 //! analytics service starting together cannot apply one twice.
+//!
+//! The rollups are derived data: a step that changes what they hold (a new measure or
+//! dimension) is listed in [`REBUILDS_ROLLUPS`], and after the last pending step the rollups
+//! are summed again from the raw events, once, by the code of this build.
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::StoreError;
+use super::{StoreError, rollups};
 
 /// Each step, in order. Never edit a released step: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -166,7 +170,54 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (shop_id, week)
     );
     ",
+    // v5: one rollup table keyed by dimension and grain (store/rollups.rs), holding the raw
+    // rows up to a watermark, replaces the four 15-minute tables and the day and week blobs of products; day rows keep only people.
+    // Event ids are unique per shop, not across shops (one shop must not be able to squat
+    // another's ids). The writer keeps only the indexes a question or a uniqueness rule needs:
+    // the people index starts with `ts_micros`, so it serves time ranges too.
+    "
+    DROP TABLE rollup_events;
+    DROP TABLE rollup_products;
+    DROP TABLE rollup_product_totals;
+    DROP TABLE rollup_currencies;
+    DROP TABLE rollup_days;
+    DROP TABLE rollup_product_weeks;
+    CREATE TABLE rollups (
+        shop_id TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        grain INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        page_views INTEGER NOT NULL DEFAULT 0,
+        add_to_carts INTEGER NOT NULL DEFAULT 0,
+        purchases INTEGER NOT NULL DEFAULT 0,
+        priced_purchases INTEGER NOT NULL DEFAULT 0,
+        revenue_units INTEGER NOT NULL DEFAULT 0,
+        revenue_rest INTEGER NOT NULL DEFAULT 0,
+        max_amount INTEGER,
+        min_amount INTEGER,
+        PRIMARY KEY (shop_id, dimension, grain, bucket, value)
+    ) WITHOUT ROWID;
+    -- The highest raw row id the rollups hold (store/rollups.rs).
+    CREATE TABLE rollup_progress (
+        last_event_id INTEGER NOT NULL
+    );
+    INSERT INTO rollup_progress VALUES (-9223372036854775808);
+    CREATE TABLE people_days (
+        shop_id TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        people BLOB NOT NULL,
+        PRIMARY KEY (shop_id, day)
+    );
+    DROP INDEX events_event_id;
+    CREATE UNIQUE INDEX events_shop_event_id ON events (shop_id, event_id);
+    DROP INDEX events_time;
+    DROP INDEX events_type_product;
+    ",
 ];
+
+/// The steps (1-based versions) after which the rollups are summed again from the raw events.
+const REBUILDS_ROLLUPS: &[i64] = &[5];
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -181,10 +232,17 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
             known: LATEST_VERSION,
         });
     }
+    let mut rebuild = false;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
         transaction.execute_batch(step)?;
-        transaction.pragma_update(None, "user_version", index as i64 + 1)?;
-        tracing::info!(version = index + 1, "applied store migration");
+        transaction.pragma_update(None, "user_version", version)?;
+        tracing::info!(version, "applied store migration");
+        rebuild |= REBUILDS_ROLLUPS.contains(&version);
+    }
+    if rebuild {
+        rollups::rebuild(&transaction)?;
+        tracing::info!("summed the stored events into the rollups again");
     }
     transaction.commit()?;
     Ok(())
@@ -243,6 +301,73 @@ mod tests {
             (Some(1_759_401_660_000_000), None, "default".into())
         );
         assert_eq!(rows[2], (None, None, "default".into()));
+    }
+
+    /// A file written before the rollups were keyed by dimension (v4) is upgraded in place:
+    /// no raw event is lost and the new rollups answer exactly what the raw rows answer.
+    #[test]
+    fn a_v4_file_is_upgraded_and_its_rollups_summed_again() {
+        use crate::dimension::Dimension;
+        use crate::store::{EventFilter, Plan, read};
+        let mut connection = Connection::open_in_memory().expect("opens");
+        connection
+            .execute_batch(&format!("{};{}", MIGRATIONS[0], MIGRATIONS[1]))
+            .expect("v2 schema");
+        connection
+            .execute_batch(
+                "INSERT INTO events (event_id, event_type, timestamp, ts_micros, product_id,
+                    amount_micros, shop_id, currency)
+                 VALUES ('a', 'page_view', 't', 1759400000000000, 'p1', NULL, 's1', NULL),
+                        ('b', 'purchase', 't', 1759400100000000, 'p1', 12500000, 's1', 'EUR'),
+                        ('c', 'purchase', 't', 1760000000000000, NULL, 99, 's2', NULL),
+                        ('d', 'add_to_cart', 't', NULL, 'p2', NULL, 's2', NULL);
+                 PRAGMA user_version = 2;",
+            )
+            .expect("rows of an old file");
+        apply(&mut connection).expect("migrates");
+        let stored: i64 = connection
+            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+            .expect("counts");
+        assert_eq!(stored, 4);
+        for filter in [
+            EventFilter::default(),
+            EventFilter {
+                shop_id: Some("s1".into()),
+                from_micros: Some(1_759_300_000_000_000),
+                to_micros: Some(1_759_500_000_000_000),
+            },
+        ] {
+            for dimension in Dimension::ALL {
+                let ask = |plan| {
+                    read::sums_by_value(&connection, &filter, dimension, None, plan).expect("reads")
+                };
+                let rolled = ask(Plan::Rollup);
+                assert!(!rolled.is_empty(), "{dimension:?} {filter:?}");
+                assert_eq!(rolled, ask(Plan::Raw), "{dimension:?} {filter:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_rollups_have_a_column_for_every_measure() {
+        let mut connection = Connection::open_in_memory().expect("opens");
+        apply(&mut connection).expect("migrates");
+        let columns: Vec<String> = connection
+            .prepare("SELECT name FROM pragma_table_info('rollups') ORDER BY cid")
+            .expect("prepares")
+            .query_map([], |row| row.get(0))
+            .expect("queries")
+            .collect::<Result<_, _>>()
+            .expect("columns");
+        let measures: Vec<&str> = crate::sums::Sums::MEASURES
+            .iter()
+            .map(|m| m.column)
+            .collect();
+        let expected = [&rollups::KEY_COLUMNS[..], &measures[..]].concat();
+        assert_eq!(
+            columns, expected,
+            "a measure needs a migration adding its column"
+        );
     }
 
     #[test]

@@ -1,31 +1,43 @@
 //! The SQLite store: one file in WAL mode, so the analytics readers never block the consumer's
 //! writes and vice versa.
 //!
+//! A question goes one way: the [`plan`] cuts its range into spans, the readers ([`read`] for
+//! sums, [`people`] for visitors and sessions) fetch those spans through the [`backend`]
+//! reads — rollup rows, day rows of people, raw rows — and [`crate::metrics`] turns what they
+//! return into numbers. The writer adds each batch to the raw rows and the rollups in one
+//! transaction.
+//!
 //! | module | owns |
 //! |---|---|
 //! | [`migrations`] | the versioned schema, applied at start-up by every process that opens the store |
 //! | [`writer`] | the idempotent batch insert the consumer commits |
-//! | [`pool`] | read connections for the analytics service |
-//! | [`queries`] | the original metric queries and the range filter |
-//! | [`rollup`] | the 15-minute rollups the writer keeps in the transaction of each insert |
-//! | [`days`] | day rows, rolled up once a UTC day has ended, forgotten when it gains events |
-//! | [`product_days`] | the day rows' product sums, and week rows summing them |
-//! | [`people_days`] | the day rows' visitors and sessions per 15-minute bucket |
+//! | [`rollups`] | the one rollup table: sums by shop, dimension, grain, bucket and value; the writer's deltas |
+//! | [`grain`] | the rollups' time grains (15 minutes, UTC days, weeks, all time) and their buckets |
+//! | [`plan`] | the range planner: which grain (or day row of people) answers which part of a range |
+//! | [`read`] | sums for a filter, per dimension value or per time slot, from the planned spans |
+//! | [`backend`] | the boundary: the reads a store backend answers, which readers are written over |
+//! | [`sqlite_reads`] | SQLite's answers to those reads |
+//! | [`filter`] | which events a question looks at: a shop and a time range |
+//! | [`days`] | day rows of people, rolled up once a UTC day has ended, forgotten when it gains events |
+//! | [`people_days`] | the day rows' visitors and sessions per 15-minute bucket, as blobs |
+//! | [`people`] | the people pass: visitors, sessions and session funnels over a range |
 //! | [`varint`] | the integers of the day rows' blobs |
-//! | [`aggregates`] | the §9 questions, answered from the rollups plus raw edges, or raw |
-//! | [`people`] | distinct visitors, sessions and session funnels: passes over raw rows |
+//! | [`pool`] | read connections for the analytics service |
 //! | [`live`] | noticing newly committed events for the live stream |
 
-pub mod aggregates;
+pub mod backend;
 pub mod days;
+pub mod filter;
+pub mod grain;
 pub mod live;
 pub mod migrations;
 pub mod people;
 pub mod people_days;
+pub mod plan;
 pub mod pool;
-pub mod product_days;
-pub mod queries;
-pub mod rollup;
+pub mod read;
+pub mod rollups;
+pub mod sqlite_reads;
 pub mod varint;
 pub mod writer;
 
@@ -34,8 +46,10 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use backend::ReadBackend;
+pub use filter::EventFilter;
+pub use plan::Plan;
 pub use pool::ReadPool;
-pub use queries::EventFilter;
 pub use writer::{InsertOutcome, Writer};
 
 /// How long a connection waits for a lock held by another before giving up.
@@ -55,7 +69,8 @@ pub enum Synchronous {
 }
 
 impl Synchronous {
-    fn pragma_value(self) -> &'static str {
+    /// The value of SQLite's `synchronous` pragma.
+    pub fn pragma_value(self) -> &'static str {
         match self {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",

@@ -1,4 +1,4 @@
-//! The people blob of a day row (see [`days`](super::days)): the distinct visitors and what
+//! The people blob of a day's row (see [`days`](super::days)): the distinct visitors and what
 //! each session did (its [`SessionRun`]) over the whole day, and per 15-minute bucket of the
 //! day that has events with people, built from the day's raw rows in time order. A range
 //! holding the whole day reads the first entry only; one cutting it reads buckets.
@@ -9,24 +9,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use super::StoreError;
-use super::days::DAY_MICROS;
-use super::people::{FastHash, PersonEvent, SessionRun, read_in_order};
-use super::queries::EventFilter;
-use super::rollup::{ALL_SHOPS, BUCKET_MICROS, bucket_of};
+use super::backend::ReadBackend;
+use super::filter::EventFilter;
+use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, bucket_of};
 use super::varint;
-
-/// One bucket's people.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct BucketPeople {
-    pub start: i64,
-    /// Distinct visitor fingerprints, ascending.
-    pub visitors: Vec<u64>,
-    /// Each session's fingerprint and run, ascending.
-    pub sessions: Vec<(u64, SessionRun)>,
-}
+use crate::people::{BucketPeople, FastHash, PersonEvent, SessionRun};
 
 /// The people blobs of every shop with such events in the day starting at `day`, and of all
 /// shops under [`ALL_SHOPS`].
@@ -41,7 +31,7 @@ pub(super) fn build(
         from_micros: Some(day),
         to_micros: Some(day + DAY_MICROS),
     };
-    let shops = read_in_order(connection, &whole_day, None, |event| {
+    let shops = connection.person_events(&whole_day, None, &mut |event| {
         all_shops.add(event);
         while per_shop.len() <= event.shop {
             per_shop.push(Builder::new(day));
@@ -149,27 +139,22 @@ impl Builder {
 /// `[from, to)` is the whole day and `whole_days` allows it, the whole day's people at once
 /// (as one bucket starting at `day`). A shop without a row had no events that day.
 pub fn read(
-    connection: &Connection,
+    store: &dyn ReadBackend,
     shop: Option<&str>,
     day: i64,
     (from, to): (i64, i64),
     whole_days: bool,
     mut visit: impl FnMut(&BucketPeople),
 ) -> Result<(), StoreError> {
-    let mut statement = connection
-        .prepare_cached("SELECT people FROM rollup_days WHERE shop_id = ?1 AND day = ?2")?;
-    let mut rows = statement.query(params![shop.unwrap_or(ALL_SHOPS), day])?;
-    let Some(row) = rows.next()? else {
-        return Ok(());
-    };
-    let blob = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
     let whole_day = whole_days && from == day && to == day + DAY_MICROS;
-    decode(blob, day, whole_day, |bucket| {
-        if (from..to).contains(&bucket.start) {
-            visit(bucket);
-        }
+    store.people_day(shop.unwrap_or(ALL_SHOPS), day, &mut |blob| {
+        decode(blob, day, whole_day, |bucket| {
+            if (from..to).contains(&bucket.start) {
+                visit(bucket);
+            }
+        })
+        .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
     })
-    .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
 }
 
 /// Decodes the whole day's entry (`whole_day`) or else every bucket's.

@@ -2,11 +2,30 @@
 //! blocking thread pool so that a slow query never stalls the async runtime.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
 use super::{BUSY_TIMEOUT, StoreError, migrations};
+
+/// How many SQLite VM steps run between two checks whether the client is still there
+/// (thousands of steps take microseconds).
+const PROGRESS_OPS: i32 = 10_000;
+
+/// Marks a query abandoned when the future awaiting it is dropped before it finished.
+struct AbandonOnDrop {
+    flag: Arc<AtomicBool>,
+    finished: bool,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// A handful of read-only connections to one database file.
 pub struct ReadPool {
@@ -25,21 +44,32 @@ impl ReadPool {
         }))
     }
 
-    /// Runs `query` on a read connection, off the async runtime.
+    /// Runs `query` on a read connection, off the async runtime. Dropping the returned future
+    /// (the client has gone) stops the query at SQLite's next progress check.
     pub async fn run<T, F>(self: &Arc<Self>, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        let mut abandoned = AbandonOnDrop {
+            flag: Arc::new(AtomicBool::new(false)),
+            finished: false,
+        };
+        let flag = Arc::clone(&abandoned.flag);
+        let result = tokio::task::spawn_blocking(move || {
             let connection = pool.take()?;
+            // Set on every run, replacing the previous run's: a query between statements
+            // would miss `sqlite3_interrupt`, a progress handler never does.
+            connection.progress_handler(PROGRESS_OPS, Some(move || flag.load(Ordering::Relaxed)));
             let result = query(&connection);
             pool.give_back(connection);
             result
         })
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+        abandoned.finished = true;
+        result
     }
 
     /// Whether the store answers and its schema is the one this build reads.

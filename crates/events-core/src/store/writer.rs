@@ -7,9 +7,16 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 
-use super::rollup::Deltas;
-use super::{StoreError, Synchronous};
+use super::grain::{ALL_SHOPS, day_of};
+use super::{StoreError, Synchronous, days, rollups};
 use crate::event::{Event, format_utc};
+
+/// The writer folds the raw rows past the rollups' watermark into them (see
+/// [`rollups`](super::rollups)) once this many are waiting…
+pub const FOLD_ROWS: usize = 10_000;
+
+/// …or this long after its last fold, so that a trickle is folded within a second.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a committed batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,6 +31,10 @@ pub struct Writer {
     connection: Connection,
     /// When this writer last stored events into each UTC day (see `roll_up_next_day`).
     written_days: HashMap<i64, Instant>,
+    /// Rows inserted since the last fold, and when that was (`None`: not since opening).
+    unfolded: usize,
+    last_fold: Option<Instant>,
+    fold_rows: usize,
 }
 
 impl Writer {
@@ -37,16 +48,26 @@ impl Writer {
         Ok(Writer {
             connection: super::open_and_migrate(path, synchronous)?,
             written_days: HashMap::new(),
+            unfolded: 0,
+            last_fold: None,
+            fold_rows: FOLD_ROWS,
         })
     }
 
+    /// Folds once `rows` are waiting instead of [`FOLD_ROWS`] (`0`: with every batch), for
+    /// tests that want the rollups and the unfolded tail in given proportions.
+    pub fn set_fold_rows(&mut self, rows: usize) {
+        self.fold_rows = rows;
+    }
+
     /// Stores a batch in one transaction. Events already stored are skipped silently: the
-    /// unique `event_id` and the unique `(shop_id, order_id)` of purchases make the insert
-    /// idempotent. The rollups grow by exactly the rows inserted, in the same transaction.
+    /// unique `(shop_id, event_id)` and the unique `(shop_id, order_id)` of purchases make the
+    /// insert idempotent. When a fold is due, the rollups take every row waiting, in the same
+    /// transaction; the day rows of people of every day the batch adds to are deleted in it.
     pub fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         let transaction = self.connection.transaction()?;
         let mut outcome = InsertOutcome::default();
-        let mut deltas = Deltas::default();
+        let mut touched_days: Vec<(&str, i64)> = Vec::new();
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO events (
@@ -77,17 +98,32 @@ impl Writer {
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
-                    deltas.add(event);
+                    let day = day_of(event.timestamp.timestamp_micros());
+                    touched_days.extend([(event.shop_id.as_str(), day), (ALL_SHOPS, day)]);
                 } else {
                     outcome.duplicates += 1;
                 }
             }
         }
-        deltas.apply(&transaction)?;
+        touched_days.sort_unstable();
+        touched_days.dedup();
+        days::forget_days(&transaction, &touched_days)?;
+        self.unfolded += outcome.inserted;
+        let fold_due = self.unfolded >= self.fold_rows
+            || self
+                .last_fold
+                .is_none_or(|last| last.elapsed() >= FOLD_INTERVAL);
+        if fold_due {
+            rollups::fold(&transaction)?;
+        }
         transaction.commit()?;
+        if fold_due {
+            self.unfolded = 0;
+            self.last_fold = Some(Instant::now());
+        }
         let now = Instant::now();
-        for day in deltas.days() {
-            self.written_days.insert(day, now);
+        for (_, day) in touched_days.iter().filter(|(shop, _)| *shop == ALL_SHOPS) {
+            self.written_days.insert(*day, now);
         }
         Ok(outcome)
     }
@@ -106,7 +142,13 @@ impl Writer {
         self.written_days
             .retain(|_, written| written.elapsed() < quiet);
         let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
-        super::days::roll_up_next_day(&mut self.connection, now_micros, &busy)
+        // The days with events are read from the rollups: fold what is waiting first.
+        let transaction = self.connection.transaction()?;
+        rollups::fold(&transaction)?;
+        transaction.commit()?;
+        self.unfolded = 0;
+        self.last_fold = Some(Instant::now());
+        days::roll_up_next_day(&mut self.connection, now_micros, &busy)
     }
 }
 
@@ -180,6 +222,29 @@ mod tests {
             }
         );
         assert_eq!(count(&writer), 2);
+    }
+
+    /// One shop cannot squat another's event ids: they are unique per shop.
+    #[test]
+    fn an_event_id_is_unique_per_shop_not_across_shops() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = Writer::open(&dir.path().join("a.db")).expect("opens");
+        let view = |shop: &str| {
+            event(
+                json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
+                "event_id": "same", "shop_id": shop}),
+            )
+        };
+        let outcome = writer
+            .insert_batch(&[view("victim"), view("other"), view("victim")])
+            .expect("stores");
+        assert_eq!(
+            outcome,
+            InsertOutcome {
+                inserted: 2,
+                duplicates: 1
+            }
+        );
     }
 
     #[test]

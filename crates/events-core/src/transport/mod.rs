@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use dead_letters::{DeadLetter, ReplayOutcome, list_dead_letters, replay_dead_letters};
 pub use group::{GroupReader, ReadFrom};
-pub use publisher::Publisher;
+pub use publisher::{BacklogSize, Publisher};
 
 /// The one field of a stream entry, holding the event's JSON.
 pub const EVENT_FIELD: &str = "event";

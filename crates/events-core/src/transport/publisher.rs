@@ -1,6 +1,7 @@
 //! Ingestion's side of Redis: appending events to the stream and publishing them on the
 //! channel, in one round trip, within `REDIS_TIMEOUT`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::Client;
@@ -8,6 +9,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
 use super::{EVENT_FIELD, TransportError};
+
+/// The unacknowledged backlog: entries in the stream and the memory they take in Redis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BacklogSize {
+    pub events: u64,
+    pub bytes: u64,
+}
 
 /// Publishes events for ingestion. Connects lazily and reconnects by itself, so ingestion
 /// starts and keeps answering (503) while Redis is away.
@@ -17,6 +25,8 @@ pub struct Publisher {
     stream: String,
     channel: String,
     timeout: Duration,
+    /// Set once Redis refused `MEMORY USAGE`.
+    memory_usage_refused: AtomicBool,
 }
 
 impl Publisher {
@@ -32,6 +42,7 @@ impl Publisher {
             stream: stream.to_owned(),
             channel: channel.to_owned(),
             timeout,
+            memory_usage_refused: AtomicBool::new(false),
         })
     }
 
@@ -73,17 +84,47 @@ impl Publisher {
         pipe
     }
 
-    /// How many entries the stream holds: the events not yet acknowledged by the consumer
+    /// How many entries the stream holds — the events not yet acknowledged by the consumer
     /// group, plus at most one trim step of acknowledged ones (the consumer trims behind its
-    /// acknowledgements).
-    pub async fn backlog(&self) -> Result<u64, TransportError> {
+    /// acknowledgements) — and the bytes of Redis memory it takes, in one round trip.
+    ///
+    /// The bytes are Redis's own figure (`MEMORY USAGE … SAMPLES 5`: it averages five of the
+    /// stream's nodes and multiplies by their number, so it costs the same at any length) and
+    /// count what events really cost there, entry overhead and other instances' events
+    /// included, which counting the bytes this instance publishes could not.
+    ///
+    /// A Redis that refuses `MEMORY` (a managed service, an ACL) is told once in the log and
+    /// then asked the length alone: the byte limit cannot hold there, the count limit still
+    /// does.
+    pub async fn backlog(&self) -> Result<BacklogSize, TransportError> {
         self.within_timeout(async {
             let mut connection = self.connection().await?;
-            let length: u64 = redis::cmd("XLEN")
-                .arg(&self.stream)
+            let mut length = redis::cmd("XLEN");
+            length.arg(&self.stream);
+            if self.memory_usage_refused.load(Ordering::Relaxed) {
+                let events: u64 = length.query_async(&mut connection).await?;
+                return Ok(BacklogSize { events, bytes: 0 });
+            }
+            let mut memory = redis::cmd("MEMORY");
+            memory.arg("USAGE").arg(&self.stream).arg("SAMPLES").arg(5);
+            let both: Result<(u64, Option<u64>), _> = redis::pipe()
+                .add_command(length)
+                .add_command(memory)
                 .query_async(&mut connection)
-                .await?;
-            Ok(length)
+                .await;
+            match both {
+                Ok((events, bytes)) => Ok(BacklogSize {
+                    events,
+                    bytes: bytes.unwrap_or(0),
+                }),
+                // Redis itself refused (not the network): it will again.
+                Err(error) if error.code().is_some() => {
+                    tracing::warn!(%error, "Redis refuses MEMORY USAGE: MAX_BACKLOG_BYTES cannot be enforced");
+                    self.memory_usage_refused.store(true, Ordering::Relaxed);
+                    Err(error.into())
+                }
+                Err(error) => Err(error.into()),
+            }
         })
         .await
     }

@@ -12,6 +12,8 @@ pub const CHANNEL: &str = "analytics:events";
 
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` answers (`INGESTION_METRICS_ADDR`).
+    pub metrics_address: String,
     /// The same router the server runs, for requests without a socket.
     router: axum::Router,
     pub client: reqwest::Client,
@@ -33,24 +35,49 @@ pub async fn spawn_app_with(redis: RedisServer, redis_timeout: &str) -> TestApp 
     spawn_app_with_args(redis, &["--redis-timeout", redis_timeout]).await
 }
 
+/// Starts ingestion with `args`; without keys (`--auth off`) unless `args` choose `--auth`,
+/// so that tests about something else need none.
 pub async fn spawn_app_with_args(redis: RedisServer, args: &[&str]) -> TestApp {
+    spawn_app_configured(redis, args, |_| {}).await
+}
+
+/// With extra arguments, then `configure` for what no flag sets (the connection timeouts).
+pub async fn spawn_app_configured(
+    redis: RedisServer,
+    args: &[&str],
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let url = redis.url();
     let mut argv = vec!["ingestion", "--redis-url", &url];
+    if !args.contains(&"--auth") {
+        argv.extend_from_slice(&["--auth", "off"]);
+    }
     argv.extend_from_slice(args);
-    let config = Config::parse_from(argv);
+    let mut config = Config::parse_from(argv);
+    configure(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let address = format!("http://{}", listener.local_addr().expect("address"));
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let metrics_address = format!("http://{}", metrics.local_addr().expect("address"));
     let shutdown = CancellationToken::new();
     let router = ingestion::build_router(&config).expect("router");
-    tokio::spawn(ingestion::serve(config, listener, shutdown.clone()));
+    tokio::spawn(ingestion::serve(
+        config,
+        listener,
+        metrics,
+        shutdown.clone(),
+    ));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
     TestApp {
         address,
+        metrics_address,
         router,
         client,
         redis,

@@ -1,7 +1,10 @@
 //! Ingestion against a real Redis: what is answered `202` is in the stream, what is refused
 //! is not, and every refusal says why.
 
+mod connections;
 mod helpers;
+mod input;
+mod keys;
 mod no_panic;
 
 use std::time::{Duration, Instant};
@@ -337,7 +340,17 @@ async fn metrics_count_accepted_and_refused_events() {
             .status(),
         400
     );
-    let response = app.get("/metrics").await;
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the public port"
+    );
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .expect("request sent");
     assert_eq!(response.status(), 200);
     let text = response.text().await.expect("text");
     for name in [

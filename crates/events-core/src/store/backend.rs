@@ -1,0 +1,82 @@
+//! The backend boundary: the few reads a store must answer for the planner's readers
+//! ([`read`](super::read)) and the people pass ([`people`](super::people)), which are written
+//! once over this trait. SQLite answers them today ([`sqlite_reads`](super::sqlite_reads));
+//! a server database answers the same reads with its own SQL, and the planner, the metric
+//! rules and the routes stay as they are.
+
+use super::StoreError;
+use super::filter::EventFilter;
+use super::grain::Grain;
+use crate::dimension::{Dimension, Facts};
+use crate::people::PersonEvent;
+use crate::sums::Sums;
+
+/// Which rollup rows to read: one shop (or [`ALL_SHOPS`](super::grain::ALL_SHOPS)), one
+/// dimension and grain, buckets starting in `[from, to)` (`None` is open; an open start never
+/// includes undated rows), and only one value when given.
+#[derive(Debug, Clone, Copy)]
+pub struct RollupRows<'a> {
+    pub shop: &'a str,
+    pub dimension: Dimension,
+    pub grain: Grain,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub only: Option<&'a str>,
+}
+
+/// The reads of one consistent snapshot of a store.
+pub trait ReadBackend {
+    /// Hands `visit` each rollup row asked for: its bucket start, its value and its sums.
+    fn rollup_rows(
+        &self,
+        rows: RollupRows<'_>,
+        visit: &mut dyn FnMut(i64, &str, &Sums),
+    ) -> Result<(), StoreError>;
+
+    /// Hands `visit` the time (`None` when undated) and the facts of every raw event of a
+    /// filter, in any order.
+    fn raw_facts(
+        &self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// The same for the raw events of a filter that the rollups do not hold yet: those past
+    /// the watermark of [`rollups`](super::rollups), a few thousand at most.
+    fn unfolded_facts(
+        &self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// Hands `visit` the raw events of a filter that have a session or a visitor (only
+    /// `product_id`'s when given) in time order, ties in arrival order; returns the shop ids
+    /// that [`PersonEvent::shop`] indexes.
+    fn person_events(
+        &self,
+        filter: &EventFilter,
+        product_id: Option<&str>,
+        visit: &mut dyn FnMut(&PersonEvent),
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The first and last event time matching a filter.
+    fn time_span(&self, filter: &EventFilter) -> Result<Option<(i64, i64)>, StoreError>;
+
+    /// Every shop with rollup rows or unfolded rows, by shop id (the all-shops id left out).
+    fn rollup_shop_ids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Every shop with raw events matching a filter, in any order.
+    fn raw_shop_ids(&self, filter: &EventFilter) -> Result<Vec<String>, StoreError>;
+
+    /// The days starting in `[from, to)` (`None` is open) whose people are rolled up,
+    /// ascending.
+    fn people_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError>;
+
+    /// Hands `visit` the people blob of `shop` for the rolled-up `day`, if it has one.
+    fn people_day(
+        &self,
+        shop: &str,
+        day: i64,
+        visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}

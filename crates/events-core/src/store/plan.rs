@@ -1,0 +1,297 @@
+//! The range planner: which grain answers which part of a time range.
+//!
+//! Sums: a range `[from, to)` (either end may be open) is covered by the coarsest whole buckets
+//! that fit inside it — weeks, then days, then 15-minute buckets — and the ragged edges that
+//! no bucket fits are read from the raw rows. The planner knows nothing of what is summed or
+//! by which dimension: readers fetch the same spans for every question.
+//!
+//! People: a pass reads, in time order, the whole 15-minute buckets of days whose people are
+//! rolled up from their day rows, and everything else from raw rows ([`stretches`]).
+
+use super::grain::{BUCKET_MICROS, DAY_MICROS, Grain};
+
+/// How a question is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Whole buckets from the rollups, edges from the raw rows.
+    Rollup,
+    /// Every row from the raw table: what the rollups are tested and measured against.
+    Raw,
+}
+
+/// A part of a range and where it is read from. `None` bounds are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// The rollup rows of `grain` whose bucket starts in `[from, to)`.
+    Rollup {
+        grain: Grain,
+        from: Option<i64>,
+        to: Option<i64>,
+    },
+    /// The raw rows whose time is in `[from, to)`. Fully open, it includes undated rows.
+    Raw { from: Option<i64>, to: Option<i64> },
+}
+
+impl Span {
+    /// Whether an event at `ts` (`None`: undated) is counted by this span when it is a
+    /// rollup span: "all time" holds every event, other grains the dated ones in `[from, to)`.
+    pub fn holds_in_rollups(&self, ts: Option<i64>) -> bool {
+        match (*self, ts) {
+            (Span::Raw { .. }, _) => false,
+            (
+                Span::Rollup {
+                    grain: Grain::All, ..
+                },
+                _,
+            ) => true,
+            (Span::Rollup { .. }, None) => false,
+            (Span::Rollup { from, to, .. }, Some(ts)) => {
+                from.is_none_or(|from| from <= ts) && to.is_none_or(|to| ts < to)
+            }
+        }
+    }
+}
+
+/// The spans that answer `[from, to)`, in time order, using the given grains (coarsest
+/// first; the last resort is always raw rows). A fully open range is one "all time" span
+/// when that grain is allowed.
+pub fn spans(from: Option<i64>, to: Option<i64>, plan: Plan, grains: &[Grain]) -> Vec<Span> {
+    let mut out = Vec::new();
+    match plan {
+        Plan::Raw => out.push(Span::Raw { from, to }),
+        Plan::Rollup if from.is_none() && to.is_none() && grains.contains(&Grain::All) => {
+            out.push(Span::Rollup {
+                grain: Grain::All,
+                from: None,
+                to: None,
+            });
+        }
+        Plan::Rollup => {
+            let grains: Vec<Grain> = grains
+                .iter()
+                .copied()
+                .filter(|g| *g != Grain::All)
+                .collect();
+            cover(from, to, &grains, &mut out);
+        }
+    }
+    out
+}
+
+/// Every grain, for sums of a range.
+pub const SUM_GRAINS: [Grain; 4] = [Grain::All, Grain::Week, Grain::Day, Grain::Quarter];
+
+fn cover(from: Option<i64>, to: Option<i64>, grains: &[Grain], out: &mut Vec<Span>) {
+    if is_empty(from, to) {
+        return;
+    }
+    let Some((&grain, finer)) = grains.split_first() else {
+        out.push(Span::Raw { from, to });
+        return;
+    };
+    let start = from.map(|f| grain.ceil(f));
+    let end = to.map(|t| grain.floor(t));
+    if is_empty(start, end) {
+        cover(from, to, finer, out);
+        return;
+    }
+    // An open end stays open in the span: there is nothing beyond it to cover.
+    if from.is_some() {
+        cover(from, start, finer, out);
+    }
+    out.push(Span::Rollup {
+        grain,
+        from: start,
+        to: end,
+    });
+    if to.is_some() {
+        cover(end, to, finer, out);
+    }
+}
+
+fn is_empty(from: Option<i64>, to: Option<i64>) -> bool {
+    matches!((from, to), (Some(f), Some(t)) if f >= t)
+}
+
+/// A stretch of time a people pass reads, in time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stretch {
+    /// Raw rows with `ts_micros` in `[from, to)`; `None` is open.
+    Raw(Option<i64>, Option<i64>),
+    /// The buckets `[from, to)` of a rolled-up day, from its day row.
+    Day { day: i64, from: i64, to: i64 },
+}
+
+/// Cuts the time range `[from, to)` into stretches, in time order: the whole 15-minute
+/// buckets of rolled-up days (`rolled_up` ascending, as [`rolled_up_days`] gives them) come
+/// from day rows, everything else from raw rows.
+pub fn stretches(from: Option<i64>, to: Option<i64>, rolled_up: &[i64]) -> Vec<Stretch> {
+    let ceil = |t: i64| {
+        let floor = t.div_euclid(BUCKET_MICROS) * BUCKET_MICROS;
+        if floor == t { t } else { floor + BUCKET_MICROS }
+    };
+    let floor = |t: i64| t.div_euclid(BUCKET_MICROS) * BUCKET_MICROS;
+    let mut out = Vec::new();
+    let mut cursor = from;
+    let raw_until = |cursor: Option<i64>, until: Option<i64>, out: &mut Vec<Stretch>| {
+        let empty = matches!((cursor, until), (Some(c), Some(u)) if c >= u);
+        if !empty {
+            out.push(Stretch::Raw(cursor, until));
+        }
+    };
+    for &day in rolled_up {
+        let start = from.map_or(day, |f| ceil(f).max(day));
+        let end = to.map_or(day + DAY_MICROS, |t| floor(t).min(day + DAY_MICROS));
+        if start >= end {
+            continue;
+        }
+        raw_until(cursor, Some(start), &mut out);
+        out.push(Stretch::Day {
+            day,
+            from: start,
+            to: end,
+        });
+        cursor = Some(end);
+    }
+    raw_until(cursor, to, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::grain::{BUCKET_MICROS as Q, DAY_MICROS as D, WEEK_MICROS as W};
+
+    /// Monday 1970-01-05.
+    const MONDAY: i64 = 4 * D;
+
+    fn rollup(grain: Grain, from: i64, to: i64) -> Span {
+        Span::Rollup {
+            grain,
+            from: Some(from),
+            to: Some(to),
+        }
+    }
+
+    fn raw(from: i64, to: i64) -> Span {
+        Span::Raw {
+            from: Some(from),
+            to: Some(to),
+        }
+    }
+
+    #[test]
+    fn a_range_is_weeks_in_the_middle_then_days_buckets_and_raw_edges() {
+        let from = MONDAY - D - 2 * Q - 7;
+        let to = MONDAY + 2 * W + D + Q + 3;
+        assert_eq!(
+            spans(Some(from), Some(to), Plan::Rollup, &SUM_GRAINS),
+            vec![
+                raw(from, MONDAY - D - 2 * Q),
+                rollup(Grain::Quarter, MONDAY - D - 2 * Q, MONDAY - D),
+                rollup(Grain::Day, MONDAY - D, MONDAY),
+                rollup(Grain::Week, MONDAY, MONDAY + 2 * W),
+                rollup(Grain::Day, MONDAY + 2 * W, MONDAY + 2 * W + D),
+                rollup(Grain::Quarter, MONDAY + 2 * W + D, MONDAY + 2 * W + D + Q),
+                raw(MONDAY + 2 * W + D + Q, to),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_inside_one_bucket_is_raw_and_an_aligned_one_has_no_raw_part() {
+        assert_eq!(
+            spans(Some(Q + 1), Some(2 * Q - 1), Plan::Rollup, &SUM_GRAINS),
+            vec![raw(Q + 1, 2 * Q - 1)]
+        );
+        assert_eq!(
+            spans(Some(Q), Some(5 * Q), Plan::Rollup, &SUM_GRAINS),
+            vec![rollup(Grain::Quarter, Q, 5 * Q)]
+        );
+    }
+
+    #[test]
+    fn open_ranges_use_open_spans_and_all_time_is_one_span() {
+        assert_eq!(
+            spans(None, None, Plan::Rollup, &SUM_GRAINS),
+            vec![Span::Rollup {
+                grain: Grain::All,
+                from: None,
+                to: None
+            }]
+        );
+        assert_eq!(
+            spans(None, Some(MONDAY + Q), Plan::Rollup, &SUM_GRAINS),
+            vec![
+                Span::Rollup {
+                    grain: Grain::Week,
+                    from: None,
+                    to: Some(MONDAY)
+                },
+                rollup(Grain::Quarter, MONDAY, MONDAY + Q),
+            ]
+        );
+        assert_eq!(
+            spans(Some(MONDAY), None, Plan::Rollup, &SUM_GRAINS),
+            vec![Span::Rollup {
+                grain: Grain::Week,
+                from: Some(MONDAY),
+                to: None
+            }]
+        );
+    }
+
+    #[test]
+    fn the_grains_allowed_limit_the_plan_and_raw_reads_everything() {
+        assert_eq!(
+            spans(Some(Q), Some(D + Q), Plan::Rollup, &[Grain::Quarter]),
+            vec![rollup(Grain::Quarter, Q, D + Q)]
+        );
+        assert_eq!(
+            spans(None, None, Plan::Raw, &SUM_GRAINS),
+            vec![Span::Raw {
+                from: None,
+                to: None
+            }]
+        );
+    }
+
+    #[test]
+    fn people_read_whole_buckets_of_rolled_up_days_and_raw_rows_around_them() {
+        assert_eq!(
+            stretches(Some(D + 7), Some(3 * D + Q + 5), &[D, 3 * D]),
+            vec![
+                Stretch::Raw(Some(D + 7), Some(D + Q)),
+                Stretch::Day {
+                    day: D,
+                    from: D + Q,
+                    to: 2 * D
+                },
+                Stretch::Raw(Some(2 * D), Some(3 * D)),
+                Stretch::Day {
+                    day: 3 * D,
+                    from: 3 * D,
+                    to: 3 * D + Q
+                },
+                Stretch::Raw(Some(3 * D + Q), Some(3 * D + Q + 5)),
+            ]
+        );
+        assert_eq!(
+            stretches(None, None, &[D]),
+            vec![
+                Stretch::Raw(None, Some(D)),
+                Stretch::Day {
+                    day: D,
+                    from: D,
+                    to: 2 * D
+                },
+                Stretch::Raw(Some(2 * D), None),
+            ]
+        );
+        // Inside one bucket: nothing whole to read from the day row.
+        assert_eq!(
+            stretches(Some(D + 1), Some(D + 2), &[D]),
+            vec![Stretch::Raw(Some(D + 1), Some(D + 2))]
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The rollups: one table of [`Sums`] keyed by (shop, dimension, grain, bucket, value), and
+//! how raw rows are folded into it.
+//!
+//! The rollups hold every event up to a watermark: the highest raw row id folded in
+//! (`rollup_progress`). [`fold`] reads the raw rows past it in id order, sums them per
+//! 15-minute key in [`Deltas`], spreads those sums over every grain, upserts each touched row
+//! once, in key order, and moves the watermark, all in the caller's transaction. The writer
+//! folds inside an insert's transaction once enough rows are waiting (or a second has passed),
+//! so a crash either keeps both the rows and their sums or neither, and a replayed batch
+//! (which inserts nothing) adds nothing: the rollups never drift from the events. Folding
+//! thousands of rows at once writes each rollup row once for all of them, where folding each
+//! batch of a backlog wrote it once per batch. Readers add the few rows past the watermark
+//! (the tail) themselves (see [`read`](super::read)).
+//!
+//! Every event is summed for its shop and for all shops ([`ALL_SHOPS`]), under every
+//! [`Dimension`] that files it, at every [`Grain`].
+
+use std::collections::HashMap;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
+
+use super::StoreError;
+use super::grain::{ALL_SHOPS, Grain};
+use crate::dimension::{Dimension, Facts};
+use crate::people::FastHash;
+use crate::sums::{Combine, Sums};
+
+/// The rollups' key columns, in primary-key order: the rows of one shop, dimension and grain
+/// are contiguous and ordered by bucket, so a range of buckets is one index range.
+pub const KEY_COLUMNS: [&str; 5] = ["shop_id", "dimension", "grain", "bucket", "value"];
+
+/// A 15-minute key: shop, dimension, bucket (`None` for undated rows), value.
+type QuarterKey<'a> = (&'a str, Dimension, Option<i64>, &'a str);
+
+/// What a batch adds to the rollups, summed per 15-minute key before it touches SQLite.
+#[derive(Debug, Default)]
+pub struct Deltas<'a> {
+    quarters: HashMap<QuarterKey<'a>, Sums, FastHash>,
+}
+
+impl<'a> Deltas<'a> {
+    /// Adds one stored event (its time `None` when undated), to its shop's rows and to the
+    /// all-shops rows, under each dimension that files it.
+    pub fn add(&mut self, shop: &'a str, ts_micros: Option<i64>, facts: &Facts<'a>) {
+        let sums = Sums::of(facts.event_type, facts.purchase_amount());
+        for shop in [shop, ALL_SHOPS] {
+            for dimension in Dimension::ALL {
+                if let Some(value) = dimension.value(facts) {
+                    self.quarters
+                        .entry((shop, dimension, ts_micros, value))
+                        .or_default()
+                        .add(&sums);
+                }
+            }
+        }
+    }
+
+    /// Adds the deltas to the rollups, inside the caller's transaction: each
+    /// touched row once, in key order (so that concurrent writers of a server database take
+    /// their row locks in the same order and cannot deadlock).
+    pub fn apply(&self, transaction: &Connection) -> Result<(), StoreError> {
+        let mut rows: HashMap<(&str, Dimension, Grain, i64, &str), Sums, FastHash> =
+            HashMap::default();
+        for (&(shop, dimension, ts, value), sums) in &self.quarters {
+            for grain in Grain::ALL {
+                if let Some(bucket) = grain.bucket_of(ts) {
+                    rows.entry((shop, dimension, grain, bucket, value))
+                        .or_default()
+                        .add(sums);
+                }
+            }
+        }
+        let mut rows: Vec<_> = rows.into_iter().collect();
+        rows.sort_unstable_by_key(|(key, _)| *key);
+        let mut upsert = transaction.prepare_cached(&upsert_sql())?;
+        for ((shop, dimension, grain, bucket, value), sums) in rows {
+            let key = [
+                Value::Text(shop.to_owned()),
+                Value::Text(dimension.name().to_owned()),
+                Value::Integer(grain.code()),
+                Value::Integer(bucket),
+                Value::Text(value.to_owned()),
+            ];
+            let measures = sums.values().into_iter().map(|v| match v {
+                Some(v) => Value::Integer(v),
+                None => Value::Null,
+            });
+            upsert.execute(params_from_iter(key.into_iter().chain(measures)))?;
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT … ON CONFLICT DO UPDATE` adding a row's measures to the stored ones, each as its
+/// [`Combine`] says.
+fn upsert_sql() -> String {
+    let measures: Vec<&str> = Sums::MEASURES.iter().map(|m| m.column).collect();
+    let columns = [&KEY_COLUMNS[..], &measures[..]].concat();
+    let placeholders = vec!["?"; columns.len()].join(", ");
+    let updates: Vec<String> = Sums::MEASURES
+        .iter()
+        .map(|m| {
+            let c = m.column;
+            match m.combine {
+                Combine::Sum => format!("{c} = {c} + excluded.{c}"),
+                // SQLite's MAX and MIN of several arguments are NULL when one is.
+                Combine::Max => {
+                    format!("{c} = COALESCE(MAX({c}, excluded.{c}), {c}, excluded.{c})")
+                }
+                Combine::Min => {
+                    format!("{c} = COALESCE(MIN({c}, excluded.{c}), {c}, excluded.{c})")
+                }
+            }
+        })
+        .collect();
+    format!(
+        "INSERT INTO rollups ({}) VALUES ({placeholders}) ON CONFLICT ({}) DO UPDATE SET {}",
+        columns.join(", "),
+        KEY_COLUMNS.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// How many raw rows [`fold`] sums at a time, at most.
+const FOLD_CHUNK: i64 = 100_000;
+
+/// The highest raw row id the rollups hold.
+pub fn watermark(connection: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        connection.query_row("SELECT last_event_id FROM rollup_progress", [], |row| {
+            row.get(0)
+        })?,
+    )
+}
+
+/// Folds every raw row past the watermark into the rollups and moves the watermark, inside
+/// the caller's transaction. Returns how many rows it folded.
+pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
+    let mut read = connection.prepare_cached(
+        "SELECT id, shop_id, ts_micros, event_type, amount_micros, product_id, currency
+         FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut after = watermark(connection)?;
+    let mut folded = 0;
+    loop {
+        let chunk: Vec<RawRow> = read
+            .query_map((after, FOLD_CHUNK), |row| {
+                Ok(RawRow {
+                    id: row.get(0)?,
+                    shop_id: row.get(1)?,
+                    ts_micros: row.get(2)?,
+                    event_type: row.get(3)?,
+                    amount_micros: row.get(4)?,
+                    product_id: row.get(5)?,
+                    currency: row.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = chunk.last() else {
+            return Ok(folded);
+        };
+        after = last.id;
+        folded += chunk.len();
+        let mut deltas = Deltas::default();
+        for row in &chunk {
+            // Rows of an unknown type (impossible through ingestion) count nowhere, as in
+            // every raw read.
+            let Some(event_type) = crate::event::EventType::parse(&row.event_type) else {
+                continue;
+            };
+            let facts = Facts {
+                event_type,
+                amount_micros: row.amount_micros,
+                product_id: row.product_id.as_deref(),
+                currency: row.currency.as_deref(),
+            };
+            deltas.add(&row.shop_id, row.ts_micros, &facts);
+        }
+        deltas.apply(connection)?;
+        connection.execute("UPDATE rollup_progress SET last_event_id = ?1", [after])?;
+    }
+}
+
+/// Empties the rollups and folds every stored event into them again, inside the caller's
+/// transaction: for a migration that adds a measure or a dimension, and for corrections that
+/// cannot be subtracted.
+pub fn rebuild(connection: &Connection) -> Result<(), StoreError> {
+    connection.execute("DELETE FROM rollups", [])?;
+    connection.execute("UPDATE rollup_progress SET last_event_id = ?1", [i64::MIN])?;
+    fold(connection)?;
+    Ok(())
+}
+
+struct RawRow {
+    id: i64,
+    shop_id: String,
+    ts_micros: Option<i64>,
+    event_type: String,
+    amount_micros: Option<i64>,
+    product_id: Option<String>,
+    currency: Option<String>,
+}
