@@ -7,7 +7,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-frontend build dashboard lint fmt clean redis-server chromium bench bench-queries
+.PHONY: help run test test-frontend build dashboard lint lint-frontend fmt clean redis-server chromium bench bench-queries \
+	vendor base-images compose-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,9 +68,14 @@ test-frontend: redis-server chromium frontend/node_modules/.package-lock.json ##
 	npm test
 	npm run test:e2e
 
-lint: ## Check formatting and clippy
+lint: lint-frontend ## Check formatting and clippy, and the dashboard with ESLint and vue-tsc
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
+
+# ESLint (typescript-eslint, eslint-plugin-vue; frontend/eslint.config.js), warnings included,
+# then the type check of every .ts and .vue file (`vue-tsc --noEmit`).
+lint-frontend: frontend/node_modules/.package-lock.json ## The dashboard's lint: ESLint and vue-tsc --noEmit
+	cd frontend && npm run lint
 
 fmt: ## Format the code
 	cargo fmt --all
@@ -79,7 +85,8 @@ clean: ## Remove build output and the local run state (keeps data/)
 	rm -rf .run frontend/dist frontend/node_modules
 
 # `make run`: Redis (a private one when none answers at REDIS_URL), the three services, until
-# Ctrl-C; analytics serves the built dashboard. Every §2 variable is honoured from the environment.
+# Ctrl-C; analytics serves the built dashboard. Every variable of the README's "Configuration" is
+# honoured from the environment.
 run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics and the dashboard; Ctrl-C stops them
 	@export REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379}"
 	export DATABASE_URL="$${DATABASE_URL:-sqlite://data/analytics.db}"
@@ -168,3 +175,37 @@ run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics
 # BENCH_ONLY=products times only the questions whose name holds that text.
 bench-queries: ## Time every analytics question from rollups and from raw scans
 	AUTH=off cargo run --release --locked -p analytics --example bench_queries
+
+# `make vendor`: what an offline image build needs, in .vendor/ (ignored by git, sent to
+# `docker build`; see .vendor/README.md): the crates of Cargo.lock with the .cargo/config.toml
+# that points cargo at them, and an npm cache holding every package of the dashboard's lock file.
+# Each half is redone only when its lock file changed, so the other keeps its image layers.
+vendor: .vendor/.cargo.stamp .vendor/.npm.stamp ## Fill .vendor/ so the Docker images build without network
+
+.vendor/.cargo.stamp: Cargo.lock
+	rm -rf .vendor.tmp/cargo .vendor/cargo "$@"
+	mkdir -p .vendor.tmp/cargo/.cargo
+	cargo vendor --quiet --locked --versioned-dirs .vendor.tmp/cargo/vendor >/dev/null
+	printf '[source.crates-io]\nreplace-with = "vendored"\n\n[source.vendored]\ndirectory = "vendor"\n' \
+		>.vendor.tmp/cargo/.cargo/config.toml
+	mv .vendor.tmp/cargo .vendor/cargo
+	rmdir --ignore-fail-on-non-empty .vendor.tmp
+	touch "$@"
+
+.vendor/.npm.stamp: frontend/package.json frontend/package-lock.json
+	rm -rf .vendor.tmp/npm .vendor/npm "$@"
+	mkdir -p .vendor.tmp/npm/lock
+	cp frontend/package.json frontend/package-lock.json .vendor.tmp/npm/lock/
+	(cd .vendor.tmp/npm/lock && npm ci --cache ../npm-cache --ignore-scripts --no-audit --no-fund --loglevel=error)
+	rm -rf .vendor.tmp/npm/lock .vendor.tmp/npm/npm-cache/_logs
+	mv .vendor.tmp/npm .vendor/npm
+	rmdir --ignore-fail-on-non-empty .vendor.tmp
+	touch "$@"
+
+base-images: ## Build local stand-ins for the Dockerfile's base images (no registry needed; root)
+	scripts/base-images.sh
+
+# `make compose-check`: the operators' way in, verified (docs/OPERATIONS.md, "Docker Compose").
+# Not part of `make test` or CI: it builds three release images.
+compose-check: vendor ## Build the images, start the stack with Compose, post an event, read it back, stop
+	scripts/compose-check.sh

@@ -2,7 +2,7 @@
 // holding known events. Every wait is "until it appears" with a generous limit; nothing is
 // timed.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -16,8 +16,12 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ZONE = 'Europe/Berlin';
 const LOCALE = 'en-US';
 const WAIT = { timeout: 25_000, interval: 100 };
-/** A folder for phone and dark-mode screenshots too, to look at by eye (not committed). */
-const EXTRA_SCREENSHOTS = process.env.SCREENSHOT_DIR;
+/**
+ * Where the screenshots go (the README's view, phone width, dark mode), to look at by eye:
+ * `SCREENSHOT_DIR`, else `target/screenshots` (ignored by git, so a test run leaves the work tree
+ * clean). The README's picture is refreshed by copying `dashboard.png` from there into `docs/`.
+ */
+const SCREENSHOTS = process.env.SCREENSHOT_DIR || join(REPO_ROOT, 'target', 'screenshots');
 
 const stack = new Stack();
 let context: BrowserContext;
@@ -173,7 +177,7 @@ describe('the dashboard in a real browser', () => {
     await expect.poll(() => page.getByTestId('last-updated').isVisible(), WAIT).toBe(true);
   });
 
-  it('shows the §9 panels with the API numbers', async (ctx) => {
+  it('shows the v1 panels with the API numbers', async (ctx) => {
     if (!hasV1) ctx.skip();
     const query = rangeQuery(7);
     const summary = await stack.api<Summary>('/api/v1/summary', { ...query, compare: 'previous' });
@@ -315,7 +319,8 @@ describe('the dashboard in a real browser', () => {
     await expect.poll(() => cardText('page-views'), WAIT).toBe(formatCount(7, LOCALE));
   });
 
-  it('fits a phone screen, follows dark mode, and saves the screenshot for the README', async () => {
+  it('fits a phone screen, follows dark mode, and saves the screenshots', async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
     await page.setViewportSize({ width: 375, height: 812 });
     // Nothing sticks out sideways (wide tables scroll inside their own box).
     const overflowing = () =>
@@ -327,18 +332,18 @@ describe('the dashboard in a real browser', () => {
       );
     await expect.poll(overflowing, WAIT).toEqual([]);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
-    if (EXTRA_SCREENSHOTS) await page.screenshot({ path: join(EXTRA_SCREENSHOTS, 'dashboard-phone.png'), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
 
     // Dark mode follows the system.
     await page.emulateMedia({ colorScheme: 'dark' });
     const dark = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
     await expect.poll(dark, WAIT).toBe('rgb(15, 18, 23)');
-    if (EXTRA_SCREENSHOTS) await page.screenshot({ path: join(EXTRA_SCREENSHOTS, 'dashboard-dark.png'), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-dark.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'light' });
 
     await expectCardsToMatch(rangeQuery(7));
-    await page.screenshot({ path: join(REPO_ROOT, 'docs', 'dashboard.png'), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'dashboard.png'), fullPage: true });
   });
 
   it('shows only the shop of a shop key, and signs out when its key is revoked', async () => {

@@ -209,7 +209,7 @@ export class Stack {
     return (await response.json()) as T;
   }
 
-  /** Whether analytics has the §9 API (it arrives with the merchant API issue). */
+  /** Whether analytics has the `/api/v1` endpoints of docs/API.md. */
   async hasV1(): Promise<boolean> {
     return (await fetch(`${this.analyticsUrl}/api/v1/summary`, { headers: this.auth() })).status !== 404;
   }

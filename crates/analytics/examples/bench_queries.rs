@@ -1,4 +1,4 @@
-//! `make bench-queries`: how fast the §9 questions are answered from the rollups, next to the
+//! `make bench-queries`: how fast the `/api/v1` questions are answered from the rollups, next to the
 //! same questions answered by raw scans, over a store loaded through the real insert path.
 //!
 //! It loads `BENCH_EVENTS` events (1,000,000 by default) spread over 90 days, 20 shops and

@@ -144,7 +144,7 @@ pub fn event_filter(shop_id: Option<String>, range: &TimeRange) -> EventFilter {
     }
 }
 
-/// The parameters every §9 endpoint shares.
+/// The parameters every `/api/v1` endpoint shares (docs/API.md, "Shared parameters").
 pub const SCOPE_PARAMS: [&str; 4] = ["shop_id", "from", "to", "tz"];
 
 /// Which events a request is about: a shop (or all) and a range in a zone.

@@ -401,7 +401,7 @@ impl Checked {
 /// events.
 ///
 /// Only plain events deserialize into it: a JSON object of known fields, each at most once,
-/// with the JSON types of the spec, and strings without escapes (they borrow from the body).
+/// with the JSON types of docs/API.md, and strings without escapes (they borrow from the body).
 /// Anything else fails to deserialize, [`WireEvent::validate`] gives up on the first broken
 /// rule, and in both cases the caller falls back to [`Event::from_json`], which lists every
 /// error. So the fast path only ever accepts what `from_json` accepts, as the same event

@@ -1,4 +1,4 @@
-//! What both HTTP services share: the JSON error body of the spec, the health answer, CORS,
+//! What both HTTP services share: the JSON error body of docs/API.md, the health answer, CORS,
 //! and binding a listener with an error that names the variable.
 
 use std::net::SocketAddr;
@@ -102,7 +102,7 @@ pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
         .allow_headers([
             header::CONTENT_TYPE,
             header::ACCEPT,
-            // A dashboard on another origin sends its read key (§11).
+            // A dashboard on another origin sends its read key (docs/SECURITY.md).
             header::AUTHORIZATION,
             HeaderName::from_static("last-event-id"),
         ])

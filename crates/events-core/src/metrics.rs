@@ -54,7 +54,7 @@ impl OriginalMetrics {
     }
 }
 
-/// The metrics of §9, the same everywhere they appear.
+/// The metrics of docs/API.md ("Metrics"), the same everywhere they appear.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
     pub page_views: u64,

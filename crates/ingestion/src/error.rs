@@ -1,5 +1,5 @@
 //! The ingestion service's one error type. Every refusal says what was wrong, with the status
-//! code of the spec and a JSON body; Redis failures are logged here once and answered `503`
+//! code docs/API.md gives and a JSON body; Redis failures are logged here once and answered `503`
 //! with `Retry-After`.
 
 use std::sync::atomic::{AtomicU64, Ordering};

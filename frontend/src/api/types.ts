@@ -1,4 +1,4 @@
-// The analytics service's JSON, field for field (spec §7 and §9). Money and rates arrive as
+// The analytics service's JSON, field for field (docs/API.md). Money and rates arrive as
 // numbers already rounded to two decimals by the server; the dashboard only formats them.
 
 /** `GET /api/analytics`: the original eight metrics. */
@@ -13,7 +13,7 @@ export interface OriginalMetrics {
   top_product_id: string | null;
 }
 
-/** The §9 metrics, the same names in every v1 endpoint. */
+/** The metrics of docs/API.md, the same names in every v1 endpoint. */
 export interface Metrics {
   page_views: number;
   add_to_carts: number;

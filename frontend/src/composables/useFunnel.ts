@@ -1,4 +1,4 @@
-// `GET /api/v1/funnel` — §9 funnel: view → cart → purchase, by events or by sessions.
+// `GET /api/v1/funnel` — the funnel: view → cart → purchase, by events or by sessions.
 
 import type { Query } from '../api/client';
 import type { Funnel } from '../api/types';

@@ -1,4 +1,4 @@
-// `GET /api/v1/products` — §9 products: one page of products, sorted descending by the chosen metric.
+// `GET /api/v1/products` — products: one page of products, sorted descending by the chosen metric.
 
 import type { Query } from '../api/client';
 import type { Products } from '../api/types';

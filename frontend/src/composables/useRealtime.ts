@@ -1,4 +1,4 @@
-// `GET /api/v1/realtime` — §9 realtime: the last 30 minutes by event time, whatever range is
+// `GET /api/v1/realtime` — realtime: the last 30 minutes by event time, whatever range is
 // chosen. The window slides even when nothing is stored, so it is re-read every `slideMs`.
 
 import { onScopeDispose } from 'vue';

@@ -1,4 +1,4 @@
-// `GET /api/v1/shops` — §9 shops: the shops with events in the range, for the shop selector.
+// `GET /api/v1/shops` — shops: the shops with events in the range, for the shop selector.
 
 import type { Query } from '../api/client';
 import type { Shops } from '../api/types';

@@ -1,4 +1,4 @@
-// `GET /api/v1/summary` — §9 summary: every metric for the range, with the previous period's and the change when `compare=previous`.
+// `GET /api/v1/summary` — the summary: every metric for the range, with the previous period's and the change when `compare=previous`.
 
 import type { Query } from '../api/client';
 import type { Summary } from '../api/types';

@@ -1,5 +1,5 @@
-//! The analytics API over a real store through the real router: `/api/analytics` here, §9 in
-//! [`v1`], and the rollups against raw scans in [`rollups`].
+//! The analytics API over a real store through the real router: `/api/analytics` here, the
+//! `/api/v1` endpoints of docs/API.md in [`v1`], and the rollups against raw scans in [`rollups`].
 
 mod edges;
 mod helpers;

@@ -1,4 +1,4 @@
-//! The §9 endpoints over a real store through the real router: DST days, half-hour zones,
+//! The `/api/v1` endpoints (docs/API.md) over a real store through the real router: DST days, half-hour zones,
 //! exact money, ordering, CSV and the live stream.
 
 use std::time::Duration;
