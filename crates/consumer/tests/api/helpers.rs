@@ -106,8 +106,10 @@ impl TestConsumer {
             .expect("XLEN")
     }
 
-    /// Starts the consumer binary with extra flags.
+    /// Starts the consumer binary with extra flags, its health and metrics listener on a port
+    /// picked anew: between a kill and a restart, another test's process may take the old one.
     pub fn start(&mut self, args: &[&str]) {
+        self.health_port = test_support::free_port();
         let process = Command::new(env!("CARGO_BIN_EXE_consumer"))
             .args(["--redis-url", &self.redis.url(), "--database-url"])
             .arg(&self.db_path)
