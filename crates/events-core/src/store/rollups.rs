@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use rusqlite::Connection;
 
 use super::StoreError;
-use super::grain::{ALL_SHOPS, Grain};
+use super::grain::{ALL_SHOPS, Grain, bucket_of};
 use crate::dimension::{Dimension, Facts};
 use crate::people::FastHash;
 use crate::sums::{Combine, Sums};
@@ -29,7 +29,7 @@ use crate::sums::{Combine, Sums};
 /// are contiguous and ordered by bucket, so a range of buckets is one index range.
 pub const KEY_COLUMNS: [&str; 5] = ["shop_id", "dimension", "grain", "bucket", "value"];
 
-/// A 15-minute key: shop, dimension, bucket (`None` for undated rows), value.
+/// A 15-minute key: shop, dimension, bucket start (`None` for undated rows), value.
 type QuarterKey<'a> = (&'a str, Dimension, Option<i64>, &'a str);
 
 /// What a batch adds to the rollups, summed per 15-minute key before it touches SQLite.
@@ -43,11 +43,12 @@ impl<'a> Deltas<'a> {
     /// all-shops rows, under each dimension that files it.
     pub fn add(&mut self, shop: &'a str, ts_micros: Option<i64>, facts: &Facts<'a>) {
         let sums = Sums::of(facts.event_type, facts.purchase_amount());
+        let quarter = ts_micros.map(bucket_of);
         for shop in [shop, ALL_SHOPS] {
             for dimension in Dimension::ALL {
                 if let Some(value) = dimension.value(facts) {
                     self.quarters
-                        .entry((shop, dimension, ts_micros, value))
+                        .entry((shop, dimension, quarter, value))
                         .or_default()
                         .add(&sums);
                 }
@@ -75,10 +76,10 @@ impl<'a> Deltas<'a> {
             .collect();
         let mut rows: HashMap<(usize, Dimension, Grain, i64, usize), Sums, FastHash> =
             HashMap::default();
-        for (&(shop, dimension, ts, value), sums) in &self.quarters {
+        for (&(shop, dimension, quarter, value), sums) in &self.quarters {
             let (shop, value) = (numbers[shop], numbers[value]);
             for grain in Grain::ALL {
-                if let Some(bucket) = grain.bucket_of(ts) {
+                if let Some(bucket) = grain.bucket_of(quarter) {
                     rows.entry((shop, dimension, grain, bucket, value))
                         .or_default()
                         .add(sums);
