@@ -1,4 +1,4 @@
-//! Who may read analytics (spec §11), with `AUTH=keys`.
+//! Who may read analytics (docs/SECURITY.md), with `AUTH=keys`.
 //!
 //! Every `/api/…` request needs a read key (`rk_`) as `Authorization: Bearer` (so does
 //! `/metrics`, although it is served on `ANALYTICS_METRICS_ADDR`, not here); only

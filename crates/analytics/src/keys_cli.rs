@@ -1,4 +1,4 @@
-//! `analytics keys create|list|revoke`: managing API keys (spec §11). The keys live in Redis
+//! `analytics keys create|list|revoke`: managing API keys (docs/SECURITY.md). The keys live in Redis
 //! (see `events_core::keys`), so these commands read `REDIS_URL` as the services do.
 
 use std::io::Write;

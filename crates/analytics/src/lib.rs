@@ -10,7 +10,7 @@
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`limits`] | `MAX_QUERIES` and `MAX_LIVE_STREAMS`: how much work runs at once |
 //! | [`static_files`] | the built dashboard, served only from inside `DASHBOARD_DIR` |
-//! | [`auth`] | read keys and their shop scope, rate limits, the per-key live-stream cap (§11) |
+//! | [`auth`] | read keys and their shop scope, rate limits, the per-key live-stream cap (docs/SECURITY.md) |
 //! | [`keys_cli`] | `analytics keys create|list|revoke` |
 
 pub mod auth;
@@ -73,7 +73,7 @@ pub struct Config {
     #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = limits::DEFAULT_MAX_LIVE_STREAMS, value_parser = parse_positive_usize)]
     pub max_live_streams: usize,
 
-    /// How long a request waits for a query slot (spec §11: 10 s; settable only by tests).
+    /// How long a request waits for a query slot (10 s, docs/SECURITY.md; settable only by tests).
     #[arg(skip)]
     pub query_wait: Option<Duration>,
 
@@ -83,7 +83,7 @@ pub struct Config {
     #[command(flatten)]
     pub log: LogArgs,
 
-    /// Where the API keys live (§11).
+    /// Where the API keys live (docs/SECURITY.md).
     #[command(flatten)]
     pub redis: RedisArgs,
 

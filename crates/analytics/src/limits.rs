@@ -1,4 +1,4 @@
-//! How much work analytics takes on at once (spec §11): at most `MAX_QUERIES` queries run, a
+//! How much work analytics takes on at once (docs/SECURITY.md): at most `MAX_QUERIES` queries run, a
 //! request waits at most [`QUEUE_WAIT`] for its turn and is then answered `503` with
 //! `Retry-After`; at most `MAX_LIVE_STREAMS` `/api/v1/live` streams are open.
 //!

@@ -1,5 +1,5 @@
 //! The built dashboard at `/`, with history fallback to `index.html`, served only from inside
-//! `DASHBOARD_DIR` (spec §11).
+//! `DASHBOARD_DIR` (docs/SECURITY.md).
 //!
 //! `ServeDir` alone follows symlinks wherever they point, serves dotfiles (`.env`, `.git/`),
 //! and answers a directory asked without its slash with a redirect to the same path plus `/`

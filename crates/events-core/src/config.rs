@@ -65,7 +65,7 @@ pub struct ConnectionArgs {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = parse_positive_usize)]
     pub max_connections: usize,
 
-    /// The header, body and idle timeouts (spec §11: 10 s, 30 s, 60 s).
+    /// The header, body and idle timeouts (docs/SECURITY.md: 10 s, 30 s, 60 s).
     #[arg(skip)]
     pub timeouts: Option<crate::server::ConnectionLimits>,
 }

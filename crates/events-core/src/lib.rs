@@ -13,7 +13,7 @@
 //! | [`config`] | configuration shared by the binaries (Redis, store, logging, CORS, durations) |
 //! | [`telemetry`] | the tracing subscriber (`RUST_LOG`, `LOG_FORMAT`) |
 //! | [`shutdown`] | SIGINT/SIGTERM as a `CancellationToken` |
-//! | [`keys`] | API keys (§11): the model, their home in Redis, each service's cache, rate limits |
+//! | [`keys`] | API keys (docs/SECURITY.md): the model, their home in Redis, each service's cache, rate limits |
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
 //! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 

@@ -1,4 +1,4 @@
-//! Serving a router on a public port without letting slow or idle clients hold it (spec §11):
+//! Serving a router on a public port without letting slow or idle clients hold it (docs/SECURITY.md):
 //! a connection whose headers take longer than 10 s, whose body stalls for 30 s or that idles
 //! for 60 s is closed, and at most `MAX_CONNECTIONS` are held at once — more are accepted and
 //! closed at once, so the process never runs out of file descriptors.

@@ -1,4 +1,4 @@
-//! A query whose client has gone is stopped (spec §11): dropping the future of
+//! A query whose client has gone is stopped (docs/SECURITY.md): dropping the future of
 //! `ReadPool::run` interrupts the SQLite statement instead of letting it run on a blocking
 //! thread for as long as it takes.
 

@@ -1,4 +1,4 @@
-//! Who may send events (spec §11), with `AUTH=keys`.
+//! Who may send events (docs/SECURITY.md), with `AUTH=keys`.
 //!
 //! Every request needs a write key (`sk_`, `Authorization: Bearer` only) or a public key
 //! (`pk_`, also as `?key=` because `sendBeacon` cannot set headers), except health, readiness,

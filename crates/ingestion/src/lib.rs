@@ -6,7 +6,7 @@
 //! | [`routes`] | the handlers and the router |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
-//! | [`auth`] | API keys and their scopes, rate limits, CORS (§11) |
+//! | [`auth`] | API keys and their scopes, rate limits, CORS (docs/SECURITY.md) |
 
 pub mod auth;
 pub mod backlog;

@@ -1,4 +1,4 @@
-//! Analytics on the internet (spec §11): static files only from inside `DASHBOARD_DIR`, a cap
+//! Analytics on the internet (docs/SECURITY.md): static files only from inside `DASHBOARD_DIR`, a cap
 //! on live streams, and heavy queries that neither exhaust memory nor crowd out the rest.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! API keys on analytics (§11): read keys and their shop scope, keys in URLs, revocation,
+//! API keys on analytics (docs/SECURITY.md): read keys and their shop scope, keys in URLs, revocation,
 //! rate limits, the per-key live-stream cap, and the `analytics keys` commands.
 
 use std::path::Path;

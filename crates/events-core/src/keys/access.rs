@@ -27,7 +27,7 @@ use crate::http::error_response;
 /// Whether requests need keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
-    /// Every request needs a key (spec §11).
+    /// Every request needs a key (docs/SECURITY.md).
     Keys,
     /// No keys, as the original project: only for local experiments.
     Off,

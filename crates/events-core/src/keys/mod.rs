@@ -1,4 +1,4 @@
-//! API keys (spec §11): what a key is, how one is made and recognised, and where keys live.
+//! API keys (docs/SECURITY.md): what a key is, how one is made and recognised, and where keys live.
 //!
 //! A key is `pk_`, `sk_` or `rk_` followed by 43 random base62 characters (256 bits). Only its
 //! SHA-256 is kept, in Redis, next to its metadata ([`KeyRecord`]); a presented key is hashed,
@@ -209,7 +209,7 @@ pub fn looks_like_key(text: &str) -> bool {
     })
 }
 
-/// The shop rule of events (§3): 1–64 characters of `[A-Za-z0-9._-]`.
+/// The shop rule of events (docs/API.md): 1–64 characters of `[A-Za-z0-9._-]`.
 fn check_shop_id(shop: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if shop.is_empty() || shop.len() > 64 || !shop.chars().all(allowed) {

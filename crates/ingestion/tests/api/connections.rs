@@ -1,4 +1,4 @@
-//! Slow and idle clients cannot hold ingestion (spec §11): a connection whose headers take too
+//! Slow and idle clients cannot hold ingestion (docs/SECURITY.md): a connection whose headers take too
 //! long, whose body stalls or that idles is closed, and past `MAX_CONNECTIONS` new ones are
 //! closed at once while the process keeps serving. The limits are shortened here; the
 //! defaults (10 s, 30 s, 60 s) are the same code with other numbers.

@@ -1,4 +1,4 @@
-//! Input that could corrupt the store is refused with `400` naming the field (spec §11), and
+//! Input that could corrupt the store is refused with `400` naming the field (docs/SECURITY.md), and
 //! what is accepted can be retried idempotently.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! API keys on ingestion (§11): who may send events, for which shop, from where, how often.
+//! API keys on ingestion (docs/SECURITY.md): who may send events, for which shop, from where, how often.
 
 use std::time::Duration;
 
