@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
 use super::{KeyRecord, NewKey, from_hex, generate_id, generate_key, hash_key, to_hex};
@@ -188,11 +188,7 @@ impl KeyStore {
         let connection = self
             .connection
             .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(self.timeout);
+                let config = crate::transport::connection_config(self.timeout);
                 ConnectionManager::new_with_config(self.client.clone(), config).await
             })
             .await?;

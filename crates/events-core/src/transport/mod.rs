@@ -16,6 +16,17 @@ pub use dead_letters::{DeadLetter, ReplayOutcome, list_dead_letters, replay_dead
 pub use group::{GroupReader, ReadFrom};
 pub use publisher::{BacklogSize, Publisher};
 
+/// How a service's lazily made Redis connection behaves: every connect and command bounded by
+/// `timeout`, one quick retry, then the caller's own backoff. Shared by the publisher and the
+/// key store.
+pub fn connection_config(timeout: Duration) -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(timeout)
+}
+
 /// The one field of a stream entry, holding the event's JSON.
 pub const EVENT_FIELD: &str = "event";
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::Client;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
 use super::{EVENT_FIELD, TransportError};
@@ -145,11 +145,7 @@ impl Publisher {
         let connection = self
             .connection
             .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(self.timeout);
+                let config = crate::transport::connection_config(self.timeout);
                 ConnectionManager::new_with_config(self.client.clone(), config).await
             })
             .await?;
