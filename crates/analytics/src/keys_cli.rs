@@ -14,6 +14,12 @@ pub enum Command {
     /// Manage API keys: create, list, revoke.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Writes a consistent copy of the store (DATABASE_URL) to PATH while everything runs,
+    /// and prints PATH and its size alone on the last line.
+    Backup {
+        /// A file that does not exist yet.
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -1,5 +1,5 @@
 //! The `analytics` binary: configuration, logging, then the service until SIGINT/SIGTERM, or
-//! one command (`analytics keys …`).
+//! one command (`analytics keys …`, `analytics backup PATH`).
 
 use analytics::Config;
 
@@ -12,13 +12,26 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() {
     let config: Config = events_core::config::parse_or_exit();
     events_core::telemetry::init(&config.log);
-    if let Some(analytics::keys_cli::Command::Keys(command)) = &config.command {
-        let mut out = std::io::stdout().lock();
-        if let Err(error) = analytics::keys_cli::run(command, &config.redis, &mut out).await {
-            eprintln!("error: {error}");
-            std::process::exit(1);
+    match &config.command {
+        Some(analytics::keys_cli::Command::Keys(command)) => {
+            let mut out = std::io::stdout().lock();
+            if let Err(error) = analytics::keys_cli::run(command, &config.redis, &mut out).await {
+                eprintln!("error: {error}");
+                std::process::exit(1);
+            }
+            return;
         }
-        return;
+        Some(analytics::keys_cli::Command::Backup { path }) => {
+            match events_core::store::backup::backup(&config.store.database_url, path) {
+                Ok(bytes) => println!("{} {bytes} bytes", path.display()),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        None => {}
     }
     let shutdown = events_core::shutdown::on_signal();
     if let Err(error) = analytics::run(config, shutdown).await {

@@ -24,8 +24,10 @@
 //! | [`varint`] | the integers of the day rows' blobs |
 //! | [`pool`] | read connections for the analytics service |
 //! | [`live`] | noticing newly committed events for the live stream |
+//! | [`backup`] | a consistent copy of the store while everything runs |
 
 pub mod backend;
+pub mod backup;
 pub mod days;
 pub mod filter;
 pub mod grain;
@@ -95,6 +97,8 @@ pub enum StoreError {
     Task(String),
     #[error("the store holds a damaged rollup: {0}")]
     Corrupt(String),
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 impl StoreError {
@@ -129,7 +133,8 @@ impl StoreError {
             StoreError::Folder { .. }
             | StoreError::SchemaTooNew { .. }
             | StoreError::Task(_)
-            | StoreError::Corrupt(_) => true,
+            | StoreError::Corrupt(_)
+            | StoreError::Backup(_) => true,
         }
     }
 }
