@@ -152,6 +152,30 @@ async fn a_locked_store_is_retried_reported_and_never_acknowledged_early() {
     wait_for_readiness(&consumer, 200, "readiness to recover").await;
 }
 
+/// Deleting the store file under a running consumer used to lose every event it then
+/// acknowledged (SQLite kept writing into the unlinked file): now nothing more is
+/// acknowledged and readiness names the cause.
+#[tokio::test]
+async fn a_store_file_deleted_under_the_consumer_stops_acknowledgements() {
+    let mut consumer = TestConsumer::new();
+    consumer.start(&["--batch-size", "10", "--batch-timeout", "100ms"]);
+    wait_for_readiness(&consumer, 200, "the consumer to be ready").await;
+    let first: std::collections::HashSet<String> = consumer.append(3).into_iter().collect();
+    assert_stored_exactly(&consumer, &first).await;
+    std::fs::remove_file(&consumer.db_path).expect("deletes the store");
+    consumer.append(5);
+    let body = wait_for_readiness(&consumer, 503, "readiness to report the store").await;
+    assert!(
+        body["error"].as_str().expect("reason").contains("deleted"),
+        "{body}"
+    );
+    assert_eq!(
+        consumer.pending(),
+        5,
+        "nothing is acknowledged into a deleted file"
+    );
+}
+
 #[tokio::test]
 async fn entries_left_pending_by_a_dead_consumer_are_claimed() {
     let mut consumer = TestConsumer::new();

@@ -99,6 +99,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("backup: {0}")]
     Backup(String),
+    #[error("the store file is gone: {0}")]
+    FileGone(String),
 }
 
 impl StoreError {
@@ -134,7 +136,8 @@ impl StoreError {
             | StoreError::SchemaTooNew { .. }
             | StoreError::Task(_)
             | StoreError::Corrupt(_)
-            | StoreError::Backup(_) => true,
+            | StoreError::Backup(_)
+            | StoreError::FileGone(_) => true,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! replayed after a crash (read again because it was never acknowledged) changes nothing.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
@@ -29,6 +29,10 @@ pub struct InsertOutcome {
 /// The single writing connection.
 pub struct Writer {
     connection: Connection,
+    /// The store's path and the file it named when opened (device and inode): SQLite keeps
+    /// writing into a file deleted or replaced under it, and those commits would be lost.
+    path: PathBuf,
+    file: FileId,
     /// When this writer last stored events into each UTC day (see `roll_up_next_day`).
     written_days: HashMap<i64, Instant>,
     /// Rows inserted since the last fold, and when that was (`None`: not since opening).
@@ -45,8 +49,11 @@ impl Writer {
 
     /// Opens the store for writing with the given durability, applying pending migrations.
     pub fn open_with(path: &Path, synchronous: Synchronous) -> Result<Writer, StoreError> {
+        let connection = super::open_and_migrate(path, synchronous)?;
         Ok(Writer {
-            connection: super::open_and_migrate(path, synchronous)?,
+            file: file_id(path)?,
+            path: path.to_owned(),
+            connection,
             written_days: HashMap::new(),
             unfolded: 0,
             last_fold: None,
@@ -65,6 +72,7 @@ impl Writer {
     /// insert idempotent. When a fold is due, the rollups take every row waiting, in the same
     /// transaction; the day rows of people of every day the batch adds to are deleted in it.
     pub fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        self.check_file()?;
         let transaction = self.connection.transaction()?;
         let mut outcome = InsertOutcome::default();
         let mut touched_days: Vec<(&str, i64)> = Vec::new();
@@ -128,6 +136,22 @@ impl Writer {
         Ok(outcome)
     }
 
+    /// Fails while the store's path no longer names the file this writer opened (deleted, or
+    /// replaced by another): nothing it commits would be found there again.
+    fn check_file(&self) -> Result<(), StoreError> {
+        match file_id(&self.path) {
+            Ok(file) if file == self.file => Ok(()),
+            Ok(_) => Err(StoreError::FileGone(format!(
+                "{} was replaced by another file while the consumer had it open; restart it",
+                self.path.display()
+            ))),
+            Err(_) => Err(StoreError::FileGone(format!(
+                "{} was deleted while the consumer had it open; restore it and restart",
+                self.path.display()
+            ))),
+        }
+    }
+
     /// Rolls up the earliest ended day that is not rolled up yet (see `store::days`), in its
     /// own transaction; returns that day's start, or `None` when there is nothing to do.
     ///
@@ -139,6 +163,7 @@ impl Writer {
         now_micros: i64,
         quiet: Duration,
     ) -> Result<Option<i64>, StoreError> {
+        self.check_file()?;
         self.written_days
             .retain(|_, written| written.elapsed() < quiet);
         let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
@@ -150,6 +175,16 @@ impl Writer {
         self.last_fold = Some(Instant::now());
         days::roll_up_next_day(&mut self.connection, now_micros, &busy)
     }
+}
+
+/// A file's device and inode.
+type FileId = (u64, u64);
+
+fn file_id(path: &Path) -> Result<FileId, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path)
+        .map_err(|error| StoreError::FileGone(format!("{}: {error}", path.display())))?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 #[cfg(test)]
@@ -193,6 +228,26 @@ mod tests {
                 .expect("rolls up"),
             None
         );
+    }
+
+    #[test]
+    fn a_store_deleted_or_replaced_under_the_writer_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.db");
+        let mut writer = Writer::open(&path).expect("opens");
+        let batch = vec![event(
+            json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z"}),
+        )];
+        writer.insert_batch(&batch).expect("stores");
+        std::fs::remove_file(&path).expect("deletes");
+        let error = writer.insert_batch(&batch).expect_err("refused");
+        assert!(
+            error.is_store_failure() && error.to_string().contains("deleted"),
+            "{error}"
+        );
+        drop(Writer::open(&path).expect("another store at the same path"));
+        let error = writer.insert_batch(&batch).expect_err("refused");
+        assert!(error.to_string().contains("replaced"), "{error}");
     }
 
     #[test]
