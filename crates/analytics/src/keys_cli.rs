@@ -20,6 +20,16 @@ pub enum Command {
         /// A file that does not exist yet.
         path: std::path::PathBuf,
     },
+    /// Deletes one visitor's events everywhere and corrects every summary; prints how many
+    /// events it deleted, alone on the last line.
+    Forget {
+        /// The visitor's shop.
+        #[arg(long = "shop")]
+        shop: String,
+        /// The visitor's id.
+        #[arg(long = "visitor-id")]
+        visitor_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -1,5 +1,5 @@
 //! The `analytics` binary: configuration, logging, then the service until SIGINT/SIGTERM, or
-//! one command (`analytics keys …`, `analytics backup PATH`).
+//! one command (`analytics keys …`, `analytics backup PATH`, `analytics forget …`).
 
 use analytics::Config;
 
@@ -24,6 +24,17 @@ async fn main() {
         Some(analytics::keys_cli::Command::Backup { path }) => {
             match events_core::store::backup::backup(&config.store.database_url, path) {
                 Ok(bytes) => println!("{} {bytes} bytes", path.display()),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        Some(analytics::keys_cli::Command::Forget { shop, visitor_id }) => {
+            let path = &config.store.database_url;
+            match events_core::store::forget::forget_visitor(path, shop, visitor_id) {
+                Ok(deleted) => println!("{deleted}"),
                 Err(error) => {
                     eprintln!("error: {error}");
                     std::process::exit(1);

@@ -1,5 +1,5 @@
-//! `analytics backup PATH`: a copy of the store that a fresh analytics answers from exactly as
-//! the original does.
+//! The store commands of the analytics binary: `analytics backup PATH` (a copy that answers
+//! exactly as the store did) and `analytics forget` (answers as if the visitor never came).
 
 use analytics::routes::summary;
 use chrono::Utc;
@@ -59,4 +59,117 @@ fn a_backup_answers_what_the_store_answered() {
     let (ok, _, err) = backup(&database, &copy);
     assert!(!ok);
     assert!(err.contains("exists"), "{err}");
+}
+
+/// After `analytics forget`, every answer equals the answer over a store that never had the
+/// visitor's events.
+#[test]
+fn after_forget_every_answer_is_as_if_the_visitor_never_came() {
+    use analytics::routes::{funnel, original, products, shops, timeseries};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events: Vec<serde_json::Value> = (0..120)
+        .map(|n| {
+            let event_type = ["page_view", "add_to_cart", "purchase"][n % 3];
+            let time = format!("2025-10-{:02}T{:02}:{:02}:00Z", 1 + n % 9, n % 24, n % 60);
+            // The visitor to forget made the largest purchases, so maxima must be rebuilt.
+            let visitor = if n % 4 == 0 {
+                "forget-me".to_owned()
+            } else {
+                format!("v{}", n % 5)
+            };
+            let (shop, currency) = [("a", "EUR"), ("b", "USD")][n % 2];
+            let amount = if n % 4 == 0 { 900.0 } else { 10.0 + n as f64 };
+            json!({"event_type": event_type, "timestamp": time, "shop_id": shop,
+                "order_amount": amount, "session_id": format!("s{}", n % 7),
+                "visitor_id": visitor, "product_id": format!("p{}", n % 3), "currency": currency})
+        })
+        .collect();
+    let store = |name: &str, keep: &dyn Fn(&serde_json::Value) -> bool| {
+        let path = dir.path().join(name);
+        let mut writer = Writer::open(&path).expect("opens");
+        let batch: Vec<Event> = events
+            .iter()
+            .filter(|e| keep(e))
+            .map(|e| Event::from_json(e.clone(), Utc::now(), new_event_id).expect("valid"))
+            .collect();
+        writer.insert_batch(&batch).expect("stores");
+        while writer
+            .roll_up_next_day(Utc::now().timestamp_micros(), std::time::Duration::ZERO)
+            .expect("rolls up")
+            .is_some()
+        {}
+        path
+    };
+    let forgotten = store("forgotten.db", &|_| true);
+    let never = store("never.db", &|e| {
+        !(e["visitor_id"] == "forget-me" && e["shop_id"] == "a")
+    });
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .args(["forget", "--shop", "a", "--visitor-id", "forget-me"])
+        .env("DATABASE_URL", &forgotten)
+        .output()
+        .expect("analytics runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().last(), Some("30"), "{stdout}");
+    let answers = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        let c = Connection::open(path).expect("opens");
+        let scope = "from=2025-10-02&to=2025-10-08&tz=Europe/Berlin";
+        vec![
+            serde_json::to_value(
+                summary::compute(
+                    &c,
+                    &summary::SummaryRequest::parse(Some(scope)).expect("q"),
+                    Plan::Rollup,
+                )
+                .expect("summary"),
+            )
+            .expect("json"),
+            serde_json::to_value(
+                original::compute(&c, &Default::default(), Plan::Rollup).expect("original"),
+            )
+            .expect("json"),
+            serde_json::to_value(
+                products::compute(
+                    &c,
+                    &products::ProductsRequest::parse(Some("sort=revenue")).expect("q"),
+                    Plan::Rollup,
+                )
+                .expect("products"),
+            )
+            .expect("json"),
+            serde_json::to_value(
+                funnel::compute(
+                    &c,
+                    &funnel::FunnelRequest::parse(Some("by=sessions")).expect("q"),
+                    Plan::Rollup,
+                )
+                .expect("funnel"),
+            )
+            .expect("json"),
+            serde_json::to_value(
+                timeseries::compute(
+                    &c,
+                    &timeseries::TimeseriesRequest::parse(Some(scope)).expect("q"),
+                    Plan::Rollup,
+                )
+                .expect("series"),
+            )
+            .expect("json"),
+            serde_json::to_value(
+                shops::compute(
+                    &c,
+                    &summary::SummaryRequest::parse(None).expect("q").scope,
+                    Plan::Rollup,
+                )
+                .expect("shops"),
+            )
+            .expect("json"),
+        ]
+    };
+    assert_eq!(answers(&forgotten), answers(&never));
 }

@@ -25,11 +25,13 @@
 //! | [`pool`] | read connections for the analytics service |
 //! | [`live`] | noticing newly committed events for the live stream |
 //! | [`backup`] | a consistent copy of the store while everything runs |
+//! | [`forget`] | deleting one visitor's events and correcting every summary |
 
 pub mod backend;
 pub mod backup;
 pub mod days;
 pub mod filter;
+pub mod forget;
 pub mod grain;
 pub mod live;
 pub mod migrations;
