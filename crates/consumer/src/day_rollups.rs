@@ -1,6 +1,6 @@
-//! Rolling up ended days in the background, beside the workers (see
-//! `events_core::store::days`): a month's product ranking or visitor count then reads a row
-//! per day instead of a row per product per 15 minutes or a row per event. Each day is one
+//! The writer's background work, beside the workers: rolling up the people of ended days (see
+//! `events_core::store::days`: a month's visitors then read a row per day instead of a row per
+//! event), and retention (`RETENTION_DAYS`, see `events_core::store::retention`). Each is one
 //! short transaction on the writer, between batches.
 
 use std::time::Duration;
@@ -15,9 +15,31 @@ use crate::sink::Sink;
 /// finds nothing is a few index seeks.
 const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Rolls up every ended day, then checks again every [`CHECK_INTERVAL`] until `shutdown`.
-pub async fn run(sink: Sink, shutdown: CancellationToken) {
+/// How often retention (`RETENTION_DAYS`) runs: its horizon moves by a day a day, so an hour
+/// keeps it within an hour of its setting.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Rolls up every ended day, then checks again every [`CHECK_INTERVAL`] until `shutdown`;
+/// with `retention_days`, applies retention at start and every [`RETENTION_INTERVAL`].
+pub async fn run(sink: Sink, retention_days: Option<u32>, shutdown: CancellationToken) {
+    let mut next_retention = tokio::time::Instant::now();
     loop {
+        if let Some(days) = retention_days
+            && tokio::time::Instant::now() >= next_retention
+        {
+            next_retention += RETENTION_INTERVAL;
+            match sink.apply_retention(days).await {
+                Ok(retained) => {
+                    let since = DateTime::from_timestamp_micros(retained.people_since);
+                    tracing::info!(
+                        deleted_events = retained.deleted_events,
+                        people_since = ?since,
+                        "applied retention"
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "applying retention failed"),
+            }
+        }
         loop {
             if shutdown.is_cancelled() {
                 return;

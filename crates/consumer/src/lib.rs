@@ -10,7 +10,7 @@
 //! | [`backoff`] | the retry delays after Redis or store failures |
 //! | [`health`] | the small HTTP listener at `CONSUMER_METRICS_ADDR` |
 //! | [`status`] | what `/ready` reports: the last Redis and store failures |
-//! | [`day_rollups`] | rolling up ended days of the product rollups in the background |
+//! | [`day_rollups`] | the writer's background work: people of ended days, retention |
 //! | [`dead_letters`] | the `dead-letters list` and `dead-letters replay` subcommands |
 
 pub mod backoff;
@@ -93,6 +93,11 @@ pub struct Config {
     #[arg(long, env = "MAX_DELIVERIES", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_deliveries: u64,
 
+    /// Raw events and per-visitor or per-session rows older than this many days are deleted
+    /// once a day (the summed rollups stay); empty keeps everything.
+    #[arg(long, env = "RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+
     /// SQLite durability: `normal` (survives process crashes; a power loss may undo the last
     /// seconds of commits) or `full` (every commit fsynced; several times slower).
     #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_enum)]
@@ -158,7 +163,11 @@ async fn consume(config: Config, shutdown: CancellationToken) -> Result<(), Stri
         stop_listener.clone(),
     ));
     let stop_rollups = CancellationToken::new();
-    let rollups_task = tokio::spawn(day_rollups::run(sink.clone(), stop_rollups.clone()));
+    let rollups_task = tokio::spawn(day_rollups::run(
+        sink.clone(),
+        config.retention_days,
+        stop_rollups.clone(),
+    ));
     let result = match config.source {
         Source::Stream => stream_worker::run(&config, sink, status, shutdown).await,
         Source::PubSub => pubsub_worker::run(&config, sink, status, shutdown).await,

@@ -42,6 +42,23 @@ impl Sink {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// Deletes raw events and day rows of people older than `days` days (see
+    /// `events_core::store::retention`).
+    pub async fn apply_retention(
+        &self,
+        days: u32,
+    ) -> Result<events_core::store::retention::Retained, StoreError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            writer.apply_retention(chrono::Utc::now().timestamp_micros(), days)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
     /// Rolls up the earliest ended day not rolled up yet (see `events_core::store::days`);
     /// `None` when there is none.
     pub async fn roll_up_next_day(&self) -> Result<Option<i64>, StoreError> {

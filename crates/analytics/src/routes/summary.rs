@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_local, parse_compare};
+use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_local, format_micros, parse_compare};
 
 #[derive(Debug, Clone)]
 pub struct SummaryRequest {
@@ -39,6 +39,10 @@ pub struct Summary {
     pub metrics: Metrics,
     pub previous: Option<Metrics>,
     pub change: Option<BTreeMap<&'static str, Option<f64>>>,
+    /// Present when the range (or the previous period) reaches before the retention
+    /// horizon: people metrics cover only what is after it, sums cover the whole range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub people_since: Option<String>,
 }
 
 /// Every metric of one filter: sums from the rollups, people from one pass.
@@ -64,12 +68,24 @@ pub fn compute(
 ) -> Result<Summary, ApiError> {
     let scope = &request.scope;
     let current = metrics(store, &scope.filter(), plan)?;
-    let previous = match scope.previous().filter(|_| request.compare) {
+    let previous_scope = scope.previous().filter(|_| request.compare);
+    let previous = match &previous_scope {
         Some(previous) => Some(metrics(store, &previous.filter(), plan)?),
         None => None,
     };
     let tz = scope.range.tz;
+    let earliest = [Some(scope), previous_scope.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|s| s.filter().from_micros)
+        .min_by_key(|from| from.unwrap_or(i64::MIN))
+        .flatten();
+    let people_since = store
+        .people_since()?
+        .filter(|since| earliest.is_none_or(|from| from < *since))
+        .map(|since| format_micros(since, tz));
     Ok(Summary {
+        people_since,
         from: scope.range.from.map(|b| format_local(b.instant, tz)),
         to: scope.range.to.map(|b| format_local(b.instant, tz)),
         change: previous.as_ref().map(|p| change(&current, p)),

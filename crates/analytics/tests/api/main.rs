@@ -1,11 +1,11 @@
 //! The analytics API over a real store through the real router: `/api/analytics` here, the
 //! `/api/v1` endpoints of docs/API.md in [`v1`], and the rollups against raw scans in [`rollups`].
 
-mod backup;
 mod edges;
 mod helpers;
 mod keys;
 mod rollups;
+mod upkeep;
 mod v1;
 
 use helpers::{spawn_app, spawn_app_with_args, spawn_app_with_dashboard};

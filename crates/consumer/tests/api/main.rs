@@ -234,6 +234,38 @@ fn ended_days_are_rolled_up_in_the_background_once_nothing_is_written_to_them() 
     });
 }
 
+/// RETENTION_DAYS: at start (and every hour) events older than that are deleted; their sums
+/// stay in the rollups.
+#[test]
+fn retention_deletes_old_events_and_keeps_their_sums() {
+    let mut consumer = TestConsumer::new();
+    let now = chrono::Utc::now();
+    let event = |days_ago: i64| {
+        let value = serde_json::json!({"event_type": "page_view",
+            "timestamp": (now - chrono::TimeDelta::days(days_ago)).to_rfc3339()});
+        events_core::event::Event::from_json(value, now, events_core::event::new_event_id)
+            .expect("valid")
+    };
+    let mut writer = events_core::store::Writer::open(&consumer.db_path).expect("opens");
+    writer
+        .insert_batch(&[event(40), event(31), event(2)])
+        .expect("stores");
+    drop(writer);
+    consumer.start(&["--retention-days", "30"]);
+    wait_until("the old events deleted", Duration::from_secs(10), || {
+        consumer.stored() == 1
+    });
+    let connection = rusqlite::Connection::open(&consumer.db_path).expect("opens");
+    let summed: i64 = connection
+        .query_row(
+            "SELECT page_views FROM rollups WHERE shop_id = '' AND dimension = '' AND grain = 3",
+            [],
+            |row| row.get(0),
+        )
+        .expect("all-time sums");
+    assert_eq!(summed, 3, "the rollups keep the deleted events' sums");
+}
+
 #[test]
 fn a_bad_setting_stops_the_binary_with_one_line_naming_it() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_consumer"))

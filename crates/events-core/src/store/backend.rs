@@ -72,6 +72,10 @@ pub trait ReadBackend {
     /// ascending.
     fn people_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError>;
 
+    /// Where people (visitors, sessions) are known from, when retention has deleted older
+    /// raw events (`None`: from the first event on).
+    fn people_since(&self) -> Result<Option<i64>, StoreError>;
+
     /// Hands `visit` the people blob of `shop` for the rolled-up `day`, if it has one.
     fn people_day(
         &self,

@@ -85,7 +85,8 @@ fn next_day_to_roll_up(
             AND bucket >= ?4 AND bucket < ?5
          ORDER BY bucket LIMIT 1",
     )?;
-    let mut from = i64::MIN;
+    // Days before the retention horizon have no raw events left to roll up.
+    let mut from = super::retention::people_since(connection)?.unwrap_or(i64::MIN);
     while let Some(day) = next_day
         .query_row(
             params![

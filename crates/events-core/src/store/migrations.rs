@@ -203,6 +203,12 @@ const MIGRATIONS: &[&str] = &[
         last_event_id INTEGER NOT NULL
     );
     INSERT INTO rollup_progress VALUES (-9223372036854775808);
+    -- Where retention (RETENTION_DAYS) last cut the raw events and day rows of people: the
+    -- rollups hold everything, people only what is after it (store/retention.rs).
+    CREATE TABLE retention (
+        people_since INTEGER
+    );
+    INSERT INTO retention VALUES (NULL);
     CREATE TABLE people_days (
         shop_id TEXT NOT NULL,
         day INTEGER NOT NULL,

@@ -26,6 +26,7 @@
 //! | [`live`] | noticing newly committed events for the live stream |
 //! | [`backup`] | a consistent copy of the store while everything runs |
 //! | [`forget`] | deleting one visitor's events and correcting every summary |
+//! | [`retention`] | deleting raw events and people older than `RETENTION_DAYS`; sums stay |
 
 pub mod backend;
 pub mod backup;
@@ -40,6 +41,7 @@ pub mod people_days;
 pub mod plan;
 pub mod pool;
 pub mod read;
+pub mod retention;
 pub mod rollups;
 pub mod sqlite_reads;
 pub mod varint;

@@ -156,6 +156,10 @@ impl ReadBackend for Connection {
         Ok(days)
     }
 
+    fn people_since(&self) -> Result<Option<i64>, StoreError> {
+        super::retention::people_since(self)
+    }
+
     fn people_day(
         &self,
         shop: &str,

@@ -152,6 +152,20 @@ impl Writer {
         }
     }
 
+    /// Deletes the raw events and day rows of people older than `days` days (see
+    /// [`retention`](super::retention)); the rollups keep their sums.
+    pub fn apply_retention(
+        &mut self,
+        now_micros: i64,
+        days: u32,
+    ) -> Result<super::retention::Retained, StoreError> {
+        self.check_file()?;
+        let retained = super::retention::apply(&mut self.connection, now_micros, days)?;
+        self.unfolded = 0;
+        self.last_fold = Some(Instant::now());
+        Ok(retained)
+    }
+
     /// Rolls up the earliest ended day that is not rolled up yet (see `store::days`), in its
     /// own transaction; returns that day's start, or `None` when there is nothing to do.
     ///

@@ -1,5 +1,6 @@
-//! The store commands of the analytics binary: `analytics backup PATH` (a copy that answers
-//! exactly as the store did) and `analytics forget` (answers as if the visitor never came).
+//! Keeping the store: `analytics backup PATH` (a copy that answers exactly as the store did),
+//! `analytics forget` (answers as if the visitor never came), and retention (sums whole,
+//! people from the horizon, and the summary says so).
 
 use analytics::routes::summary;
 use chrono::Utc;
@@ -172,4 +173,46 @@ fn after_forget_every_answer_is_as_if_the_visitor_never_came() {
         ]
     };
     assert_eq!(answers(&forgotten), answers(&never));
+}
+
+/// After retention, a range reaching before the horizon keeps its sums whole, counts people
+/// from the horizon on, and says so with `people_since`; a range after it does not.
+#[test]
+fn a_summary_reaching_before_the_retention_horizon_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a.db");
+    let now = Utc::now();
+    let mut writer = Writer::open(&path).expect("opens");
+    let events: Vec<Event> = [(40, "old"), (2, "new")]
+        .into_iter()
+        .map(|(days_ago, visitor)| {
+            let value = json!({"event_type": "page_view", "visitor_id": visitor,
+                "timestamp": (now - chrono::TimeDelta::days(days_ago)).to_rfc3339()});
+            Event::from_json(value, now, new_event_id).expect("valid")
+        })
+        .collect();
+    writer.insert_batch(&events).expect("stores");
+    let retained = writer
+        .apply_retention(now.timestamp_micros(), 30)
+        .expect("retains");
+    let connection = Connection::open(&path).expect("opens");
+    let ask = |query: &str| {
+        let request = summary::SummaryRequest::parse(Some(query)).expect("valid");
+        serde_json::to_value(
+            summary::compute(&connection, &request, Plan::Rollup).expect("answers"),
+        )
+        .expect("json")
+    };
+    let all_time = ask("tz=UTC");
+    assert_eq!(all_time["metrics"]["page_views"], 2, "{all_time}");
+    assert_eq!(all_time["metrics"]["visitors"], 1, "{all_time}");
+    let since = chrono::DateTime::from_timestamp_micros(retained.people_since).expect("time");
+    assert_eq!(
+        all_time["people_since"],
+        json!(since.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
+    );
+    let recent = (now - chrono::TimeDelta::days(10)).date_naive();
+    let after = ask(&format!("from={recent}"));
+    assert!(after.get("people_since").is_none(), "{after}");
+    assert_eq!(after["metrics"]["visitors"], 1);
 }
