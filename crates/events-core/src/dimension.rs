@@ -9,7 +9,7 @@
 //! Adding a dimension: a variant here, its name, its value function, and (for an existing
 //! store) a migration that rolls existing events up under it.
 
-use crate::event::{Event, EventType};
+use crate::event::EventType;
 
 /// The currency code of a purchase that names none (ISO 4217's "no currency").
 pub const NO_CURRENCY: &str = "XXX";
@@ -23,16 +23,7 @@ pub struct Facts<'a> {
     pub currency: Option<&'a str>,
 }
 
-impl<'a> Facts<'a> {
-    pub fn of(event: &'a Event) -> Facts<'a> {
-        Facts {
-            event_type: event.event_type,
-            amount_micros: event.amount_micros(),
-            product_id: event.product_id.as_deref(),
-            currency: event.currency.as_deref(),
-        }
-    }
-
+impl Facts<'_> {
     /// The amount that counts: a purchase's.
     pub fn purchase_amount(&self) -> Option<i64> {
         match self.event_type {

@@ -151,10 +151,6 @@ impl Sums {
         self.page_views + self.add_to_carts + self.purchases
     }
 
-    /// Whether no event was counted.
-    pub fn is_empty(&self) -> bool {
-        self.events() == 0
-    }
 }
 
 #[cfg(test)]
