@@ -150,7 +150,6 @@ impl Sums {
     pub fn events(&self) -> i64 {
         self.page_views + self.add_to_carts + self.purchases
     }
-
 }
 
 #[cfg(test)]
