@@ -1,4 +1,7 @@
-//! The library every service of the pipeline shares.
+//! The library every service of the pipeline shares. The domain (crate `domain`: the event, money,
+//! sums, dimensions, people and metric rules) and the store (crate `store`) are crates of their
+//! own, so that the domain cannot depend on a store, HTTP, CLI or Redis crate; they are
+//! re-exported here under the names the services use.
 //!
 //! | module | owns |
 //! |---|---|
@@ -17,17 +20,13 @@
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
 //! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 
+pub use domain::{dimension, event, metrics, money, people, sums};
+pub use store;
+
 pub mod config;
-pub mod dimension;
-pub mod event;
 pub mod http;
 pub mod keys;
-pub mod metrics;
-pub mod money;
-pub mod people;
 pub mod server;
 pub mod shutdown;
-pub mod store;
-pub mod sums;
 pub mod telemetry;
 pub mod transport;

@@ -1,7 +1,7 @@
 //! The people pass: visitors, sessions, cart abandonment and session funnels over a range,
 //! read in time order. Rolled-up days (see [`days`](super::days)) are read from their day
 //! rows, which hold for the whole day and per 15-minute bucket the distinct visitors and what
-//! each session did; the rest is read from the raw rows. The rules themselves are [`crate::people`]'s.
+//! each session did; the rest is read from the raw rows. The rules themselves are [`domain::people`]'s.
 
 use std::collections::HashSet;
 
@@ -11,7 +11,7 @@ use super::filter::EventFilter;
 use super::grain::{BUCKET_MICROS, DAY_MICROS, day_of};
 use super::people_days;
 use super::plan::{Plan, Stretch, stretches};
-use crate::people::{BucketPeople, FastHash, PeopleCounts, PersonEvent, Tally};
+use domain::people::{BucketPeople, FastHash, PeopleCounts, PersonEvent, Tally};
 
 /// What a pass sees next, in time order.
 enum Seen<'a> {

@@ -55,10 +55,10 @@ pub fn people_since(connection: &Connection) -> Result<Option<i64>, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dimension::Dimension;
-    use crate::event::Event;
-    use crate::store::{EventFilter, Plan, Writer, people, read};
+    use crate::{EventFilter, Plan, Writer, people, read};
     use chrono::{TimeDelta, Utc};
+    use domain::dimension::Dimension;
+    use domain::event::Event;
 
     #[test]
     fn old_events_go_their_sums_stay_and_people_start_at_the_horizon() {
@@ -70,15 +70,14 @@ mod tests {
             let value = serde_json::json!({"event_type": "purchase", "order_amount": 5,
                 "timestamp": (now - TimeDelta::days(days_ago)).to_rfc3339(),
                 "visitor_id": visitor, "session_id": visitor, "product_id": "p"});
-            Event::from_json(value, now, crate::event::new_event_id).expect("valid")
+            Event::from_json(value, now, domain::event::new_event_id).expect("valid")
         };
         writer
             .insert_batch(&[event(40, "old"), event(35, "old"), event(3, "new")])
             .expect("stores");
         let all = EventFilter::default();
         let before = read::totals(&connection(&path), &all, Plan::Rollup).expect("sums");
-        let mut store = crate::store::open_and_migrate(&path, crate::store::Synchronous::Normal)
-            .expect("opens");
+        let mut store = crate::open_and_migrate(&path, crate::Synchronous::Normal).expect("opens");
         assert_eq!(people_since(&store).expect("reads"), None);
         let retained = apply(&mut store, now.timestamp_micros(), 30).expect("retains");
         assert_eq!(retained.deleted_events, 2);

@@ -9,7 +9,7 @@ use rusqlite::{Connection, params};
 
 use super::grain::{ALL_SHOPS, day_of};
 use super::{StoreError, Synchronous, days, rollups};
-use crate::event::{Event, format_utc};
+use domain::event::{Event, format_utc};
 
 /// The writer folds the raw rows past the rollups' watermark into them (see
 /// [`rollups`](super::rollups)) once this many are waiting…
@@ -207,7 +207,7 @@ mod tests {
     use serde_json::json;
 
     fn event(value: serde_json::Value) -> Event {
-        Event::from_json(value, chrono::Utc::now(), crate::event::new_event_id)
+        Event::from_json(value, chrono::Utc::now(), domain::event::new_event_id)
             .expect("valid event")
     }
 

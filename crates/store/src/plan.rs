@@ -160,7 +160,7 @@ pub fn stretches(from: Option<i64>, to: Option<i64>, rolled_up: &[i64]) -> Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::grain::{BUCKET_MICROS as Q, DAY_MICROS as D, WEEK_MICROS as W};
+    use crate::grain::{BUCKET_MICROS as Q, DAY_MICROS as D, WEEK_MICROS as W};
 
     /// Monday 1970-01-05.
     const MONDAY: i64 = 4 * D;

@@ -16,7 +16,7 @@ use super::backend::ReadBackend;
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, bucket_of};
 use super::varint;
-use crate::people::{BucketPeople, FastHash, PersonEvent, SessionRun};
+use domain::people::{BucketPeople, FastHash, PersonEvent, SessionRun};
 
 /// The people blobs of every shop with such events in the day starting at `day`, and of all
 /// shops under [`ALL_SHOPS`].
@@ -215,7 +215,7 @@ fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventType;
+    use domain::event::EventType;
 
     #[test]
     fn buckets_survive_the_blob_and_damage_is_an_error() {

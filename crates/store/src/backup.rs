@@ -40,9 +40,9 @@ pub fn backup(source: &Path, target: &Path) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dimension::Dimension;
-    use crate::event::Event;
-    use crate::store::{EventFilter, Plan, Writer, migrations, read};
+    use crate::{EventFilter, Plan, Writer, migrations, read};
+    use domain::dimension::Dimension;
+    use domain::event::Event;
 
     fn views(from: usize, count: usize) -> Vec<Event> {
         (from..from + count)
@@ -50,7 +50,7 @@ mod tests {
                 let value = serde_json::json!({"event_type": "page_view",
                     "timestamp": "2025-10-02T10:30:00Z", "event_id": format!("e{n}"),
                     "product_id": format!("p{}", n % 7)});
-                Event::from_json(value, chrono::Utc::now(), crate::event::new_event_id)
+                Event::from_json(value, chrono::Utc::now(), domain::event::new_event_id)
                     .expect("valid")
             })
             .collect()

@@ -90,8 +90,8 @@ impl CommitWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Event, new_event_id};
-    use crate::store::Writer;
+    use crate::Writer;
+    use domain::event::{Event, new_event_id};
 
     fn event(shop: &str) -> Event {
         Event::from_json(

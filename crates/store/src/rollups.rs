@@ -21,9 +21,9 @@ use rusqlite::Connection;
 
 use super::StoreError;
 use super::grain::{ALL_SHOPS, Grain, bucket_of};
-use crate::dimension::{Dimension, Facts};
-use crate::people::FastHash;
-use crate::sums::{Combine, Sums};
+use domain::dimension::{Dimension, Facts};
+use domain::people::FastHash;
+use domain::sums::{Combine, Sums};
 
 /// The rollups' key columns, in primary-key order: the rows of one shop, dimension and grain
 /// are contiguous and ordered by bucket, so a range of buckets is one index range.
@@ -178,7 +178,7 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
         for row in &chunk {
             // Rows of an unknown type (impossible through ingestion) count nowhere, as in
             // every raw read.
-            let Some(event_type) = crate::event::EventType::parse(&row.event_type) else {
+            let Some(event_type) = domain::event::EventType::parse(&row.event_type) else {
                 continue;
             };
             let facts = Facts {

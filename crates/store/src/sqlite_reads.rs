@@ -10,10 +10,10 @@ use super::StoreError;
 use super::backend::{ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
-use crate::dimension::Facts;
-use crate::event::EventType;
-use crate::people::{FastHash, PersonEvent, fingerprint};
-use crate::sums::Sums;
+use domain::dimension::Facts;
+use domain::event::EventType;
+use domain::people::{FastHash, PersonEvent, fingerprint};
+use domain::sums::Sums;
 
 impl ReadBackend for Connection {
     fn rollup_rows(

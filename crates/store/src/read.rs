@@ -9,9 +9,9 @@ use super::backend::{ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, Grain, UNDATED_BUCKET};
 use super::plan::{Plan, SUM_GRAINS, Span, spans};
-use crate::dimension::{Dimension, Facts};
-use crate::people::FastHash;
-use crate::sums::Sums;
+use domain::dimension::{Dimension, Facts};
+use domain::people::FastHash;
+use domain::sums::Sums;
 
 /// Sums per value, while a question is answered.
 pub type SumsByValue = HashMap<String, Sums, FastHash>;

@@ -7,9 +7,9 @@
 use super::StoreError;
 use super::filter::EventFilter;
 use super::grain::Grain;
-use crate::dimension::{Dimension, Facts};
-use crate::people::PersonEvent;
-use crate::sums::Sums;
+use domain::dimension::{Dimension, Facts};
+use domain::people::PersonEvent;
+use domain::sums::Sums;
 
 /// Which rollup rows to read: one shop (or [`ALL_SHOPS`](super::grain::ALL_SHOPS)), one
 /// dimension and grain, buckets starting in `[from, to)` (`None` is open; an open start never

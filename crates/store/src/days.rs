@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::backend::ReadBackend;
 use super::grain::{ALL_SHOPS, DAY_MICROS, Grain, day_of};
 use super::{StoreError, people_days};
-use crate::dimension::Dimension;
+use domain::dimension::Dimension;
 
 /// How long after its end a day is rolled up, so that events arriving a little late (a
 /// consumer catching up, clocks a little apart) land before, not after.

@@ -313,8 +313,8 @@ mod tests {
     /// no raw event is lost and the new rollups answer exactly what the raw rows answer.
     #[test]
     fn a_v4_file_is_upgraded_and_its_rollups_summed_again() {
-        use crate::dimension::Dimension;
-        use crate::store::{EventFilter, Plan, read};
+        use crate::{EventFilter, Plan, read};
+        use domain::dimension::Dimension;
         let mut connection = Connection::open_in_memory().expect("opens");
         connection
             .execute_batch(&format!("{};{}", MIGRATIONS[0], MIGRATIONS[1]))
@@ -365,7 +365,7 @@ mod tests {
             .expect("queries")
             .collect::<Result<_, _>>()
             .expect("columns");
-        let measures: Vec<&str> = crate::sums::Sums::MEASURES
+        let measures: Vec<&str> = domain::sums::Sums::MEASURES
             .iter()
             .map(|m| m.column)
             .collect();

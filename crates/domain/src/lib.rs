@@ -1,0 +1,19 @@
+//! The domain of the pipeline: what a shop sends and the rules it must pass, exact money, what
+//! is summed and by which dimensions, the rules of visitors and sessions, and every metric
+//! rule. Pure code: no store, HTTP, CLI or Redis crate.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`event`] | the event model: wire validation into a checked [`event::Event`], field errors |
+//! | [`money`] | exact amounts (integer micro-units) and the half-away-from-zero rounding |
+//! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
+//! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |
+//! | [`people`] | visitors, sessions and session funnels as pure rules over events in time order |
+//! | [`metrics`] | every metric rule: sums and people into the numbers the API answers |
+
+pub mod dimension;
+pub mod event;
+pub mod metrics;
+pub mod money;
+pub mod people;
+pub mod sums;
