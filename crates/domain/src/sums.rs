@@ -82,6 +82,13 @@ macro_rules! define_sums {
             pub fn add(&mut self, other: &Sums) {
                 $( define_sums!(@add $kind, self.$field, other.$field); )*
             }
+
+            /// Takes `other`'s stretch of events (a part of this one's) off again: the counted
+            /// measures only. A maximum or minimum cannot be taken off; they are left as they
+            /// were, so a caller that subtracts must not read them.
+            pub fn subtract_counts(&mut self, other: &Sums) {
+                $( define_sums!(@subtract $kind, self.$field, other.$field); )*
+            }
         }
     };
     (@type sum) => { i64 };
@@ -97,6 +104,8 @@ macro_rules! define_sums {
     (@add sum, $a:expr, $b:expr) => { $a = $a.saturating_add($b) };
     (@add max, $a:expr, $b:expr) => { $a = Combine::Max.apply($a, $b) };
     (@add min, $a:expr, $b:expr) => { $a = Combine::Min.apply($a, $b) };
+    (@subtract sum, $a:expr, $b:expr) => { $a = $a.saturating_sub($b) };
+    (@subtract $other:ident, $a:expr, $b:expr) => {};
 }
 
 define_sums! {
@@ -149,6 +158,11 @@ impl Sums {
     /// Events of every type.
     pub fn events(&self) -> i64 {
         self.page_views + self.add_to_carts + self.purchases
+    }
+
+    /// Whether every counted measure is zero: no event.
+    pub fn is_nothing(&self) -> bool {
+        self.events() == 0 && self.priced_purchases == 0 && self.revenue_micros() == 0
     }
 }
 

@@ -81,6 +81,74 @@ pub fn spans(from: Option<i64>, to: Option<i64>, plan: Plan, grains: &[Grain]) -
 /// Every grain, for sums of a range.
 pub const SUM_GRAINS: [Grain; 4] = [Grain::All, Grain::Week, Grain::Day, Grain::Quarter];
 
+/// Whether a span's sums are added to the answer or taken off it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sign {
+    Add,
+    Subtract,
+}
+
+/// The spans of [`spans`] over every grain, for questions that read counts and amounts only
+/// (no maximum or minimum, which cannot be taken off): a UTC day that the range holds mostly
+/// in 15-minute buckets is read as its day row minus its buckets outside the range. A month in
+/// Berlin ends 23 hours into a UTC day: 92 buckets of rows per product, or one day row and 4
+/// buckets taken off.
+pub fn spans_for_counts(from: Option<i64>, to: Option<i64>, plan: Plan) -> Vec<(Span, Sign)> {
+    let mut out = Vec::new();
+    // The buckets each UTC day holds, from the 15-minute spans.
+    let mut days: Vec<(i64, Vec<(i64, i64)>)> = Vec::new();
+    for span in spans(from, to, plan, &SUM_GRAINS) {
+        match span {
+            Span::Rollup {
+                grain: Grain::Quarter,
+                from: Some(start),
+                to: Some(end),
+            } => {
+                let mut cursor = start;
+                while cursor < end {
+                    let day = Grain::Day.floor(cursor);
+                    let stop = end.min(day + DAY_MICROS);
+                    match days.last_mut() {
+                        Some((last, pieces)) if *last == day => pieces.push((cursor, stop)),
+                        _ => days.push((day, vec![(cursor, stop)])),
+                    }
+                    cursor = stop;
+                }
+            }
+            other => out.push((other, Sign::Add)),
+        }
+    }
+    let quarter = |from: i64, to: i64| Span::Rollup {
+        grain: Grain::Quarter,
+        from: Some(from),
+        to: Some(to),
+    };
+    for (day, pieces) in days {
+        let held: i64 = pieces.iter().map(|(from, to)| to - from).sum();
+        if held * 2 <= DAY_MICROS {
+            out.extend(pieces.into_iter().map(|(f, t)| (quarter(f, t), Sign::Add)));
+            continue;
+        }
+        let whole_day = Span::Rollup {
+            grain: Grain::Day,
+            from: Some(day),
+            to: Some(day + DAY_MICROS),
+        };
+        out.push((whole_day, Sign::Add));
+        let mut cursor = day;
+        for (from, to) in pieces
+            .into_iter()
+            .chain([(day + DAY_MICROS, day + DAY_MICROS)])
+        {
+            if cursor < from {
+                out.push((quarter(cursor, from), Sign::Subtract));
+            }
+            cursor = to;
+        }
+    }
+    out
+}
+
 fn cover(from: Option<i64>, to: Option<i64>, grains: &[Grain], out: &mut Vec<Span>) {
     if is_empty(from, to) {
         return;
@@ -238,6 +306,33 @@ mod tests {
                 from: Some(MONDAY),
                 to: None
             }]
+        );
+    }
+
+    #[test]
+    fn a_day_held_mostly_is_its_day_row_minus_the_buckets_outside() {
+        // From 22:00 the day before Monday to 23:07 on Monday: Monday is held for 92 whole
+        // buckets and a raw edge.
+        let from = MONDAY - 8 * Q;
+        let to = MONDAY + D - 4 * Q + 7;
+        let plan = spans_for_counts(Some(from), Some(to), Plan::Rollup);
+        assert_eq!(
+            plan,
+            vec![
+                (raw(MONDAY + D - 4 * Q, to), Sign::Add),
+                (rollup(Grain::Quarter, from, MONDAY), Sign::Add),
+                (rollup(Grain::Day, MONDAY, MONDAY + D), Sign::Add),
+                (
+                    rollup(Grain::Quarter, MONDAY + D - 4 * Q, MONDAY + D),
+                    Sign::Subtract
+                ),
+            ]
+        );
+        // Held less than half: buckets, as spans() plans them.
+        let short = spans_for_counts(Some(MONDAY), Some(MONDAY + 40 * Q), Plan::Rollup);
+        assert_eq!(
+            short,
+            vec![(rollup(Grain::Quarter, MONDAY, MONDAY + 40 * Q), Sign::Add)]
         );
     }
 

@@ -8,7 +8,7 @@ use super::StoreError;
 use super::backend::{ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, Grain, UNDATED_BUCKET};
-use super::plan::{Plan, SUM_GRAINS, Span, spans};
+use super::plan::{Plan, SUM_GRAINS, Sign, Span, spans, spans_for_counts};
 use domain::dimension::{Dimension, Facts};
 use domain::people::FastHash;
 use domain::sums::Sums;
@@ -17,18 +17,18 @@ use domain::sums::Sums;
 pub type SumsByValue = HashMap<String, Sums, FastHash>;
 
 /// Hands `visit` the sums over `filter` of `dimension` (only the value `only` when given), in
-/// pieces: a piece's time is its bucket's start for a rollup row, the event's time for a raw
-/// row (`None` when undated), including the unfolded rows the rollups do not hold yet. `grains` are those the plan may use.
+/// pieces, each to be added or (when `spans` take parts off again) subtracted: a piece's time
+/// is its bucket's start for a rollup row, the event's time for a raw row (`None` when
+/// undated), including the unfolded rows the rollups do not hold yet.
 fn for_each_piece(
     store: &dyn ReadBackend,
     filter: &EventFilter,
     (dimension, only): (Dimension, Option<&str>),
-    (plan, grains): (Plan, &[Grain]),
-    mut visit: impl FnMut(Option<i64>, &str, &Sums),
+    spans: &[(Span, Sign)],
+    mut visit: impl FnMut(Option<i64>, &str, &Sums, Sign),
 ) -> Result<(), StoreError> {
     let shop = filter.shop_id.as_deref().unwrap_or(ALL_SHOPS);
-    let spans = spans(filter.from_micros, filter.to_micros, plan, grains);
-    for &span in &spans {
+    for &(span, sign) in spans {
         match span {
             Span::Rollup { grain, from, to } => {
                 let rows = RollupRows {
@@ -40,26 +40,51 @@ fn for_each_piece(
                     only,
                 };
                 store.rollup_rows(rows, &mut |bucket, value, sums| {
-                    visit(Some(bucket), value, sums);
+                    visit(Some(bucket), value, sums, sign);
                 })?;
             }
             Span::Raw { from, to } => {
                 store.raw_facts(&filter.with_range(from, to), &mut |ts, facts| {
-                    visit_fact(ts, facts, (dimension, only), &mut visit);
+                    visit_fact(ts, facts, (dimension, only), &mut |ts, value, sums| {
+                        visit(ts, value, sums, sign);
+                    });
                 })?;
             }
         }
     }
-    // The rollups hold the rows up to their watermark; the few past it count in the rollup
-    // spans they fall in (the raw spans read them already).
-    if spans.iter().any(|span| matches!(span, Span::Rollup { .. })) {
+    // The rollups hold the rows up to their watermark; each of the few past it counts as
+    // often as the rollup spans it falls in say (a day added, a bucket of it taken off: not at
+    // all). The raw spans read them already.
+    if spans
+        .iter()
+        .any(|(span, _)| matches!(span, Span::Rollup { .. }))
+    {
         store.unfolded_facts(filter, &mut |ts, facts| {
-            if spans.iter().any(|span| span.holds_in_rollups(ts)) {
-                visit_fact(ts, facts, (dimension, only), &mut visit);
+            let times: i32 = spans
+                .iter()
+                .filter(|(span, _)| span.holds_in_rollups(ts))
+                .map(|(_, sign)| match sign {
+                    Sign::Add => 1,
+                    Sign::Subtract => -1,
+                })
+                .sum();
+            if times > 0 {
+                visit_fact(ts, facts, (dimension, only), &mut |ts, value, sums| {
+                    visit(ts, value, sums, Sign::Add);
+                });
             }
         })?;
     }
     Ok(())
+}
+
+/// Every span of a range added: what [`spans`] plans, for questions that read maxima or
+/// minima too.
+fn added(filter: &EventFilter, plan: Plan, grains: &[Grain]) -> Vec<(Span, Sign)> {
+    spans(filter.from_micros, filter.to_micros, plan, grains)
+        .into_iter()
+        .map(|span| (span, Sign::Add))
+        .collect()
 }
 
 /// Hands `visit` the sums of one raw event, if `dimension` files it (under `only`, when
@@ -68,7 +93,7 @@ fn visit_fact(
     ts: Option<i64>,
     facts: &Facts<'_>,
     (dimension, only): (Dimension, Option<&str>),
-    visit: &mut impl FnMut(Option<i64>, &str, &Sums),
+    visit: &mut dyn FnMut(Option<i64>, &str, &Sums),
 ) {
     match dimension.value(facts) {
         Some(value) if only.is_none_or(|only| only == value) => {
@@ -82,8 +107,10 @@ fn visit_fact(
     }
 }
 
-/// The sums over a filter, per value of `dimension` (only `only` when given; values without
-/// events are left out).
+/// The counts and amounts over a filter, per value of `dimension` (only `only` when given;
+/// values without events are left out). A day the range holds mostly is read whole, minus the
+/// buckets of it outside the range ([`spans_for_counts`]), so these sums carry no maximum or
+/// minimum (both `None`); [`totals`] has them.
 pub fn sums_by_value(
     store: &dyn ReadBackend,
     filter: &EventFilter,
@@ -92,18 +119,28 @@ pub fn sums_by_value(
     plan: Plan,
 ) -> Result<SumsByValue, StoreError> {
     let mut sums = SumsByValue::default();
+    let spans = spans_for_counts(filter.from_micros, filter.to_micros, plan);
     for_each_piece(
         store,
         filter,
         (dimension, only),
-        (plan, &SUM_GRAINS),
-        |_, value, piece| match sums.get_mut(value) {
-            Some(total) => total.add(piece),
-            None => {
-                sums.insert(value.to_owned(), *piece);
+        &spans,
+        |_, value, piece, sign| {
+            let total = match sums.get_mut(value) {
+                Some(total) => total,
+                None => sums.entry(value.to_owned()).or_default(),
+            };
+            match sign {
+                Sign::Add => total.add(piece),
+                Sign::Subtract => total.subtract_counts(piece),
             }
         },
     )?;
+    // A value of a part taken off may have nothing left in the range.
+    sums.retain(|_, total| !total.is_nothing());
+    for total in sums.values_mut() {
+        (total.max_amount, total.min_amount) = (None, None);
+    }
     Ok(sums)
 }
 
@@ -118,8 +155,8 @@ pub fn totals(
         store,
         filter,
         (Dimension::Total, None),
-        (plan, &SUM_GRAINS),
-        |_, _, piece| totals.add(piece),
+        &added(filter, plan, &SUM_GRAINS),
+        |_, _, piece, _| totals.add(piece),
     )?;
     Ok(totals)
 }
@@ -149,8 +186,8 @@ pub fn sums_by_slot(
         store,
         &filter,
         (Dimension::Total, None),
-        (plan, grains),
-        |time, _, piece| {
+        &added(&filter, plan, grains),
+        |time, _, piece, _| {
             if let Some(time) = time {
                 let slot = time - time.rem_euclid(grain);
                 slots.entry(slot).or_default().add(piece);
