@@ -216,3 +216,138 @@ fn a_summary_reaching_before_the_retention_horizon_says_so() {
     assert!(after.get("people_since").is_none(), "{after}");
     assert_eq!(after["metrics"]["visitors"], 1);
 }
+
+/// A backup taken while a writer keeps committing, restored under a fresh analytics process,
+/// answers every question exactly as a raw scan of the events it holds.
+#[tokio::test]
+async fn a_backup_taken_under_load_restores_into_a_fresh_analytics() {
+    use analytics::routes::{funnel, products, shops, timeseries};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("analytics.db");
+    let mut writer = Writer::open(&database).expect("opens");
+    writer.set_fold_rows(150);
+    let load = std::thread::spawn(move || {
+        for batch in 0..40usize {
+            let events: Vec<Event> = (0..100)
+                .map(|n| {
+                    let event_type = ["page_view", "add_to_cart", "purchase"][(batch + n) % 3];
+                    let value = json!({"event_type": event_type,
+                        "timestamp": format!("2025-10-{:02}T{:02}:{:02}:00Z", 1 + n % 5, n % 24, batch),
+                        "order_amount": 1.25 * n as f64, "session_id": format!("s{}", n % 9),
+                        "visitor_id": format!("v{}", n % 13), "product_id": format!("p{}", n % 4)});
+                    Event::from_json(value, Utc::now(), new_event_id).expect("valid")
+                })
+                .collect();
+            writer.insert_batch(&events).expect("stores");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let copy = dir.path().join("copy.db");
+    let (ok, _, err) = backup(&database, &copy);
+    assert!(ok, "{err}");
+    load.join().expect("the load finished");
+
+    let address = format!("127.0.0.1:{}", test_support::free_port());
+    let mut analytics = std::process::Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .env("AUTH", "off")
+        .env("DATABASE_URL", &copy)
+        .env("ANALYTICS_ADDR", &address)
+        .env(
+            "ANALYTICS_METRICS_ADDR",
+            format!("127.0.0.1:{}", test_support::free_port()),
+        )
+        .env("DASHBOARD_DIR", "/nonexistent-dashboard")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("analytics starts");
+    let client = reqwest::Client::new();
+    test_support::eventually(
+        "the restored analytics to be ready",
+        std::time::Duration::from_secs(20),
+        || async {
+            let response = client
+                .get(format!("http://{address}/api/ready"))
+                .send()
+                .await
+                .ok()?;
+            response.status().is_success().then_some(())
+        },
+    )
+    .await;
+    let get = |query: &'static str| {
+        let client = client.clone();
+        let url = format!("http://{address}{query}");
+        async move {
+            let response = client.get(url).send().await.expect("answers");
+            assert_eq!(response.status(), 200, "{query}");
+            response.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let raw = Connection::open(&copy).expect("opens the copy");
+    let scope = "from=2025-10-02&to=2025-10-05&tz=Europe/Berlin";
+    let expected = [
+        serde_json::to_value(
+            summary::compute(
+                &raw,
+                &summary::SummaryRequest::parse(Some(scope)).expect("q"),
+                Plan::Raw,
+            )
+            .expect("summary"),
+        )
+        .expect("json"),
+        serde_json::to_value(
+            products::compute(
+                &raw,
+                &products::ProductsRequest::parse(Some("sort=revenue")).expect("q"),
+                Plan::Raw,
+            )
+            .expect("products"),
+        )
+        .expect("json"),
+        serde_json::to_value(
+            funnel::compute(
+                &raw,
+                &funnel::FunnelRequest::parse(Some("by=sessions")).expect("q"),
+                Plan::Raw,
+            )
+            .expect("funnel"),
+        )
+        .expect("json"),
+        serde_json::to_value(
+            timeseries::compute(
+                &raw,
+                &timeseries::TimeseriesRequest::parse(Some(scope)).expect("q"),
+                Plan::Raw,
+            )
+            .expect("series"),
+        )
+        .expect("json"),
+        serde_json::to_value(
+            shops::compute(
+                &raw,
+                &summary::SummaryRequest::parse(None).expect("q").scope,
+                Plan::Raw,
+            )
+            .expect("shops"),
+        )
+        .expect("json"),
+    ];
+    let answered = [
+        get("/api/v1/summary?from=2025-10-02&to=2025-10-05&tz=Europe/Berlin").await,
+        get("/api/v1/products?sort=revenue").await,
+        get("/api/v1/funnel?by=sessions").await,
+        get("/api/v1/timeseries?from=2025-10-02&to=2025-10-05&tz=Europe/Berlin").await,
+        get("/api/v1/shops").await,
+    ];
+    let _ = analytics.kill();
+    let _ = analytics.wait();
+    assert_eq!(answered, expected);
+    let stored: i64 = raw
+        .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+        .expect("counts");
+    assert!(
+        stored > 0 && stored % 100 == 0,
+        "whole batches only: {stored}"
+    );
+}
