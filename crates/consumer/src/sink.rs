@@ -31,15 +31,8 @@ impl Sink {
     /// Commits `events` in one transaction; duplicates are skipped. The events are shared, not
     /// moved, so a failed write can be retried with the same batch.
     pub async fn write(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StoreError> {
-        let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || {
-            let mut writer = writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            writer.insert_batch(&events)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        self.with_writer(move |writer| writer.insert_batch(&events))
+            .await
     }
 
     /// Deletes raw events and day rows of people older than `days` days (see
@@ -48,26 +41,32 @@ impl Sink {
         &self,
         days: u32,
     ) -> Result<events_core::store::retention::Retained, StoreError> {
-        let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || {
-            let mut writer = writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.with_writer(move |writer| {
             writer.apply_retention(chrono::Utc::now().timestamp_micros(), days)
         })
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     /// Rolls up the earliest ended day not rolled up yet (see `events_core::store::days`);
     /// `None` when there is none.
     pub async fn roll_up_next_day(&self) -> Result<Option<i64>, StoreError> {
+        self.with_writer(|writer| {
+            writer.roll_up_next_day(chrono::Utc::now().timestamp_micros(), ROLL_UP_QUIET)
+        })
+        .await
+    }
+
+    /// Runs `work` on the writer, on the blocking pool.
+    async fn with_writer<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let writer = Arc::clone(&self.writer);
         tokio::task::spawn_blocking(move || {
             let mut writer = writer
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            writer.roll_up_next_day(chrono::Utc::now().timestamp_micros(), ROLL_UP_QUIET)
+            work(&mut writer)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?

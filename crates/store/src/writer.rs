@@ -126,14 +126,19 @@ impl Writer {
         }
         transaction.commit()?;
         if fold_due {
-            self.unfolded = 0;
-            self.last_fold = Some(Instant::now());
+            self.folded();
         }
         let now = Instant::now();
         for (_, day) in touched_days.iter().filter(|(shop, _)| *shop == ALL_SHOPS) {
             self.written_days.insert(*day, now);
         }
         Ok(outcome)
+    }
+
+    /// Notes a committed fold: nothing waits, and the next is due a [`FOLD_INTERVAL`] from now.
+    fn folded(&mut self) {
+        self.unfolded = 0;
+        self.last_fold = Some(Instant::now());
     }
 
     /// Fails while the store's path no longer names the file this writer opened (deleted, or
@@ -161,8 +166,7 @@ impl Writer {
     ) -> Result<super::retention::Retained, StoreError> {
         self.check_file()?;
         let retained = super::retention::apply(&mut self.connection, now_micros, days)?;
-        self.unfolded = 0;
-        self.last_fold = Some(Instant::now());
+        self.folded();
         Ok(retained)
     }
 
@@ -185,8 +189,7 @@ impl Writer {
         let transaction = self.connection.transaction()?;
         rollups::fold(&transaction)?;
         transaction.commit()?;
-        self.unfolded = 0;
-        self.last_fold = Some(Instant::now());
+        self.folded();
         days::roll_up_next_day(&mut self.connection, now_micros, &busy)
     }
 }

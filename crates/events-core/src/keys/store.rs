@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::transport::LazyConnection;
 use chrono::{SecondsFormat, Utc};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use tokio::sync::OnceCell;
 
 use super::{KeyRecord, NewKey, from_hex, generate_id, generate_key, hash_key, to_hex};
 
@@ -39,9 +39,7 @@ pub enum KeyStoreError {
 
 /// The keys in Redis. Connects lazily and reconnects by itself.
 pub struct KeyStore {
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
-    timeout: Duration,
+    redis: LazyConnection,
 }
 
 /// A stored key: its hash and its record.
@@ -54,9 +52,7 @@ pub struct StoredKey {
 impl KeyStore {
     pub fn new(redis_url: &str, timeout: Duration) -> Result<KeyStore, KeyStoreError> {
         Ok(KeyStore {
-            client: redis::Client::open(redis_url)?,
-            connection: OnceCell::new(),
-            timeout,
+            redis: LazyConnection::open(redis_url, timeout)?,
         })
     }
 
@@ -185,23 +181,17 @@ impl KeyStore {
     }
 
     async fn connection(&self) -> Result<ConnectionManager, KeyStoreError> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| async {
-                let config = crate::transport::connection_config(self.timeout);
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
-            .await?;
-        Ok(connection.clone())
+        Ok(self.redis.get().await?)
     }
 
     async fn within_timeout<T>(
         &self,
         work: impl Future<Output = Result<T, KeyStoreError>>,
     ) -> Result<T, KeyStoreError> {
-        tokio::time::timeout(self.timeout, work)
+        let timeout = self.redis.timeout;
+        tokio::time::timeout(timeout, work)
             .await
-            .map_err(|_| KeyStoreError::Timeout(self.timeout))?
+            .map_err(|_| KeyStoreError::Timeout(timeout))?
     }
 }
 

@@ -16,15 +16,39 @@ pub use dead_letters::{DeadLetter, ReplayOutcome, list_dead_letters, replay_dead
 pub use group::{GroupReader, ReadFrom};
 pub use publisher::{BacklogSize, Publisher};
 
-/// How a service's lazily made Redis connection behaves: every connect and command bounded by
-/// `timeout`, one quick retry, then the caller's own backoff. Shared by the publisher and the
-/// key store.
-pub fn connection_config(timeout: Duration) -> redis::aio::ConnectionManagerConfig {
-    redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(timeout)
+/// A Redis connection made on first use and re-made by itself, every connect and command
+/// bounded by `timeout` with one quick retry (then the caller's own backoff), so a service
+/// starts and keeps answering while Redis is away. Shared by the publisher and the key store.
+pub struct LazyConnection {
+    client: redis::Client,
+    connection: tokio::sync::OnceCell<redis::aio::ConnectionManager>,
+    pub timeout: Duration,
+}
+
+impl LazyConnection {
+    pub fn open(redis_url: &str, timeout: Duration) -> redis::RedisResult<LazyConnection> {
+        Ok(LazyConnection {
+            client: redis::Client::open(redis_url)?,
+            connection: tokio::sync::OnceCell::new(),
+            timeout,
+        })
+    }
+
+    /// The connection, made now if it is the first use.
+    pub async fn get(&self) -> redis::RedisResult<redis::aio::ConnectionManager> {
+        let connection = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(self.timeout);
+                redis::aio::ConnectionManager::new_with_config(self.client.clone(), config).await
+            })
+            .await?;
+        Ok(connection.clone())
+    }
 }
 
 /// The one field of a stream entry, holding the event's JSON.

@@ -4,9 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::Client;
+use crate::transport::LazyConnection;
 use redis::aio::ConnectionManager;
-use tokio::sync::OnceCell;
 
 use super::{EVENT_FIELD, TransportError};
 
@@ -20,11 +19,9 @@ pub struct BacklogSize {
 /// Publishes events for ingestion. Connects lazily and reconnects by itself, so ingestion
 /// starts and keeps answering (503) while Redis is away.
 pub struct Publisher {
-    client: Client,
-    connection: OnceCell<ConnectionManager>,
+    redis: LazyConnection,
     stream: String,
     channel: String,
-    timeout: Duration,
     /// Set once Redis refused `MEMORY USAGE`.
     memory_usage_refused: AtomicBool,
 }
@@ -37,11 +34,9 @@ impl Publisher {
         timeout: Duration,
     ) -> Result<Self, TransportError> {
         Ok(Publisher {
-            client: Client::open(redis_url)?,
-            connection: OnceCell::new(),
+            redis: LazyConnection::open(redis_url, timeout)?,
             stream: stream.to_owned(),
             channel: channel.to_owned(),
-            timeout,
             memory_usage_refused: AtomicBool::new(false),
         })
     }
@@ -142,22 +137,16 @@ impl Publisher {
     }
 
     async fn connection(&self) -> Result<ConnectionManager, TransportError> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| async {
-                let config = crate::transport::connection_config(self.timeout);
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
-            .await?;
-        Ok(connection.clone())
+        Ok(self.redis.get().await?)
     }
 
     async fn within_timeout<T>(
         &self,
         work: impl Future<Output = Result<T, TransportError>>,
     ) -> Result<T, TransportError> {
-        tokio::time::timeout(self.timeout, work)
+        let timeout = self.redis.timeout;
+        tokio::time::timeout(timeout, work)
             .await
-            .map_err(|_| TransportError::Timeout(self.timeout))?
+            .map_err(|_| TransportError::Timeout(timeout))?
     }
 }
