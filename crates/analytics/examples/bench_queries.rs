@@ -346,6 +346,7 @@ fn load(path: &std::path::Path, events: u64, end: DateTime<Utc>) -> Result<(), S
             order_id: None,
             sent_at: None,
             received_at: timestamp,
+            traffic: Default::default(),
         });
         if batch.len() == BATCH {
             writer.insert_batch(&batch).map_err(|e| e.to_string())?;

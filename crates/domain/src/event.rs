@@ -162,6 +162,55 @@ pub struct Event {
     pub sent_at: Option<DateTime<Utc>>,
     #[serde(with = "utc_micros")]
     pub received_at: DateTime<Utc>,
+    /// What ingestion derived about where the event came from and what sent it.
+    #[serde(default, skip_serializing_if = "Traffic::is_empty")]
+    pub traffic: Traffic,
+}
+
+/// Where an event came from and what sent it, derived at ingestion from the URL, the
+/// referrer, the `utm_*` fields, the user agent and the IP address (docs/API.md, "Where buyers
+/// come from"). Only these derived values are kept: never the user agent, the IP address or
+/// the URL's query string.
+///
+/// Events stored before these fields existed have them all empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// The referrer's host, lower case, without a leading `www.`; `None` when there is no
+    /// referrer or it is the same site as the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_domain: Option<String>,
+    /// `utm_source`, or the canonical name of a known referrer (`Google`), or the referrer's
+    /// domain; `None` for direct traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// One of the channel names (`Organic Search`, `Direct`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// `desktop`, `mobile` or `tablet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// A crawler, preview fetcher or headless browser: stored, left out of every metric.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_bot: bool,
+}
+
+impl Traffic {
+    /// Nothing was derived (an event without URL, referrer, user agent or IP, or one stored
+    /// before these fields existed).
+    pub fn is_empty(&self) -> bool {
+        *self == Traffic::default()
+    }
 }
 
 impl Event {
@@ -393,6 +442,7 @@ impl Checked {
             order_id: self.order_id,
             sent_at: self.sent_at.map(truncate_to_micros),
             received_at: truncate_to_micros(received_at),
+            traffic: Traffic::default(),
         }
     }
 }

@@ -220,6 +220,20 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX events_time;
     DROP INDEX events_type_product;
     ",
+    // v6: where each event came from and what sent it (domain::event::Traffic), derived at
+    // ingestion; rows stored before have them all NULL (and are no bots).
+    "
+    ALTER TABLE events ADD COLUMN referrer_domain TEXT;
+    ALTER TABLE events ADD COLUMN source TEXT;
+    ALTER TABLE events ADD COLUMN medium TEXT;
+    ALTER TABLE events ADD COLUMN campaign TEXT;
+    ALTER TABLE events ADD COLUMN channel TEXT;
+    ALTER TABLE events ADD COLUMN device TEXT;
+    ALTER TABLE events ADD COLUMN browser TEXT;
+    ALTER TABLE events ADD COLUMN os TEXT;
+    ALTER TABLE events ADD COLUMN country TEXT;
+    ALTER TABLE events ADD COLUMN is_bot INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.

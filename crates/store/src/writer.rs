@@ -81,8 +81,10 @@ impl Writer {
                 "INSERT OR IGNORE INTO events (
                     event_id, event_type, timestamp, ts_micros, product_id, order_amount,
                     amount_micros, shop_id, session_id, visitor_id, path, referrer, currency,
-                    quantity, order_id, sent_at, received_at
-                ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    quantity, order_id, sent_at, received_at, referrer_domain, source, medium,
+                    campaign, channel, device, browser, os, country, is_bot
+                ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
             )?;
             for event in events {
                 let changed = insert.execute(params![
@@ -103,6 +105,16 @@ impl Writer {
                     event.order_id,
                     event.sent_at.as_ref().map(format_utc),
                     format_utc(&event.received_at),
+                    event.traffic.referrer_domain,
+                    event.traffic.source,
+                    event.traffic.medium,
+                    event.traffic.campaign,
+                    event.traffic.channel,
+                    event.traffic.device,
+                    event.traffic.browser,
+                    event.traffic.os,
+                    event.traffic.country,
+                    event.traffic.is_bot,
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
