@@ -1,11 +1,11 @@
-//! Whatever a client sends, validation answers with an event or with field errors; it never
+//! Property tests of the two validators. Whatever a client sends, validation answers with an event or with field errors; it never
 //! panics. And the fast path for valid events (`Event::from_valid_json`) accepts only what the
 //! full validator accepts, as the same event, so a client cannot tell which of the two ran.
 
-use chrono::{DateTime, Utc};
-use events_core::event::{
+use super::{
     DUPLICATE_FIELD, Event, EventRules, FieldError, KNOWN_FIELDS, new_event_id, parse_json,
 };
+use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
