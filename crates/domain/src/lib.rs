@@ -5,6 +5,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`event`] | the event model: wire validation into a checked [`event::Event`], field errors |
+//! | [`traffic`] | where an event came from: referrer domain, source, medium, campaign, channel (§10) |
 //! | [`money`] | exact amounts (integer micro-units) and the half-away-from-zero rounding |
 //! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
 //! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |
@@ -17,3 +18,4 @@ pub mod metrics;
 pub mod money;
 pub mod people;
 pub mod sums;
+pub mod traffic;

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use events_core::event::{
-    DUPLICATE_FIELD, Event, EventRules, FieldError, ParsedJson, WireEvent, from_json_object,
+    DUPLICATE_FIELD, EventRules, FieldError, ParsedJson, Submitted, WireEvent, from_json_object,
     new_event_id,
 };
 use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
@@ -61,8 +61,9 @@ async fn post_event(
 ) -> Result<Response, IngestError> {
     let bytes = read_body(&headers, body, MAX_EVENT_BYTES)?;
     let received_at = Utc::now();
-    let mut event = match Event::from_valid_json(&bytes, received_at, &state.rules, new_event_id) {
-        Some(event) => event,
+    let submitted = Submitted::from_valid_json(&bytes, received_at, &state.rules, new_event_id);
+    let Submitted { mut event, .. } = match submitted {
+        Some(submitted) => submitted,
         None => {
             let parsed = parse_json(&bytes)?;
             judge_event(
@@ -115,7 +116,7 @@ async fn post_batch(
     let mut out_of_scope = 0;
     for (index, judgement) in judged.into_iter().enumerate() {
         match judgement {
-            Ok(mut event) => {
+            Ok(Submitted { mut event, .. }) => {
                 let shop_given = given.get(index).copied().unwrap_or(true);
                 match scope_event(key.as_ref(), &mut event, shop_given) {
                     Ok(()) => {
@@ -283,7 +284,7 @@ fn judge_event(
     rules: &EventRules,
     new_id: fn() -> String,
 ) -> Judgement {
-    let judged = Event::from_json_with(value, received_at, rules, new_id);
+    let judged = Submitted::from_json(value, received_at, rules, new_id);
     if duplicates.is_empty() {
         return judged;
     }
@@ -296,7 +297,7 @@ fn judge_event(
 }
 
 /// One event of a batch: accepted, or refused with its field errors.
-type Judgement = Result<Event, Vec<FieldError>>;
+type Judgement = Result<Submitted, Vec<FieldError>>;
 
 fn check_batch_len(len: usize) -> Result<(), IngestError> {
     if len > MAX_BATCH_EVENTS {

@@ -9,11 +9,12 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::model::{Checked, Event, EventType};
+use super::model::{Checked, Event, EventType, Submitted};
 use super::rules::{
     EventRules, check_amount, check_currency, check_id, check_quantity, check_shop_id, check_text,
-    parse_event_type, parse_time, stored_time,
+    check_url, check_user_agent, check_utm, parse_event_type, parse_ip, parse_time, stored_time,
 };
+use crate::traffic::Utm;
 
 /// An event as a client sent it, borrowed from the request body: the fast path for valid
 /// events.
@@ -92,6 +93,22 @@ struct WireFields<'a> {
     order_id: Option<&'a str>,
     #[serde(borrow)]
     sent_at: Option<&'a str>,
+    #[serde(borrow)]
+    url: Option<&'a str>,
+    #[serde(borrow)]
+    utm_source: Option<&'a str>,
+    #[serde(borrow)]
+    utm_medium: Option<&'a str>,
+    #[serde(borrow)]
+    utm_campaign: Option<&'a str>,
+    #[serde(borrow)]
+    utm_term: Option<&'a str>,
+    #[serde(borrow)]
+    utm_content: Option<&'a str>,
+    #[serde(borrow)]
+    user_agent: Option<&'a str>,
+    #[serde(borrow)]
+    ip: Option<&'a str>,
 }
 
 impl WireEvent<'_> {
@@ -102,7 +119,7 @@ impl WireEvent<'_> {
         received_at: DateTime<Utc>,
         rules: &EventRules,
         new_id: impl FnOnce() -> String,
-    ) -> Option<Event> {
+    ) -> Option<Submitted> {
         let WireEvent(fields) = self;
         let event_type = parse_event_type(fields.event_type?).ok()?;
         let timestamp = parse_time(fields.timestamp?).ok()?;
@@ -122,6 +139,16 @@ impl WireEvent<'_> {
         let currency = keep(fields.currency, check_currency)?;
         let quantity = fields.quantity.map(check_quantity).transpose().ok()?;
         let order_id = keep(fields.order_id, |t| check_id(t, 128))?;
+        let url = keep(fields.url, check_url)?;
+        let utm = Utm {
+            source: keep(fields.utm_source, check_utm)?,
+            medium: keep(fields.utm_medium, check_utm)?,
+            campaign: keep(fields.utm_campaign, check_utm)?,
+            term: keep(fields.utm_term, check_utm)?,
+            content: keep(fields.utm_content, check_utm)?,
+        };
+        let user_agent = keep(fields.user_agent, check_user_agent)?;
+        let ip = fields.ip.map(parse_ip).transpose().ok()?;
         Some(
             Checked {
                 event_type,
@@ -138,8 +165,12 @@ impl WireEvent<'_> {
                 currency,
                 quantity,
                 order_id,
+                url,
+                utm,
+                user_agent,
+                ip,
             }
-            .into_event(received_at, new_id),
+            .into_submitted(received_at, new_id),
         )
     }
 }
@@ -154,6 +185,18 @@ impl Event {
         rules: &EventRules,
         new_id: impl FnOnce() -> String,
     ) -> Option<Event> {
+        Submitted::from_valid_json(json, received_at, rules, new_id).map(|s| s.event)
+    }
+}
+
+impl Submitted {
+    /// [`Event::from_valid_json`], keeping the shopper's user agent and IP.
+    pub fn from_valid_json(
+        json: &[u8],
+        received_at: DateTime<Utc>,
+        rules: &EventRules,
+        new_id: impl FnOnce() -> String,
+    ) -> Option<Submitted> {
         serde_json::from_slice::<WireEvent>(json)
             .ok()?
             .validate(received_at, rules, new_id)

@@ -4,12 +4,13 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::model::{Checked, Event, EventType, FieldError};
+use super::model::{Checked, Event, EventType, FieldError, Submitted};
 use super::rules::{
     AMOUNT_REQUIRED, AMOUNT_RULE, EventRules, KNOWN_FIELDS, QUANTITY_RULE, check_amount,
-    check_currency, check_id, check_quantity, check_shop_id, check_text, parse_event_type,
-    parse_time, stored_time,
+    check_currency, check_id, check_quantity, check_shop_id, check_text, check_url,
+    check_user_agent, check_utm, parse_event_type, parse_ip, parse_time, stored_time,
 };
+use crate::traffic::Utm;
 
 impl Event {
     /// Validates one event as a client sent it, received at `received_at`, with the default
@@ -34,6 +35,19 @@ impl Event {
         rules: &EventRules,
         new_id: impl FnOnce() -> String,
     ) -> Result<Event, Vec<FieldError>> {
+        Submitted::from_json(value, received_at, rules, new_id).map(|submitted| submitted.event)
+    }
+}
+
+impl Submitted {
+    /// The full validator: [`Event::from_json_with`], keeping the shopper's user agent and IP
+    /// for ingestion's derivations.
+    pub fn from_json(
+        value: Value,
+        received_at: DateTime<Utc>,
+        rules: &EventRules,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Submitted, Vec<FieldError>> {
         let Value::Object(object) = value else {
             return Err(vec![FieldError::new("body", "must be a JSON object")]);
         };
@@ -61,6 +75,16 @@ impl Event {
         let currency = fields.optional_currency("currency");
         let quantity = fields.optional_quantity("quantity");
         let order_id = fields.optional_id("order_id", 128);
+        let url = fields.optional_checked("url", check_url);
+        let mut utm = Utm::default();
+        for (name, slot) in Utm::FIELDS.into_iter().zip(utm.slots()) {
+            *slot = fields.optional_checked(name, check_utm);
+        }
+        let user_agent = fields.optional_checked("user_agent", check_user_agent);
+        let ip = fields.string("ip").and_then(|text| {
+            let ip = parse_ip(&text);
+            fields.checked("ip", ip)
+        });
 
         if event_type == Some(EventType::Purchase)
             && order_amount.is_none()
@@ -97,8 +121,12 @@ impl Event {
             currency,
             quantity,
             order_id,
+            url,
+            utm,
+            user_agent,
+            ip,
         }
-        .into_event(received_at, new_id))
+        .into_submitted(received_at, new_id))
     }
 }
 
@@ -168,6 +196,17 @@ impl Fields {
     fn optional_text(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
         let text = self.string(name)?;
         let rule = check_text(&text, min, max);
+        self.checked(name, rule.map(|()| text))
+    }
+
+    /// A text field that keeps `rule`.
+    fn optional_checked(
+        &mut self,
+        name: &str,
+        rule: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        let text = self.string(name)?;
+        let rule = rule(&text);
         self.checked(name, rule.map(|()| text))
     }
 
@@ -591,6 +630,79 @@ mod tests {
             fields_in_error(serde_json::from_str(&array).expect("JSON")),
             ["body"]
         );
+    }
+
+    #[test]
+    fn the_attribution_fields_are_validated_with_every_error_listed() {
+        let value = json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
+            "url": "/relative", "utm_source": "", "utm_medium": "x".repeat(257),
+            "utm_campaign": 5, "utm_term": "a\nb", "utm_content": "", "user_agent": "u".repeat(1025),
+            "ip": "999.0.0.1"});
+        let mut fields = fields_in_error(value);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "ip",
+                "url",
+                "user_agent",
+                "utm_campaign",
+                "utm_content",
+                "utm_medium",
+                "utm_source",
+                "utm_term"
+            ]
+        );
+        let fine = json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
+            "url": "https://shop.example/", "utm_source": "s".repeat(256), "user_agent": "",
+            "ip": "2001:db8::1"});
+        assert!(parse(fine).is_ok());
+    }
+
+    #[test]
+    fn the_url_fills_path_and_utm_and_is_not_kept() {
+        let value = json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
+            "url": "https://shop.example/shoes?utm_source=google&utm_medium=cpc&utm_campaign=spring&email=a%40b.example#top",
+            "referrer": "https://www.google.com/search?q=red+shoes", "user_agent": "Mozilla/5.0",
+            "ip": "203.0.113.7", "utm_term": "red shoes"});
+        let submitted =
+            Submitted::from_json(value, received(), &EventRules::default(), || "id".into())
+                .expect("valid");
+        let event = &submitted.event;
+        assert_eq!(event.path.as_deref(), Some("/shoes"));
+        assert_eq!(
+            event.referrer.as_deref(),
+            Some("https://www.google.com/search")
+        );
+        assert_eq!(event.traffic.referrer_domain.as_deref(), Some("google.com"));
+        assert_eq!(event.traffic.source.as_deref(), Some("Google"));
+        assert_eq!(event.traffic.medium.as_deref(), Some("cpc"));
+        assert_eq!(event.traffic.campaign.as_deref(), Some("spring"));
+        assert_eq!(event.traffic.channel.as_deref(), Some("Paid Search"));
+        assert_eq!(submitted.shopper.user_agent.as_deref(), Some("Mozilla/5.0"));
+        assert_eq!(
+            submitted.shopper.ip,
+            Some("203.0.113.7".parse().expect("ip"))
+        );
+        let json = event.to_json();
+        for private in [
+            "a@b",
+            "a%40b",
+            "red",
+            "Mozilla",
+            "203.0.113.7",
+            "utm_",
+            "q=",
+        ] {
+            assert!(!json.contains(private), "{private} stored in {json}");
+        }
+    }
+
+    #[test]
+    fn a_given_path_wins_over_the_urls_and_loses_its_query() {
+        let value = json!({"event_type": "page_view", "timestamp": "2025-10-02T10:30:00Z",
+            "url": "https://shop.example/from-url", "path": "/given?token=secret#x"});
+        assert_eq!(parse(value).expect("valid").path.as_deref(), Some("/given"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! [`Traffic`], and what an `Event` does once built (its transport JSON, the rules checked
 //! again on the way out of Redis).
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +13,7 @@ use super::rules::{
     check_quantity, check_shop_id, check_text, check_window,
 };
 use crate::money;
+use crate::traffic::{self, Utm, url};
 
 /// The three things a shop reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -264,17 +267,39 @@ pub(super) struct Checked {
     pub(super) currency: Option<String>,
     pub(super) quantity: Option<u32>,
     pub(super) order_id: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) utm: Utm,
+    pub(super) user_agent: Option<String>,
+    pub(super) ip: Option<IpAddr>,
 }
 
 impl Checked {
     /// The event as stored: the server's id and the default shop where the client sent none,
-    /// times cut to the microseconds the store keeps.
-    pub(super) fn into_event(
-        self,
+    /// times cut to the microseconds the store keeps, where it came from derived (§10) from
+    /// its URL, referrer and `utm_*`; and the shopper's user agent and IP, which are not
+    /// stored.
+    ///
+    /// `url` fills the `utm_*` fields the event lacks and its `path` when absent; `path` and
+    /// `referrer` are kept without query string or fragment. `url` itself, `utm_term` and
+    /// `utm_content` are dropped here: they are not dimensions.
+    pub(super) fn into_submitted(
+        mut self,
         received_at: DateTime<Utc>,
         new_id: impl FnOnce() -> String,
-    ) -> Event {
-        Event {
+    ) -> Submitted {
+        if let Some(page_url) = &self.url {
+            self.utm.fill_from_url(page_url);
+        }
+        let traffic = traffic::where_from(self.url.as_deref(), self.referrer.as_deref(), &self.utm);
+        let path = match (self.path, &self.url) {
+            (Some(path), _) => Some(url::without_query(&path).to_owned()),
+            (None, Some(page_url)) => Some(url::path(page_url).to_owned()),
+            (None, None) => None,
+        };
+        let referrer = self
+            .referrer
+            .map(|referrer| url::without_query(&referrer).to_owned());
+        let event = Event {
             event_id: self.event_id.unwrap_or_else(new_id),
             event_type: self.event_type,
             timestamp: truncate_to_micros(self.timestamp),
@@ -283,14 +308,39 @@ impl Checked {
             order_amount: self.order_amount,
             session_id: self.session_id,
             visitor_id: self.visitor_id,
-            path: self.path,
-            referrer: self.referrer,
+            path,
+            referrer,
             currency: self.currency,
             quantity: self.quantity,
             order_id: self.order_id,
             sent_at: self.sent_at.map(truncate_to_micros),
             received_at: truncate_to_micros(received_at),
-            traffic: Traffic::default(),
+            traffic,
+        };
+        Submitted {
+            event,
+            shopper: Shopper {
+                user_agent: self.user_agent.filter(|ua| !ua.is_empty()),
+                ip: self.ip,
+            },
         }
     }
+}
+
+/// What a sender said about the shopper's browser: used to derive device, browser, os,
+/// bots, the country and the cookieless visitor id, and never stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shopper {
+    /// `user_agent`, or for a browser's request the `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// `ip`, or for a browser's request the connection's address.
+    pub ip: Option<IpAddr>,
+}
+
+/// A valid event as a client sent it: the event to store, and the shopper's details that
+/// ingestion derives from and then drops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    pub event: Event,
+    pub shopper: Shopper,
 }

@@ -45,7 +45,7 @@ pub(crate) const AMOUNT_MAX: f64 = 1e9;
 pub(crate) const QUANTITY_MAX: u64 = 100_000;
 
 /// The fields a client may send; anything else is refused so that a typo cannot pass.
-pub const KNOWN_FIELDS: [&str; 14] = [
+pub const KNOWN_FIELDS: [&str; 22] = [
     "event_type",
     "timestamp",
     "product_id",
@@ -60,6 +60,14 @@ pub const KNOWN_FIELDS: [&str; 14] = [
     "quantity",
     "order_id",
     "sent_at",
+    "url",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "user_agent",
+    "ip",
 ];
 
 pub(crate) const AMOUNT_REQUIRED: &str = "is required for a purchase";
@@ -208,4 +216,30 @@ pub(crate) fn check_quantity(quantity: u64) -> Result<u32, &'static str> {
     } else {
         Err(QUANTITY_RULE)
     }
+}
+
+/// `url`: the page's full URL, at most 2048 characters, absolute `http` or `https`.
+pub(crate) fn check_url(text: &str) -> Result<(), String> {
+    check_text(text, 1, 2048)?;
+    if crate::traffic::url::is_web_url(text) {
+        Ok(())
+    } else {
+        Err("must be an absolute http or https URL, such as https://shop.example/p".into())
+    }
+}
+
+/// A `utm_*` field: 1 to 256 characters, no control characters.
+pub(crate) fn check_utm(text: &str) -> Result<(), String> {
+    check_text(text, 1, 256)
+}
+
+/// `user_agent`: at most 1024 characters, no control characters.
+pub(crate) fn check_user_agent(text: &str) -> Result<(), String> {
+    check_text(text, 0, 1024)
+}
+
+/// `ip`: an IPv4 or IPv6 address.
+pub(crate) fn parse_ip(text: &str) -> Result<std::net::IpAddr, &'static str> {
+    text.parse()
+        .map_err(|_| "must be an IPv4 or IPv6 address, such as 203.0.113.7 or 2001:db8::1")
 }
