@@ -7,9 +7,11 @@
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
 //! | [`auth`] | API keys and their scopes, rate limits, CORS (docs/SECURITY.md) |
+//! | [`derive`] | device, browser, os, bots and country from the shopper's user agent and IP |
 
 pub mod auth;
 pub mod backlog;
+pub mod derive;
 pub mod error;
 pub mod routes;
 
@@ -25,6 +27,8 @@ use events_core::keys::access::{AuthArgs, Gate};
 use events_core::transport::{BacklogSize, Publisher};
 
 use crate::backlog::Backlog;
+use crate::derive::geo::Geo;
+use events_core::keys::client::TrustedProxies;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +83,11 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_WRITE", default_value = "1000")]
     pub rate_limit_write: NonZeroU32,
 
+    /// A MaxMind-format country database (GeoLite2-Country.mmdb or GeoIP2) giving each event's
+    /// `country` from the shopper's IP address; without it `country` is null.
+    #[arg(long, env = "GEOIP_DB")]
+    pub geoip_db: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -91,6 +100,10 @@ pub struct AppState {
     pub rules: EventRules,
     /// How long a client should wait before retrying after a `503`.
     pub retry_after: Duration,
+    /// `GEOIP_DB`, open.
+    pub geo: Option<Geo>,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` gives a browser's address.
+    pub proxies: TrustedProxies,
 }
 
 /// Binds `INGESTION_ADDR` and serves until `shutdown` is cancelled.
@@ -156,6 +169,13 @@ fn build(config: &Config) -> Result<Built, String> {
         })),
         rules: config.rules.rules(),
         retry_after: Duration::from_secs(1),
+        geo: config
+            .geoip_db
+            .as_deref()
+            .map(Geo::open)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+        proxies: config.auth.trusted_proxies.clone(),
     });
     let (app, gate) = auth::protect(router(Arc::clone(&state)), config)?;
     Ok((app, state, gate))

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Extension, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -12,8 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use events_core::event::{
-    DUPLICATE_FIELD, EventRules, FieldError, ParsedJson, Submitted, WireEvent, from_json_object,
-    new_event_id,
+    DUPLICATE_FIELD, Event, EventRules, FieldError, ParsedJson, Shopper, Submitted, WireEvent,
+    from_json_object, new_event_id,
 };
 use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
 use events_core::keys::access::Authenticated;
@@ -21,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
-use crate::AppState;
 use crate::auth::{scope_event, shop_given, shops_given};
 use crate::error::IngestError;
+use crate::{AppState, derive};
 
 /// The largest single event body.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
@@ -56,13 +58,15 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn post_event(
     State(state): State<Arc<AppState>>,
     key: Option<Extension<Authenticated>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
+    let browser = browser_shopper(&state, key.as_ref(), peer.as_ref(), &headers);
     let bytes = read_body(&headers, body, MAX_EVENT_BYTES)?;
     let received_at = Utc::now();
     let submitted = Submitted::from_valid_json(&bytes, received_at, &state.rules, new_event_id);
-    let Submitted { mut event, .. } = match submitted {
+    let submitted = match submitted {
         Some(submitted) => submitted,
         None => {
             let parsed = parse_json(&bytes)?;
@@ -76,6 +80,7 @@ async fn post_event(
             .map_err(|details| IngestError::invalid("the event is invalid", details))?
         }
     };
+    let mut event = finish(&state, submitted, browser.as_ref());
     if let Some(Extension(key)) = &key {
         scope_event(Some(key), &mut event, shop_given(&bytes)).map_err(IngestError::Forbidden)?;
     }
@@ -98,9 +103,11 @@ struct Rejected {
 async fn post_batch(
     State(state): State<Arc<AppState>>,
     key: Option<Extension<Authenticated>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
+    let browser = browser_shopper(&state, key.as_ref(), peer.as_ref(), &headers);
     let bytes = read_body(&headers, body, MAX_BATCH_BYTES)?;
     let judged = judge_batch(&bytes, Utc::now(), &state.rules, new_event_id)?;
     let key = key.map(|Extension(key)| key);
@@ -116,7 +123,8 @@ async fn post_batch(
     let mut out_of_scope = 0;
     for (index, judgement) in judged.into_iter().enumerate() {
         match judgement {
-            Ok(Submitted { mut event, .. }) => {
+            Ok(submitted) => {
+                let mut event = finish(&state, submitted, browser.as_ref());
                 let shop_given = given.get(index).copied().unwrap_or(true);
                 match scope_event(key.as_ref(), &mut event, shop_given) {
                     Ok(()) => {
@@ -170,6 +178,28 @@ async fn post_batch(
     // The ids let a client retry the same events idempotently after a lost answer.
     let body = json!({"accepted": accepted_count, "event_ids": event_ids, "rejected": rejected});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The shopper of a browser's request (its own user agent and address), `None` for a
+/// server's.
+fn browser_shopper(
+    state: &AppState,
+    key: Option<&Extension<Authenticated>>,
+    peer: Option<&Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Option<Shopper> {
+    let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    derive::shopper::of_browser(key.map(|Extension(k)| k), headers, peer, &state.proxies)
+}
+
+/// A valid event with the shopper's part of its traffic derived (from the browser's own
+/// user agent and address for a browser's request, from the event's fields otherwise); the
+/// user agent and IP address go no further.
+fn finish(state: &AppState, submitted: Submitted, browser: Option<&Shopper>) -> Event {
+    let Submitted { mut event, shopper } = submitted;
+    let shopper = browser.unwrap_or(&shopper);
+    derive::fill(&mut event.traffic, shopper, state.geo.as_ref());
+    event
 }
 
 /// `GET /v1/ready`: `200` while Redis answers.

@@ -1,5 +1,8 @@
 //! The test harness: a private `redis-server` on a free port (never a Redis the tests did not
-//! start), and a helper that waits for a condition instead of sleeping for a guess.
+//! start), and a helper that waits for a condition instead of sleeping for a guess; [`mmdb`]
+//! writes tiny GeoIP country databases.
+
+pub mod mmdb;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
