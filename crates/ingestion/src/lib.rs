@@ -7,6 +7,7 @@
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
 //! | [`auth`] | API keys and their scopes, rate limits, CORS (docs/SECURITY.md) |
+//! | [`visits`] | cookieless visitor ids and 30-minute sessions, kept in Redis |
 //! | [`derive`] | device, browser, os, bots and country from the shopper's user agent and IP |
 
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod backlog;
 pub mod derive;
 pub mod error;
 pub mod routes;
+pub mod visits;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -28,6 +30,11 @@ use events_core::transport::{BacklogSize, Publisher};
 
 use crate::backlog::Backlog;
 use crate::derive::geo::Geo;
+use crate::visits::Visits;
+use events_core::transport::LazyConnection;
+
+/// The prefix of the Redis keys of cookieless salts and sessions.
+pub const VISITS_PREFIX: &str = "analytics:";
 use events_core::keys::client::TrustedProxies;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -104,6 +111,8 @@ pub struct AppState {
     pub geo: Option<Geo>,
     /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` gives a browser's address.
     pub proxies: TrustedProxies,
+    /// Visitor ids and sessions for events without them.
+    pub visits: Visits,
 }
 
 /// Binds `INGESTION_ADDR` and serves until `shutdown` is cancelled.
@@ -176,6 +185,11 @@ fn build(config: &Config) -> Result<Built, String> {
             .transpose()
             .map_err(|e| e.to_string())?,
         proxies: config.auth.trusted_proxies.clone(),
+        visits: Visits::new(
+            LazyConnection::open(&config.redis.redis_url, config.redis.redis_timeout)
+                .map_err(|e| format!("REDIS_URL: {e}"))?,
+            VISITS_PREFIX,
+        ),
     });
     let (app, gate) = auth::protect(router(Arc::clone(&state)), config)?;
     Ok((app, state, gate))

@@ -80,10 +80,17 @@ async fn post_event(
             .map_err(|details| IngestError::invalid("the event is invalid", details))?
         }
     };
-    let mut event = finish(&state, submitted, browser.as_ref());
+    let (mut event, shopper) = finish(&state, submitted, browser.as_ref());
     if let Some(Extension(key)) = &key {
         scope_event(Some(key), &mut event, shop_given(&bytes)).map_err(IngestError::Forbidden)?;
     }
+    assign_visits(
+        &state,
+        std::slice::from_mut(&mut event),
+        &[&shopper],
+        received_at,
+    )
+    .await?;
     publish(&state, vec![event.to_json()]).await?;
     tracing::debug!(event_id = %event.event_id, "event accepted");
     let body = json!({"status": "accepted", "event_id": event.event_id});
@@ -109,7 +116,8 @@ async fn post_batch(
 ) -> Result<Response, IngestError> {
     let browser = browser_shopper(&state, key.as_ref(), peer.as_ref(), &headers);
     let bytes = read_body(&headers, body, MAX_BATCH_BYTES)?;
-    let judged = judge_batch(&bytes, Utc::now(), &state.rules, new_event_id)?;
+    let received_at = Utc::now();
+    let judged = judge_batch(&bytes, received_at, &state.rules, new_event_id)?;
     let key = key.map(|Extension(key)| key);
     let given = match &key {
         Some(_) => shops_given(&bytes, judged.len()),
@@ -118,18 +126,18 @@ async fn post_batch(
     // Up to 1 MiB that a request waiting for Redis need not hold.
     drop(bytes);
     let mut accepted = Vec::with_capacity(judged.len());
-    let mut event_ids = Vec::with_capacity(judged.len());
+    let mut shoppers = Vec::with_capacity(judged.len());
     let mut rejected = Vec::new();
     let mut out_of_scope = 0;
     for (index, judgement) in judged.into_iter().enumerate() {
         match judgement {
             Ok(submitted) => {
-                let mut event = finish(&state, submitted, browser.as_ref());
+                let (mut event, shopper) = finish(&state, submitted, browser.as_ref());
                 let shop_given = given.get(index).copied().unwrap_or(true);
                 match scope_event(key.as_ref(), &mut event, shop_given) {
                     Ok(()) => {
-                        accepted.push(event.to_json());
-                        event_ids.push(event.event_id);
+                        accepted.push(event);
+                        shoppers.push(shopper);
                     }
                     Err(error) => {
                         out_of_scope += 1;
@@ -173,8 +181,14 @@ async fn post_batch(
             details,
         ));
     }
+    let shoppers: Vec<&Shopper> = shoppers.iter().collect();
+    assign_visits(&state, &mut accepted, &shoppers, received_at).await?;
     let accepted_count = accepted.len();
-    publish(&state, accepted).await?;
+    let (payloads, event_ids): (Vec<String>, Vec<String>) = accepted
+        .into_iter()
+        .map(|event| (event.to_json(), event.event_id))
+        .unzip();
+    publish(&state, payloads).await?;
     // The ids let a client retry the same events idempotently after a lost answer.
     let body = json!({"accepted": accepted_count, "event_ids": event_ids, "rejected": rejected});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
@@ -192,14 +206,31 @@ fn browser_shopper(
     derive::shopper::of_browser(key.map(|Extension(k)| k), headers, peer, &state.proxies)
 }
 
-/// A valid event with the shopper's part of its traffic derived (from the browser's own
-/// user agent and address for a browser's request, from the event's fields otherwise); the
-/// user agent and IP address go no further.
-fn finish(state: &AppState, submitted: Submitted, browser: Option<&Shopper>) -> Event {
+/// A valid event with the shopper's part of its traffic derived, and that shopper: the
+/// browser's own user agent and address for a browser's request, the event's fields
+/// otherwise. The user agent and IP address go no further than [`assign_visits`].
+fn finish(state: &AppState, submitted: Submitted, browser: Option<&Shopper>) -> (Event, Shopper) {
     let Submitted { mut event, shopper } = submitted;
-    let shopper = browser.unwrap_or(&shopper);
-    derive::fill(&mut event.traffic, shopper, state.geo.as_ref());
-    event
+    let shopper = browser.cloned().unwrap_or(shopper);
+    derive::fill(&mut event.traffic, &shopper, state.geo.as_ref());
+    (event, shopper)
+}
+
+/// Cookieless visitor ids and sessions (see [`crate::visits`]); `503` when Redis cannot
+/// say, as when it cannot take the events.
+async fn assign_visits(
+    state: &AppState,
+    events: &mut [Event],
+    shoppers: &[&Shopper],
+    received_at: DateTime<Utc>,
+) -> Result<(), IngestError> {
+    let started = std::time::Instant::now();
+    let assigned = state.visits.assign(events, shoppers, received_at).await;
+    metrics::histogram!("visits_assign_duration_seconds").record(started.elapsed().as_secs_f64());
+    assigned.map_err(|source| IngestError::Unavailable {
+        source,
+        retry_after: state.retry_after,
+    })
 }
 
 /// `GET /v1/ready`: `200` while Redis answers.
