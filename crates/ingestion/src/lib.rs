@@ -7,6 +7,7 @@
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
 //! | [`auth`] | API keys and their scopes, rate limits, CORS (docs/SECURITY.md) |
+//! | [`tracker`] | `GET /t.js`, the script a storefront embeds |
 //! | [`visits`] | cookieless visitor ids and 30-minute sessions, kept in Redis |
 //! | [`derive`] | device, browser, os, bots and country from the shopper's user agent and IP |
 
@@ -15,6 +16,7 @@ pub mod backlog;
 pub mod derive;
 pub mod error;
 pub mod routes;
+pub mod tracker;
 pub mod visits;
 
 use std::num::NonZeroU32;

@@ -44,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/events/batch",
             post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
         )
+        .route("/t.js", get(crate::tracker::script))
         .route("/v1/health", get(health))
         .route("/v1/ready", get(ready))
         .route_layer(middleware::from_fn(track_requests))

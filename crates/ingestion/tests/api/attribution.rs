@@ -247,3 +247,52 @@ async fn a_public_key_without_allow_purchases_may_not_send_one() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn the_tracker_is_served_small_cacheable_and_without_a_key() {
+    let setup = setup().await;
+    let response = setup.app.get("/t.js").await;
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header("content-type").starts_with("text/javascript"));
+    assert!(header("cache-control").contains("max-age="), "cacheable");
+    let etag = header("etag");
+    assert!(etag.starts_with('"'), "{etag}");
+    let script = response.text().await.expect("text");
+    // Under 3 KB before compression, so certainly under 3 KB gzipped.
+    assert!(script.len() < 3 * 1024, "{} bytes", script.len());
+    for forbidden in [
+        "document.cookie",
+        "localStorage",
+        "sessionStorage",
+        "indexedDB",
+        "import ",
+    ] {
+        assert!(!script.contains(forbidden), "{forbidden}");
+    }
+    for needed in [
+        "sendBeacon",
+        "pushState",
+        "replaceState",
+        "popstate",
+        "text/plain",
+    ] {
+        assert!(script.contains(needed), "{needed}");
+    }
+    let again = setup
+        .app
+        .client
+        .get(format!("{}/t.js", setup.app.address))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(again.status(), 304);
+}
