@@ -9,11 +9,11 @@
 //! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
 //! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |
 //! | [`people`] | visitors, sessions and session funnels as pure rules over events in time order |
-//! | [`metrics`] | every metric rule: sums and people into the numbers the API answers |
+//! | [`formulas`] | every metric rule: sums and people into the numbers the API answers |
 
 pub mod dimension;
 pub mod event;
-pub mod metrics;
+pub mod formulas;
 pub mod money;
 pub mod people;
 pub mod sums;

@@ -10,7 +10,7 @@
 //! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
 //! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |
 //! | [`people`] | visitors, sessions and session funnels as pure rules over events in time order |
-//! | [`metrics`] | every metric rule: sums and people into the numbers the API answers |
+//! | [`formulas`] | every metric rule: sums and people into the numbers the API answers |
 //! | [`transport`] | Redis: publishing to the stream and channel, reading through a consumer group |
 //! | [`store`] | SQLite: migrations, the idempotent batch insert, the rollups, the planner and readers |
 //! | [`config`] | configuration shared by the binaries (Redis, store, logging, CORS, durations) |
@@ -20,7 +20,7 @@
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
 //! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 
-pub use domain::{dimension, event, metrics, money, people, sums};
+pub use domain::{dimension, event, formulas, money, people, sums};
 pub use store;
 
 pub mod config;

@@ -3,7 +3,7 @@
 //!
 //! A question goes one way: the [`plan`] cuts its range into spans, the readers ([`read`] for
 //! sums, [`people`] for visitors and sessions) fetch those spans through the [`backend`]
-//! reads — rollup rows, day rows of people, raw rows — and [`domain::metrics`] turns what they
+//! reads — rollup rows, day rows of people, raw rows — and [`domain::formulas`] turns what they
 //! return into numbers. The writer adds each batch to the raw rows and the rollups in one
 //! transaction.
 //!

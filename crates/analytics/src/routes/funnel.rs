@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::dimension::Dimension;
-use events_core::metrics::{FunnelStep, event_counts, funnel_steps};
+use events_core::formulas::{FunnelStep, event_counts, funnel_steps};
 use events_core::store::ReadBackend;
 use events_core::store::{Plan, people, read};
 use serde::Serialize;

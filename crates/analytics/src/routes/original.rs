@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use events_core::metrics::OriginalMetrics;
+use events_core::formulas::OriginalMetrics;
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, read};
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::dimension::Dimension;
-pub use events_core::metrics::ProductSort as Sort;
-use events_core::metrics::{self, ProductRow};
+pub use events_core::formulas::ProductSort as Sort;
+use events_core::formulas::{self, ProductRow};
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, read};
 use serde::Serialize;
@@ -55,7 +55,7 @@ pub struct Products {
     pub total: usize,
 }
 
-/// Every product of the scope, ranked (see [`metrics::rank_products`]).
+/// Every product of the scope, ranked (see [`formulas::rank_products`]).
 pub fn ranked(
     store: &dyn ReadBackend,
     scope: &Scope,
@@ -63,7 +63,7 @@ pub fn ranked(
     plan: Plan,
 ) -> Result<Vec<ProductRow>, ApiError> {
     let products = read::sums_by_value(store, &scope.filter(), Dimension::Product, None, plan)?;
-    Ok(metrics::rank_products(products, sort))
+    Ok(formulas::rank_products(products, sort))
 }
 
 pub fn compute(
@@ -81,14 +81,14 @@ pub fn compute(
     Ok(Products { products, total })
 }
 
-/// The most viewed product of a filter (see [`metrics::most_viewed`]), for `/api/analytics`.
+/// The most viewed product of a filter (see [`formulas::most_viewed`]), for `/api/analytics`.
 pub fn top_viewed(
     store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Option<String>, ApiError> {
     let products = read::sums_by_value(store, filter, Dimension::Product, None, plan)?;
-    Ok(metrics::most_viewed(products)
+    Ok(formulas::most_viewed(products)
         .into_iter()
         .next()
         .map(|row| row.product_id))

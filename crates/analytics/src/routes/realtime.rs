@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use events_core::dimension::Dimension;
-use events_core::metrics;
+use events_core::formulas;
 use events_core::money;
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, people, read};
@@ -66,11 +66,11 @@ pub fn compute(
         .map(|i| {
             minutes
                 .get(&(start + i * 60_000_000))
-                .map_or(0, |t| metrics::event_counts(t)[0])
+                .map_or(0, |t| formulas::event_counts(t)[0])
         })
         .collect();
     let products = read::sums_by_value(store, &filter, Dimension::Product, None, plan)?;
-    let [page_views, add_to_carts, purchases] = metrics::event_counts(&totals);
+    let [page_views, add_to_carts, purchases] = formulas::event_counts(&totals);
     Ok(Realtime {
         page_views,
         add_to_carts,
@@ -78,7 +78,7 @@ pub fn compute(
         revenue: money::micros_round2(totals.revenue_micros()),
         visitors: people::people(store, &filter, None, plan)?.visitors,
         per_minute,
-        top_products: metrics::most_viewed(products)
+        top_products: formulas::most_viewed(products)
             .into_iter()
             .take(TOP_PRODUCTS)
             .map(|p| TopProduct {

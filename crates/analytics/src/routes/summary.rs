@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use events_core::dimension::Dimension;
-use events_core::metrics::{self, Metrics, change};
+use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, people, read};
 use serde::Serialize;
@@ -57,7 +57,7 @@ pub fn metrics(
     Ok(Metrics::compute(
         &totals,
         &people,
-        &metrics::revenue_by_currency(&currencies),
+        &formulas::revenue_by_currency(&currencies),
     ))
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use chrono::DateTime;
-use events_core::metrics;
+use events_core::formulas;
 use events_core::money;
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, people, read};
@@ -168,7 +168,7 @@ pub fn compute(
 }
 
 fn point(start: i64, sum: &Sums, visitors: u64, tz: chrono_tz::Tz) -> Point {
-    let [page_views, add_to_carts, purchases] = metrics::event_counts(sum);
+    let [page_views, add_to_carts, purchases] = formulas::event_counts(sum);
     Point {
         t: format_micros(start, tz),
         page_views,
