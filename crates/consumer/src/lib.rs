@@ -11,12 +11,12 @@
 //! | [`health`] | the small HTTP listener at `CONSUMER_METRICS_ADDR` |
 //! | [`status`] | what `/ready` reports: the last Redis and store failures |
 //! | [`day_rollups`] | the writer's background work: people of ended days, retention |
-//! | [`dead_letters`] | the `dead-letters list` and `dead-letters replay` subcommands |
+//! | [`dead_letters_cli`] | the `dead-letters list` and `dead-letters replay` subcommands |
 
 pub mod backoff;
 pub mod batch;
 pub mod day_rollups;
-pub mod dead_letters;
+pub mod dead_letters_cli;
 pub mod health;
 pub mod pubsub_worker;
 pub mod sink;
@@ -124,7 +124,7 @@ pub struct Config {
 pub enum Command {
     /// Inspect or replay the dead-letter stream.
     #[command(subcommand)]
-    DeadLetters(dead_letters::Action),
+    DeadLetters(dead_letters_cli::Action),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,7 +142,7 @@ fn default_consumer_name() -> String {
 /// is written.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
     match &config.command {
-        Some(Command::DeadLetters(action)) => dead_letters::run(&config, action).await,
+        Some(Command::DeadLetters(action)) => dead_letters_cli::run(&config, action).await,
         None => consume(config, shutdown).await,
     }
 }
