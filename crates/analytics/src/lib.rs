@@ -128,9 +128,9 @@ pub async fn serve(
     metrics: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
-    events_core::telemetry::prometheus();
+    events_core::prometheus::handle();
     let stop_metrics = CancellationToken::new();
-    tokio::spawn(events_core::telemetry::serve_metrics(
+    tokio::spawn(events_core::prometheus::serve_metrics(
         metrics,
         stop_metrics.clone(),
     ));

@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() {
     let config: Config = events_core::config::parse_or_exit();
-    events_core::telemetry::init(&config.log);
+    events_core::logging::init(&config.log);
     match &config.command {
         Some(analytics::keys_cli::Command::Keys(command)) => {
             let mut out = std::io::stdout().lock();

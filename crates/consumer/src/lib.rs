@@ -148,7 +148,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stri
 }
 
 async fn consume(config: Config, shutdown: CancellationToken) -> Result<(), String> {
-    events_core::telemetry::prometheus();
+    events_core::prometheus::handle();
     let listener =
         events_core::http::bind("CONSUMER_METRICS_ADDR", &config.consumer_metrics_addr).await?;
     let path = config.store.database_url.clone();

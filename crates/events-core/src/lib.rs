@@ -14,7 +14,8 @@
 //! | [`transport`] | Redis: publishing to the stream and channel, reading through a consumer group |
 //! | [`store`] | SQLite: migrations, the idempotent batch insert, the rollups, the planner and readers |
 //! | [`config`] | configuration shared by the binaries (Redis, store, logging, CORS, durations) |
-//! | [`telemetry`] | the tracing subscriber (`RUST_LOG`, `LOG_FORMAT`) |
+//! | [`logging`] | the tracing subscriber (`RUST_LOG`, `LOG_FORMAT`) |
+//! | [`prometheus`] | the Prometheus recorder and each service's `GET /metrics` listener |
 //! | [`shutdown`] | SIGINT/SIGTERM as a `CancellationToken` |
 //! | [`keys`] | API keys (docs/SECURITY.md): the model, their home in Redis, each service's cache, rate limits |
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
@@ -26,7 +27,8 @@ pub use store;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod logging;
+pub mod prometheus;
 pub mod server;
 pub mod shutdown;
-pub mod telemetry;
 pub mod transport;

@@ -109,10 +109,10 @@ pub async fn serve(
     metrics: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
-    events_core::telemetry::prometheus();
+    events_core::prometheus::handle();
     let (app, state, gate) = build(&config)?;
     let stop_metrics = CancellationToken::new();
-    tokio::spawn(events_core::telemetry::serve_metrics(
+    tokio::spawn(events_core::prometheus::serve_metrics(
         metrics,
         stop_metrics.clone(),
     ));
