@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`routes`] | the router and one module per endpoint |
 //! | [`params`] | query-string parsing: shops, ranges, time zones, refusals naming the parameter |
-//! | [`buckets`] | calendar buckets in a time zone (DST, half-hour offsets, Monday weeks) |
+//! | [`calendar`] | calendar intervals in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`limits`] | `MAX_QUERIES` and `MAX_LIVE_STREAMS`: how much work runs at once |
@@ -14,7 +14,7 @@
 //! | [`keys_cli`] | `analytics keys create|list|revoke` |
 
 pub mod auth;
-pub mod buckets;
+pub mod calendar;
 pub mod csv;
 pub mod error;
 pub mod keys_cli;

@@ -1,5 +1,5 @@
 //! `GET /api/v1/timeseries`: page views, carts, purchases, revenue and visitors per calendar
-//! bucket in the request's zone, empty buckets included.
+//! interval in the request's zone, empty intervals included.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
-use crate::buckets::{self, Interval, MAX_BUCKETS};
+use crate::calendar::{self, Interval, MAX_POINTS};
 use crate::error::ApiError;
 use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_micros, parse_choice};
 
@@ -44,9 +44,9 @@ impl TimeseriesRequest {
             scope: Scope::parse(params)?,
             interval: parse_choice(params, "interval", &INTERVALS, Interval::Day)?,
         };
-        // With both ends given, too many buckets is known before reading anything.
+        // With both ends given, too many points is known before reading anything.
         if let (Some(from), Some(to)) = (request.scope.range.from, request.scope.range.to) {
-            buckets::boundaries(
+            calendar::boundaries(
                 from.instant,
                 to.instant,
                 request.interval,
@@ -62,7 +62,7 @@ fn too_many(count: usize) -> ApiError {
     ApiError::bad(
         "interval",
         format!(
-            "gives more than {MAX_BUCKETS} buckets ({count} at least); choose a longer interval or a shorter range"
+            "gives more than {MAX_POINTS} buckets ({count} at least); choose a longer interval or a shorter range"
         ),
     )
 }
@@ -84,10 +84,10 @@ pub struct Point {
     pub visitors: u64,
 }
 
-/// The buckets of a request and their sums (no visitors): what the rollups answer.
+/// The intervals of a request and their sums (no visitors): what the rollups answer.
 #[derive(Debug, Clone, Default)]
-pub struct BucketSums {
-    /// `n + 1` boundaries in microseconds for `n` buckets.
+pub struct PointSums {
+    /// `n + 1` boundaries in microseconds for `n` intervals.
     pub bounds: Vec<i64>,
     pub sums: Vec<Sums>,
     /// The range actually read: the request's, or the span of the matching events.
@@ -98,10 +98,10 @@ pub fn sums(
     store: &dyn ReadBackend,
     request: &TimeseriesRequest,
     plan: Plan,
-) -> Result<BucketSums, ApiError> {
+) -> Result<PointSums, ApiError> {
     let scope = &request.scope;
     let tz = scope.range.tz;
-    // Without bounds, the series runs from the bucket of the first matching event to that of
+    // Without bounds, the series runs from the interval of the first matching event to that of
     // the last.
     let filter = scope.filter();
     let span = match (scope.range.from, scope.range.to) {
@@ -116,9 +116,9 @@ pub fn sums(
         }),
     };
     let Some((from, to)) = span.filter(|(from, to)| from < to) else {
-        return Ok(BucketSums::default());
+        return Ok(PointSums::default());
     };
-    let bounds = buckets::boundaries(from, to, request.interval, tz).map_err(too_many)?;
+    let bounds = calendar::boundaries(from, to, request.interval, tz).map_err(too_many)?;
     let bound_micros: Vec<i64> = bounds.iter().map(DateTime::timestamp_micros).collect();
     let bounded = EventFilter {
         shop_id: filter.shop_id.clone(),
@@ -126,17 +126,17 @@ pub fn sums(
         to_micros: Some(to.timestamp_micros()),
     };
     let grain = match request.interval {
-        Interval::Minute => buckets::common_grain(&bounds).min(60_000_000),
-        _ => buckets::common_grain(&bounds),
+        Interval::Minute => calendar::common_grain(&bounds).min(60_000_000),
+        _ => calendar::common_grain(&bounds),
     };
     let slots = read::sums_by_slot(store, &bounded, grain, plan)?;
     let mut sums = vec![Sums::default(); bounds.len().saturating_sub(1)];
     for (slot, piece) in slots {
-        if let Some(sum) = buckets::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {
+        if let Some(sum) = calendar::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {
             sum.add(&piece);
         }
     }
-    Ok(BucketSums {
+    Ok(PointSums {
         bounds: bound_micros,
         sums,
         filter: bounded,
@@ -149,7 +149,7 @@ pub fn compute(
     plan: Plan,
 ) -> Result<Timeseries, ApiError> {
     let tz = request.scope.range.tz;
-    let BucketSums {
+    let PointSums {
         bounds,
         sums,
         filter,
