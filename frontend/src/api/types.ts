@@ -45,7 +45,7 @@ export interface Summary {
 export type Interval = 'minute' | 'hour' | 'day' | 'week' | 'month';
 
 export interface TimeseriesPoint {
-  /** The bucket's start, RFC 3339 with the zone's offset. */
+  /** The interval's start, RFC 3339 with the zone's offset. */
   t: string;
   page_views: number;
   add_to_carts: number;

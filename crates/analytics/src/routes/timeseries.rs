@@ -62,7 +62,7 @@ fn too_many(count: usize) -> ApiError {
     ApiError::bad(
         "interval",
         format!(
-            "gives more than {MAX_POINTS} buckets ({count} at least); choose a longer interval or a shorter range"
+            "gives more than {MAX_POINTS} points ({count} at least); choose a longer interval or a shorter range"
         ),
     )
 }
