@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -29,6 +30,7 @@ use events_core::keys::limits::PerKeyCap;
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::Config;
 
@@ -48,14 +50,15 @@ pub struct ReadGate {
 
 /// Wraps the router in the key check of `config`; the gate, when there is one, is started by
 /// [`start`].
-pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Gate>>), String> {
+pub fn protect(router: Router, config: &Config) -> anyhow::Result<(Router, Option<Arc<Gate>>)> {
     if config.auth.auth == AuthMode::Off {
         return Ok((router.layer(middleware::from_fn(describe_no_auth)), None));
     }
     // A dashboard refresh is about ten requests at once: bursts of twice the rate.
     let rate = config.rate_limit_read;
     let burst = std::num::NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
-    let gate = Gate::new(&config.redis, &config.auth, config.rate_limit_read, burst)?;
+    let gate = Gate::new(&config.redis, &config.auth, config.rate_limit_read, burst)
+        .context("REDIS_URL")?;
     let read_gate = Arc::new(ReadGate {
         gate: Arc::clone(&gate),
         live: PerKeyCap::new(LIVE_STREAMS_PER_KEY),
@@ -64,11 +67,16 @@ pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Ga
     Ok((app, Some(gate)))
 }
 
-/// Logs the `AUTH=off` warning and starts the gate's refresh.
-pub async fn start(gate: Option<&Arc<Gate>>, mode: AuthMode, stop: CancellationToken) {
+/// Logs the `AUTH=off` warning and starts the gate's refresh on `tasks`, until `stop`.
+pub async fn start(
+    gate: Option<&Arc<Gate>>,
+    mode: AuthMode,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) {
     warn_if_off(mode, "analytics");
     if let Some(gate) = gate {
-        gate.start(stop).await;
+        gate.start(stop, tasks).await;
     }
 }
 

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use anyhow::Context;
 use axum::Json;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -61,12 +62,12 @@ pub async fn method_not_allowed() -> Response {
 }
 
 /// The answer of a readiness check: `200 {"status":"ready"}` or `503` with the reason.
-pub fn readiness(result: Result<(), String>) -> Response {
+pub fn readiness<E: std::fmt::Display>(result: Result<(), E>) -> Response {
     match result {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "error": reason})),
+            Json(json!({"status": "unavailable", "error": reason.to_string()})),
         )
             .into_response(),
     }
@@ -94,9 +95,14 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     response
 }
 
+/// A `CORS_ORIGINS` entry that cannot be an `Access-Control-Allow-Origin` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a valid origin")]
+pub struct InvalidOrigin(pub String);
+
 /// CORS for `CORS_ORIGINS`: `*` allows any origin, otherwise a comma-separated list; `None`
 /// for an empty list (each service decides what that means).
-pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
+pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, InvalidOrigin> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([
@@ -120,19 +126,20 @@ pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
     }
     let values = origins
         .iter()
-        .map(|o| HeaderValue::from_str(o).map_err(|_| format!("`{o}` is not a valid origin")))
+        .map(|o| HeaderValue::from_str(o).map_err(|_| InvalidOrigin((*o).to_owned())))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
 }
 
-/// Binds a listener, naming the configuration variable when the address cannot be used.
-pub async fn bind(variable: &str, address: &str) -> Result<TcpListener, String> {
-    let parsed: SocketAddr = address
-        .parse()
-        .map_err(|_| format!("{variable}: `{address}` is not an address such as 0.0.0.0:8080"))?;
+/// Binds a listener, naming the configuration variable when the address cannot be used (the
+/// error reads `VARIABLE: …` with `{:#}`, as the binaries print it).
+pub async fn bind(variable: &str, address: &str) -> anyhow::Result<TcpListener> {
+    let parsed: SocketAddr = address.parse().with_context(|| {
+        format!("{variable}: `{address}` is not an address such as 0.0.0.0:8080")
+    })?;
     TcpListener::bind(parsed)
         .await
-        .map_err(|e| format!("{variable}: cannot listen on {address}: {e}"))
+        .with_context(|| format!("{variable}: cannot listen on {address}"))
 }
 
 #[cfg(test)]

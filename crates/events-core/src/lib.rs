@@ -17,6 +17,7 @@
 //! | [`logging`] | the tracing subscriber (`RUST_LOG`, `LOG_FORMAT`) |
 //! | [`prometheus`] | the Prometheus recorder and each service's `GET /metrics` listener |
 //! | [`shutdown`] | SIGINT/SIGTERM as a `CancellationToken` |
+//! | [`exit`] | a binary's error as one line on stderr, exit status 1 |
 //! | [`keys`] | API keys (docs/SECURITY.md): the model, their home in Redis, each service's cache, rate limits |
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
 //! | [`server`] | serving a router on a public port: timeouts and the connection cap |
@@ -25,6 +26,7 @@ pub use domain::{dimension, event, formulas, money, people, sums};
 pub use store;
 
 pub mod config;
+pub mod exit;
 pub mod http;
 pub mod keys;
 pub mod logging;

@@ -143,7 +143,7 @@ async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, Ap
     let slot = state.queries.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
     let store = Arc::clone(&state.store);
-    tokio::spawn(async move {
+    state.tasks.spawn(async move {
         let _slot = slot;
         let failed = sender.clone();
         let result = store.run(move |c| write_events(c, &filter, &sender)).await;

@@ -13,11 +13,13 @@ use std::time::Duration;
 use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use events_core::store::StoreError;
 use events_core::store::live::{CommitWatcher, Stored};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -28,30 +30,29 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// How often an idle stream gets a comment line.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Starts the watcher thread; it stops when `shutdown` is cancelled.
+/// Starts the watcher on a blocking thread of `tasks` (its reads of the store block); it
+/// stops within one poll of `stop` being cancelled.
 pub fn start_watcher(
     path: PathBuf,
     sender: broadcast::Sender<Stored>,
-    shutdown: CancellationToken,
-) -> Result<(), String> {
-    let mut watcher = CommitWatcher::open(&path).map_err(|e| format!("DATABASE_URL: {e}"))?;
-    std::thread::Builder::new()
-        .name("live-watcher".into())
-        .spawn(move || {
-            while !shutdown.is_cancelled() {
-                std::thread::sleep(POLL);
-                match watcher.poll() {
-                    // No subscriber is not an error: nobody is watching right now.
-                    Ok(Some(stored)) => drop(sender.send(stored)),
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "the live watcher could not read the store")
-                    }
+    stop: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<(), StoreError> {
+    let mut watcher = CommitWatcher::open(&path)?;
+    tasks.spawn_blocking(move || {
+        while !stop.is_cancelled() {
+            std::thread::sleep(POLL);
+            match watcher.poll() {
+                // No subscriber is not an error: nobody is watching right now.
+                Ok(Some(stored)) => drop(sender.send(stored)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "the live watcher could not read the store")
                 }
             }
-        })
-        .map(drop)
-        .map_err(|e| format!("cannot start the live watcher: {e}"))
+        }
+    });
+    Ok(())
 }
 
 pub async fn handler(

@@ -5,6 +5,7 @@ mod edges;
 mod helpers;
 mod keys;
 mod rollups;
+mod shutdown;
 mod upkeep;
 mod v1;
 
