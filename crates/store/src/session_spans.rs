@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
@@ -79,27 +80,25 @@ pub(super) fn contained_in(
     })
 }
 
-/// Sums every stored event with a session into the spans again, from nothing: for a file
-/// upgraded from a version without spans.
+/// Reads the spans again from every stored event with a session, from nothing: for a file
+/// upgraded from a version without spans. SQLite groups the events (its sorter spills to disk,
+/// so memory stays bounded at any size) and the spans are written in key order; the
+/// fingerprint and the day are this crate's own functions, registered for the statement.
 pub(super) fn rebuild(transaction: &Connection) -> Result<(), StoreError> {
-    transaction.execute("DELETE FROM session_spans", [])?;
-    let mut sessions = Vec::new();
-    {
-        let mut events = transaction.prepare(
-            "SELECT session_id, ts_micros FROM events
-             WHERE session_id IS NOT NULL AND ts_micros IS NOT NULL",
-        )?;
-        let mut rows = events.query([])?;
-        while let Some(row) = rows.next()? {
-            let session: String = row.get(0)?;
-            sessions.push((fingerprint(&session), day_of(row.get(1)?)));
-            if sessions.len() >= 100_000 {
-                record(transaction, &sessions)?;
-                sessions.clear();
-            }
-        }
-    }
-    record(transaction, &sessions)?;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    transaction.create_scalar_function("session_fingerprint", 1, flags, |context| {
+        Ok(fingerprint(context.get_raw(0).as_str()?) as i64)
+    })?;
+    transaction.create_scalar_function("utc_day", 1, flags, |context| {
+        Ok(day_of(context.get::<i64>(0)?))
+    })?;
+    transaction.execute_batch(
+        "DELETE FROM session_spans;
+         INSERT INTO session_spans (session, first_day, last_day)
+            SELECT session_fingerprint(session_id), utc_day(MIN(ts_micros)), utc_day(MAX(ts_micros))
+            FROM events WHERE session_id IS NOT NULL AND ts_micros IS NOT NULL
+            GROUP BY 1 ORDER BY 1;",
+    )?;
     Ok(())
 }
 
@@ -108,4 +107,82 @@ pub(super) fn rebuild(transaction: &Connection) -> Result<(), StoreError> {
 pub(super) fn forget_before(transaction: &Connection, horizon: i64) -> Result<(), StoreError> {
     transaction.execute("DELETE FROM session_spans WHERE last_day < ?1", [horizon])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Writer;
+    use domain::event::{Event, new_event_id};
+
+    fn spans(connection: &Connection) -> Vec<(i64, i64, i64)> {
+        connection
+            .prepare("SELECT session, first_day, last_day FROM session_spans ORDER BY session")
+            .expect("prepares")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("reads")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// What the writer records batch by batch, the upgrade's rebuild reads from the events at
+    /// once; and a session that was contained in one day and gains another makes that day
+    /// stale, once.
+    #[test]
+    fn the_rebuild_reads_what_the_writer_recorded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.db");
+        let mut writer = Writer::open(&path).expect("opens");
+        let event = |session: &str, time: &str| {
+            let value = serde_json::json!({"event_type": "page_view", "timestamp": time,
+                "session_id": session, "shop_id": if session == "b" { "other" } else { "default" }});
+            Event::from_json(value, chrono::Utc::now(), new_event_id).expect("valid")
+        };
+        writer
+            .insert_batch(&[
+                event("a", "2025-10-02T23:50:00Z"),
+                event("b", "2025-10-02T10:00:00Z"),
+                event("c", "2025-10-01T10:00:00Z"),
+                event("c", "2025-10-03T10:00:00Z"),
+            ])
+            .expect("stores");
+        let connection = rusqlite::Connection::open(&path).expect("opens");
+        let day = |text: &str| {
+            day_of(
+                text.parse::<chrono::DateTime<chrono::Utc>>()
+                    .expect("time")
+                    .timestamp_micros(),
+            )
+        };
+        let direct = rusqlite::Connection::open(&path).expect("opens");
+        // "a" was contained in 2 October; an event past midnight makes that day stale.
+        assert_eq!(
+            record(
+                &transaction,
+                &[(fingerprint("a"), day("2025-10-03T00:10:00Z"))]
+            )
+            .expect("records"),
+            vec![day("2025-10-02T00:00:00Z")]
+        );
+        assert_eq!(
+            record(
+                &transaction,
+                &[(fingerprint("a"), day("2025-10-03T00:20:00Z"))]
+            )
+            .expect("records"),
+            Vec::<i64>::new()
+        );
+        writer
+            .insert_batch(&[event("a", "2025-10-03T00:10:00Z")])
+            .expect("stores");
+        let recorded = spans(&connection);
+        assert_eq!(recorded.len(), 3);
+        rebuild(&connection).expect("rebuilds");
+        assert_eq!(spans(&connection), recorded);
+        let mut contained = contained_in(&connection, day("2025-10-02T00:00:00Z")).expect("reads");
+        assert!(contained(fingerprint("b")).expect("reads"));
+        assert!(!contained(fingerprint("a")).expect("reads"));
+        assert!(!contained(fingerprint("c")).expect("reads"));
+        assert!(!contained(fingerprint("unknown")).expect("reads"));
+    }
 }
