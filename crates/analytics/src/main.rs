@@ -1,5 +1,6 @@
 //! The `analytics` binary: configuration, logging, then the service until SIGINT/SIGTERM, or
-//! one command (`analytics keys …`, `analytics backup PATH`, `analytics forget …`).
+//! one command (`analytics keys …`, `analytics backup PATH`, `analytics forget …`,
+//! `analytics openapi`).
 
 use analytics::Config;
 
@@ -40,6 +41,13 @@ async fn main() {
                     std::process::exit(1);
                 }
             }
+            return;
+        }
+        Some(analytics::keys_cli::Command::Openapi) => {
+            println!(
+                "{}",
+                analytics::openapi::to_pretty_json(&analytics::routes::document())
+            );
             return;
         }
         None => {}

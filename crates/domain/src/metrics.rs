@@ -20,7 +20,7 @@ fn count(n: i64) -> u64 {
 }
 
 /// `GET /api/analytics`: the original eight metrics, same names, same meaning.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OriginalMetrics {
     pub total_page_views: u64,
     pub total_add_to_carts: u64,
@@ -55,7 +55,7 @@ impl OriginalMetrics {
 }
 
 /// The metrics of docs/API.md ("Metrics"), the same everywhere they appear.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Metrics {
     pub page_views: u64,
     pub add_to_carts: u64,
@@ -171,7 +171,7 @@ pub enum ProductSort {
 }
 
 /// One product's metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ProductRow {
     pub product_id: String,
     pub page_views: u64,
@@ -231,8 +231,9 @@ pub fn most_viewed(products: impl IntoIterator<Item = (String, Sums)>) -> Vec<Pr
 }
 
 /// One step of a funnel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelStep {
+    #[schema(value_type = String, example = "page_view")]
     pub step: &'static str,
     pub count: u64,
     pub rate_from_previous: f64,
