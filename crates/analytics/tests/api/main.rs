@@ -4,6 +4,7 @@
 mod edges;
 mod helpers;
 mod keys;
+mod openapi;
 mod rollups;
 mod upkeep;
 mod v1;
