@@ -7,8 +7,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-frontend build dashboard lint lint-frontend fmt clean redis-server chromium bench bench-queries \
-	vendor base-images compose-check
+.PHONY: help run test test-frontend test-contract build dashboard lint lint-frontend lint-api-types fmt clean redis-server \
+	chromium bench bench-queries vendor base-images compose-check api-types
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,8 +55,24 @@ dashboard: frontend/dist/index.html ## Build the dashboard into frontend/dist (a
 build: ## Build the three services (release)
 	cargo build --release --locked --bin ingestion --bin consumer --bin analytics
 
-test: redis-server test-frontend ## Run every test (unit, integration against a private Redis, end to end, the dashboard's)
+test: redis-server test-frontend test-contract ## Run every test (unit, integration against a private Redis, end to end, the dashboard's, the HTTP contract)
 	cargo test --workspace --locked
+
+# schemathesis, pinned, in a venv of its own under target/ (pip from PyPI; redone when the pin
+# changes).
+SCHEMATHESIS_VERSION := 4.32.5
+CONTRACT_VENV := target/contract-venv
+$(CONTRACT_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION):
+	rm -rf $(CONTRACT_VENV)
+	python3 -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	touch "$@"
+
+# The services' own OpenAPI documents against the running services (scripts/contract-test.sh):
+# generated valid and invalid requests; no server error, and only the statuses, content types,
+# headers and bodies the documents list. CONTRACT_EXAMPLES bounds the examples per operation.
+test-contract: redis-server $(CONTRACT_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION) ## Run schemathesis against both services, from their own OpenAPI documents
+	SCHEMATHESIS=$(CONTRACT_VENV)/bin/schemathesis scripts/contract-test.sh
 
 bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings
 	cargo build --release --locked --bins
