@@ -84,7 +84,7 @@ test-frontend: redis-server chromium frontend/node_modules/.package-lock.json ##
 	npm test
 	npm run test:e2e
 
-lint: lint-frontend ## Check formatting and clippy, and the dashboard with ESLint and vue-tsc
+lint: lint-frontend lint-api-types ## Check formatting and clippy, the dashboard with ESLint and vue-tsc, and its generated API types
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
@@ -92,6 +92,29 @@ lint: lint-frontend ## Check formatting and clippy, and the dashboard with ESLin
 # then the type check of every .ts and .vue file (`vue-tsc --noEmit`).
 lint-frontend: frontend/node_modules/.package-lock.json ## The dashboard's lint: ESLint and vue-tsc --noEmit
 	cd frontend && npm run lint
+
+# The dashboard's API types are generated, never written: `analytics openapi` prints the
+# document the service serves at /api/openapi.json, committed as
+# frontend/src/api/analytics.openapi.json, and openapi-typescript (pinned in package.json; run
+# by `npm run build` too) turns it into frontend/src/api/schema.ts.
+api-types: frontend/node_modules/.package-lock.json ## Regenerate the dashboard's copy of the analytics OpenAPI document and its TypeScript types
+	@cargo run --locked --quiet -p analytics -- openapi >frontend/src/api/analytics.openapi.json
+	cd frontend && npm run --silent api-types
+
+# Fails when a route, parameter or answer changed in the code but the dashboard's document or
+# types were not regenerated (`make api-types`).
+lint-api-types: frontend/node_modules/.package-lock.json ## Check that the dashboard's API document and types are those of the code
+	@mkdir -p target/api-types
+	cargo run --locked --quiet -p analytics -- openapi >target/api-types/analytics.openapi.json
+	cd frontend && npx --no-install openapi-typescript ../target/api-types/analytics.openapi.json \
+		-o ../target/api-types/schema.ts >/dev/null 2>&1
+	cd ..
+	for file in analytics.openapi.json schema.ts; do
+		if ! diff -u "frontend/src/api/$$file" "target/api-types/$$file"; then
+			echo "error: frontend/src/api/$$file is not what the code gives; run: make api-types" >&2
+			exit 1
+		fi
+	done
 
 fmt: ## Format the code
 	cargo fmt --all

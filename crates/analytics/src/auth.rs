@@ -54,7 +54,10 @@ pub enum KeyAnswer {
     /// `AUTH=off`: no key is needed.
     Off,
     /// `AUTH=keys`: `key` is `null` when none was sent.
-    Keys { key: Option<KeyScope> },
+    Keys {
+        #[schema(required = true)]
+        key: Option<KeyScope>,
+    },
 }
 
 /// What a good read key may read.
@@ -63,7 +66,9 @@ pub struct KeyScope {
     pub id: String,
     pub kind: KeyKind,
     /// `null` for an all-shops key.
+    #[schema(required = true)]
     pub shop_id: Option<String>,
+    #[schema(required = true)]
     pub name: Option<String>,
 }
 

@@ -42,7 +42,7 @@ crate::query_params! {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Funnel {
-    #[schema(value_type = String, example = "sessions")]
+    #[schema(schema_with = <By as crate::query::Param>::schema)]
     pub by: &'static str,
     pub steps: Vec<FunnelStep>,
 }

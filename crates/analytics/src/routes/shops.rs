@@ -24,7 +24,10 @@ pub struct Shops {
 pub struct Shop {
     pub shop_id: String,
     pub events: u64,
+    /// Event times within the range, in `tz`.
+    #[schema(required = true)]
     pub first_seen: Option<String>,
+    #[schema(required = true)]
     pub last_seen: Option<String>,
 }
 

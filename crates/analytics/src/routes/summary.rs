@@ -29,12 +29,17 @@ crate::query_params! {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
+    /// The range as RFC 3339 in `tz`; `null` when not given.
+    #[schema(required = true)]
     pub from: Option<String>,
+    #[schema(required = true)]
     pub to: Option<String>,
     pub metrics: Metrics,
+    /// With `compare=previous` and both ends given.
+    #[schema(required = true)]
     pub previous: Option<Metrics>,
     /// Percent change per number metric; `null` where the previous value is 0.
-    #[schema(value_type = Option<BTreeMap<String, Option<f64>>>)]
+    #[schema(value_type = Option<BTreeMap<String, Option<f64>>>, required = true)]
     pub change: Option<BTreeMap<&'static str, Option<f64>>>,
     /// Present when the range (or the previous period) reaches before the retention
     /// horizon: people metrics cover only what is after it, sums cover the whole range.

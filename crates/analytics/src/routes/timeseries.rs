@@ -69,7 +69,7 @@ fn too_many(count: usize) -> ApiError {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Timeseries {
-    #[schema(value_type = String, example = "day")]
+    #[schema(schema_with = <Interval as crate::query::Param>::schema)]
     pub interval: &'static str,
     pub tz: String,
     pub points: Vec<Point>,
