@@ -63,6 +63,7 @@ test: redis-server test-frontend test-contract ## Run every test (unit, integrat
 SCHEMATHESIS_VERSION := 4.32.5
 CONTRACT_VENV := target/contract-venv
 $(CONTRACT_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION):
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { echo "error: python3 cannot make a venv; run: sudo apt-get install -y python3-venv" >&2; exit 1; }
 	rm -rf $(CONTRACT_VENV)
 	python3 -m venv $(CONTRACT_VENV)
 	$(CONTRACT_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)

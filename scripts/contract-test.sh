@@ -30,7 +30,8 @@ trap stop EXIT
 
 wait_for() { # URL NAME LOG
 	for _ in $(seq 100); do
-		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+		python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" \
+			2>/dev/null && return 0
 		sleep 0.1
 	done
 	echo "error: $2 did not become ready at $1; its log:" >&2
