@@ -172,13 +172,11 @@ pub async fn document_handler() -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use events_core::event::KNOWN_FIELDS;
 
     #[test]
     fn the_event_schema_has_exactly_the_fields_the_validator_knows() {
-        let document = ApiDoc::openapi();
-        let json = serde_json::to_value(&crate::routes::document()).expect("json");
+        let json = serde_json::to_value(crate::routes::document()).expect("json");
         let properties = json["components"]["schemas"]["EventBody"]["properties"]
             .as_object()
             .expect("EventBody has properties");
@@ -187,6 +185,5 @@ mod tests {
         documented.sort_unstable();
         known.sort_unstable();
         assert_eq!(documented, known);
-        assert!(document.components.is_some());
     }
 }
