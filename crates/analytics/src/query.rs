@@ -8,6 +8,10 @@
 //!   the macro), such as [`Scope`](crate::params::Scope) (`shop_id`, `from`, `to`, `tz`), so
 //!   that endpoints sharing a group declare it once.
 //!
+//! A new shared group (the filters of several endpoints, say) is declared with the macro too,
+//! then added as a field (`pub filters: Filters,`) to each endpoint's struct; its parameters
+//! then appear in those endpoints' names, refusals and documents in field order.
+//!
 //! The refusals are those of [`QueryParams::parse`]: an unknown parameter (listing the known
 //! ones, in field order), one given twice, an empty value, then each value in field order, every
 //! one a `400` naming its parameter.
@@ -245,4 +249,100 @@ macro_rules! query_params {
             Some(&$default),
         ))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoParams;
+
+    use super::*;
+    use crate::params::{Number, ProductId, Scope, ShopId};
+
+    crate::query_params! {
+        /// A group shared by several endpoints, as `Scope` is.
+        pub struct Narrowing {
+            /// One product.
+            pub product_id: Option<ProductId>,
+            pub page: Number<1, 9> = Number(1),
+        }
+    }
+
+    crate::query_params! {
+        /// An endpoint's query with two groups flattened into it.
+        pub struct Example {
+            pub scope: Scope,
+            pub narrowing: Narrowing,
+            /// Another shop, to compare with.
+            pub other: Option<ShopId>,
+        }
+    }
+
+    fn parameter_of(error: ApiError) -> String {
+        match error {
+            ApiError::BadParameter { parameter, .. } => parameter,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn groups_flatten_into_one_list_of_names_in_field_order() {
+        assert_eq!(
+            <Example as FromQuery>::names(),
+            ["shop_id", "from", "to", "tz", "product_id", "page", "other"]
+        );
+        let documented: Vec<String> = Example::into_params(|| None)
+            .into_iter()
+            .map(|parameter| parameter.name)
+            .collect();
+        assert_eq!(documented, <Example as FromQuery>::names());
+    }
+
+    #[test]
+    fn a_struct_reads_every_group_and_applies_defaults() {
+        let example = Example::parse(Some("other=b&product_id=p-1&shop_id=a")).expect("valid");
+        assert_eq!(example.scope.shop_id.as_deref(), Some("a"));
+        assert_eq!(example.narrowing.product_id, Some(ProductId("p-1".into())));
+        assert_eq!(example.narrowing.page, Number(1));
+        assert_eq!(example.other, Some(ShopId("b".into())));
+        assert_eq!(
+            Example::parse(None).expect("empty").scope,
+            Scope::everything()
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_parameter_wherever_its_group_is() {
+        let unknown = Example::parse(Some("pages=2")).expect_err("unknown");
+        assert!(
+            unknown
+                .to_string()
+                .contains("known: shop_id, from, to, tz, product_id, page, other"),
+            "{unknown}"
+        );
+        for (query, parameter) in [
+            ("page=1&page=2", "page"),
+            ("product_id=", "product_id"),
+            ("page=10", "page"),
+            ("other=a%20b", "other"),
+            ("tz=Mars", "tz"),
+        ] {
+            let error = Example::parse(Some(query)).expect_err(query);
+            assert_eq!(parameter_of(error), parameter, "{query}");
+        }
+    }
+
+    #[test]
+    fn the_extractor_reads_the_request_uri() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let request = axum::http::Request::get("/x?page=3")
+            .body(())
+            .expect("request");
+        let (mut parts, ()) = request.into_parts();
+        let Query(example) = runtime
+            .block_on(Query::<Example>::from_request_parts(&mut parts, &()))
+            .expect("valid");
+        assert_eq!(example.narrowing.page, Number(3));
+    }
 }
