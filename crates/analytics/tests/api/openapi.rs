@@ -91,6 +91,10 @@ async fn the_reference_page_loads_only_its_own_assets() {
         let body = script.text().await.expect("text");
         assert!(body.len() > 100_000, "the embedded Redoc bundle");
         assert!(
+            !body.contains("cdn.redoc.ly"),
+            "the page would load its logo from a CDN"
+        );
+        assert!(
             !body.contains("\n//# sourceMappingURL="),
             "no map is shipped, so none is pointed at"
         );
