@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test-contract`: the HTTP contract tested from outside. Starts a private redis-server
-# and the three services (debug builds, AUTH=off, free ports, a temporary store), then runs
+# and the three services (debug builds, free ports, a temporary store; first with AUTH=off, then
+# again with keys and their limits raised), then runs
 # schemathesis against ingestion and analytics with the documents they serve themselves
 # (/v1/openapi.json, /api/openapi.json): generated valid and invalid requests, checking that
 # no answer is a server error, and that every status code, content type, header and response
@@ -8,12 +9,12 @@
 # the store that analytics reads, so analytics is also asked about real data.
 #
 # SCHEMATHESIS is the schemathesis binary (the Makefile installs a pinned one into a venv);
-# CONTRACT_EXAMPLES (default 25) bounds the examples per operation, and with it the run time.
+# CONTRACT_EXAMPLES (default 50) bounds the examples per operation, and with it the run time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS="${SCHEMATHESIS:-target/contract-venv/bin/schemathesis}"
-EXAMPLES="${CONTRACT_EXAMPLES:-25}"
+EXAMPLES="${CONTRACT_EXAMPLES:-50}"
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -70,23 +71,54 @@ target/debug/analytics >"$work/analytics.log" 2>&1 &
 pids+=($!)
 wait_for "http://$ANALYTICS_ADDR/api/ready" analytics "$work/analytics.log"
 
-# Every check but two: with AUTH=off a request without credentials is rightly answered, which
-# `ignored_auth` would report; and `positive_data_acceptance` expects every request the schema
-# allows to succeed, while some rules cannot be said in a schema (a `timestamp` within ten
-# years of now, `from` before `to`, at most 5000 buckets) and are refused with a documented 400.
-# The live stream never ends, so it is tested by the Rust tests instead (tests/api/v1.rs).
-run() { # NAME URL
-	echo "== schemathesis: $1 ($2)"
-	"$SCHEMATHESIS" --config-file scripts/schemathesis.toml run "$2" --exclude-path /api/v1/live \
-		--generation-with-security-parameters false \
-		--checks all --exclude-checks ignored_auth,positive_data_acceptance \
+# Every check but two: `positive_data_acceptance` expects every request the schema allows to
+# succeed, while some rules cannot be said in a schema (a `timestamp` within ten years of now,
+# `from` before `to`, at most 5000 buckets) and are refused with a documented 400; and without
+# keys (`AUTH=off`), a request without credentials is rightly answered, which `ignored_auth`
+# would report. The live stream never ends, so it is tested by the Rust tests instead
+# (tests/api/v1.rs).
+run() { # NAME URL [schemathesis options]
+	local name="$1" url="$2"
+	shift 2
+	echo "== schemathesis: $name ($url)"
+	"$SCHEMATHESIS" --config-file scripts/schemathesis.toml run "$url" --exclude-path /api/v1/live \
+		--exclude-checks positive_data_acceptance \
 		--mode all --max-examples "$EXAMPLES" --workers 2 \
-		--request-timeout 10 --suppress-health-check all --seed 1 --no-color
+		--request-timeout 10 --suppress-health-check all --seed 1 --no-color "$@"
 }
 
 status=0
-run ingestion "http://$INGESTION_ADDR/v1/openapi.json" || status=1
-run analytics "http://$ANALYTICS_ADDR/api/openapi.json" || status=1
+off=(--generation-with-security-parameters false --checks all --exclude-checks ignored_auth,positive_data_acceptance)
+run "ingestion, AUTH=off" "http://$INGESTION_ADDR/v1/openapi.json" "${off[@]}" || status=1
+run "analytics, AUTH=off" "http://$ANALYTICS_ADDR/api/openapi.json" "${off[@]}" || status=1
+
+# Then with keys (the default), limits raised: the same requests with a good key, and without
+# one or with a bad one (`ignored_auth`), which must be 401. The write key is for one shop, so
+# events naming another are the documented 403.
+key() { target/debug/analytics keys create --name contract "$@" | tail -n1; }
+write_key="$(key --kind write --shop contract)"
+read_key="$(key --kind read --all-shops)"
+stop_services() {
+	kill -TERM "${pids[@]:1}" 2>/dev/null || true
+	wait "${pids[@]:1}" 2>/dev/null || true
+	pids=("${pids[0]}")
+}
+stop_services
+export AUTH=keys RATE_LIMIT_WRITE=1000000 RATE_LIMIT_READ=1000000 RATE_LIMIT_ANON=1000000
+target/debug/consumer >>"$work/consumer.log" 2>&1 &
+pids+=($!)
+target/debug/ingestion >>"$work/ingestion.log" 2>&1 &
+pids+=($!)
+target/debug/analytics >>"$work/analytics.log" 2>&1 &
+pids+=($!)
+wait_for "http://$INGESTION_ADDR/v1/ready" ingestion "$work/ingestion.log"
+wait_for "http://$ANALYTICS_ADDR/api/ready" analytics "$work/analytics.log"
+keys=(--checks all)
+run "ingestion, AUTH=keys" "http://$INGESTION_ADDR/v1/openapi.json" "${keys[@]}" \
+	-H "Authorization: Bearer $write_key" || status=1
+run "analytics, AUTH=keys" "http://$ANALYTICS_ADDR/api/openapi.json" "${keys[@]}" \
+	-H "Authorization: Bearer $read_key" || status=1
+
 if [ "$status" -ne 0 ]; then
 	for name in ingestion consumer analytics; do
 		echo "== $name log (last 40 lines)"
