@@ -308,6 +308,9 @@ mod tests {
             Example::parse(None).expect("empty").scope,
             Scope::everything()
         );
+        // A group is a query struct of its own too.
+        let alone = Narrowing::parse(Some("page=2")).expect("valid");
+        assert_eq!((alone.product_id, alone.page), (None, Number(2)));
     }
 
     #[test]
