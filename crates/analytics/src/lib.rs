@@ -4,8 +4,8 @@
 //! | module | owns |
 //! |---|---|
 //! | [`routes`] | the router and one module per endpoint |
-//! | [`params`] | query-string parsing: shops, ranges, time zones, refusals naming the parameter |
-//! | [`query`] | typed query strings: one struct per endpoint, one extractor, their OpenAPI parameters |
+//! | [`query`] | typed query strings: the raw pairs, one struct per endpoint (`query_params!`), one extractor, their OpenAPI parameters |
+//! | [`params`] | the parameters' values: shops, ranges, time zones, numbers, the shared `Scope` group; refusals naming the parameter |
 //! | [`buckets`] | calendar buckets in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |

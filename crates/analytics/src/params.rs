@@ -1,5 +1,4 @@
-//! The values of the analytics endpoints' query strings: the raw pairs ([`QueryParams`]: unknown
-//! parameters, repeated ones and empty values refused), the shared group [`Scope`] (`shop_id`,
+//! The values of the analytics endpoints' query strings: the shared group [`Scope`] (`shop_id`,
 //! `from`, `to`, `tz`) and the one-value types ([`ShopId`], [`RangeEnd`], [`Number`],
 //! [`ProductId`], [`Compare`]). Every refusal names its parameter. How a struct of them is read
 //! is [`crate::query`].
@@ -13,42 +12,8 @@ use utoipa::openapi::path::Parameter;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 
 use crate::error::ApiError;
-use crate::query::{Choice, Param, QueryField, parameter};
-
-/// The query string's parameters, checked against the names an endpoint takes.
-#[derive(Debug, Default)]
-pub struct QueryParams {
-    pairs: Vec<(String, String)>,
-}
-
-impl QueryParams {
-    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<QueryParams, ApiError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-            if !allowed.contains(&name.as_ref()) {
-                return Err(ApiError::bad(
-                    &name,
-                    format!("is not a parameter here (known: {})", allowed.join(", ")),
-                ));
-            }
-            if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(ApiError::bad(&name, "is given more than once"));
-            }
-            if value.trim().is_empty() {
-                return Err(ApiError::bad(&name, "must not be empty"));
-            }
-            pairs.push((name.into_owned(), value.into_owned()));
-        }
-        Ok(QueryParams { pairs })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use crate::query::QueryParams;
+use crate::query::{Choice, Param, QueryField, choose, parameter};
 
 /// The time range and zone of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -341,18 +306,6 @@ pub fn parse_choice<T: Copy>(
     params
         .get(name)
         .map_or(Ok(default), |text| choose(name, text, choices))
-}
-
-/// The value `text` names among `choices`.
-pub fn choose<T: Copy>(name: &str, text: &str, choices: &[(&str, T)]) -> Result<T, ApiError> {
-    choices
-        .iter()
-        .find(|(choice, _)| *choice == text)
-        .map(|(_, value)| *value)
-        .ok_or_else(|| {
-            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-            ApiError::bad(name, format!("`{text}` is not one of {}", names.join(", ")))
-        })
 }
 
 /// A whole number in `min..=max`; the default when absent.

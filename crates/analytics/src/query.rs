@@ -12,7 +12,7 @@
 //! then added as a field (`pub filters: Filters,`) to each endpoint's struct; its parameters
 //! then appear in those endpoints' names, refusals and documents in field order.
 //!
-//! The refusals are those of [`QueryParams::parse`]: an unknown parameter (listing the known
+//! The refusals are those of [`QueryParams::parse`] (the raw pairs): an unknown parameter (listing the known
 //! ones, in field order), one given twice, an empty value, then each value in field order, every
 //! one a `400` naming its parameter.
 
@@ -24,7 +24,53 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, Required};
 
 use crate::error::ApiError;
-use crate::params::QueryParams;
+
+/// The query string's parameters, checked against the names an endpoint takes.
+#[derive(Debug, Default)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl QueryParams {
+    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<QueryParams, ApiError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            if !allowed.contains(&name.as_ref()) {
+                return Err(ApiError::bad(
+                    &name,
+                    format!("is not a parameter here (known: {})", allowed.join(", ")),
+                ));
+            }
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(ApiError::bad(&name, "is given more than once"));
+            }
+            if value.trim().is_empty() {
+                return Err(ApiError::bad(&name, "must not be empty"));
+            }
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(QueryParams { pairs })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The value `text` names among `choices`.
+pub fn choose<T: Copy>(name: &str, text: &str, choices: &[(&str, T)]) -> Result<T, ApiError> {
+    choices
+        .iter()
+        .find(|(choice, _)| *choice == text)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            ApiError::bad(name, format!("`{text}` is not one of {}", names.join(", ")))
+        })
+}
 
 /// One parameter's value: how it is read from its text and how the document describes it.
 pub trait Param: Sized {
@@ -43,14 +89,7 @@ pub trait Choice: Copy + PartialEq + 'static {
 
 impl<T: Choice> Param for T {
     fn parse(name: &str, text: &str) -> Result<T, ApiError> {
-        T::CHOICES
-            .iter()
-            .find(|(choice, _)| *choice == text)
-            .map(|(_, value)| *value)
-            .ok_or_else(|| {
-                let names: Vec<&str> = T::CHOICES.iter().map(|(n, _)| *n).collect();
-                ApiError::bad(name, format!("`{text}` is not one of {}", names.join(", ")))
-            })
+        choose(name, text, T::CHOICES)
     }
 
     fn schema() -> Schema {
@@ -180,7 +219,7 @@ macro_rules! query_params {
             }
 
             fn read(
-                query: &$crate::params::QueryParams,
+                query: &$crate::query::QueryParams,
             ) -> Result<Self, $crate::error::ApiError> {
                 <Self as $crate::query::QueryField>::read("", query)
             }
@@ -193,7 +232,7 @@ macro_rules! query_params {
 
             fn read(
                 _: &'static str,
-                query: &$crate::params::QueryParams,
+                query: &$crate::query::QueryParams,
             ) -> Result<Self, $crate::error::ApiError> {
                 let value = $name {
                     $( $field: $crate::query_params!(@read query, $field, $ty $(, $default)?), )*
