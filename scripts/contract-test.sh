@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SCHEMATHESIS="${SCHEMATHESIS:-target/contract-venv/bin/schemathesis}"
+SCHEMATHESIS="$(realpath "${SCHEMATHESIS:-target/contract-venv/bin/schemathesis}")"
+CONFIG="$PWD/scripts/schemathesis.toml"
 EXAMPLES="${CONTRACT_EXAMPLES:-50}"
 
 free_port() {
@@ -81,10 +82,12 @@ run() { # NAME URL [schemathesis options]
 	local name="$1" url="$2"
 	shift 2
 	echo "== schemathesis: $name ($url)"
-	"$SCHEMATHESIS" --config-file scripts/schemathesis.toml run "$url" --exclude-path /api/v1/live \
+	# From the temporary folder: schemathesis keeps caches (.schemathesis/, .hypothesis/) in
+	# the folder it runs in, and a test run leaves the work tree as it found it.
+	(cd "$work" && "$SCHEMATHESIS" --config-file "$CONFIG" run "$url" --exclude-path /api/v1/live \
 		--exclude-checks positive_data_acceptance \
 		--mode all --max-examples "$EXAMPLES" --workers 2 \
-		--request-timeout 10 --suppress-health-check all --seed 1 --no-color "$@"
+		--request-timeout 10 --suppress-health-check all --seed 1 --no-color "$@")
 }
 
 status=0
