@@ -31,6 +31,9 @@ pub enum Command {
         #[arg(long = "visitor-id")]
         visitor_id: String,
     },
+    /// Prints the OpenAPI 3.1 document of the API (what `/api/openapi.json` serves), indented;
+    /// needs no store, Redis or running service.
+    Openapi,
 }
 
 #[derive(Debug, Clone, Subcommand)]

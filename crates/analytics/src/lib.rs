@@ -4,12 +4,14 @@
 //! | module | owns |
 //! |---|---|
 //! | [`routes`] | the router and one module per endpoint |
-//! | [`params`] | query-string parsing: shops, ranges, time zones, refusals naming the parameter |
+//! | [`query`] | typed query strings: the raw pairs, one struct per endpoint (`query_params!`), one extractor, their OpenAPI parameters |
+//! | [`params`] | the parameters' values: shops, ranges, time zones, numbers, the shared `Scope` group; refusals naming the parameter |
 //! | [`calendar`] | calendar intervals in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`limits`] | `MAX_QUERIES` and `MAX_LIVE_STREAMS`: how much work runs at once |
 //! | [`static_files`] | the built dashboard, served only from inside `DASHBOARD_DIR` |
+//! | [`openapi`] | the OpenAPI document's shared parts, `/api/openapi.json` and the `/api/docs` page |
 //! | [`auth`] | read keys and their shop scope, rate limits, the per-key live-stream cap (docs/SECURITY.md) |
 //! | [`keys_cli`] | `analytics keys create|list|revoke` |
 
@@ -19,7 +21,9 @@ pub mod csv;
 pub mod error;
 pub mod keys_cli;
 pub mod limits;
+pub mod openapi;
 pub mod params;
+pub mod query;
 pub mod routes;
 pub mod static_files;
 

@@ -1,5 +1,6 @@
 //! The `analytics` binary: configuration, logging, then the service until SIGINT/SIGTERM, or
-//! one command (`analytics keys …`, `analytics backup PATH`, `analytics forget …`).
+//! one command (`analytics keys …`, `analytics backup PATH`, `analytics forget …`,
+//! `analytics openapi`).
 
 use analytics::Config;
 use anyhow::Context;
@@ -35,6 +36,13 @@ async fn main() {
             let deleted = events_core::store::forget::forget_visitor(path, shop, visitor_id)
                 .context("DATABASE_URL");
             println!("{}", events_core::exit::or_exit(deleted));
+            return;
+        }
+        Some(analytics::keys_cli::Command::Openapi) => {
+            println!(
+                "{}",
+                analytics::openapi::to_pretty_json(&analytics::routes::document())
+            );
             return;
         }
         None => {}

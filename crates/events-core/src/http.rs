@@ -11,7 +11,6 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
@@ -19,9 +18,11 @@ use crate::event::FieldError;
 
 /// The error body every refusal carries: `{"error": "...", "details": [...]}`; `details` is
 /// left out when there is nothing field-specific to say.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What was wrong, for people.
     pub error: String,
+    /// Every field or parameter at fault; absent when none is.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<FieldError>,
 }
@@ -42,9 +43,30 @@ pub fn error_response(
         .into_response()
 }
 
+/// The answer of health and readiness checks: `{"status":"healthy"}`, `{"status":"ready"}`,
+/// or `{"status":"unavailable","error":"…"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// Why the service is not ready; only with `unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Ready,
+    Unavailable,
+}
+
 /// `GET /…/health`: the process is up.
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "healthy"}))
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: HealthStatus::Healthy,
+        error: None,
+    })
 }
 
 /// The JSON `404` for paths no route serves.
@@ -64,10 +86,17 @@ pub async fn method_not_allowed() -> Response {
 /// The answer of a readiness check: `200 {"status":"ready"}` or `503` with the reason.
 pub fn readiness<E: std::fmt::Display>(result: Result<(), E>) -> Response {
     match result {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => Json(Health {
+            status: HealthStatus::Ready,
+            error: None,
+        })
+        .into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "error": reason.to_string()})),
+            Json(Health {
+                status: HealthStatus::Unavailable,
+                error: Some(reason.to_string()),
+            }),
         )
             .into_response(),
     }

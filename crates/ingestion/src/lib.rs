@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`routes`] | the handlers and the router |
+//! | [`openapi`] | the OpenAPI document's shared parts and `/v1/openapi.json` |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
 //! | [`auth`] | API keys and their scopes, rate limits, CORS (docs/SECURITY.md) |
@@ -11,6 +12,7 @@
 pub mod auth;
 pub mod backlog;
 pub mod error;
+pub mod openapi;
 pub mod routes;
 
 use std::num::NonZeroU32;

@@ -77,8 +77,8 @@ export function defaultInterval(range: DateRange, spanDays: number | null = null
  */
 export function dataSpanDays(shops: readonly Shop[] | undefined, shop: string | null | undefined): number | null {
   const chosen = (shops ?? []).filter((s) => !shop || s.shop_id === shop);
-  const firsts = chosen.map((s) => Date.parse(s.first_seen)).filter(Number.isFinite);
-  const lasts = chosen.map((s) => Date.parse(s.last_seen)).filter(Number.isFinite);
+  const firsts = chosen.map((s) => Date.parse(s.first_seen ?? '')).filter(Number.isFinite);
+  const lasts = chosen.map((s) => Date.parse(s.last_seen ?? '')).filter(Number.isFinite);
   if (firsts.length === 0 || lasts.length === 0) return null;
   return Math.max(0, (Math.max(...lasts) - Math.min(...firsts)) / 86_400_000);
 }

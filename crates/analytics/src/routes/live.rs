@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use events_core::store::StoreError;
@@ -23,7 +23,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::params::{QueryParams, parse_shop_id};
+use crate::params::ShopQuery;
+use crate::query::Query;
 
 /// How often the watcher looks for commits.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -55,12 +56,17 @@ pub fn start_watcher(
     Ok(())
 }
 
+/// Server-sent events telling the dashboard when to refresh: an event `stored`
+/// (`{"count": n, "shop_ids": [...]}`) whenever newly committed events become visible, at most
+/// four a second; a comment line every 15 s. The read key may also come as `?key=`.
+#[utoipa::path(get, path = "/api/v1/live", operation_id = "live", tag = "analytics", params(ShopQuery),
+    security(("read_key" = []), ("read_key_in_query" = [])),
+    responses((status = 200, description = "A stream that ends when the service stops", content_type = "text/event-stream", body = String), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ShopQuery>,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["shop_id"])?;
-    let shop_id = parse_shop_id(&params)?;
+    let shop_id = query.shop_id();
     // Held by the stream: it is given back when the client goes or the stream ends.
     let slot = state.live_streams.acquire().await?;
     let receiver = state.live.subscribe();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use chrono::DateTime;
 use events_core::formulas;
 use events_core::money;
@@ -17,7 +17,8 @@ use super::{PLAN, answer};
 use crate::AppState;
 use crate::calendar::{self, Interval, MAX_POINTS};
 use crate::error::ApiError;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_micros, parse_choice};
+use crate::params::{Scope, format_micros};
+use crate::query::{Choice, Query};
 
 pub const INTERVALS: [(&str, Interval); 5] = [
     ("minute", Interval::Minute),
@@ -27,24 +28,23 @@ pub const INTERVALS: [(&str, Interval); 5] = [
     ("month", Interval::Month),
 ];
 
-#[derive(Debug, Clone)]
-pub struct TimeseriesRequest {
-    pub scope: Scope,
-    pub interval: Interval,
+impl Choice for Interval {
+    const CHOICES: &'static [(&'static str, Interval)] = &INTERVALS;
+}
+
+crate::query_params! {
+    /// The query of `GET /api/v1/timeseries`.
+    @check = TimeseriesRequest::checked;
+    pub struct TimeseriesRequest {
+        pub scope: Scope,
+        /// The calendar bucket in `tz`; at most 5000 buckets.
+        pub interval: Interval = Interval::Day,
+    }
 }
 
 impl TimeseriesRequest {
-    pub fn parse(raw: Option<&str>) -> Result<TimeseriesRequest, ApiError> {
-        let params = QueryParams::parse(raw, &[&SCOPE_PARAMS[..], &["interval"]].concat())?;
-        TimeseriesRequest::from_params(&params)
-    }
-
-    pub fn from_params(params: &QueryParams) -> Result<TimeseriesRequest, ApiError> {
-        let request = TimeseriesRequest {
-            scope: Scope::parse(params)?,
-            interval: parse_choice(params, "interval", &INTERVALS, Interval::Day)?,
-        };
-        // With both ends given, too many points is known before reading anything.
+    /// With both ends given, too many points is known before reading anything.
+    pub fn checked(request: TimeseriesRequest) -> Result<TimeseriesRequest, ApiError> {
         if let (Some(from), Some(to)) = (request.scope.range.from, request.scope.range.to) {
             calendar::boundaries(
                 from.instant,
@@ -67,14 +67,15 @@ fn too_many(count: usize) -> ApiError {
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Timeseries {
+    #[schema(schema_with = <Interval as crate::query::Param>::schema)]
     pub interval: &'static str,
     pub tz: String,
     pub points: Vec<Point>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Point {
     pub t: String,
     pub page_views: u64,
@@ -179,11 +180,13 @@ fn point(start: i64, sum: &Sums, visitors: u64, tz: chrono_tz::Tz) -> Point {
     }
 }
 
+/// Page views, carts, purchases, revenue and visitors per calendar bucket.
+#[utoipa::path(get, path = "/api/v1/timeseries", operation_id = "timeseries", tag = "analytics", params(TimeseriesRequest),
+    responses((status = 200, description = "One point per bucket, empty ones included", body = Timeseries), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(request): Query<TimeseriesRequest>,
 ) -> Result<Json<Timeseries>, ApiError> {
-    let request = TimeseriesRequest::parse(query.as_deref())?;
     let series = answer(&state, move |c| compute(c, &request, PLAN)).await?;
     Ok(Json(series))
 }

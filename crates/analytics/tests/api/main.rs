@@ -4,6 +4,7 @@
 mod edges;
 mod helpers;
 mod keys;
+mod openapi;
 mod rollups;
 mod shutdown;
 mod upkeep;

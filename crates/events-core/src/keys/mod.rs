@@ -33,7 +33,18 @@ const KEY_RANDOM_CHARS: usize = 43;
 const ID_RANDOM_CHARS: usize = 16;
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyKind {
     /// `pk_`: sends events for one shop from browsers of its allowed origins; may travel in a
