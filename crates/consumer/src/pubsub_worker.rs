@@ -22,7 +22,7 @@ pub async fn run(
     sink: Sink,
     status: Arc<Status>,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     tracing::warn!(
         channel = %config.events_channel,
         "consumer subscribing to the pub/sub channel: at-most-once, events sent while it is down are lost"
@@ -61,9 +61,9 @@ pub async fn run(
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 message = messages.next() => match message {
-                    Some(message) => match message.get_payload::<String>().map_err(|e| e.to_string()).and_then(|json| Event::from_transport(&json, &rules)) {
+                    Some(message) => match message.get_payload::<String>().map_err(anyhow::Error::from).and_then(|json| Ok(Event::from_transport(&json, &rules)?)) {
                         Ok(event) => batch.push(event, Instant::now()),
-                        Err(reason) => tracing::warn!(%reason, "dropping an undecodable message"),
+                        Err(reason) => tracing::warn!(reason = %format!("{reason:#}"), "dropping an undecodable message"),
                     },
                     None => {
                         tracing::warn!("subscription lost; resubscribing");
@@ -88,7 +88,7 @@ async fn flush(
     status: &Status,
     batch: &mut Batch<Event>,
     shutdown: &CancellationToken,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -113,10 +113,8 @@ async fn flush(
                 return Ok(());
             }
             Err(error) if shutdown.is_cancelled() => {
-                return Err(format!(
-                    "could not write the last {} events: {error}",
-                    events.len()
-                ));
+                return Err(anyhow::Error::new(error)
+                    .context(format!("could not write the last {} events", events.len())));
             }
             Err(error) => {
                 let delay = backoff.next_delay();

@@ -4,7 +4,9 @@
 mod edges;
 mod helpers;
 mod keys;
+mod openapi;
 mod rollups;
+mod shutdown;
 mod upkeep;
 mod v1;
 

@@ -795,8 +795,9 @@ mod tests {
         let mut value: Value = serde_json::from_str(&event.to_json()).expect("JSON");
         value["order_amount"] = json!(-1_000_000);
         value["product_id"] = json!("p\u{202E}");
-        let error =
-            Event::from_transport(&value.to_string(), &EventRules::default()).expect_err("invalid");
+        let error = Event::from_transport(&value.to_string(), &EventRules::default())
+            .expect_err("invalid")
+            .to_string();
         assert!(error.contains("order_amount"), "{error}");
         assert!(error.contains("product_id"), "{error}");
         let mut old = serde_json::from_str::<Value>(&event.to_json()).expect("JSON");

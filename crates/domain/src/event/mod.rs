@@ -29,7 +29,8 @@ mod rules;
 pub use fast::{WireEvent, from_json_object};
 pub use json::{DUPLICATE_FIELD, ParsedJson, parse_json};
 pub use model::{
-    Event, EventType, FieldError, Shopper, Submitted, Traffic, format_utc, new_event_id,
+    Event, EventType, FieldError, Shopper, Submitted, Traffic, TransportError, format_utc,
+    new_event_id,
 };
 pub use rules::{
     DEFAULT_MAX_EVENT_AGE, DEFAULT_SHOP_ID, EventRules, KNOWN_FIELDS, MAX_FUTURE, is_format_char,

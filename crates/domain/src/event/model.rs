@@ -45,9 +45,27 @@ impl EventType {
     }
 }
 
+/// Why a stream entry's event cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("undecodable event: {0}")]
+    Undecodable(#[source] serde_json::Error),
+    #[error("invalid event: {}", listed(.0))]
+    Invalid(Vec<FieldError>),
+}
+
+fn listed(errors: &[FieldError]) -> String {
+    let listed: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect();
+    listed.join("; ")
+}
+
 /// One rule broken by one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field or parameter (`events[2].timestamp` in a batch).
     pub field: String,
     pub message: String,
 }
@@ -159,18 +177,13 @@ impl Event {
     /// Reads an event back from its transport JSON and validates it again exactly as ingestion
     /// did (the consumer must not store what ingestion would refuse, whoever wrote the entry).
     /// The error names every broken rule.
-    pub fn from_transport(json: &str, rules: &EventRules) -> Result<Event, String> {
-        let event: Event =
-            serde_json::from_str(json).map_err(|e| format!("undecodable event: {e}"))?;
+    pub fn from_transport(json: &str, rules: &EventRules) -> Result<Event, TransportError> {
+        let event: Event = serde_json::from_str(json).map_err(TransportError::Undecodable)?;
         let errors = event.broken_rules(rules);
         if errors.is_empty() {
             Ok(event)
         } else {
-            let listed: Vec<String> = errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect();
-            Err(format!("invalid event: {}", listed.join("; ")))
+            Err(TransportError::Invalid(errors))
         }
     }
 

@@ -19,6 +19,12 @@ static ETAG: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The script, or `304` when the browser already holds this version.
+#[utoipa::path(get, path = "/t.js", operation_id = "tracker", tag = "tracker", security(()),
+    responses(
+        (status = 200, description = "The tracker script (JavaScript, cacheable for an hour)",
+            content_type = "text/javascript", body = String),
+        (status = 304, description = "The browser's copy (`If-None-Match`) is current"),
+    ))]
 pub async fn script(headers: HeaderMap) -> Response {
     let etag = HeaderValue::from_str(&ETAG).unwrap_or(HeaderValue::from_static("\"t\""));
     let cached = headers
