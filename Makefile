@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-frontend build dashboard lint lint-frontend fmt clean redis-server chromium bench bench-queries \
+.PHONY: help run test test-frontend build dashboard lint lint-frontend fmt clean redis-server postgresql chromium bench bench-queries \
 	vendor base-images compose-check
 
 help: ## List the targets
@@ -22,6 +22,21 @@ redis-server: ## Install redis-server with apt-get if it is missing
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
 	else
 		echo "error: cannot install as this user; run: sudo apt-get install -y redis-server" >&2
+		exit 1
+	fi
+
+# The tests start private PostgreSQL clusters (initdb + postgres as the user `postgres`, on a
+# free port, in a temporary folder; crates/test-support/src/pg.rs); Debian keeps those programs
+# in /usr/lib/postgresql/*/bin. The package's own server is not used.
+postgresql: ## Install PostgreSQL with apt-get if initdb is missing (the tests start their own clusters)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then exit 0; fi
+	echo "PostgreSQL (initdb) is missing; installing it with apt-get"
+	if [ "$$(id -u)" = 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+	else
+		echo "error: cannot install as this user; run: sudo apt-get install -y postgresql" >&2
 		exit 1
 	fi
 
@@ -55,7 +70,7 @@ dashboard: frontend/dist/index.html ## Build the dashboard into frontend/dist (a
 build: ## Build the three services (release)
 	cargo build --release --locked --bin ingestion --bin consumer --bin analytics
 
-test: redis-server test-frontend ## Run every test (unit, integration against a private Redis, end to end, the dashboard's)
+test: redis-server postgresql test-frontend ## Run every test (unit, integration against a private Redis and PostgreSQL, end to end, the dashboard's)
 	cargo test --workspace --locked
 
 bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings

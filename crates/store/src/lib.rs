@@ -27,6 +27,8 @@
 //! | [`backup`] | a consistent copy of the store while everything runs |
 //! | [`forget`] | deleting one visitor's events and correcting every summary |
 //! | [`retention`] | deleting raw events and people older than `RETENTION_DAYS`; sums stay |
+//! | [`write_backend`] | the write boundary (what the consumer and the subcommands ask of a store) and `DATABASE_URL` |
+//! | [`pg`] | PostgreSQL behind both boundaries (SPEC §12) |
 
 pub mod backend;
 pub mod backup;
@@ -38,6 +40,7 @@ pub mod live;
 pub mod migrations;
 pub mod people;
 pub mod people_days;
+pub mod pg;
 pub mod plan;
 pub mod pool;
 pub mod read;
@@ -45,6 +48,7 @@ pub mod retention;
 pub mod rollups;
 pub mod sqlite_reads;
 pub mod varint;
+pub mod write_backend;
 pub mod writer;
 
 use std::path::Path;
@@ -56,6 +60,7 @@ pub use backend::ReadBackend;
 pub use filter::EventFilter;
 pub use plan::Plan;
 pub use pool::ReadPool;
+pub use write_backend::{StoreUrl, StoreUrlError, WriteBackend};
 pub use writer::{InsertOutcome, Writer};
 
 /// How long a connection waits for a lock held by another before giving up.
@@ -88,6 +93,8 @@ impl Synchronous {
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("cannot create the folder of the database file {path}: {source}")]
     Folder {
         path: String,
@@ -136,6 +143,7 @@ impl StoreError {
                 // Not an SQLite result code: a failure of the connection or the library.
                 None => true,
             },
+            StoreError::Postgres(error) => pg::is_failure(error),
             StoreError::Folder { .. }
             | StoreError::SchemaTooNew { .. }
             | StoreError::Task(_)

@@ -9,8 +9,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::Connection;
-
 use super::StoreError;
 use super::backend::ReadBackend;
 use super::filter::EventFilter;
@@ -21,7 +19,7 @@ use domain::people::{BucketPeople, FastHash, PersonEvent, SessionRun};
 /// The people blobs of every shop with such events in the day starting at `day`, and of all
 /// shops under [`ALL_SHOPS`].
 pub(super) fn build(
-    connection: &Connection,
+    connection: &dyn ReadBackend,
     day: i64,
 ) -> Result<HashMap<String, Vec<u8>>, StoreError> {
     let mut all_shops = Builder::new(day);
