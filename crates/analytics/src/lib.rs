@@ -33,8 +33,8 @@ use events_core::config::{
     ConnectionArgs, CorsArgs, LogArgs, RedisArgs, StoreArgs, parse_positive_usize,
 };
 use events_core::keys::access::AuthArgs;
-use events_core::store::ReadPool;
 use events_core::store::live::Stored;
+use events_core::store::{StoreReader, StoreUrl};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +51,11 @@ pub struct Config {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    /// A PostgreSQL read replica for the queries (SPEC §12); migrations still go to
+    /// `DATABASE_URL`. Empty: read from `DATABASE_URL`.
+    #[arg(long, env = "DATABASE_READ_URL", value_parser = events_core::config::parse_database_url)]
+    pub database_read_url: Option<StoreUrl>,
 
     /// The built dashboard (`npm run build` in frontend/), served at `/`. When the folder is
     /// missing, the API is served alone.
@@ -101,7 +106,7 @@ pub struct Config {
 
 /// What every handler shares.
 pub struct AppState {
-    pub store: Arc<ReadPool>,
+    pub store: StoreReader,
     /// What the live watcher noticed, for `/api/v1/live` streams.
     pub live: broadcast::Sender<Stored>,
     /// Cancelled at shutdown, which ends the live streams.
@@ -135,14 +140,20 @@ pub async fn serve(
         stop_metrics.clone(),
     ));
     let _stop_metrics_on_return = stop_metrics.drop_guard();
-    let path = config.store.database_url.clone();
-    let store = tokio::task::spawn_blocking(move || ReadPool::open(&path))
+    let (url, read_url) = (
+        config.store.database_url.clone(),
+        config.database_read_url.clone(),
+    );
+    let store = tokio::task::spawn_blocking(move || StoreReader::open(&url, read_url.as_ref()))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
     let (live, _) = broadcast::channel(16);
     routes::live::start_watcher(
-        config.store.database_url.clone(),
+        config
+            .database_read_url
+            .clone()
+            .unwrap_or_else(|| config.store.database_url.clone()),
         live.clone(),
         shutdown.clone(),
     )?;
@@ -178,7 +189,7 @@ pub async fn serve(
         None => app,
     };
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%address, database = %config.store.database_url.display(), "analytics listening");
+    tracing::info!(%address, database = %config.store.database_url, "analytics listening");
     events_core::server::serve(listener, app, config.connections.limits(), shutdown).await?;
     tracing::info!("analytics stopped");
     Ok(())

@@ -22,7 +22,7 @@ async fn main() {
             return;
         }
         Some(analytics::keys_cli::Command::Backup { path }) => {
-            match events_core::store::backup::backup(&config.store.database_url, path) {
+            match config.store.database_url.backup(path) {
                 Ok(bytes) => println!("{} {bytes} bytes", path.display()),
                 Err(error) => {
                     eprintln!("error: {error}");
@@ -32,8 +32,7 @@ async fn main() {
             return;
         }
         Some(analytics::keys_cli::Command::Forget { shop, visitor_id }) => {
-            let path = &config.store.database_url;
-            match events_core::store::forget::forget_visitor(path, shop, visitor_id) {
+            match config.store.database_url.forget_visitor(shop, visitor_id) {
                 Ok(deleted) => println!("{deleted}"),
                 Err(error) => {
                     eprintln!("error: {error}");

@@ -2,10 +2,10 @@
 //! the same name (`REDIS_URL` / `--redis-url`), parsed once at start-up so that a bad value
 //! stops the binary with one line naming it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, ValueEnum};
+use store::{StoreUrl, StoreUrlError};
 
 /// Where Redis is and how long one command may take.
 #[derive(Debug, Clone, Args)]
@@ -37,13 +37,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// The SQLite store.
+/// The store: a SQLite file, or a PostgreSQL database (SPEC §12).
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// The store: `sqlite://PATH`, `sqlite:PATH` or a bare path. Relative paths are relative to
-    /// the working directory; the folder is created if missing.
+    /// The store: `sqlite://PATH`, `sqlite:PATH` or a bare path (relative to the working
+    /// directory; the folder is created if missing), or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// (also `postgresql://…`).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/analytics.db", value_parser = parse_database_url)]
-    pub database_url: PathBuf,
+    pub database_url: StoreUrl,
 }
 
 /// Which browser origins may call an HTTP service.
@@ -132,23 +133,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// Accepts `sqlite://PATH`, `sqlite:PATH` and a bare path; refuses other schemes.
-pub fn parse_database_url(text: &str) -> Result<PathBuf, String> {
-    let path = if let Some(rest) = text.strip_prefix("sqlite://") {
-        rest
-    } else if let Some(rest) = text.strip_prefix("sqlite:") {
-        rest
-    } else if let Some((scheme, _)) = text.split_once("://") {
-        return Err(format!(
-            "unsupported scheme `{scheme}://`: only sqlite is supported"
-        ));
-    } else {
-        text
-    };
-    if path.is_empty() {
-        return Err("the path of the database file is empty".into());
-    }
-    Ok(PathBuf::from(path))
+/// Accepts `sqlite://PATH`, `sqlite:PATH`, a bare path, `postgres://…` and `postgresql://…`;
+/// refuses other schemes.
+pub fn parse_database_url(text: &str) -> Result<StoreUrl, StoreUrlError> {
+    StoreUrl::parse(text)
 }
 
 /// Checks a Redis URL at start-up rather than on the first request.
@@ -172,21 +160,24 @@ mod tests {
     }
 
     #[test]
-    fn database_urls_take_three_spellings() {
+    fn database_urls_take_five_spellings() {
+        let sqlite = |path: &str| Ok(StoreUrl::Sqlite(std::path::PathBuf::from(path)));
         assert_eq!(
             parse_database_url("sqlite://data/analytics.db"),
-            Ok(PathBuf::from("data/analytics.db"))
+            sqlite("data/analytics.db")
         );
         assert_eq!(
             parse_database_url("sqlite:///var/lib/a.db"),
-            Ok(PathBuf::from("/var/lib/a.db"))
+            sqlite("/var/lib/a.db")
         );
-        assert_eq!(parse_database_url("sqlite:a.db"), Ok(PathBuf::from("a.db")));
+        assert_eq!(parse_database_url("sqlite:a.db"), sqlite("a.db"));
+        assert_eq!(parse_database_url("/tmp/a.db"), sqlite("/tmp/a.db"));
         assert_eq!(
-            parse_database_url("/tmp/a.db"),
-            Ok(PathBuf::from("/tmp/a.db"))
+            parse_database_url("postgres://localhost/db"),
+            Ok(StoreUrl::Postgres("postgres://localhost/db".into()))
         );
-        assert!(parse_database_url("postgres://localhost/db").is_err());
+        assert!(parse_database_url("postgresql://u@localhost/db").is_ok());
+        assert!(parse_database_url("mysql://localhost/db").is_err());
         assert!(parse_database_url("sqlite://").is_err());
     }
 

@@ -23,6 +23,7 @@
 //! | [`people`] | the people pass: visitors, sessions and session funnels over a range |
 //! | [`varint`] | the integers of the day rows' blobs |
 //! | [`pool`] | read connections for the analytics service |
+//! | [`reader`] | the analytics service's snapshots of whichever store `DATABASE_URL` names |
 //! | [`live`] | noticing newly committed events for the live stream |
 //! | [`backup`] | a consistent copy of the store while everything runs |
 //! | [`forget`] | deleting one visitor's events and correcting every summary |
@@ -44,6 +45,7 @@ pub mod pg;
 pub mod plan;
 pub mod pool;
 pub mod read;
+pub mod reader;
 pub mod retention;
 pub mod rollups;
 pub mod sqlite_reads;
@@ -60,6 +62,7 @@ pub use backend::ReadBackend;
 pub use filter::EventFilter;
 pub use plan::Plan;
 pub use pool::ReadPool;
+pub use reader::StoreReader;
 pub use write_backend::{StoreUrl, StoreUrlError, WriteBackend};
 pub use writer::{InsertOutcome, Writer};
 
@@ -112,6 +115,8 @@ pub enum StoreError {
     Backup(String),
     #[error("the store file is gone: {0}")]
     FileGone(String),
+    #[error("DATABASE_READ_URL is for a PostgreSQL replica of a PostgreSQL DATABASE_URL")]
+    ReadUrl,
 }
 
 impl StoreError {
@@ -149,7 +154,8 @@ impl StoreError {
             | StoreError::Task(_)
             | StoreError::Corrupt(_)
             | StoreError::Backup(_)
-            | StoreError::FileGone(_) => true,
+            | StoreError::FileGone(_)
+            | StoreError::ReadUrl => true,
         }
     }
 }

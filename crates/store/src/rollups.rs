@@ -93,7 +93,12 @@ impl<'a> Deltas<'a> {
     /// The deltas spread over every grain, one entry per rollup row in key order, shops and
     /// values as indexes into the returned names.
     #[allow(clippy::type_complexity)]
-    fn spread(&self) -> (Vec<&'a str>, Vec<((usize, Dimension, Grain, i64, usize), Sums)>) {
+    fn spread(
+        &self,
+    ) -> (
+        Vec<&'a str>,
+        Vec<((usize, Dimension, Grain, i64, usize), Sums)>,
+    ) {
         // Shops and values as numbers in their byte order, so that spreading and sorting
         // compare integers, not strings, and the order stays the strings' order.
         let mut names: Vec<&'a str> = self

@@ -67,11 +67,21 @@ fn mixed_events(n: usize, months: u32) -> Vec<Event> {
 /// people, the time span, over several ranges, from the rollups and from raw rows.
 fn answers(store: &dyn ReadBackend) -> String {
     let mut out = String::new();
-    let at = |text: &str| text.parse::<DateTime<Utc>>().expect("time").timestamp_micros();
+    let at = |text: &str| {
+        text.parse::<DateTime<Utc>>()
+            .expect("time")
+            .timestamp_micros()
+    };
     let ranges = [
         (None, None),
-        (Some(at("2025-02-03T10:07:00Z")), Some(at("2025-03-17T23:59:59Z"))),
-        (Some(at("2025-01-01T00:00:00Z")), Some(at("2025-02-01T00:00:00Z"))),
+        (
+            Some(at("2025-02-03T10:07:00Z")),
+            Some(at("2025-03-17T23:59:59Z")),
+        ),
+        (
+            Some(at("2025-01-01T00:00:00Z")),
+            Some(at("2025-02-01T00:00:00Z")),
+        ),
     ];
     for shop in [None, Some("a".to_owned()), Some("nobody".to_owned())] {
         for (from, to) in ranges {
@@ -174,8 +184,10 @@ fn the_same_events_give_the_same_answers_from_both_stores() {
     assert!(rolled.0 > 50, "{rolled:?}");
     assert_eq!(count(&url, "SELECT COUNT(*) FROM people_days"), {
         let c = rusqlite::Connection::open(&path).expect("opens");
-        c.query_row("SELECT COUNT(*) FROM people_days", [], |r| r.get::<_, i64>(0))
-            .expect("counts")
+        c.query_row("SELECT COUNT(*) FROM people_days", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .expect("counts")
     });
     assert_same(&sqlite_answers(&path), &before);
     assert_same(&pg_answers(&url), &before);
@@ -200,8 +212,10 @@ fn a_retry_moved_into_another_month_is_stored_once() {
     // The same event sent again with another `sent_at`: its corrected time is in November.
     let moved = event(json!({"event_type": "page_view", "event_id": "retry-1",
         "timestamp": "2025-11-01T00:00:02Z", "shop_id": "s"}));
-    let order = event(json!({"event_type": "purchase", "order_id": "o-9", "order_amount": 10,
-        "timestamp": "2025-10-15T12:00:00Z", "shop_id": "s"}));
+    let order = event(
+        json!({"event_type": "purchase", "order_id": "o-9", "order_amount": 10,
+        "timestamp": "2025-10-15T12:00:00Z", "shop_id": "s"}),
+    );
     let same_order_later = event(json!({"event_type": "purchase", "order_id": "o-9",
         "order_amount": 10, "timestamp": "2025-12-02T12:00:00Z", "shop_id": "s"}));
     assert_eq!(
@@ -212,7 +226,9 @@ fn a_retry_moved_into_another_month_is_stored_once() {
         }
     );
     assert_eq!(
-        writer.insert_batch(&[moved, same_order_later]).expect("stores"),
+        writer
+            .insert_batch(&[moved, same_order_later])
+            .expect("stores"),
         InsertOutcome {
             inserted: 0,
             duplicates: 2
@@ -294,7 +310,10 @@ fn concurrent_writers_store_every_event_once_without_deadlock() {
             .count()
     };
     assert_eq!(inserted, distinct);
-    assert_eq!(count(&url, "SELECT COUNT(*) FROM events") as usize, distinct);
+    assert_eq!(
+        count(&url, "SELECT COUNT(*) FROM events") as usize,
+        distinct
+    );
     let pool = PgReadPool::open(&url, &url).expect("opens");
     pool.run_blocking(|reads| {
         for dimension in Dimension::ALL {
@@ -315,9 +334,11 @@ fn retention_drops_whole_months_and_keeps_the_sums() {
     let mut writer = PgWriter::open(&url).expect("opens");
     let now = Utc::now();
     let at = |days_ago: i64, visitor: &str| {
-        event(json!({"event_type": "purchase", "order_amount": 5, "product_id": "p",
+        event(
+            json!({"event_type": "purchase", "order_amount": 5, "product_id": "p",
             "timestamp": (now - TimeDelta::days(days_ago)).to_rfc3339(),
-            "visitor_id": visitor, "session_id": visitor}))
+            "visitor_id": visitor, "session_id": visitor}),
+        )
     };
     writer
         .insert_batch(&[at(100, "old"), at(70, "old"), at(40, "old"), at(3, "new")])

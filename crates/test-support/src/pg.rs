@@ -38,7 +38,16 @@ impl PostgresServer {
         let status = command(&bin, "initdb", owner)
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()
@@ -80,11 +89,13 @@ impl PostgresServer {
     pub fn database(&self) -> String {
         let n = self.databases.fetch_add(1, Ordering::Relaxed);
         let name = format!("test_{n}");
-        let mut client = postgres::Client::connect(&self.admin_url(), postgres::NoTls)
-            .expect("connects to the test PostgreSQL");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("creates a database");
+        let admin = self.admin_url();
+        let create = format!("CREATE DATABASE {name}");
+        off_runtime(move || {
+            let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+                .expect("connects to the test PostgreSQL");
+            client.batch_execute(&create).expect("creates a database");
+        });
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
@@ -120,7 +131,10 @@ impl PostgresServer {
             .arg(self.dir.path().join("data"))
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.dir.path().display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.dir.path().display()
+            ))
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
             .stdout(Stdio::null())
@@ -133,7 +147,7 @@ impl PostgresServer {
                 return false;
             }
             let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-            if postgres::Client::connect(&url, postgres::NoTls).is_ok() {
+            if off_runtime(move || postgres::Client::connect(&url, postgres::NoTls).is_ok()) {
                 self.port = port;
                 self.process = Some(process);
                 return true;
@@ -150,6 +164,12 @@ impl Drop for PostgresServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs `work` on a thread of its own: the synchronous client starts a runtime of its own,
+/// which tokio refuses inside an async test.
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().expect("the thread finishes"))
 }
 
 /// `PG_BIN`, else the newest `/usr/lib/postgresql/*/bin` (Debian keeps the server's programs
@@ -185,7 +205,12 @@ fn run_as() -> Option<(u32, u32)> {
         .find(|line| line.starts_with("postgres:"))
         .expect("a postgres user (apt-get install postgresql creates it) to run PostgreSQL as");
     let fields: Vec<&str> = entry.split(':').collect();
-    let id = |i: usize| fields.get(i).and_then(|f| f.parse().ok()).expect("a numeric id");
+    let id = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .expect("a numeric id")
+    };
     Some((id(2), id(3)))
 }
 

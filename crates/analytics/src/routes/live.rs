@@ -6,14 +6,15 @@
 //! proxies from closing an idle stream. Streams end when the service shuts down, so a
 //! graceful shutdown does not wait for clients that never hang up.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use events_core::store::StoreUrl;
 use events_core::store::live::{CommitWatcher, Stored};
+use events_core::store::pg::live::PgCommitWatcher;
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -28,16 +29,50 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// How often an idle stream gets a comment line.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// SQLite's commit counter, or PostgreSQL's per-shop totals.
+enum Watcher {
+    Sqlite(CommitWatcher),
+    Postgres(PgCommitWatcher),
+}
+
+impl Watcher {
+    fn open(url: &StoreUrl) -> Result<Watcher, events_core::store::StoreError> {
+        Ok(match url {
+            StoreUrl::Sqlite(path) => Watcher::Sqlite(CommitWatcher::open(path)?),
+            StoreUrl::Postgres(url) => Watcher::Postgres(PgCommitWatcher::open(url)?),
+        })
+    }
+
+    fn poll(&mut self) -> Result<Option<Stored>, events_core::store::StoreError> {
+        match self {
+            Watcher::Sqlite(watcher) => watcher.poll(),
+            Watcher::Postgres(watcher) => watcher.poll(),
+        }
+    }
+}
+
 /// Starts the watcher thread; it stops when `shutdown` is cancelled.
 pub fn start_watcher(
-    path: PathBuf,
+    url: StoreUrl,
     sender: broadcast::Sender<Stored>,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
-    let mut watcher = CommitWatcher::open(&path).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    // Opened on the watcher's own thread (PostgreSQL's synchronous client cannot run on the
+    // async runtime), which says whether it could.
+    let (opened, open_result) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("live-watcher".into())
         .spawn(move || {
+            let mut watcher = match Watcher::open(&url) {
+                Ok(watcher) => {
+                    let _ = opened.send(Ok(()));
+                    watcher
+                }
+                Err(error) => {
+                    let _ = opened.send(Err(format!("DATABASE_URL: {error}")));
+                    return;
+                }
+            };
             while !shutdown.is_cancelled() {
                 std::thread::sleep(POLL);
                 match watcher.poll() {
@@ -50,8 +85,10 @@ pub fn start_watcher(
                 }
             }
         })
-        .map(drop)
-        .map_err(|e| format!("cannot start the live watcher: {e}"))
+        .map_err(|e| format!("cannot start the live watcher: {e}"))?;
+    open_result
+        .recv()
+        .map_err(|_| "the live watcher stopped before it started".to_owned())?
 }
 
 pub async fn handler(

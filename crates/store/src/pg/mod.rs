@@ -7,8 +7,10 @@
 //! | [`writer`] | the idempotent batch insert (claims, multi-row insert, rollup upserts in key order) and the day roll-ups |
 //! | [`reads`] | PostgreSQL's answers to the [`ReadBackend`](crate::ReadBackend) reads |
 //! | [`upkeep`] | retention (whole month partitions), forgetting a visitor, backups |
+//! | [`live`] | noticing newly committed events for the live stream |
 //! | [`pool`] | read connections for the analytics service, one snapshot per request |
 
+pub mod live;
 pub mod pool;
 pub mod reads;
 pub mod schema;

@@ -31,9 +31,14 @@ impl<'c, C: GenericClient> PgReads<'c, C> {
             client: RefCell::new(client),
         }
     }
+
+    /// Runs `work` on the client of these reads (for reads outside the boundary: the export).
+    pub fn with_client<T>(&self, work: impl FnOnce(&mut C) -> T) -> T {
+        work(&mut self.client.borrow_mut())
+    }
 }
 
-type Params = Vec<Box<dyn ToSql + Sync>>;
+pub(super) type Params = Vec<Box<dyn ToSql + Sync>>;
 
 /// The `WHERE` conditions of a filter over raw rows (each starting with `AND`), numbering
 /// parameters after those already in `params`.
@@ -211,9 +216,8 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
     /// A seek per shop on the rollups' primary key, as many steps as there are shops.
     fn rollup_shop_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut client = self.client.borrow_mut();
-        let next_shop = client.prepare(
-            "SELECT shop_id FROM rollups WHERE shop_id > $1 ORDER BY shop_id LIMIT 1",
-        )?;
+        let next_shop = client
+            .prepare("SELECT shop_id FROM rollups WHERE shop_id > $1 ORDER BY shop_id LIMIT 1")?;
         let mut shops: Vec<String> = Vec::new();
         while let Some(row) = client.query_opt(
             &next_shop,

@@ -7,10 +7,10 @@ use postgres::Client;
 
 use super::reads::people_since;
 use super::writer::{DAY_LOCKS, day_number, forget_days, month_of, upsert_rollups};
+use crate::StoreError;
 use crate::grain::{ALL_SHOPS, DAY_MICROS, day_of};
 use crate::retention::Retained;
 use crate::rollups::Deltas;
-use crate::StoreError;
 use domain::dimension::Facts;
 use domain::event::EventType;
 
@@ -219,4 +219,3 @@ fn pg_dump() -> PathBuf {
         .max()
         .map_or_else(|| PathBuf::from("pg_dump"), |(_, program)| program)
 }
-

@@ -311,10 +311,7 @@ fn insert_events(transaction: &mut Transaction<'_>, events: &[&Event]) -> Result
     let path = text(&|e| e.path.clone());
     let referrer = text(&|e| e.referrer.clone());
     let currency = text(&|e| e.currency.clone());
-    let quantity: Vec<Option<i64>> = events
-        .iter()
-        .map(|e| e.quantity.map(i64::from))
-        .collect();
+    let quantity: Vec<Option<i64>> = events.iter().map(|e| e.quantity.map(i64::from)).collect();
     let order_id = text(&|e| e.order_id.clone());
     let sent_at = text(&|e| e.sent_at.as_ref().map(format_utc));
     let received_at = text(&|e| Some(format_utc(&e.received_at)));
@@ -469,7 +466,10 @@ pub fn roll_up_next_day(
 ) -> Result<Option<i64>, StoreError> {
     let ended_before = day_of(now_micros.saturating_sub(SETTLE_MICROS));
     let rolled: BTreeSet<i64> = client
-        .query("SELECT day FROM people_days WHERE shop_id = $1", &[&ALL_SHOPS])?
+        .query(
+            "SELECT day FROM people_days WHERE shop_id = $1",
+            &[&ALL_SHOPS],
+        )?
         .iter()
         .map(|row| row.get(0))
         .collect();
