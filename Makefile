@@ -73,6 +73,8 @@ build: ## Build the three services (release)
 test: redis-server postgresql test-frontend ## Run every test (unit, integration against a private Redis and PostgreSQL, end to end, the dashboard's)
 	cargo test --workspace --locked
 
+# DATABASE_URL=postgres://USER@HOST/DB measures on PostgreSQL: each phase creates (and drops) a
+# database of its own on that server, so the user needs CREATEDB.
 bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings
 	cargo build --release --locked --bins
 	AUTH=off target/release/bench $(BENCH_ARGS)
@@ -187,7 +189,8 @@ run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics
 
 # `make bench-queries`: rollups against raw scans (docs/PERFORMANCE.md). BENCH_EVENTS=10000000
 # for 10M; BENCH_RUNS (20) and BENCH_RAW_RUNS set the runs; BENCH_DB keeps the loaded store;
-# BENCH_ONLY=products times only the questions whose name holds that text.
+# BENCH_ONLY=products times only the questions whose name holds that text. DATABASE_URL=postgres://…
+# loads (when it holds no events) and asks that PostgreSQL database instead.
 bench-queries: ## Time every analytics question from rollups and from raw scans
 	AUTH=off cargo run --release --locked -p analytics --example bench_queries
 

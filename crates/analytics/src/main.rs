@@ -32,7 +32,17 @@ async fn main() {
             return;
         }
         Some(analytics::keys_cli::Command::Forget { shop, visitor_id }) => {
-            match config.store.database_url.forget_visitor(shop, visitor_id) {
+            // On the blocking pool: PostgreSQL's synchronous client cannot run on the runtime.
+            let (store, shop, visitor_id) = (
+                config.store.database_url.clone(),
+                shop.clone(),
+                visitor_id.clone(),
+            );
+            let forgotten =
+                tokio::task::spawn_blocking(move || store.forget_visitor(&shop, &visitor_id))
+                    .await
+                    .unwrap_or_else(|e| Err(events_core::store::StoreError::Task(e.to_string())));
+            match forgotten {
                 Ok(deleted) => println!("{deleted}"),
                 Err(error) => {
                     eprintln!("error: {error}");

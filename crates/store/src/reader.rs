@@ -47,11 +47,18 @@ impl StoreReader {
             }
             StoreReader::Postgres(pool) => {
                 let pool = Arc::clone(pool);
-                tokio::task::spawn_blocking(move || {
-                    pool.run_blocking(move |reads| Ok(compute(reads)))
+                let (sender, receiver) = std::sync::mpsc::channel();
+                let mut cancel = CancelOnDrop {
+                    token: receiver,
+                    finished: false,
+                };
+                let result = tokio::task::spawn_blocking(move || {
+                    pool.run_cancellable(Some(sender), move |reads| Ok(compute(reads)))
                 })
                 .await
-                .map_err(|e| StoreError::Task(e.to_string()))?
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+                cancel.finished = true;
+                result
             }
         }
     }
@@ -76,6 +83,27 @@ impl StoreReader {
             Ok(())
         } else {
             Err(format!("schema version {version}, expected {latest}"))
+        }
+    }
+}
+
+/// Cancels the running PostgreSQL statement when the future awaiting it is dropped before it
+/// finished (the client has gone), as SQLite's progress handler does.
+struct CancelOnDrop {
+    token: std::sync::mpsc::Receiver<postgres::CancelToken>,
+    finished: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Ok(token) = self.token.try_recv() {
+            // The synchronous cancel request runs a small runtime of its own: not on this one.
+            std::thread::spawn(move || {
+                let _ = token.cancel_query(postgres::NoTls);
+            });
         }
     }
 }

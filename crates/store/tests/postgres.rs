@@ -478,3 +478,29 @@ fn reads_work_over_a_plain_client() {
         read::totals(&reads, &EventFilter::default(), Plan::Raw).expect("reads")
     );
 }
+
+/// A consumer that still believes in a month partition another consumer's retention dropped
+/// stores an old event there anyway (the month is created again), rather than refusing it.
+#[test]
+fn a_writer_survives_retention_dropping_a_month_it_knew() {
+    let url = server().database();
+    let mut a = PgWriter::open(&url).expect("opens");
+    let mut b = PgWriter::open(&url).expect("opens");
+    let now = Utc::now();
+    let old = |id: &str| {
+        event(json!({"event_type": "page_view", "event_id": id,
+            "timestamp": (now - TimeDelta::days(200)).to_rfc3339()}))
+    };
+    a.insert_batch(&[old("a")]).expect("stores");
+    b.insert_batch(&[old("b")]).expect("stores");
+    let retained = a
+        .apply_retention(now.timestamp_micros(), 30)
+        .expect("retains");
+    assert_eq!(retained.deleted_events, 2);
+    assert_eq!(
+        b.insert_batch(&[old("c")])
+            .expect("stored, not refused")
+            .inserted,
+        1
+    );
+}

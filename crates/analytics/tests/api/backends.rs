@@ -95,3 +95,87 @@ async fn both_stores_answer_every_endpoint_byte_for_byte() {
     }
     assert_eq!(postgres.get("/api/ready").await.status(), 200);
 }
+
+/// The live stream on PostgreSQL tells what was stored, per shop, as on SQLite.
+#[tokio::test]
+async fn the_live_stream_tells_when_events_are_stored_on_postgresql() {
+    let server = test_support::PostgresServer::start();
+    let app = spawn_app_on_postgres(&server.database()).await;
+    // A shop that exists before the stream starts, and one that is new.
+    app.store(&[
+        json!({"event_type": "page_view", "timestamp": "2025-10-02T09:00:00Z", "shop_id": "a"}),
+    ]);
+    let mut response = app.get("/api/v1/live").await;
+    assert_eq!(response.status(), 200);
+    // Let the watcher see the store as it is before the new events.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    app.store(&[
+        json!({"event_type": "page_view", "timestamp": "2025-10-02T10:00:00Z", "shop_id": "b"}),
+        json!({"event_type": "page_view", "timestamp": "2025-10-02T10:00:00Z", "shop_id": "a"}),
+    ]);
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !received.contains("\n\n") {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("a stored event in time")
+            .expect("readable")
+            .expect("still open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        received.contains(r#"data: {"count":2,"shop_ids":["a","b"]}"#),
+        "{received}"
+    );
+}
+
+/// `analytics forget` and `analytics backup` of the real binary on a PostgreSQL store.
+#[test]
+fn the_subcommands_work_on_postgresql() {
+    let server = test_support::PostgresServer::start();
+    let database = server.database();
+    let events: Vec<events_core::event::Event> = [("forget-me", 3), ("stays", 2)]
+        .iter()
+        .flat_map(|(visitor, count)| {
+            (0..*count).map(move |i| {
+                events_core::event::Event::from_json(
+                    json!({"event_type": "page_view", "shop_id": "a", "visitor_id": visitor,
+                        "timestamp": format!("2025-10-02T10:0{i}:00Z")}),
+                    chrono::Utc::now(),
+                    events_core::event::new_event_id,
+                )
+                .expect("valid")
+            })
+        })
+        .collect();
+    let url = events_core::store::StoreUrl::parse(&database).expect("a URL");
+    url.open_writer(events_core::store::Synchronous::Normal)
+        .expect("opens")
+        .insert_batch(&events)
+        .expect("stores");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .args(["forget", "--shop", "a", "--visitor-id", "forget-me"])
+        .env("DATABASE_URL", &database)
+        .output()
+        .expect("analytics runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "3");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("store.dump");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_analytics"))
+        .arg("backup")
+        .arg(&file)
+        .env("DATABASE_URL", &database)
+        .output()
+        .expect("analytics runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(std::fs::metadata(&file).expect("written").len() > 0);
+}

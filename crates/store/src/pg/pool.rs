@@ -32,7 +32,20 @@ impl PgReadPool {
         &self,
         query: impl FnOnce(&PgReads<'_, Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.run_cancellable(None, query)
+    }
+
+    /// The same, first handing `cancel` the token that stops the running statement (for a
+    /// client that has gone).
+    pub fn run_cancellable<T>(
+        &self,
+        cancel: Option<std::sync::mpsc::Sender<postgres::CancelToken>>,
+        query: impl FnOnce(&PgReads<'_, Client>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut client = self.take()?;
+        if let Some(cancel) = cancel {
+            let _ = cancel.send(client.cancel_token());
+        }
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
         let result = query(&PgReads::new(&mut client));
         // A failed read leaves the transaction aborted: roll back either way.

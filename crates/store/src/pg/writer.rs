@@ -98,7 +98,42 @@ pub(super) fn day_number(day: i64) -> i32 {
 }
 
 impl WriteBackend for PgWriter {
+    /// A month partition this writer believed in may have been dropped by retention (run by
+    /// another consumer) since: the row then lands on the undated partition's check. The
+    /// writer forgets what it knew of partitions and tries once more.
     fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        match self.try_insert_batch(events) {
+            Err(StoreError::Postgres(error))
+                if error.code() == Some(&postgres::error::SqlState::CHECK_VIOLATION) =>
+            {
+                self.partitions.clear();
+                self.try_insert_batch(events)
+            }
+            other => other,
+        }
+    }
+
+    fn apply_retention(&mut self, now_micros: i64, days: u32) -> Result<Retained, StoreError> {
+        let retained = super::upkeep::apply_retention(&mut self.client, now_micros, days)?;
+        // Months it dropped are created again if an old event still arrives.
+        self.partitions.clear();
+        Ok(retained)
+    }
+
+    fn roll_up_next_day(
+        &mut self,
+        now_micros: i64,
+        quiet: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        self.written_days
+            .retain(|_, written| written.elapsed() < quiet);
+        let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
+        roll_up_next_day(&mut self.client, now_micros, &busy)
+    }
+}
+
+impl PgWriter {
+    fn try_insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         // Within the batch, as SQLite's row-by-row insert decides: the first event of an id
         // or of a purchase's order wins.
         let mut ids: HashSet<(&str, &str)> = HashSet::new();
@@ -163,24 +198,6 @@ impl WriteBackend for PgWriter {
             inserted: stored.len(),
             duplicates: events.len() - stored.len(),
         })
-    }
-
-    fn apply_retention(&mut self, now_micros: i64, days: u32) -> Result<Retained, StoreError> {
-        let retained = super::upkeep::apply_retention(&mut self.client, now_micros, days)?;
-        // Months it dropped are created again if an old event still arrives.
-        self.partitions.clear();
-        Ok(retained)
-    }
-
-    fn roll_up_next_day(
-        &mut self,
-        now_micros: i64,
-        quiet: Duration,
-    ) -> Result<Option<i64>, StoreError> {
-        self.written_days
-            .retain(|_, written| written.elapsed() < quiet);
-        let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
-        roll_up_next_day(&mut self.client, now_micros, &busy)
     }
 }
 
