@@ -81,6 +81,9 @@ impl PgReadPool {
     }
 }
 
+/// The text columns of one exported event (all but the amount).
+pub type ExportCells<'a> = [Option<&'a str>; 13];
+
 impl PgReadPool {
     /// Hands `visit` every raw event of a filter in time order (ties in arrival order) for the
     /// CSV export: the text of `event_id, event_type, timestamp, shop_id, product_id`, the
@@ -89,7 +92,7 @@ impl PgReadPool {
     pub fn export_events(
         &self,
         filter: &crate::EventFilter,
-        visit: &mut dyn FnMut(&[Option<&str>; 13], Option<i64>) -> bool,
+        visit: &mut dyn FnMut(&ExportCells<'_>, Option<i64>) -> bool,
     ) -> Result<(), StoreError> {
         use postgres::fallible_iterator::FallibleIterator;
         self.run_blocking(|reads| {
