@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::helpers::{spawn_app, spawn_app_on_postgres};
+use super::helpers::{spawn_app, spawn_app_on_postgres, spawn_app_on_postgres_with_args};
 
 /// Three shops, products, currencies, sessions that reach the cart or buy, over five weeks
 /// around the October DST change, with a retry and a repeated order.
@@ -179,4 +179,24 @@ fn the_subcommands_work_on_postgresql() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(std::fs::metadata(&file).expect("written").len() > 0);
+}
+
+/// `DATABASE_READ_URL` sends the queries to a replica while migrations go to `DATABASE_URL`:
+/// here the "replica" is a second database holding events the primary does not.
+#[tokio::test]
+async fn queries_read_from_database_read_url() {
+    let server = test_support::PostgresServer::start();
+    let (primary, replica) = (server.database(), server.database());
+    let filled = spawn_app_on_postgres(&replica).await;
+    filled.store(&[json!({"event_type": "page_view", "timestamp": "2025-10-02T09:00:00Z"})]);
+    let app = spawn_app_on_postgres_with_args(&primary, &["--database-read-url", &replica]).await;
+    let (status, body) = app.get_json("/api/analytics").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["total_page_views"], 1, "read from the replica");
+    // The primary was migrated by this analytics too, and holds nothing.
+    let (_, primary_body) = spawn_app_on_postgres(&primary)
+        .await
+        .get_json("/api/analytics")
+        .await;
+    assert_eq!(primary_body["total_page_views"], 0);
 }

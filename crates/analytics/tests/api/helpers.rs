@@ -55,7 +55,12 @@ pub async fn spawn_app_configured(
 
 /// On a PostgreSQL database (`postgres://…`) instead of a temporary SQLite file.
 pub async fn spawn_app_on_postgres(url: &str) -> TestApp {
-    spawn_app_on(Some(url), Path::new("/nonexistent-dashboard"), &[], |_| {}).await
+    spawn_app_on_postgres_with_args(url, &[]).await
+}
+
+/// The same with extra command-line arguments (`--database-read-url`, …).
+pub async fn spawn_app_on_postgres_with_args(url: &str, args: &[&str]) -> TestApp {
+    spawn_app_on(Some(url), Path::new("/nonexistent-dashboard"), args, |_| {}).await
 }
 
 async fn spawn_app_on(
