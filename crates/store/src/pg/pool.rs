@@ -6,13 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use postgres::Client;
 
+use super::reads::StatementCache;
 use super::{PgReads, schema};
 use crate::StoreError;
 
 /// A handful of idle connections to one database.
 pub struct PgReadPool {
     url: String,
-    idle: Mutex<Vec<Client>>,
+    /// Idle connections with the statements prepared on each.
+    idle: Mutex<Vec<(Client, StatementCache)>>,
 }
 
 impl PgReadPool {
@@ -42,41 +44,43 @@ impl PgReadPool {
         cancel: Option<std::sync::mpsc::Sender<postgres::CancelToken>>,
         query: impl FnOnce(&PgReads<'_, Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut client = self.take()?;
+        let (mut client, statements) = self.take()?;
         if let Some(cancel) = cancel {
             let _ = cancel.send(client.cancel_token());
         }
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-        let result = query(&PgReads::new(&mut client));
+        let reads = PgReads::with_statements(&mut client, statements);
+        let result = query(&reads);
+        let statements = reads.into_statements();
         // A failed read leaves the transaction aborted: roll back either way.
         let ended = client.batch_execute("ROLLBACK");
         if ended.is_ok() && !client.is_closed() {
-            self.give_back(client);
+            self.give_back(client, statements);
         }
         result
     }
 
     /// The schema version of the database read from.
     pub fn version(&self) -> Result<i64, StoreError> {
-        let mut client = self.take()?;
+        let (mut client, statements) = self.take()?;
         let version = schema::version(&mut client)?;
-        self.give_back(client);
+        self.give_back(client, statements);
         Ok(version)
     }
 
-    fn take(&self) -> Result<Client, StoreError> {
+    fn take(&self) -> Result<(Client, StatementCache), StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {
-            Some(client) if !client.is_closed() => Ok(client),
-            _ => super::connect(&self.url),
+            Some((client, statements)) if !client.is_closed() => Ok((client, statements)),
+            _ => Ok((super::connect(&self.url)?, StatementCache::new())),
         }
     }
 
-    fn give_back(&self, client: Client) {
+    fn give_back(&self, client: Client, statements: StatementCache) {
         const MAX_IDLE: usize = 8;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {
-            idle.push(client);
+            idle.push((client, statements));
         }
     }
 }

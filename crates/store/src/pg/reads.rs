@@ -6,9 +6,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
+use postgres::{GenericClient, Statement};
 
 use crate::StoreError;
 use crate::backend::{ReadBackend, RollupRows};
@@ -23,13 +23,42 @@ use domain::sums::Sums;
 /// pool opens each request's reads as `REPEATABLE READ, READ ONLY`).
 pub struct PgReads<'c, C: GenericClient> {
     client: RefCell<&'c mut C>,
+    /// Statements prepared on this client, by their text: a question asks many small reads,
+    /// each of which would otherwise be parsed and planned anew (two round trips, not one).
+    statements: RefCell<StatementCache>,
 }
+
+/// Prepared statements of one connection, by their SQL.
+pub type StatementCache = HashMap<String, Statement>;
 
 impl<'c, C: GenericClient> PgReads<'c, C> {
     pub fn new(client: &'c mut C) -> PgReads<'c, C> {
+        PgReads::with_statements(client, StatementCache::new())
+    }
+
+    /// Reads reusing the statements already prepared on `client`.
+    pub fn with_statements(client: &'c mut C, statements: StatementCache) -> PgReads<'c, C> {
         PgReads {
             client: RefCell::new(client),
+            statements: RefCell::new(statements),
         }
+    }
+
+    /// The prepared statements, to reuse with the same client.
+    pub fn into_statements(self) -> StatementCache {
+        self.statements.into_inner()
+    }
+
+    /// `sql` prepared on the client (once).
+    fn statement(&self, client: &mut C, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = client.prepare(sql)?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_owned(), statement.clone());
+        Ok(statement)
     }
 
     /// Runs `work` on the client of these reads (for reads outside the boundary: the export).
@@ -96,7 +125,8 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         }
         sql.push_str(" ORDER BY bucket, value");
         let mut client = self.client.borrow_mut();
-        let mut result = client.query_raw(&sql, refs(&params))?;
+        let statement = self.statement(&mut client, &sql)?;
+        let mut result = client.query_raw(&statement, refs(&params))?;
         let mut values = vec![None; Sums::MEASURES.len()];
         while let Some(row) = result.next()? {
             for (i, value) in values.iter_mut().enumerate() {
@@ -120,7 +150,8 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
              FROM events WHERE true{conditions}"
         );
         let mut client = self.client.borrow_mut();
-        let mut result = client.query_raw(&sql, refs(&params))?;
+        let statement = self.statement(&mut client, &sql)?;
+        let mut result = client.query_raw(&statement, refs(&params))?;
         while let Some(row) = result.next()? {
             // Rows of an unknown type (impossible through ingestion) count nowhere.
             let Some(event_type) = row
@@ -168,7 +199,8 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
              ORDER BY ts_micros NULLS FIRST, id"
         );
         let mut client = self.client.borrow_mut();
-        let mut rows = client.query_raw(&sql, refs(&params))?;
+        let statement = self.statement(&mut client, &sql)?;
+        let mut rows = client.query_raw(&statement, refs(&params))?;
         let mut shops: Vec<String> = Vec::new();
         let mut shop_index: HashMap<String, usize, FastHash> = HashMap::default();
         while let Some(row) = rows.next()? {
@@ -206,7 +238,9 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
             "SELECT MIN(ts_micros), MAX(ts_micros) FROM events
              WHERE ts_micros IS NOT NULL{conditions}"
         );
-        let row = self.client.borrow_mut().query_one(&sql, &refs(&params))?;
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(&mut client, &sql)?;
+        let row = client.query_one(&statement, &refs(&params))?;
         Ok(match (row.try_get(0)?, row.try_get(1)?) {
             (Some(first), Some(last)) => Some((first, last)),
             _ => None,
@@ -232,16 +266,27 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         let mut params = Params::new();
         let conditions = conditions(filter, &mut params);
         let sql = format!("SELECT DISTINCT shop_id FROM events WHERE true{conditions}");
-        let rows = self.client.borrow_mut().query(&sql, &refs(&params))?;
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(&mut client, &sql)?;
+        let rows = client.query(&statement, &refs(&params))?;
         rows.iter()
             .map(|row| row.try_get(0).map_err(StoreError::from))
             .collect()
     }
 
     fn people_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError> {
-        let rows = self.client.borrow_mut().query(
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(
+            &mut client,
             "SELECT day FROM people_days WHERE shop_id = $1 AND day >= $2 AND day < $3 ORDER BY day",
-            &[&ALL_SHOPS, &from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+        )?;
+        let rows = client.query(
+            &statement,
+            &[
+                &ALL_SHOPS,
+                &from.unwrap_or(i64::MIN),
+                &to.unwrap_or(i64::MAX),
+            ],
         )?;
         rows.iter()
             .map(|row| row.try_get(0).map_err(StoreError::from))
@@ -258,10 +303,13 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         day: i64,
         visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let row = self.client.borrow_mut().query_opt(
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(
+            &mut client,
             "SELECT people FROM people_days WHERE shop_id = $1 AND day = $2",
-            &[&shop, &day],
         )?;
+        let row = client.query_opt(&statement, &[&shop, &day])?;
+        drop(client);
         match row {
             Some(row) => visit(row.try_get(0)?),
             None => Ok(()),
