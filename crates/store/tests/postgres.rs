@@ -504,3 +504,37 @@ fn a_writer_survives_retention_dropping_a_month_it_knew() {
         1
     );
 }
+
+/// A server restart (or a failover) under a writer: the batch in flight fails as a store
+/// failure (so the consumer retries it and acknowledges nothing), and the next attempt
+/// connects again and stores it once.
+#[test]
+fn a_writer_reconnects_after_the_server_restarts() {
+    let mut own = PostgresServer::start();
+    let url = own.database();
+    let mut writer = PgWriter::open(&url).expect("opens");
+    let batch = mixed_events(20, 1);
+    writer.insert_batch(&batch[..10]).expect("stores");
+    own.restart();
+    let mut failures = 0;
+    let outcome = loop {
+        match writer.insert_batch(&batch) {
+            Ok(outcome) => break outcome,
+            Err(error) => {
+                assert!(error.is_store_failure(), "{error}");
+                failures += 1;
+                assert!(failures < 5, "{error}");
+            }
+        }
+    };
+    assert_eq!(outcome.inserted + outcome.duplicates, 20);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM events") as usize, {
+        // The mix repeats orders: what is stored is what one writer stores of it at once.
+        let fresh = server().database();
+        PgWriter::open(&fresh)
+            .expect("opens")
+            .insert_batch(&batch)
+            .expect("stores");
+        count(&fresh, "SELECT COUNT(*) FROM events") as usize
+    });
+}

@@ -115,6 +115,20 @@ impl PostgresServer {
         }
     }
 
+    /// Starts the server again on the same port and data (after [`kill`](Self::kill)).
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.launch(self.port) {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not restart on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.path().join("postgres.log")
     }

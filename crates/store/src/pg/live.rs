@@ -16,6 +16,7 @@ use domain::dimension::Dimension;
 
 /// A read connection that remembers each shop's count at the last poll.
 pub struct PgCommitWatcher {
+    url: String,
     client: Client,
     counts: BTreeMap<String, i64>,
 }
@@ -25,11 +26,18 @@ impl PgCommitWatcher {
     pub fn open(url: &str) -> Result<PgCommitWatcher, StoreError> {
         let mut client = super::connect(url)?;
         let counts = counts(&mut client)?;
-        Ok(PgCommitWatcher { client, counts })
+        Ok(PgCommitWatcher {
+            url: url.to_owned(),
+            client,
+            counts,
+        })
     }
 
     /// What was committed since the last call, or `None` when nothing was.
     pub fn poll(&mut self) -> Result<Option<Stored>, StoreError> {
+        if self.client.is_closed() {
+            self.client = super::connect(&self.url)?;
+        }
         let counts = counts(&mut self.client)?;
         let per_shop: Vec<(String, u64)> = counts
             .iter()

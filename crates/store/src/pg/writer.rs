@@ -38,6 +38,7 @@ pub(super) const DAY_LOCKS: i32 = 0x0da7_0001;
 
 /// The writing connection of one consumer.
 pub struct PgWriter {
+    url: String,
     client: Client,
     /// Month partitions known to exist (by their first microsecond).
     partitions: HashSet<i64>,
@@ -49,6 +50,7 @@ impl PgWriter {
     /// Connects and applies pending migrations.
     pub fn open(url: &str) -> Result<PgWriter, StoreError> {
         Ok(PgWriter {
+            url: url.to_owned(),
             client: super::open_and_migrate(url)?,
             partitions: HashSet::new(),
             written_days: HashMap::new(),
@@ -58,6 +60,17 @@ impl PgWriter {
     /// The connection, for tests and the store's own upkeep.
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
+    }
+
+    /// Connects again when the connection was lost (the server restarted, a failover): the
+    /// failed batch was rolled back and is retried by the consumer on the new connection.
+    fn reconnect_if_lost(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            self.client = super::connect(&self.url)?;
+            self.partitions.clear();
+            tracing::info!("connected to PostgreSQL again");
+        }
+        Ok(())
     }
 
     /// Creates the month partitions of `months` that do not exist yet.
@@ -102,6 +115,7 @@ impl WriteBackend for PgWriter {
     /// another consumer) since: the row then lands on the undated partition's check. The
     /// writer forgets what it knew of partitions and tries once more.
     fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        self.reconnect_if_lost()?;
         match self.try_insert_batch(events) {
             Err(StoreError::Postgres(error))
                 if error.code() == Some(&postgres::error::SqlState::CHECK_VIOLATION) =>
@@ -114,6 +128,7 @@ impl WriteBackend for PgWriter {
     }
 
     fn apply_retention(&mut self, now_micros: i64, days: u32) -> Result<Retained, StoreError> {
+        self.reconnect_if_lost()?;
         let retained = super::upkeep::apply_retention(&mut self.client, now_micros, days)?;
         // Months it dropped are created again if an old event still arrives.
         self.partitions.clear();
@@ -125,6 +140,7 @@ impl WriteBackend for PgWriter {
         now_micros: i64,
         quiet: Duration,
     ) -> Result<Option<i64>, StoreError> {
+        self.reconnect_if_lost()?;
         self.written_days
             .retain(|_, written| written.elapsed() < quiet);
         let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
