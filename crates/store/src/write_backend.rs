@@ -65,6 +65,10 @@ pub enum StoreUrlError {
     EmptyPath,
     #[error("not a PostgreSQL URL: {0}")]
     Postgres(String),
+    #[error(
+        "sslmode=require: this build connects to PostgreSQL without TLS (docs/OPERATIONS.md, \"PostgreSQL\")"
+    )]
+    Tls,
 }
 
 impl StoreUrl {
@@ -72,8 +76,13 @@ impl StoreUrl {
     /// `postgresql://…` (checked, not connected to).
     pub fn parse(text: &str) -> Result<StoreUrl, StoreUrlError> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            text.parse::<postgres::Config>()
+            let config = text
+                .parse::<postgres::Config>()
                 .map_err(|e| StoreUrlError::Postgres(e.to_string()))?;
+            // This build connects without TLS: refuse at start what would fail later.
+            if config.get_ssl_mode() == postgres::config::SslMode::Require {
+                return Err(StoreUrlError::Tls);
+            }
             return Ok(StoreUrl::Postgres(text.to_owned()));
         }
         let path = if let Some(rest) = text.strip_prefix("sqlite://") {
@@ -188,6 +197,10 @@ mod tests {
             StoreUrl::parse("postgres://h:notaport/db"),
             Err(StoreUrlError::Postgres(_))
         ));
+        assert_eq!(
+            StoreUrl::parse("postgres://h/db?sslmode=require"),
+            Err(StoreUrlError::Tls)
+        );
     }
 
     #[test]
