@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 /// A private cluster, stopped when dropped; each [`database`](PostgresServer::database) is new.
 pub struct PostgresServer {
     process: Option<Child>,
+    /// Stops the cluster and removes its folder if this process ends without dropping it
+    /// (a test binary's shared cluster lives in a `static`, which is never dropped).
+    watchdog: Option<Child>,
     port: u16,
     bin: PathBuf,
     owner: Option<(u32, u32)>,
@@ -59,6 +62,7 @@ impl PostgresServer {
         );
         let mut server = PostgresServer {
             process: None,
+            watchdog: None,
             port: 0,
             bin,
             owner,
@@ -102,6 +106,11 @@ impl PostgresServer {
     /// Kills the server at once (SIGKILL of the postmaster, then an immediate stop of what is
     /// left), as a crash of its host would.
     pub fn kill(&mut self) {
+        // First the watchdog, so it never signals a process id that has been reused.
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
         if let Some(mut process) = self.process.take() {
             let _ = command(&self.bin, "pg_ctl", self.owner)
                 .arg("-D")
@@ -163,6 +172,7 @@ impl PostgresServer {
             let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
             if off_runtime(move || postgres::Client::connect(&url, postgres::NoTls).is_ok()) {
                 self.port = port;
+                self.watchdog = watchdog(process.id(), self.dir.path());
                 self.process = Some(process);
                 return true;
             }
@@ -178,6 +188,24 @@ impl Drop for PostgresServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A shell that waits for this process to end, then stops the postmaster `postgres`
+/// (`SIGQUIT`: immediate shutdown) and removes the cluster's folder.
+fn watchdog(postgres: u32, dir: &Path) -> Option<Child> {
+    let script = format!(
+        "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -QUIT {postgres} 2>/dev/null; \
+         while kill -0 {postgres} 2>/dev/null; do sleep 0.2; done; rm -rf '{dir}'",
+        me = std::process::id(),
+        dir = dir.display()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 /// Runs `work` on a thread of its own: the synchronous client starts a runtime of its own,
