@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 /// A phase's store: its `DATABASE_URL`, and what to drop at the end.
 pub struct PhaseStore {
     pub url: String,
@@ -31,7 +33,7 @@ fn with_database(url: &str, name: &str) -> String {
 
 impl PhaseStore {
     /// A new, empty store for the phase `name`.
-    pub fn new(dir: &Path, name: &str) -> Result<PhaseStore, String> {
+    pub fn new(dir: &Path, name: &str) -> anyhow::Result<PhaseStore> {
         let Some(server) = postgres_server() else {
             return Ok(PhaseStore {
                 url: dir.join(format!("{name}.db")).display().to_string(),
@@ -42,16 +44,16 @@ impl PhaseStore {
         let admin = server.clone();
         let create = database.clone();
         // The synchronous client on a thread of its own (never on the async runtime).
-        std::thread::spawn(move || -> Result<(), String> {
-            let mut client = events_core::store::pg::connect(&admin).map_err(|e| e.to_string())?;
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut client = events_core::store::pg::connect(&admin)?;
             client
                 .batch_execute(&format!(
                     "DROP DATABASE IF EXISTS {create}; CREATE DATABASE {create}"
                 ))
-                .map_err(|e| format!("creating {create} (needs CREATEDB): {e}"))
+                .with_context(|| format!("creating {create} (needs CREATEDB)"))
         })
         .join()
-        .map_err(|_| "the database creation panicked".to_owned())??;
+        .map_err(|_| anyhow::anyhow!("the database creation panicked"))??;
         Ok(PhaseStore {
             url: with_database(&server, &database),
             postgres: Some((server, database)),

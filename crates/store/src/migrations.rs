@@ -8,7 +8,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{StoreError, rollups};
+use super::{StoreError, rollups, session_spans};
 
 /// Each step, in order. Never edit a released step: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -234,10 +234,32 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN country TEXT;
     ALTER TABLE events ADD COLUMN is_bot INTEGER NOT NULL DEFAULT 0;
     ",
+    // v7: day rows of people in two parts, the whole day summarised (visitors as a sketch when
+    // many, sessions contained in the day as counts) first, the buckets after; and the days
+    // each session spans (store/session_spans.rs), which decide what is contained. Day rows
+    // are derived: the old ones are dropped and the consumer rolls the days up again.
+    "
+    DROP TABLE people_days;
+    CREATE TABLE people_days (
+        shop_id TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        whole BLOB NOT NULL,
+        buckets BLOB NOT NULL,
+        PRIMARY KEY (shop_id, day)
+    );
+    CREATE TABLE session_spans (
+        session INTEGER PRIMARY KEY,
+        first_day INTEGER NOT NULL,
+        last_day INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.
 const REBUILDS_ROLLUPS: &[i64] = &[5];
+
+/// The steps after which the session spans are read again from the raw events.
+const REBUILDS_SESSION_SPANS: &[i64] = &[7];
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -253,12 +275,17 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
         });
     }
     let mut rebuild = false;
+    let mut rebuild_spans = false;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
         transaction.execute_batch(step)?;
         transaction.pragma_update(None, "user_version", version)?;
         tracing::info!(version, "applied store migration");
         rebuild |= REBUILDS_ROLLUPS.contains(&version);
+        rebuild_spans |= REBUILDS_SESSION_SPANS.contains(&version);
+    }
+    if rebuild_spans {
+        session_spans::rebuild(&transaction)?;
     }
     if rebuild {
         rollups::rebuild(&transaction)?;

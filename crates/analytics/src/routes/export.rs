@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use events_core::store::pg::PgReadPool;
@@ -21,9 +21,11 @@ use super::products::{self, Sort};
 use super::timeseries::{self, TimeseriesRequest};
 use super::{PLAN, answer};
 use crate::AppState;
+use crate::calendar::Interval;
 use crate::csv;
 use crate::error::ApiError;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice};
+use crate::params::Scope;
+use crate::query::{Choice, Query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dataset {
@@ -32,46 +34,74 @@ pub enum Dataset {
     Timeseries,
 }
 
+impl Choice for Dataset {
+    const CHOICES: &'static [(&'static str, Dataset)] = &[
+        ("events", Dataset::Events),
+        ("products", Dataset::Products),
+        ("timeseries", Dataset::Timeseries),
+    ];
+}
+
+crate::query_params! {
+    /// The query of `GET /api/v1/export`.
+    @check = ExportRequest::options_of_dataset;
+    pub struct ExportRequest {
+        pub scope: Scope,
+        /// What the CSV holds: the raw events, the product ranking or the time series.
+        pub dataset: Dataset = Dataset::Events,
+        /// Only with `dataset=timeseries` (default `day`).
+        pub interval: Option<Interval>,
+        /// Only with `dataset=products` (default `page_views`).
+        pub sort: Option<Sort>,
+    }
+}
+
+impl ExportRequest {
+    /// `interval` and `sort` belong to one dataset each.
+    fn options_of_dataset(request: ExportRequest) -> Result<ExportRequest, ApiError> {
+        for (name, given, owner) in [
+            ("interval", request.interval.is_some(), Dataset::Timeseries),
+            ("sort", request.sort.is_some(), Dataset::Products),
+        ] {
+            if given && request.dataset != owner {
+                return Err(ApiError::bad(name, "only applies to another dataset"));
+            }
+        }
+        Ok(request)
+    }
+}
+
 const CHUNK_BYTES: usize = 32 * 1024;
 const EVENT_HEADER: &str = "event_id,event_type,timestamp,shop_id,product_id,order_amount,currency,quantity,order_id,session_id,visitor_id,path,referrer,received_at";
 
+/// CSV of the raw events (streamed), the product ranking or the time series.
+#[utoipa::path(get, path = "/api/v1/export", operation_id = "export", tag = "analytics", params(ExportRequest),
+    responses((status = 200, description = "A CSV file with a header row, CRLF line ends",
+        content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"<dataset>.csv\"`"))),
+        crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(request): Query<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let names = [&SCOPE_PARAMS[..], &["dataset", "interval", "sort"]].concat();
-    let params = QueryParams::parse(query.as_deref(), &names)?;
-    let dataset = parse_choice(
-        &params,
-        "dataset",
-        &[
-            ("events", Dataset::Events),
-            ("products", Dataset::Products),
-            ("timeseries", Dataset::Timeseries),
-        ],
-        Dataset::Events,
-    )?;
-    for (name, owner) in [
-        ("interval", Dataset::Timeseries),
-        ("sort", Dataset::Products),
-    ] {
-        if params.get(name).is_some() && dataset != owner {
-            return Err(ApiError::bad(name, "only applies to another dataset"));
-        }
-    }
+    let ExportRequest {
+        scope,
+        dataset,
+        interval,
+        sort,
+    } = request;
     let (body, name) = match dataset {
-        Dataset::Events => {
-            let filter = Scope::parse(&params)?.filter();
-            (stream_events(&state, filter).await?, "events")
-        }
+        Dataset::Events => (stream_events(&state, scope.filter()).await?, "events"),
         Dataset::Products => {
-            let scope = Scope::parse(&params)?;
-            let sort = products::parse_sort(&params)?;
+            let sort = sort.unwrap_or(Sort::PageViews);
             let csv = answer(&state, move |c| products_csv(c, &scope, sort)).await?;
             (Body::from(csv), "products")
         }
         Dataset::Timeseries => {
-            let request = TimeseriesRequest::from_params(&params)?;
+            let request = TimeseriesRequest::checked(TimeseriesRequest {
+                scope,
+                interval: interval.unwrap_or(Interval::Day),
+            })?;
             let csv = answer(&state, move |c| timeseries_csv(c, &request)).await?;
             (Body::from(csv), "timeseries")
         }
@@ -148,7 +178,7 @@ async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, Ap
     let slot = state.queries.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
     let store = state.store.clone();
-    tokio::spawn(async move {
+    state.tasks.spawn(async move {
         let _slot = slot;
         let failed = sender.clone();
         let result = match store {

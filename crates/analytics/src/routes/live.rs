@@ -9,20 +9,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use events_core::store::StoreUrl;
 use events_core::store::live::{CommitWatcher, Stored};
 use events_core::store::pg::live::PgCommitWatcher;
+use events_core::store::{StoreError, StoreUrl};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::params::{QueryParams, parse_shop_id};
+use crate::params::ShopQuery;
+use crate::query::Query;
 
 /// How often the watcher looks for commits.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -36,14 +38,14 @@ enum Watcher {
 }
 
 impl Watcher {
-    fn open(url: &StoreUrl) -> Result<Watcher, events_core::store::StoreError> {
+    fn open(url: &StoreUrl) -> Result<Watcher, StoreError> {
         Ok(match url {
             StoreUrl::Sqlite(path) => Watcher::Sqlite(CommitWatcher::open(path)?),
             StoreUrl::Postgres(url) => Watcher::Postgres(PgCommitWatcher::open(url)?),
         })
     }
 
-    fn poll(&mut self) -> Result<Option<Stored>, events_core::store::StoreError> {
+    fn poll(&mut self) -> Result<Option<Stored>, StoreError> {
         match self {
             Watcher::Sqlite(watcher) => watcher.poll(),
             Watcher::Postgres(watcher) => watcher.poll(),
@@ -51,52 +53,57 @@ impl Watcher {
     }
 }
 
-/// Starts the watcher thread; it stops when `shutdown` is cancelled.
-pub fn start_watcher(
+/// Starts the watcher on a blocking thread of `tasks` (its reads of the store block; it is
+/// opened there too, since PostgreSQL's synchronous client cannot run on the async runtime);
+/// returns once it is open, and it stops within one poll of `stop` being cancelled.
+pub async fn start_watcher(
     url: StoreUrl,
     sender: broadcast::Sender<Stored>,
-    shutdown: CancellationToken,
-) -> Result<(), String> {
-    // Opened on the watcher's own thread (PostgreSQL's synchronous client cannot run on the
-    // async runtime), which says whether it could.
-    let (opened, open_result) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("live-watcher".into())
-        .spawn(move || {
-            let mut watcher = match Watcher::open(&url) {
-                Ok(watcher) => {
-                    let _ = opened.send(Ok(()));
-                    watcher
-                }
+    stop: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<(), StoreError> {
+    let (opened, open_result) = tokio::sync::oneshot::channel();
+    tasks.spawn_blocking(move || {
+        let mut watcher = match Watcher::open(&url) {
+            Ok(watcher) => {
+                let _ = opened.send(Ok(()));
+                watcher
+            }
+            Err(error) => {
+                let _ = opened.send(Err(error));
+                return;
+            }
+        };
+        while !stop.is_cancelled() {
+            std::thread::sleep(POLL);
+            match watcher.poll() {
+                // No subscriber is not an error: nobody is watching right now.
+                Ok(Some(stored)) => drop(sender.send(stored)),
+                Ok(None) => {}
                 Err(error) => {
-                    let _ = opened.send(Err(format!("DATABASE_URL: {error}")));
-                    return;
-                }
-            };
-            while !shutdown.is_cancelled() {
-                std::thread::sleep(POLL);
-                match watcher.poll() {
-                    // No subscriber is not an error: nobody is watching right now.
-                    Ok(Some(stored)) => drop(sender.send(stored)),
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "the live watcher could not read the store")
-                    }
+                    tracing::warn!(%error, "the live watcher could not read the store")
                 }
             }
-        })
-        .map_err(|e| format!("cannot start the live watcher: {e}"))?;
-    open_result
-        .recv()
-        .map_err(|_| "the live watcher stopped before it started".to_owned())?
+        }
+    });
+    open_result.await.unwrap_or_else(|_| {
+        Err(StoreError::Task(
+            "the live watcher stopped before it started".to_owned(),
+        ))
+    })
 }
 
+/// Server-sent events telling the dashboard when to refresh: an event `stored`
+/// (`{"count": n, "shop_ids": [...]}`) whenever newly committed events become visible, at most
+/// four a second; a comment line every 15 s. The read key may also come as `?key=`.
+#[utoipa::path(get, path = "/api/v1/live", operation_id = "live", tag = "analytics", params(ShopQuery),
+    security(("read_key" = []), ("read_key_in_query" = [])),
+    responses((status = 200, description = "A stream that ends when the service stops", content_type = "text/event-stream", body = String), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ShopQuery>,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["shop_id"])?;
-    let shop_id = parse_shop_id(&params)?;
+    let shop_id = query.shop_id();
     // Held by the stream: it is given back when the client goes or the stream ends.
     let slot = state.live_streams.acquire().await?;
     let receiver = state.live.subscribe();

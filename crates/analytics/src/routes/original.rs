@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use events_core::metrics::OriginalMetrics;
+use axum::extract::State;
+use events_core::formulas::OriginalMetrics;
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, read};
 
 use super::{PLAN, answer, products};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::params::{QueryParams, TimeRange, event_filter, parse_shop_id};
+use crate::params::ScopeQuery;
+use crate::query::Query;
 
 /// The original metrics of a filter, from the rollups (max and min amounts included).
 pub fn compute(
@@ -24,12 +25,14 @@ pub fn compute(
     Ok(OriginalMetrics::compute(&totals, top_product))
 }
 
+/// The original eight metrics, with the original service's names and meanings.
+#[utoipa::path(get, path = "/api/analytics", operation_id = "original_metrics", tag = "analytics", params(ScopeQuery),
+    responses((status = 200, description = "The original metrics", body = OriginalMetrics), crate::openapi::QueryErrors))]
 pub async fn analytics(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(ScopeQuery { scope }): Query<ScopeQuery>,
 ) -> Result<Json<OriginalMetrics>, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["shop_id", "from", "to", "tz"])?;
-    let filter = event_filter(parse_shop_id(&params)?, &TimeRange::parse(&params)?);
+    let filter = scope.filter();
     let metrics = answer(&state, move |c| compute(c, &filter, PLAN)).await?;
     Ok(Json(metrics))
 }

@@ -6,7 +6,9 @@ mod backends;
 mod edges;
 mod helpers;
 mod keys;
+mod openapi;
 mod rollups;
+mod shutdown;
 mod upkeep;
 mod v1;
 

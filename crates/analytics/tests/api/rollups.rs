@@ -188,7 +188,7 @@ fn check_all(
                 summary::compute(base, &request, Plan::Raw).expect("raw"),
                 &what("summary"),
             )?;
-            // Minutes over a long range are refused (over 5000 buckets): when the dates are
+            // Minutes over a long range are refused (over 5000 points): when the dates are
             // given, before any plan; without them, by both plans alike.
             if let Ok(request) =
                 timeseries::TimeseriesRequest::parse(Some(&query(&format!("&interval={interval}"))))

@@ -11,7 +11,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Statement};
 
 use crate::StoreError;
-use crate::backend::{ReadBackend, RollupRows};
+use crate::backend::{DayPart, ReadBackend, RollupRows};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
 use domain::dimension::Facts;
@@ -301,12 +301,18 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         &self,
         shop: &str,
         day: i64,
+        part: DayPart,
         visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut client = self.client.borrow_mut();
         let statement = self.statement(
             &mut client,
-            "SELECT people FROM people_days WHERE shop_id = $1 AND day = $2",
+            match part {
+                DayPart::Whole => "SELECT whole FROM people_days WHERE shop_id = $1 AND day = $2",
+                DayPart::Buckets => {
+                    "SELECT buckets FROM people_days WHERE shop_id = $1 AND day = $2"
+                }
+            },
         )?;
         let row = client.query_opt(&statement, &[&shop, &day])?;
         drop(client);
@@ -314,6 +320,17 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
             Some(row) => visit(row.try_get(0)?),
             None => Ok(()),
         }
+    }
+
+    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(
+            &mut client,
+            "SELECT first_day, last_day FROM session_spans WHERE session = $1",
+        )?;
+        let row = client.query_opt(&statement, &[&(session as i64)])?;
+        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .transpose()
     }
 }
 

@@ -19,9 +19,11 @@
 //! Each step is applied once, in its own transaction, while the session holds an advisory lock
 //! ([`MIGRATION_LOCK`]), so instances starting together apply it once.
 
-use postgres::Client;
+use postgres::{Client, Transaction};
 
-use crate::StoreError;
+use crate::grain::day_of;
+use crate::{StoreError, session_spans};
+use domain::people::fingerprint;
 
 /// The advisory lock key held while migrating (any constant that no other code uses).
 pub const MIGRATION_LOCK: i64 = 0x616e_616c_7974_6963;
@@ -112,7 +114,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (shop_id, day)
     );
     "#,
+    // 2: as SQLite's version 7, day rows of people in two parts (the whole day summarised
+    // first, the buckets after) and the days each session spans (store/session_spans.rs).
+    // Day rows are derived: the old ones are dropped and the consumer rolls the days up again;
+    // the spans are read again from the events after this step ([`REBUILDS_SESSION_SPANS`]).
+    r#"
+    DROP TABLE people_days;
+    CREATE TABLE people_days (
+        shop_id TEXT COLLATE "C" NOT NULL,
+        day BIGINT NOT NULL,
+        whole BYTEA NOT NULL,
+        buckets BYTEA NOT NULL,
+        PRIMARY KEY (shop_id, day)
+    );
+    -- session: the session id's XXH3 fingerprint as a signed 64-bit integer.
+    CREATE TABLE session_spans (
+        session BIGINT PRIMARY KEY,
+        first_day BIGINT NOT NULL,
+        last_day BIGINT NOT NULL
+    );
+    CREATE INDEX session_spans_last_day ON session_spans (last_day);
+    "#,
 ];
+
+/// The steps (1-based versions) after which the session spans are read again from the events.
+const REBUILDS_SESSION_SPANS: &[i64] = &[2];
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -143,10 +169,55 @@ fn apply_locked(client: &mut Client) -> Result<(), StoreError> {
         let version = index as i64 + 1;
         let mut transaction = client.transaction()?;
         transaction.batch_execute(step)?;
+        if REBUILDS_SESSION_SPANS.contains(&version) {
+            rebuild_session_spans(&mut transaction)?;
+        }
         transaction.execute("UPDATE schema_version SET version = $1", &[&version])?;
         transaction.commit()?;
         tracing::info!(version, "applied PostgreSQL store migration");
     }
+    Ok(())
+}
+
+/// Reads the session spans again from every stored event with a session, for a database
+/// upgraded from a version without them. PostgreSQL groups by the session id and streams the
+/// groups; the fingerprints (this crate's own function) are computed here and written in
+/// chunks, so memory stays bounded at any size. Distinct ids sharing a fingerprint are merged
+/// as the writer would.
+fn rebuild_session_spans(transaction: &mut Transaction<'_>) -> Result<(), StoreError> {
+    const CHUNK: usize = 10_000;
+    let mut groups = transaction.transaction()?;
+    groups.batch_execute(
+        "DECLARE session_groups NO SCROLL CURSOR FOR
+            SELECT session_id, MIN(ts_micros), MAX(ts_micros) FROM events
+            WHERE session_id IS NOT NULL AND ts_micros IS NOT NULL GROUP BY session_id",
+    )?;
+    loop {
+        let rows = groups.query(&format!("FETCH {CHUNK} FROM session_groups"), &[])?;
+        let mut spans: Vec<(u64, i64)> = Vec::with_capacity(rows.len() * 2);
+        for row in &rows {
+            let session = fingerprint(row.try_get::<_, &str>(0)?);
+            spans.push((session, day_of(row.try_get(1)?)));
+            spans.push((session, day_of(row.try_get(2)?)));
+        }
+        let spans = session_spans::batch_spans(&spans);
+        let sessions: Vec<i64> = spans.iter().map(|(s, _)| *s as i64).collect();
+        let firsts: Vec<i64> = spans.iter().map(|(_, (f, _))| *f).collect();
+        let lasts: Vec<i64> = spans.iter().map(|(_, (_, l))| *l).collect();
+        groups.execute(
+            "INSERT INTO session_spans (session, first_day, last_day)
+             SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[])
+             ON CONFLICT (session) DO UPDATE SET
+                first_day = LEAST(session_spans.first_day, excluded.first_day),
+                last_day = GREATEST(session_spans.last_day, excluded.last_day)",
+            &[&sessions, &firsts, &lasts],
+        )?;
+        if rows.len() < CHUNK {
+            break;
+        }
+    }
+    groups.batch_execute("CLOSE session_groups")?;
+    groups.commit()?;
     Ok(())
 }
 

@@ -56,6 +56,8 @@ pub fn apply_retention(
     transaction.execute("DELETE FROM event_ids WHERE ts_micros < $1", &[&horizon])?;
     transaction.execute("DELETE FROM order_ids WHERE ts_micros < $1", &[&horizon])?;
     transaction.execute("DELETE FROM people_days WHERE day < $1", &[&horizon])?;
+    // The spans of sessions whose events are all gone (as SQLite's retention does).
+    transaction.execute("DELETE FROM session_spans WHERE last_day < $1", &[&horizon])?;
     transaction.execute(
         "UPDATE retention SET people_since = GREATEST(COALESCE(people_since, $1), $1)",
         &[&horizon],

@@ -10,7 +10,9 @@
 //!    claimed before (by an earlier delivery, or by another consumer right now) is a duplicate;
 //! 3. inserts the rest into `events` in one multi-row statement (arrays, `unnest`);
 //! 4. upserts the rollup rows of what it inserted, in key order;
-//! 5. deletes the day rows of people of the days it added to.
+//! 5. deletes the day rows of people of the days it added to;
+//! 6. records its sessions' days in `session_spans`, and deletes the day rows of the days
+//!    that folded one of them as contained and are stale now.
 //!
 //! Every step takes its row locks in one global order (by table, then by key), so concurrent
 //! consumers wait for one another but never deadlock. The month partitions the batch needs are
@@ -28,9 +30,10 @@ use crate::grain::{ALL_SHOPS, DAY_MICROS, Grain, day_of};
 use crate::retention::Retained;
 use crate::rollups::Deltas;
 use crate::write_backend::WriteBackend;
-use crate::{InsertOutcome, StoreError, days::SETTLE_MICROS, people_days};
+use crate::{InsertOutcome, StoreError, days::SETTLE_MICROS, people_days, session_spans};
 use domain::dimension::{Dimension, Facts};
 use domain::event::{Event, EventType, format_utc};
+use domain::people::fingerprint;
 use domain::sums::{Combine, Sums};
 
 /// The first key of the advisory locks on days (the second is the day's number since 1970).
@@ -205,6 +208,14 @@ impl PgWriter {
         touched.sort_unstable();
         touched.dedup();
         forget_days(&mut transaction, &touched)?;
+        let sessions: Vec<(u64, i64)> = stored
+            .iter()
+            .filter_map(|e| {
+                let session = e.session_id.as_deref()?;
+                Some((fingerprint(session), day_of(e.timestamp.timestamp_micros())))
+            })
+            .collect();
+        record_spans(&mut transaction, &sessions)?;
         transaction.commit()?;
         let now = Instant::now();
         for (_, day) in touched.iter().filter(|(shop, _)| *shop == ALL_SHOPS) {
@@ -488,6 +499,87 @@ pub(super) fn forget_days(
     Ok(())
 }
 
+/// Records the days of the batch's sessions in `session_spans` ([`session_spans`]' rules, as
+/// SQLite's writer does), and deletes every shop's day rows of the days that folded one of
+/// them as contained and are stale now.
+///
+/// Row locks are taken in key order, so concurrent consumers never deadlock: first the spans
+/// of sessions new to the store are inserted (`ON CONFLICT DO NOTHING`, which waits for a
+/// concurrent insert of the same session and then skips it); then, in a new snapshot that sees
+/// those commits, the others are locked (`FOR UPDATE`) and widened. A stale day's shared
+/// advisory lock is taken before its rows are deleted, so a roll-up of that day in progress
+/// (which read the old span) commits first and its rows are the ones deleted.
+fn record_spans(
+    transaction: &mut Transaction<'_>,
+    sessions: &[(u64, i64)],
+) -> Result<(), StoreError> {
+    let spans = session_spans::batch_spans(sessions);
+    if spans.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<i64> = spans.iter().map(|(s, _)| *s as i64).collect();
+    let firsts: Vec<i64> = spans.iter().map(|(_, (f, _))| *f).collect();
+    let lasts: Vec<i64> = spans.iter().map(|(_, (_, l))| *l).collect();
+    let inserted: HashSet<i64> = transaction
+        .query(
+            "INSERT INTO session_spans (session, first_day, last_day)
+             SELECT s, f, l FROM unnest($1::int8[], $2::int8[], $3::int8[])
+                WITH ORDINALITY AS u(s, f, l, n)
+             ORDER BY n
+             ON CONFLICT (session) DO NOTHING RETURNING session",
+            &[&keys, &firsts, &lasts],
+        )?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let known: HashMap<i64, (i64, i64)> = transaction
+        .query(
+            "SELECT session, first_day, last_day FROM session_spans WHERE session = ANY($1)
+             ORDER BY session FOR UPDATE",
+            &[&keys],
+        )?
+        .iter()
+        .filter(|row| row.try_get(0).is_ok_and(|s: i64| !inserted.contains(&s)))
+        .map(|row| Ok((row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?))))
+        .collect::<Result<_, postgres::Error>>()?;
+    let mut wider: (Vec<i64>, Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stale: BTreeSet<i64> = BTreeSet::new();
+    for (session, added) in &spans {
+        let key = *session as i64;
+        if inserted.contains(&key) {
+            continue;
+        }
+        let Some(((first, last), stale_day)) =
+            session_spans::widen(known.get(&key).copied(), *added)
+        else {
+            continue;
+        };
+        stale.extend(stale_day);
+        wider.0.push(key);
+        wider.1.push(first);
+        wider.2.push(last);
+    }
+    if !wider.0.is_empty() {
+        transaction.execute(
+            "UPDATE session_spans SET first_day = u.f, last_day = u.l
+             FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS u(s, f, l)
+             WHERE session_spans.session = u.s",
+            &[&wider.0, &wider.1, &wider.2],
+        )?;
+    }
+    for day in &stale {
+        transaction.execute(
+            "SELECT pg_advisory_xact_lock_shared($1, $2)",
+            &[&DAY_LOCKS, &day_number(*day)],
+        )?;
+    }
+    if !stale.is_empty() {
+        let days: Vec<i64> = stale.into_iter().collect();
+        transaction.execute("DELETE FROM people_days WHERE day = ANY($1)", &[&days])?;
+    }
+    Ok(())
+}
+
 /// Rolls up the earliest ended day that has events, no day rows and is not `busy`, under the
 /// day's exclusive advisory lock (inserts into that day wait, and it waits for them); returns
 /// that day, or `None` when there is none. Another consumer rolling up the same day makes this
@@ -574,16 +666,22 @@ pub fn roll_up_next_day(
         };
         // Every shop with events gets a row, empty when its events name nobody; the
         // all-shops row marks the day as rolled up.
-        let blobs: Vec<Vec<u8>> = shops
+        let (wholes, buckets): (Vec<Vec<u8>>, Vec<Vec<u8>>) = shops
             .iter()
-            .map(|shop| people.remove(shop).unwrap_or_default())
-            .collect();
+            .map(|shop| {
+                let blobs = people
+                    .remove(shop)
+                    .unwrap_or_else(people_days::DayBlobs::empty);
+                (blobs.whole, blobs.buckets)
+            })
+            .unzip();
         let days = vec![day; shops.len()];
         transaction.execute(
-            "INSERT INTO people_days (shop_id, day, people)
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[])
-             ON CONFLICT (shop_id, day) DO UPDATE SET people = excluded.people",
-            &[&shops, &days, &blobs],
+            "INSERT INTO people_days (shop_id, day, whole, buckets)
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::bytea[])
+             ON CONFLICT (shop_id, day)
+                DO UPDATE SET whole = excluded.whole, buckets = excluded.buckets",
+            &[&shops, &days, &wholes, &buckets],
         )?;
         transaction.commit()?;
         return Ok(Some(day));

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::event::EventType;
 use crate::money;
 use crate::people::PeopleCounts;
 use crate::sums::Sums;
@@ -20,7 +21,7 @@ fn count(n: i64) -> u64 {
 }
 
 /// `GET /api/analytics`: the original eight metrics, same names, same meaning.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OriginalMetrics {
     pub total_page_views: u64,
     pub total_add_to_carts: u64,
@@ -29,6 +30,8 @@ pub struct OriginalMetrics {
     pub average_purchase_value: f64,
     pub max_purchase_value: f64,
     pub min_purchase_value: f64,
+    /// `null` when no page view has a product.
+    #[schema(required = true)]
     pub top_product_id: Option<String>,
 }
 
@@ -55,7 +58,7 @@ impl OriginalMetrics {
 }
 
 /// The metrics of docs/API.md ("Metrics"), the same everywhere they appear.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Metrics {
     pub page_views: u64,
     pub add_to_carts: u64,
@@ -171,7 +174,7 @@ pub enum ProductSort {
 }
 
 /// One product's metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ProductRow {
     pub product_id: String,
     pub page_views: u64,
@@ -231,12 +234,21 @@ pub fn most_viewed(products: impl IntoIterator<Item = (String, Sums)>) -> Vec<Pr
 }
 
 /// One step of a funnel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelStep {
+    #[schema(schema_with = step_schema)]
     pub step: &'static str,
     pub count: u64,
     pub rate_from_previous: f64,
     pub rate_from_first: f64,
+}
+
+/// A funnel step is named by its event type.
+fn step_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(EventType::ALL.map(EventType::as_str)))
+        .build()
 }
 
 /// The events of each type, as the API shows them: page views, add to carts, purchases (also
