@@ -314,6 +314,24 @@ fn concurrent_writers_store_every_event_once_without_deadlock() {
         count(&url, "SELECT COUNT(*) FROM events") as usize,
         distinct
     );
+    // Every session's span is that of its stored events, whichever writer stored them.
+    let mut client = store::pg::connect(&url).expect("connects");
+    let mut expected: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    let day = |micros: i64| micros.div_euclid(86_400_000_000) * 86_400_000_000;
+    for row in client
+        .query(
+            "SELECT session_id, MIN(ts_micros), MAX(ts_micros) FROM events GROUP BY session_id",
+            &[],
+        )
+        .expect("reads")
+    {
+        let session = domain::people::fingerprint(row.get::<_, &str>(0)) as i64;
+        let span = expected.entry(session).or_insert((i64::MAX, i64::MIN));
+        *span = (span.0.min(day(row.get(1))), span.1.max(day(row.get(2))));
+    }
+    let expected: Vec<(i64, i64, i64)> =
+        expected.into_iter().map(|(s, (f, l))| (s, f, l)).collect();
+    assert_eq!(pg_spans(&url), expected);
     let pool = PgReadPool::open(&url, &url).expect("opens");
     pool.run_blocking(|reads| {
         for dimension in Dimension::ALL {
@@ -537,4 +555,129 @@ fn a_writer_reconnects_after_the_server_restarts() {
             .expect("stores");
         count(&fresh, "SELECT COUNT(*) FROM events") as usize
     });
+}
+
+/// Every session's span of days, as each store recorded it.
+fn pg_spans(url: &str) -> Vec<(i64, i64, i64)> {
+    let mut client = store::pg::connect(url).expect("connects");
+    client
+        .query(
+            "SELECT session, first_day, last_day FROM session_spans ORDER BY session",
+            &[],
+        )
+        .expect("reads")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+}
+
+fn sqlite_spans(path: &std::path::Path) -> Vec<(i64, i64, i64)> {
+    rusqlite::Connection::open(path)
+        .expect("opens")
+        .prepare("SELECT session, first_day, last_day FROM session_spans ORDER BY session")
+        .expect("prepares")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("reads")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn roll_up_all(store: &mut dyn WriteBackend) -> usize {
+    let now = Utc::now().timestamp_micros();
+    let mut days = 0;
+    while store
+        .roll_up_next_day(now, Duration::ZERO)
+        .expect("rolls up")
+        .is_some()
+    {
+        days += 1;
+    }
+    days
+}
+
+/// A session contained in a rolled-up day is folded into that day's counts; when it gains an
+/// event on another day, PostgreSQL deletes the day's rows as SQLite does, and both answer as
+/// a store that never rolled anything up.
+#[test]
+fn a_contained_session_gaining_another_day_makes_the_day_rows_stale_in_both_stores() {
+    let url = server().database();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (path, raw_path) = (dir.path().join("a.db"), dir.path().join("raw.db"));
+    let mut sqlite = Writer::open(&path).expect("opens");
+    sqlite.set_fold_rows(0);
+    let mut raw = Writer::open(&raw_path).expect("opens");
+    raw.set_fold_rows(0);
+    let mut pg = PgWriter::open(&url).expect("opens");
+    let at = |session: &str, time: &str, kind: &str| {
+        let mut value = json!({"event_type": kind, "timestamp": time, "shop_id": "a",
+            "session_id": session, "visitor_id": format!("v-{session}")});
+        if kind == "purchase" {
+            value["order_amount"] = json!(10.5);
+            value["order_id"] = json!(format!("o-{session}"));
+        }
+        event(value)
+    };
+    let mut first = Vec::new();
+    for session in ["c1", "c2", "c3", "c4"] {
+        first.push(at(session, "2025-02-03T10:00:00Z", "page_view"));
+        first.push(at(session, "2025-02-03T10:05:00Z", "add_to_cart"));
+    }
+    first.push(at("x", "2025-02-03T23:50:00Z", "page_view"));
+    first.push(at("x", "2025-02-04T00:10:00Z", "add_to_cart"));
+    first.push(at("c5", "2025-02-05T12:00:00Z", "page_view"));
+    for store in [&mut sqlite as &mut dyn WriteBackend, &mut raw, &mut pg] {
+        store.insert_batch(&first).expect("stores");
+    }
+    assert_eq!(roll_up_all(&mut sqlite), roll_up_all(&mut pg));
+    assert_same(&pg_answers(&url), &sqlite_answers(&raw_path));
+    let feb_3 = "SELECT COUNT(*) FROM people_days WHERE day = 1738540800000000";
+    assert!(count(&url, feb_3) > 0);
+    // c1 gains a later day, c2 an earlier one, c3 the same day again; c5 (alone on 5 Feb)
+    // gains 3 Feb.
+    let late = vec![
+        at("c1", "2025-02-05T09:00:00Z", "purchase"),
+        at("c2", "2025-02-01T09:00:00Z", "page_view"),
+        at("c3", "2025-02-03T11:00:00Z", "purchase"),
+        at("c5", "2025-02-03T08:00:00Z", "page_view"),
+    ];
+    // One at a time, so the day rows of 3 Feb are rolled up again between them.
+    for event in &late {
+        for store in [&mut sqlite as &mut dyn WriteBackend, &mut raw, &mut pg] {
+            store
+                .insert_batch(std::slice::from_ref(event))
+                .expect("stores");
+        }
+        assert_eq!(pg_spans(&url), sqlite_spans(&path));
+        assert_same(&pg_answers(&url), &sqlite_answers(&raw_path));
+        assert_same(&sqlite_answers(&path), &sqlite_answers(&raw_path));
+        assert_eq!(roll_up_all(&mut sqlite), roll_up_all(&mut pg));
+        assert_same(&pg_answers(&url), &sqlite_answers(&raw_path));
+    }
+    assert_eq!(pg_spans(&url), sqlite_spans(&raw_path));
+}
+
+/// A database from before session spans (PostgreSQL schema version 1) reads them again from
+/// its events when it is upgraded, as the writer recorded them.
+#[test]
+fn an_upgrade_reads_the_session_spans_again_from_the_events() {
+    let url = server().database();
+    let mut pg = PgWriter::open(&url).expect("opens");
+    for batch in mixed_events(900, 3).chunks(100) {
+        pg.insert_batch(batch).expect("stores");
+    }
+    let recorded = pg_spans(&url);
+    assert!(recorded.len() > 20, "{}", recorded.len());
+    drop(pg);
+    let mut client = store::pg::connect(&url).expect("connects");
+    client
+        .batch_execute(
+            "DROP TABLE session_spans;
+             DROP TABLE people_days;
+             CREATE TABLE people_days (shop_id TEXT NOT NULL, day BIGINT NOT NULL,
+                 people BYTEA NOT NULL, PRIMARY KEY (shop_id, day));
+             UPDATE schema_version SET version = 1;",
+        )
+        .expect("downgrades");
+    drop(PgWriter::open(&url).expect("upgrades"));
+    assert_eq!(pg_spans(&url), recorded);
 }
