@@ -100,12 +100,21 @@ pub(super) fn read_span(
 }
 
 /// Whether the session has events on `day` only, as far as the store's spans know
-/// ([`is_contained`]).
+/// ([`is_contained`]). Each session is read once: a day's roll-up asks of it for its shop and
+/// again for all shops (on PostgreSQL, one round trip each).
 pub(super) fn contained_in(
     store: &dyn ReadBackend,
     day: i64,
 ) -> impl FnMut(u64) -> Result<bool, StoreError> + '_ {
-    move |session: u64| Ok(is_contained(store.session_span(session)?, day))
+    let mut known: HashMap<u64, bool, FastHash> = HashMap::default();
+    move |session: u64| {
+        if let Some(&contained) = known.get(&session) {
+            return Ok(contained);
+        }
+        let contained = is_contained(store.session_span(session)?, day);
+        known.insert(session, contained);
+        Ok(contained)
+    }
 }
 
 /// Reads the spans again from every stored event with a session, from nothing: for a file
