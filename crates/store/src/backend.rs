@@ -93,4 +93,8 @@ pub trait ReadBackend {
         part: DayPart,
         visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// The first and last UTC day with events of the session with this fingerprint, as
+    /// [`session_spans`](super::session_spans) recorded them; `None` when not recorded.
+    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError>;
 }

@@ -179,6 +179,10 @@ impl ReadBackend for Connection {
             None => Ok(()),
         }
     }
+
+    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
+        super::session_spans::read_span(self, session)
+    }
 }
 
 /// The raw rows the rollups do not hold yet.
