@@ -157,19 +157,11 @@ mod tests {
         let direct = rusqlite::Connection::open(&path).expect("opens");
         // "a" was contained in 2 October; an event past midnight makes that day stale.
         assert_eq!(
-            record(
-                &transaction,
-                &[(fingerprint("a"), day("2025-10-03T00:10:00Z"))]
-            )
-            .expect("records"),
+            record(&direct, &[(fingerprint("a"), day("2025-10-03T00:10:00Z"))]).expect("records"),
             vec![day("2025-10-02T00:00:00Z")]
         );
         assert_eq!(
-            record(
-                &transaction,
-                &[(fingerprint("a"), day("2025-10-03T00:20:00Z"))]
-            )
-            .expect("records"),
+            record(&direct, &[(fingerprint("a"), day("2025-10-03T00:20:00Z"))]).expect("records"),
             Vec::<i64>::new()
         );
         writer
