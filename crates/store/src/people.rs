@@ -127,10 +127,10 @@ pub fn visitors_by_slot(
         while slot + 1 < starts.len() && starts[slot + 1] <= time {
             slot += 1;
         }
-        if slot != moved {
-            if let Some(count) = counts.get_mut(moved) {
-                *count = std::mem::take(&mut seen).count();
-            }
+        if slot != moved
+            && let Some(count) = counts.get_mut(moved)
+        {
+            *count = std::mem::take(&mut seen).count();
         }
         match next {
             Seen::Event(event) => event.visitor.into_iter().for_each(|v| seen.insert(v)),
