@@ -189,7 +189,8 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
                     id: row.get(0)?,
                     shop_id: row.get(1)?,
                     ts_micros: row.get(2)?,
-                    event_type: row.get(3)?,
+                    // Parsed where it is read: no string is allocated for it.
+                    event_type: domain::event::EventType::parse(row.get_ref(3)?.as_str()?),
                     amount_micros: row.get(4)?,
                     product_id: row.get(5)?,
                     currency: row.get(6)?,
@@ -205,7 +206,7 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
         for row in &chunk {
             // Rows of an unknown type (impossible through ingestion) count nowhere, as in
             // every raw read.
-            let Some(event_type) = domain::event::EventType::parse(&row.event_type) else {
+            let Some(event_type) = row.event_type else {
                 continue;
             };
             let facts = Facts {
@@ -235,7 +236,8 @@ struct RawRow {
     id: i64,
     shop_id: String,
     ts_micros: Option<i64>,
-    event_type: String,
+    /// `None` for a type this build does not know.
+    event_type: Option<domain::event::EventType>,
     amount_micros: Option<i64>,
     product_id: Option<String>,
     currency: Option<String>,
