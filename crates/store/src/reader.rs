@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::pg::PgReadPool;
+use crate::pool::NotReady;
 use crate::{ReadBackend, ReadPool, StoreError, StoreUrl, migrations, pg};
 
 /// Read connections to the store.
@@ -64,7 +65,7 @@ impl StoreReader {
     }
 
     /// Whether the store answers and its schema is the one this build reads.
-    pub async fn check_ready(&self) -> Result<(), String> {
+    pub async fn check_ready(&self) -> Result<(), NotReady> {
         let (version, latest) = match self {
             StoreReader::Sqlite(pool) => (
                 pool.run(migrations::version).await,
@@ -74,15 +75,18 @@ impl StoreReader {
                 let pool = Arc::clone(pool);
                 let version = tokio::task::spawn_blocking(move || pool.version())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| StoreError::Task(e.to_string()))?;
                 (version, pg::schema::LATEST_VERSION)
             }
         };
-        let version = version.map_err(|e| e.to_string())?;
+        let version = version?;
         if version == latest {
             Ok(())
         } else {
-            Err(format!("schema version {version}, expected {latest}"))
+            Err(NotReady::Schema {
+                found: version,
+                expected: latest,
+            })
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The full validator: a JSON value into an [`Event`] or the complete list of
 //! [`FieldError`]s, never only the first one.
 
+use crate::event::rules::Broken;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -95,7 +96,7 @@ impl Submitted {
 
         let stored_time = timestamp.and_then(|timestamp| {
             stored_time(timestamp, sent_at, received_at, rules)
-                .map_err(|message| fields.error("timestamp", &message))
+                .map_err(|message| fields.error("timestamp", message.as_ref()))
                 .ok()
         });
 
@@ -203,7 +204,7 @@ impl Fields {
     fn optional_checked(
         &mut self,
         name: &str,
-        rule: impl FnOnce(&str) -> Result<(), String>,
+        rule: impl FnOnce(&str) -> Result<(), Broken>,
     ) -> Option<String> {
         let text = self.string(name)?;
         let rule = rule(&text);

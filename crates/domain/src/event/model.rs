@@ -2,6 +2,7 @@
 //! [`Traffic`], and what an `Event` does once built (its transport JSON, the rules checked
 //! again on the way out of Redis).
 
+use crate::event::rules::Broken;
 use std::net::IpAddr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -191,7 +192,7 @@ impl Event {
     /// messages: the stored time against its arrival, and every field.
     pub fn broken_rules(&self, rules: &EventRules) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let mut check = |field: &str, result: Result<(), String>| {
+        let mut check = |field: &str, result: Result<(), Broken>| {
             if let Err(message) = result {
                 errors.push(FieldError::new(field, message));
             }

@@ -89,7 +89,7 @@ pub(crate) fn stored_time(
     sent_at: Option<DateTime<Utc>>,
     received_at: DateTime<Utc>,
     rules: &EventRules,
-) -> Result<DateTime<Utc>, String> {
+) -> Result<DateTime<Utc>, Broken> {
     let corrected = match sent_at {
         Some(sent_at) => timestamp.checked_add_signed(received_at.signed_duration_since(sent_at)),
         None => Some(timestamp),
@@ -107,24 +107,52 @@ pub(crate) fn check_window(
     time: DateTime<Utc>,
     received_at: DateTime<Utc>,
     rules: &EventRules,
-) -> Result<DateTime<Utc>, String> {
+) -> Result<DateTime<Utc>, Broken> {
     if time > received_at + MAX_FUTURE {
         return Err("is more than 24 hours in the future (after correcting for sent_at)".into());
     }
     let oldest = received_at.checked_sub_signed(rules.max_age);
     if oldest.is_some_and(|oldest| time < oldest) {
-        return Err(format!(
+        return Err(Broken::from(format!(
             "is more than {} days in the past (MAX_EVENT_AGE, after correcting for sent_at)",
             rules.max_age.num_days()
-        ));
+        )));
     }
     Ok(time)
+}
+
+/// The message of a broken rule, as a field error carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken(String);
+
+impl From<String> for Broken {
+    fn from(message: String) -> Broken {
+        Broken(message)
+    }
+}
+
+impl From<&str> for Broken {
+    fn from(message: &str) -> Broken {
+        Broken(message.to_owned())
+    }
+}
+
+impl From<Broken> for String {
+    fn from(broken: Broken) -> String {
+        broken.0
+    }
+}
+
+impl AsRef<str> for Broken {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// An id: 1 to `max` code points, no control or format characters (category Cf: U+202E
 /// turns text around on screen, U+200B hides itself, so two ids that look alike would be
 /// different shops' products in a report).
-pub(crate) fn check_id(text: &str, max: usize) -> Result<(), String> {
+pub(crate) fn check_id(text: &str, max: usize) -> Result<(), Broken> {
     check_text(text, 1, max)?;
     if text.chars().any(is_format_char) {
         return Err(
@@ -164,7 +192,7 @@ pub fn is_format_char(c: char) -> bool {
 }
 
 /// Between `min` and `max` code points (`min` 0: at most `max`), no control characters.
-pub(crate) fn check_text(text: &str, min: usize, max: usize) -> Result<(), String> {
+pub(crate) fn check_text(text: &str, min: usize, max: usize) -> Result<(), Broken> {
     let length = text.chars().count();
     if length < min || length > max {
         let rule = if min == 0 {
@@ -172,10 +200,10 @@ pub(crate) fn check_text(text: &str, min: usize, max: usize) -> Result<(), Strin
         } else {
             format!("must be {min}-{max} characters")
         };
-        return Err(format!("{rule}, got {length}"));
+        return Err(Broken::from(format!("{rule}, got {length}")));
     }
     if text.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
+        return Err(Broken::from("must not contain control characters"));
     }
     Ok(())
 }
@@ -219,7 +247,7 @@ pub(crate) fn check_quantity(quantity: u64) -> Result<u32, &'static str> {
 }
 
 /// `url`: the page's full URL, at most 2048 characters, absolute `http` or `https`.
-pub(crate) fn check_url(text: &str) -> Result<(), String> {
+pub(crate) fn check_url(text: &str) -> Result<(), Broken> {
     check_text(text, 1, 2048)?;
     if crate::traffic::url::is_web_url(text) {
         Ok(())
@@ -229,12 +257,12 @@ pub(crate) fn check_url(text: &str) -> Result<(), String> {
 }
 
 /// A `utm_*` field: 1 to 256 characters, no control characters.
-pub(crate) fn check_utm(text: &str) -> Result<(), String> {
+pub(crate) fn check_utm(text: &str) -> Result<(), Broken> {
     check_text(text, 1, 256)
 }
 
 /// `user_agent`: at most 1024 characters, no control characters.
-pub(crate) fn check_user_agent(text: &str) -> Result<(), String> {
+pub(crate) fn check_user_agent(text: &str) -> Result<(), Broken> {
     check_text(text, 0, 1024)
 }
 
