@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`routes`] | the router and one module per endpoint |
+//! | [`filters`] | the §10 filter parameters (segments), read into one `Filters` |
 //! | [`params`] | query-string parsing: shops, ranges, time zones, refusals naming the parameter |
 //! | [`buckets`] | calendar buckets in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod buckets;
 pub mod csv;
 pub mod error;
+pub mod filters;
 pub mod keys_cli;
 pub mod limits;
 pub mod params;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
+use events_core::attribution::Filters;
 use events_core::store::EventFilter;
 
 use crate::error::ApiError;
@@ -147,11 +148,13 @@ pub fn event_filter(shop_id: Option<String>, range: &TimeRange) -> EventFilter {
 /// The parameters every `/api/v1` endpoint shares (docs/API.md, "Shared parameters").
 pub const SCOPE_PARAMS: [&str; 4] = ["shop_id", "from", "to", "tz"];
 
-/// Which events a request is about: a shop (or all) and a range in a zone.
+/// Which events a request is about: a shop (or all), a range in a zone, and the sessions its
+/// filters select (none: every event; see [`crate::filters`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scope {
     pub shop_id: Option<String>,
     pub range: TimeRange,
+    pub filters: Filters,
 }
 
 impl Scope {
@@ -159,6 +162,7 @@ impl Scope {
         Ok(Scope {
             shop_id: parse_shop_id(params)?,
             range: TimeRange::parse(params)?,
+            filters: crate::filters::parse_filters(params)?,
         })
     }
 
@@ -187,6 +191,7 @@ impl Scope {
         };
         Some(Scope {
             shop_id: self.shop_id.clone(),
+            filters: self.filters.clone(),
             range: TimeRange {
                 from: Some(previous_from),
                 to: Some(Bound {

@@ -4,16 +4,20 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`attribution`] | where a session came from: its attributes, the filters (segments) and breakdown dimensions |
 //! | [`event`] | the event model: wire validation into a checked [`event::Event`], field errors |
 //! | [`money`] | exact amounts (integer micro-units) and the half-away-from-zero rounding |
 //! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
 //! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |
 //! | [`people`] | visitors, sessions and session funnels as pure rules over events in time order |
+//! | [`sessions`] | bounce, session conversion, pages and duration per session, new and returning people |
 //! | [`metrics`] | every metric rule: sums and people into the numbers the API answers |
 
+pub mod attribution;
 pub mod dimension;
 pub mod event;
 pub mod metrics;
 pub mod money;
 pub mod people;
+pub mod sessions;
 pub mod sums;

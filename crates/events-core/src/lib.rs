@@ -20,7 +20,7 @@
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
 //! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 
-pub use domain::{dimension, event, metrics, money, people, sums};
+pub use domain::{attribution, dimension, event, metrics, money, people, sessions, sums};
 pub use store;
 
 pub mod config;

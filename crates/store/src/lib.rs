@@ -11,12 +11,16 @@
 //! |---|---|
 //! | [`migrations`] | the versioned schema, applied at start-up by every process that opens the store |
 //! | [`writer`] | the idempotent batch insert the consumer commits |
+//! | [`attribution`] | each session's attribution and each visitor's first times, kept by the writer |
+//! | [`segment`] | a store narrowed to the events of the sessions a request's filters select |
+//! | [`attributed`] | the attributed pass: breakdown rows and session metrics from raw events |
 //! | [`rollups`] | the one rollup table: sums by shop, dimension, grain, bucket and value; the writer's deltas |
 //! | [`grain`] | the rollups' time grains (15 minutes, UTC days, weeks, all time) and their buckets |
 //! | [`plan`] | the range planner: which grain (or day row of people) answers which part of a range |
 //! | [`read`] | sums for a filter, per dimension value or per time slot, from the planned spans |
 //! | [`backend`] | the boundary: the reads a store backend answers, which readers are written over |
 //! | [`sqlite_reads`] | SQLite's answers to those reads |
+//! | [`sqlite_segment`] | SQLite's answers to the attributed reads: events with their session's attribution, filtered |
 //! | [`filter`] | which events a question looks at: a shop and a time range |
 //! | [`days`] | day rows of people, rolled up once a UTC day has ended, forgotten when it gains events |
 //! | [`people_days`] | the day rows' visitors and sessions per 15-minute bucket, as blobs |
@@ -28,6 +32,8 @@
 //! | [`forget`] | deleting one visitor's events and correcting every summary |
 //! | [`retention`] | deleting raw events and people older than `RETENTION_DAYS`; sums stay |
 
+pub mod attributed;
+pub mod attribution;
 pub mod backend;
 pub mod backup;
 pub mod days;
@@ -43,7 +49,9 @@ pub mod pool;
 pub mod read;
 pub mod retention;
 pub mod rollups;
+pub mod segment;
 pub mod sqlite_reads;
+pub mod sqlite_segment;
 pub mod varint;
 pub mod writer;
 
@@ -105,6 +113,8 @@ pub enum StoreError {
     Backup(String),
     #[error("the store file is gone: {0}")]
     FileGone(String),
+    #[error("not a read of this store: {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {
@@ -141,7 +151,8 @@ impl StoreError {
             | StoreError::Task(_)
             | StoreError::Corrupt(_)
             | StoreError::Backup(_)
-            | StoreError::FileGone(_) => true,
+            | StoreError::FileGone(_)
+            | StoreError::Unsupported(_) => true,
         }
     }
 }

@@ -234,6 +234,66 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN country TEXT;
     ALTER TABLE events ADD COLUMN is_bot INTEGER NOT NULL DEFAULT 0;
     ",
+    // v7: each session's attribution, from its first stored event and its first page view,
+    // and each visitor's first event and first purchase (store/attribution.rs), kept by the
+    // writer in the insert's transaction; filled here from the events already stored. Bots
+    // count nowhere. The people index gains `is_bot`, so that leaving bots out of the people
+    // passes keeps them on the index alone.
+    "
+    CREATE TABLE sessions (
+        shop_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        first_ts INTEGER,
+        first_id INTEGER NOT NULL,
+        channel TEXT,
+        source TEXT,
+        medium TEXT,
+        campaign TEXT,
+        referrer_domain TEXT,
+        device TEXT,
+        browser TEXT,
+        os TEXT,
+        country TEXT,
+        landing_ts INTEGER,
+        landing_id INTEGER,
+        landing_page TEXT,
+        PRIMARY KEY (shop_id, session_id)
+    ) WITHOUT ROWID;
+    INSERT INTO sessions (shop_id, session_id, first_ts, first_id, channel, source, medium,
+            campaign, referrer_domain, device, browser, os, country)
+        SELECT shop_id, session_id, ts_micros, id, channel, source, medium, campaign,
+            referrer_domain, device, browser, os, country
+        FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY shop_id, session_id
+                ORDER BY ts_micros, id) AS n
+            FROM events WHERE session_id IS NOT NULL AND is_bot = 0)
+        WHERE n = 1;
+    UPDATE sessions SET landing_ts = first.ts_micros, landing_id = first.id,
+            landing_page = first.path
+        FROM (SELECT shop_id, session_id, ts_micros, id, path
+            FROM (SELECT shop_id, session_id, ts_micros, id, path,
+                    ROW_NUMBER() OVER (PARTITION BY shop_id, session_id
+                        ORDER BY ts_micros, id) AS n
+                FROM events
+                WHERE session_id IS NOT NULL AND is_bot = 0 AND event_type = 'page_view')
+            WHERE n = 1) AS first
+        WHERE first.shop_id = sessions.shop_id AND first.session_id = sessions.session_id;
+    CREATE TABLE visitors (
+        shop_id TEXT NOT NULL,
+        visitor_id TEXT NOT NULL,
+        first_ts INTEGER NOT NULL,
+        first_purchase_ts INTEGER,
+        PRIMARY KEY (shop_id, visitor_id)
+    ) WITHOUT ROWID;
+    INSERT INTO visitors
+        SELECT shop_id, visitor_id, MIN(ts_micros),
+            MIN(CASE WHEN event_type = 'purchase' THEN ts_micros END)
+        FROM events
+        WHERE visitor_id IS NOT NULL AND is_bot = 0 AND ts_micros IS NOT NULL
+        GROUP BY shop_id, visitor_id;
+    DROP INDEX events_time_people;
+    CREATE INDEX events_time_people ON events
+        (ts_micros, shop_id, event_type, session_id, visitor_id, product_id, is_bot);
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.

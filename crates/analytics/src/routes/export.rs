@@ -11,6 +11,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use events_core::attribution::Filters;
+use events_core::store::sqlite_segment::selection_sql;
 use events_core::store::{EventFilter, StoreError};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -22,6 +24,7 @@ use super::{PLAN, answer};
 use crate::AppState;
 use crate::csv;
 use crate::error::ApiError;
+use crate::filters::FILTER_PARAMS;
 use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +41,12 @@ pub async fn handler(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let names = [&SCOPE_PARAMS[..], &["dataset", "interval", "sort"]].concat();
+    let names = [
+        &SCOPE_PARAMS[..],
+        &FILTER_PARAMS,
+        &["dataset", "interval", "sort"],
+    ]
+    .concat();
     let params = QueryParams::parse(query.as_deref(), &names)?;
     let dataset = parse_choice(
         &params,
@@ -60,8 +68,8 @@ pub async fn handler(
     }
     let (body, name) = match dataset {
         Dataset::Events => {
-            let filter = Scope::parse(&params)?.filter();
-            (stream_events(&state, filter).await?, "events")
+            let scope = Scope::parse(&params)?;
+            (stream_events(&state, scope).await?, "events")
         }
         Dataset::Products => {
             let scope = Scope::parse(&params)?;
@@ -138,7 +146,7 @@ fn timeseries_csv(
 type Chunk = Result<Bytes, std::io::Error>;
 
 /// The events CSV as a body that is written while it is sent.
-async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, ApiError> {
+async fn stream_events(state: &AppState, scope: Scope) -> Result<Body, ApiError> {
     // A query slot, held until the last row is written or the client has gone.
     let slot = state.queries.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
@@ -146,7 +154,9 @@ async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, Ap
     tokio::spawn(async move {
         let _slot = slot;
         let failed = sender.clone();
-        let result = store.run(move |c| write_events(c, &filter, &sender)).await;
+        let result = store
+            .run(move |c| write_events(c, &scope.filter(), &scope.filters, &sender))
+            .await;
         if let Err(error) = result {
             tracing::error!(%error, "the events export failed part way");
             // Ending the body with an error tells the client the file is incomplete.
@@ -162,25 +172,40 @@ async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, Ap
 }
 
 /// Walks the matching events in time order (then arrival), sending CSV chunks; stops quietly
-/// when the client has gone.
+/// when the client has gone. Bots are never exported; with filters, only the events of the
+/// sessions they select (store::sqlite_segment).
 fn write_events(
     connection: &Connection,
     filter: &EventFilter,
+    filters: &Filters,
     sender: &mpsc::Sender<Chunk>,
 ) -> Result<(), StoreError> {
-    let (conditions, params) = filter.sql_conditions();
-    // The index named gives time order itself, so SQLite sorts only the events of one
-    // microsecond by id, never (and never holds) the whole result.
-    let index = if filter.shop_id.is_some() {
-        "events_shop_time"
+    const COLUMNS: &str = "event_id, event_type, timestamp, shop_id, product_id, amount_micros, \
+        currency, quantity, order_id, session_id, visitor_id, path, referrer, received_at";
+    let (sql, params) = if filters.is_empty() {
+        let (conditions, params) = filter.sql_conditions();
+        // The index named gives time order itself, so SQLite sorts only the events of one
+        // microsecond by id, never (and never holds) the whole result.
+        let index = if filter.shop_id.is_some() {
+            "events_shop_time"
+        } else {
+            "events_time_people"
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events INDEXED BY {index} WHERE 1 = 1{conditions}
+             ORDER BY ts_micros, id"
+        );
+        (sql, params)
     } else {
-        "events_time_people"
+        let (selection, params) = selection_sql(filter, filters);
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let sql = format!(
+            "SELECT {} {selection} ORDER BY e.ts_micros, e.id",
+            columns.join(", ")
+        );
+        (sql, params)
     };
-    let mut statement = connection.prepare(&format!(
-        "SELECT event_id, event_type, timestamp, shop_id, product_id, amount_micros, currency,
-            quantity, order_id, session_id, visitor_id, path, referrer, received_at
-         FROM events INDEXED BY {index} WHERE 1 = 1{conditions} ORDER BY ts_micros, id"
-    ))?;
+    let mut statement = connection.prepare(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
     let mut buffer = String::with_capacity(CHUNK_BYTES + 1024);
     buffer.push_str(EVENT_HEADER);

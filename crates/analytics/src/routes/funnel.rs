@@ -8,12 +8,14 @@ use axum::extract::{RawQuery, State};
 use events_core::dimension::Dimension;
 use events_core::metrics::{FunnelStep, event_counts, funnel_steps};
 use events_core::store::ReadBackend;
+use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{Plan, people, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::filters::FILTER_PARAMS;
 use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice, parse_product_id};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub struct FunnelRequest {
 
 impl FunnelRequest {
     pub fn parse(raw: Option<&str>) -> Result<FunnelRequest, ApiError> {
-        let names = [&SCOPE_PARAMS[..], &["by", "product_id"]].concat();
+        let names = [&SCOPE_PARAMS[..], &FILTER_PARAMS, &["by", "product_id"]].concat();
         let params = QueryParams::parse(raw, &names)?;
         Ok(FunnelRequest {
             scope: Scope::parse(&params)?,
@@ -57,6 +59,9 @@ pub fn compute(
     request: &FunnelRequest,
     plan: Plan,
 ) -> Result<Funnel, ApiError> {
+    let filters = &request.scope.filters;
+    let segment = Segment::new(store, filters);
+    let (store, plan) = narrowed(store, filters, &segment, plan);
     let filter = request.scope.filter();
     let product = request.product_id.as_deref();
     let counts = match (request.by, product) {

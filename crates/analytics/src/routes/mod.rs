@@ -4,6 +4,7 @@
 //! a `compute` function over one read snapshot, which the benchmark calls too with either
 //! [`Plan`].
 
+pub mod breakdown;
 pub mod export;
 pub mod funnel;
 pub mod live;
@@ -41,6 +42,7 @@ pub fn router(state: Arc<AppState>, dashboard_dir: Option<&Path>) -> Router {
         .route("/api/v1/timeseries", get(timeseries::handler))
         .route("/api/v1/products", get(products::handler))
         .route("/api/v1/funnel", get(funnel::handler))
+        .route("/api/v1/breakdown", get(breakdown::handler))
         .route("/api/v1/realtime", get(realtime::handler))
         .route("/api/v1/shops", get(shops::handler))
         .route("/api/v1/export", get(export::handler))

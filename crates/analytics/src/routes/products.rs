@@ -8,12 +8,14 @@ use events_core::dimension::Dimension;
 pub use events_core::metrics::ProductSort as Sort;
 use events_core::metrics::{self, ProductRow};
 use events_core::store::ReadBackend;
+use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{EventFilter, Plan, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::filters::FILTER_PARAMS;
 use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice, parse_number};
 
 pub const SORTS: [(&str, Sort); 5] = [
@@ -34,7 +36,12 @@ pub struct ProductsRequest {
 
 impl ProductsRequest {
     pub fn parse(raw: Option<&str>) -> Result<ProductsRequest, ApiError> {
-        let names = [&SCOPE_PARAMS[..], &["sort", "limit", "offset"]].concat();
+        let names = [
+            &SCOPE_PARAMS[..],
+            &FILTER_PARAMS,
+            &["sort", "limit", "offset"],
+        ]
+        .concat();
         let params = QueryParams::parse(raw, &names)?;
         Ok(ProductsRequest {
             scope: Scope::parse(&params)?,
@@ -62,6 +69,8 @@ pub fn ranked(
     sort: Sort,
     plan: Plan,
 ) -> Result<Vec<ProductRow>, ApiError> {
+    let segment = Segment::new(store, &scope.filters);
+    let (store, plan) = narrowed(store, &scope.filters, &segment, plan);
     let products = read::sums_by_value(store, &scope.filter(), Dimension::Product, None, plan)?;
     Ok(metrics::rank_products(products, sort))
 }

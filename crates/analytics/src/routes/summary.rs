@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use events_core::attribution::Filters;
 use events_core::dimension::Dimension;
 use events_core::metrics::{self, Metrics, change};
 use events_core::store::ReadBackend;
-use events_core::store::{EventFilter, Plan, people, read};
+use events_core::store::segment::{Segment, narrowed};
+use events_core::store::{EventFilter, Plan, attributed, people, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::filters::FILTER_PARAMS;
 use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_local, format_micros, parse_compare};
 
 #[derive(Debug, Clone)]
@@ -24,7 +27,8 @@ pub struct SummaryRequest {
 
 impl SummaryRequest {
     pub fn parse(raw: Option<&str>) -> Result<SummaryRequest, ApiError> {
-        let params = QueryParams::parse(raw, &[&SCOPE_PARAMS[..], &["compare"]].concat())?;
+        let names = [&SCOPE_PARAMS[..], &FILTER_PARAMS, &["compare"]].concat();
+        let params = QueryParams::parse(raw, &names)?;
         Ok(SummaryRequest {
             scope: Scope::parse(&params)?,
             compare: parse_compare(&params)?,
@@ -45,18 +49,24 @@ pub struct Summary {
     pub people_since: Option<String>,
 }
 
-/// Every metric of one filter: sums from the rollups, people from one pass.
+/// Every metric of one filter and segment: sums from the rollups (raw rows of the segment's
+/// sessions when filtered), people from one pass, session metrics from the attributed pass.
 pub fn metrics(
     store: &dyn ReadBackend,
     filter: &EventFilter,
+    filters: &Filters,
     plan: Plan,
 ) -> Result<Metrics, ApiError> {
+    let segment = Segment::new(store, filters);
+    let (store, plan) = narrowed(store, filters, &segment, plan);
     let totals = read::totals(store, filter, plan)?;
     let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
     let people = people::people(store, filter, None, plan)?;
+    let (sessions, visitors) = attributed::audience(store, filter, &Filters::default())?;
     Ok(Metrics::compute(
         &totals,
         &people,
+        (&sessions, &visitors),
         &metrics::revenue_by_currency(&currencies),
     ))
 }
@@ -67,10 +77,10 @@ pub fn compute(
     plan: Plan,
 ) -> Result<Summary, ApiError> {
     let scope = &request.scope;
-    let current = metrics(store, &scope.filter(), plan)?;
+    let current = metrics(store, &scope.filter(), &scope.filters, plan)?;
     let previous_scope = scope.previous().filter(|_| request.compare);
     let previous = match &previous_scope {
-        Some(previous) => Some(metrics(store, &previous.filter(), plan)?),
+        Some(previous) => Some(metrics(store, &previous.filter(), &previous.filters, plan)?),
         None => None,
     };
     let tz = scope.range.tz;

@@ -9,6 +9,7 @@ use chrono::DateTime;
 use events_core::metrics;
 use events_core::money;
 use events_core::store::ReadBackend;
+use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{EventFilter, Plan, people, read};
 use events_core::sums::Sums;
 use serde::Serialize;
@@ -17,6 +18,7 @@ use super::{PLAN, answer};
 use crate::AppState;
 use crate::buckets::{self, Interval, MAX_BUCKETS};
 use crate::error::ApiError;
+use crate::filters::FILTER_PARAMS;
 use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_micros, parse_choice};
 
 pub const INTERVALS: [(&str, Interval); 5] = [
@@ -35,7 +37,8 @@ pub struct TimeseriesRequest {
 
 impl TimeseriesRequest {
     pub fn parse(raw: Option<&str>) -> Result<TimeseriesRequest, ApiError> {
-        let params = QueryParams::parse(raw, &[&SCOPE_PARAMS[..], &["interval"]].concat())?;
+        let names = [&SCOPE_PARAMS[..], &FILTER_PARAMS, &["interval"]].concat();
+        let params = QueryParams::parse(raw, &names)?;
         TimeseriesRequest::from_params(&params)
     }
 
@@ -100,6 +103,8 @@ pub fn sums(
     plan: Plan,
 ) -> Result<BucketSums, ApiError> {
     let scope = &request.scope;
+    let segment = Segment::new(store, &scope.filters);
+    let (store, plan) = narrowed(store, &scope.filters, &segment, plan);
     let tz = scope.range.tz;
     // Without bounds, the series runs from the bucket of the first matching event to that of
     // the last.
@@ -154,6 +159,8 @@ pub fn compute(
         sums,
         filter,
     } = sums(store, request, plan)?;
+    let segment = Segment::new(store, &request.scope.filters);
+    let (store, plan) = narrowed(store, &request.scope.filters, &segment, plan);
     let visitors = people::visitors_by_slot(store, &filter, &bounds, plan)?;
     let points = bounds
         .iter()
