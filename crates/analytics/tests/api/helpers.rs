@@ -117,6 +117,14 @@ impl TestApp {
             .expect("stores");
     }
 
+    /// Stores validated events as they are (with the traffic fields ingestion derives).
+    pub fn store_events(&self, events: &[Event]) {
+        Writer::open(&self.db_path)
+            .expect("opens")
+            .insert_batch(events)
+            .expect("stores");
+    }
+
     pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path_and_query}", self.address))

@@ -1,6 +1,7 @@
 //! The analytics API over a real store through the real router: `/api/analytics` here, the
 //! `/api/v1` endpoints of docs/API.md in [`v1`], and the rollups against raw scans in [`rollups`].
 
+mod attribution;
 mod edges;
 mod helpers;
 mod keys;
