@@ -26,6 +26,13 @@ export interface Metrics {
   visitors: number;
   sessions: number;
   cart_abandonment_rate: number;
+  session_conversion_rate: number;
+  bounce_rate: number;
+  pages_per_session: number;
+  /** Whole seconds. */
+  average_session_duration: number;
+  new_visitors: number;
+  returning_customers: number;
   /** Keyed by ISO 4217 code; `XXX` holds purchases sent without a currency. */
   revenue_by_currency: Record<string, number>;
 }
@@ -109,6 +116,8 @@ export interface Realtime {
 export interface Shop {
   shop_id: string;
   events: number;
+  /** Events flagged as bots: stored, counted nowhere else. */
+  bot_events?: number;
   first_seen: string;
   last_seen: string;
 }
@@ -131,3 +140,42 @@ export interface ErrorBody {
 }
 
 export type ExportDataset = 'events' | 'products' | 'timeseries';
+
+/** What a breakdown groups by: a session's attribution, or each page view's path (`page`). */
+export type BreakdownDimension =
+  | 'channel'
+  | 'source'
+  | 'medium'
+  | 'campaign'
+  | 'referrer'
+  | 'landing_page'
+  | 'device'
+  | 'browser'
+  | 'os'
+  | 'country'
+  | 'page';
+
+export interface BreakdownRow {
+  /** `null`: the events without one. */
+  value: string | null;
+  visitors: number;
+  sessions: number;
+  page_views: number;
+  add_to_carts: number;
+  purchases: number;
+  revenue: number;
+  conversion_rate: number;
+  session_conversion_rate: number;
+  average_order_value: number;
+  bounce_rate: number;
+}
+
+/** `GET /api/v1/breakdown`. */
+export interface Breakdown {
+  dimension: BreakdownDimension;
+  rows: BreakdownRow[];
+  total: number;
+}
+
+/** The filter parameters (segments) every report but realtime, live and shops takes. */
+export type FilterName = BreakdownDimension;
