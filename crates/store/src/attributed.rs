@@ -93,25 +93,23 @@ pub fn breakdown(
     }
 }
 
-/// The session counts of the events of `filter` that `filters` select, and who among their
-/// visitors is new or a returning customer.
+/// The session counts of the events of `filter`, and who among their visitors is new or a
+/// returning customer. They need no attribution, so they read the people events (the
+/// covering index of the people passes; over a [`Segment`](super::segment::Segment), its
+/// events).
 pub fn audience(
     store: &dyn ReadBackend,
     filter: &EventFilter,
-    filters: &Filters,
 ) -> Result<(SessionCounts, VisitorCounts), StoreError> {
     let mut sessions = SessionTally::default();
     let mut buyers: HashSet<u64, FastHash> = HashSet::default();
-    store.attributed_events(filter, filters, &mut |event| {
+    store.person_events(filter, None, &mut |event| {
+        let ts = (event.ts_micros != i64::MIN).then_some(event.ts_micros);
         if let Some(session) = event.session {
-            sessions.observe(
-                fingerprint(session),
-                event.ts_micros,
-                event.facts.event_type,
-            );
+            sessions.observe(session, ts, event.event_type);
         }
-        if let (Some(visitor), EventType::Purchase) = (event.visitor, event.facts.event_type) {
-            buyers.insert(fingerprint(visitor));
+        if let (Some(visitor), EventType::Purchase) = (event.visitor, event.event_type) {
+            buyers.insert(visitor);
         }
     })?;
     // A visitor is one id across shops, as in every people count: its first times are the

@@ -62,7 +62,7 @@ pub fn metrics(
     let totals = read::totals(store, filter, plan)?;
     let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
     let people = people::people(store, filter, None, plan)?;
-    let (sessions, visitors) = attributed::audience(store, filter, &Filters::default())?;
+    let (sessions, visitors) = attributed::audience(store, filter)?;
     Ok(Metrics::compute(
         &totals,
         &people,
