@@ -5,7 +5,6 @@
 use events_core::attribution::{Attribute, Filters, NONE_VALUE};
 
 use crate::error::ApiError;
-use crate::params::QueryParams;
 
 /// Every filter parameter, for the endpoints that take them.
 pub const FILTER_PARAMS: [&str; 11] = [
@@ -25,12 +24,12 @@ pub const FILTER_PARAMS: [&str; 11] = [
 /// The longest value a filter takes: the longest stored path or referrer.
 const MAX_VALUE_CHARS: usize = 2048;
 
-/// Reads the filter parameters present (an endpoint that takes none never lets them through
-/// [`QueryParams::parse`]).
-pub fn parse_filters(params: &QueryParams) -> Result<Filters, ApiError> {
+/// Reads the filter parameters present, each looked up with `get` (the query string's value
+/// of a name; an endpoint that takes no filter never lets them through its parsing).
+pub fn parse_filters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Filters, ApiError> {
     let mut filters = Filters::default();
     let value_of = |name: &str| -> Result<Option<Option<String>>, ApiError> {
-        let Some(text) = params.get(name) else {
+        let Some(text) = get(name) else {
             return Ok(None);
         };
         if text.chars().count() > MAX_VALUE_CHARS || text.chars().any(char::is_control) {
@@ -62,7 +61,18 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<Filters, ApiError> {
-        parse_filters(&QueryParams::parse(Some(raw), &FILTER_PARAMS)?)
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        if let Some((name, _)) = pairs.iter().find(|(_, value)| value.is_empty()) {
+            return Err(ApiError::bad(name, "must not be empty"));
+        }
+        parse_filters(|name| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        })
     }
 
     #[test]

@@ -162,7 +162,7 @@ impl Scope {
         Ok(Scope {
             shop_id: parse_shop_id(params)?,
             range: TimeRange::parse(params)?,
-            filters: crate::filters::parse_filters(params)?,
+            filters: crate::filters::parse_filters(|name| params.get(name))?,
         })
     }
 

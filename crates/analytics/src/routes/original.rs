@@ -47,7 +47,7 @@ pub async fn analytics(
     let names = [&["shop_id", "from", "to", "tz"][..], &FILTER_PARAMS].concat();
     let params = QueryParams::parse(query.as_deref(), &names)?;
     let filter = event_filter(parse_shop_id(&params)?, &TimeRange::parse(&params)?);
-    let filters = parse_filters(&params)?;
+    let filters = parse_filters(|name| params.get(name))?;
     let metrics = answer(&state, move |c| {
         compute_filtered(c, &filter, &filters, PLAN)
     })
