@@ -7,8 +7,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-frontend build dashboard lint lint-frontend fmt clean redis-server chromium bench bench-queries \
-	vendor base-images compose-check
+.PHONY: help run test test-frontend test-contract build dashboard lint lint-frontend lint-api-types fmt clean redis-server \
+	chromium bench bench-queries vendor base-images compose-check api-types
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,8 +55,25 @@ dashboard: frontend/dist/index.html ## Build the dashboard into frontend/dist (a
 build: ## Build the three services (release)
 	cargo build --release --locked --bin ingestion --bin consumer --bin analytics
 
-test: redis-server test-frontend ## Run every test (unit, integration against a private Redis, end to end, the dashboard's)
+test: redis-server test-frontend test-contract ## Run every test (unit, integration against a private Redis, end to end, the dashboard's, the HTTP contract)
 	cargo test --workspace --locked
+
+# schemathesis, pinned, in a venv of its own under target/ (pip from PyPI; redone when the pin
+# changes).
+SCHEMATHESIS_VERSION := 4.32.5
+CONTRACT_VENV := target/contract-venv
+$(CONTRACT_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION):
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { echo "error: python3 cannot make a venv; run: sudo apt-get install -y python3-venv" >&2; exit 1; }
+	rm -rf $(CONTRACT_VENV)
+	python3 -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	touch "$@"
+
+# The services' own OpenAPI documents against the running services (scripts/contract-test.sh):
+# generated valid and invalid requests; no server error, and only the statuses, content types,
+# headers and bodies the documents list. CONTRACT_EXAMPLES bounds the examples per operation.
+test-contract: redis-server $(CONTRACT_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION) ## Run schemathesis against both services, from their own OpenAPI documents
+	SCHEMATHESIS=$(CONTRACT_VENV)/bin/schemathesis scripts/contract-test.sh
 
 bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings
 	cargo build --release --locked --bins
@@ -68,7 +85,7 @@ test-frontend: redis-server chromium frontend/node_modules/.package-lock.json ##
 	npm test
 	npm run test:e2e
 
-lint: lint-frontend ## Check formatting and clippy, and the dashboard with ESLint and vue-tsc
+lint: lint-frontend lint-api-types ## Check formatting and clippy, the dashboard with ESLint and vue-tsc, and its generated API types
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
@@ -76,6 +93,29 @@ lint: lint-frontend ## Check formatting and clippy, and the dashboard with ESLin
 # then the type check of every .ts and .vue file (`vue-tsc --noEmit`).
 lint-frontend: frontend/node_modules/.package-lock.json ## The dashboard's lint: ESLint and vue-tsc --noEmit
 	cd frontend && npm run lint
+
+# The dashboard's API types are generated, never written: `analytics openapi` prints the
+# document the service serves at /api/openapi.json, committed as
+# frontend/src/api/analytics.openapi.json, and openapi-typescript (pinned in package.json; run
+# by `npm run build` too) turns it into frontend/src/api/schema.ts.
+api-types: frontend/node_modules/.package-lock.json ## Regenerate the dashboard's copy of the analytics OpenAPI document and its TypeScript types
+	@cargo run --locked --quiet -p analytics -- openapi >frontend/src/api/analytics.openapi.json
+	cd frontend && npm run --silent api-types
+
+# Fails when a route, parameter or answer changed in the code but the dashboard's document or
+# types were not regenerated (`make api-types`).
+lint-api-types: frontend/node_modules/.package-lock.json ## Check that the dashboard's API document and types are those of the code
+	@mkdir -p target/api-types
+	cargo run --locked --quiet -p analytics -- openapi >target/api-types/analytics.openapi.json
+	cd frontend && npx --no-install openapi-typescript ../target/api-types/analytics.openapi.json \
+		-o ../target/api-types/schema.ts >/dev/null 2>&1
+	cd ..
+	for file in analytics.openapi.json schema.ts; do
+		if ! diff -u "frontend/src/api/$$file" "target/api-types/$$file"; then
+			echo "error: frontend/src/api/$$file is not what the code gives; run: make api-types" >&2
+			exit 1
+		fi
+	done
 
 fmt: ## Format the code
 	cargo fmt --all

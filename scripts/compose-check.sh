@@ -211,3 +211,16 @@ for service in redis ingestion consumer analytics; do
     done
     echo "    $service: $health"
 done
+
+# SIGTERM is how Compose (and any orchestrator) stops a container: each service must finish what
+# it holds, join its background tasks and exit 0 (docs/ARCHITECTURE.md, "Shutdown joins
+# everything"), well within Compose's grace period.
+log "stopping the services with SIGTERM (compose stop): each exits 0"
+"${compose[@]}" stop -t 30 ingestion consumer analytics
+for service in ingestion consumer analytics; do
+    id=$("$DOCKER" ps -a -q --filter "label=com.docker.compose.project=$PROJECT" \
+        --filter "label=com.docker.compose.service=$service" | head -n1)
+    code=$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$id")
+    [ "$code" = 0 ] || fail "$service exited $code after SIGTERM"
+    echo "    $service: exited 0"
+done

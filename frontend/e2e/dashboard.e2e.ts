@@ -476,6 +476,30 @@ describe('the dashboard in a real browser', () => {
     await signInWith(stack.readKey);
   });
 
+  it('renders the API reference at /api/docs from its own assets, under its CSP, without a key', async () => {
+    const docs = await context.newPage();
+    const errors: string[] = [];
+    const elsewhere: string[] = [];
+    docs.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    docs.on('pageerror', (error) => errors.push(error.message));
+    docs.on('request', (request) => {
+      // Its search index runs in a worker made from a blob of this origin.
+      const url = request.url().replace(/^blob:/, '');
+      if (!url.startsWith(stack.analyticsUrl) && !url.startsWith('data:')) elsewhere.push(request.url());
+    });
+    try {
+      await docs.goto(`${stack.analyticsUrl}/api/docs`);
+      await expect.poll(() => docs.getByText('Shop analytics: analytics API').count(), WAIT).toBeGreaterThan(0);
+      await expect.poll(() => docs.getByText('/api/v1/summary').count(), WAIT).toBeGreaterThan(0);
+      expect(elsewhere).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await docs.close();
+    }
+  });
+
   it('logged no console errors', () => {
     expect(consoleErrors).toEqual([]);
   });

@@ -52,7 +52,7 @@ describe('ranges', () => {
     expect(previousRange({})).toBeNull();
   });
 
-  it('offers only intervals the API accepts (at most 5000 buckets)', () => {
+  it('offers only intervals the API accepts (at most 5000 points)', () => {
     const week = { from: '2025-10-21', to: '2025-10-28' };
     expect(defaultInterval({ from: '2025-10-27', to: '2025-10-28' })).toBe('hour');
     expect(defaultInterval(week)).toBe('day');
@@ -64,8 +64,8 @@ describe('ranges', () => {
     expect(intervalFits('month', {})).toBe(true);
   });
 
-  it('picks for all time the finest interval whose series fits in 5000 buckets', () => {
-    const shop = (shop_id: string, first_seen: string, last_seen: string) => ({ shop_id, events: 1, first_seen, last_seen });
+  it('picks for all time the finest interval whose series fits in 5000 points', () => {
+    const shop = (shop_id: string, first_seen: string, last_seen: string) => ({ shop_id, events: 1, bot_events: 0, first_seen, last_seen });
     const shops = [
       shop('today', '2025-10-26T09:00:00+00:00', '2025-10-26T18:00:00+00:00'),
       shop('season', '2025-06-01T00:00:00+00:00', '2025-10-26T00:00:00+00:00'),

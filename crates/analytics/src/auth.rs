@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -27,8 +28,10 @@ use events_core::keys::access::{
 };
 use events_core::keys::limits::PerKeyCap;
 use futures_util::StreamExt;
-use serde_json::json;
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use utoipa::ToSchema;
 
 use crate::Config;
 
@@ -46,16 +49,53 @@ pub struct ReadGate {
     live: PerKeyCap,
 }
 
+/// The answer of `GET /api/v1/key`: whether keys are needed, and what the key sent may read.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "auth", rename_all = "lowercase")]
+pub enum KeyAnswer {
+    /// `AUTH=off`: no key is needed.
+    Off,
+    /// `AUTH=keys`: `key` is `null` when none was sent.
+    Keys {
+        #[schema(required = true)]
+        key: Option<KeyScope>,
+    },
+}
+
+/// What a good read key may read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyScope {
+    pub id: String,
+    pub kind: KeyKind,
+    /// `null` for an all-shops key.
+    #[schema(required = true)]
+    pub shop_id: Option<String>,
+    #[schema(required = true)]
+    pub name: Option<String>,
+}
+
+/// `GET /api/v1/key` with `AUTH=off` (with keys, [`describe_key`] answers before the route).
+#[utoipa::path(get, path = "/api/v1/key", operation_id = "key", tag = "keys",
+    security((), ("read_key" = [])),
+    responses(
+        (status = 200, description = "Whether keys are needed and the scope of the key sent", body = KeyAnswer),
+        (status = 401, description = "An unknown or revoked key", body = events_core::http::ErrorBody),
+    ))]
+pub async fn describe_no_auth() -> Json<KeyAnswer> {
+    Json(KeyAnswer::Off)
+}
+
 /// Wraps the router in the key check of `config`; the gate, when there is one, is started by
 /// [`start`].
-pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Gate>>), String> {
+pub fn protect(router: Router, config: &Config) -> anyhow::Result<(Router, Option<Arc<Gate>>)> {
     if config.auth.auth == AuthMode::Off {
-        return Ok((router.layer(middleware::from_fn(describe_no_auth)), None));
+        return Ok((router, None));
     }
     // A dashboard refresh is about ten requests at once: bursts of twice the rate.
     let rate = config.rate_limit_read;
     let burst = std::num::NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
-    let gate = Gate::new(&config.redis, &config.auth, config.rate_limit_read, burst)?;
+    let gate = Gate::new(&config.redis, &config.auth, config.rate_limit_read, burst)
+        .context("REDIS_URL")?;
     let read_gate = Arc::new(ReadGate {
         gate: Arc::clone(&gate),
         live: PerKeyCap::new(LIVE_STREAMS_PER_KEY),
@@ -64,11 +104,16 @@ pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Ga
     Ok((app, Some(gate)))
 }
 
-/// Logs the `AUTH=off` warning and starts the gate's refresh.
-pub async fn start(gate: Option<&Arc<Gate>>, mode: AuthMode, stop: CancellationToken) {
+/// Logs the `AUTH=off` warning and starts the gate's refresh on `tasks`, until `stop`.
+pub async fn start(
+    gate: Option<&Arc<Gate>>,
+    mode: AuthMode,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) {
     warn_if_off(mode, "analytics");
     if let Some(gate) = gate {
-        gate.start(stop).await;
+        gate.start(stop, tasks).await;
     }
 }
 
@@ -83,14 +128,7 @@ fn is_open(request: &Request) -> bool {
             path,
             "/api/health" | "/api/ready" | "/api/openapi.json" | "/api/docs"
         )
-}
-
-/// `GET /api/v1/key` with `AUTH=off`.
-async fn describe_no_auth(request: Request, next: Next) -> Response {
-    if request.uri().path() == KEY_PATH && request.method() == Method::GET {
-        return Json(json!({"auth": "off"})).into_response();
-    }
-    next.run(request).await
+        || path.starts_with(crate::openapi::DOCS_ASSETS)
 }
 
 /// `GET /api/v1/key` with `AUTH=keys`: the presented key's scope, or `null` without one.
@@ -98,14 +136,19 @@ fn describe_key(read_gate: &ReadGate, request: &Request) -> Response {
     match read_gate.gate.check(request, |_| false) {
         Ok(key) => {
             let record = &key.record;
-            Json(json!({"auth": "keys", "key": {
-                "id": record.id, "kind": record.kind, "shop_id": record.shop_id, "name": record.name,
-            }}))
+            Json(KeyAnswer::Keys {
+                key: Some(KeyScope {
+                    id: record.id.clone(),
+                    kind: record.kind,
+                    shop_id: record.shop_id.clone(),
+                    name: record.name.clone(),
+                }),
+            })
             .into_response()
         }
         Err(Refusal::Unauthorized {
             key_sent: false, ..
-        }) => Json(json!({"auth": "keys", "key": null})).into_response(),
+        }) => Json(KeyAnswer::Keys { key: None }).into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use events_core::config::RedisArgs;
 use events_core::keys::store::KeyStore;
@@ -30,6 +31,9 @@ pub enum Command {
         #[arg(long = "visitor-id")]
         visitor_id: String,
     },
+    /// Prints the OpenAPI 3.1 document of the API (what `/api/openapi.json` serves), indented;
+    /// needs no store, Redis or running service.
+    Openapi,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -108,14 +112,12 @@ pub async fn run(
     command: &KeysCommand,
     redis: &RedisArgs,
     out: &mut impl Write,
-) -> Result<(), String> {
-    let store = KeyStore::new(&redis.redis_url, redis.redis_timeout)
-        .map_err(|e| format!("REDIS_URL: {e}"))?;
-    let write_error = |e: std::io::Error| format!("cannot write the output: {e}");
+) -> anyhow::Result<()> {
+    let store = KeyStore::new(&redis.redis_url, redis.redis_timeout).context("REDIS_URL")?;
     match command {
         KeysCommand::Create(args) => {
             if args.all_shops && args.kind != KeyKind::Read {
-                return Err("--all-shops is for read keys only".into());
+                anyhow::bail!("--all-shops is for read keys only");
             }
             let new = NewKey {
                 kind: args.kind,
@@ -124,7 +126,7 @@ pub async fn run(
                 allow_purchases: args.allow_purchases,
                 name: args.name.clone(),
             };
-            let (key, record) = store.create(new).await.map_err(|e| e.to_string())?;
+            let (key, record) = store.create(new).await?;
             let shop = record
                 .shop_id
                 .as_deref()
@@ -135,24 +137,24 @@ pub async fn run(
                 record.kind.as_str(),
                 record.id
             )
-            .map_err(write_error)?;
-            writeln!(out, "{key}").map_err(write_error)?;
+            .context(CANNOT_WRITE)?;
+            writeln!(out, "{key}").context(CANNOT_WRITE)?;
         }
         KeysCommand::List => {
-            for record in store.list().await.map_err(|e| e.to_string())? {
-                let line = serde_json::to_string(&record).map_err(|e| e.to_string())?;
-                writeln!(out, "{line}").map_err(write_error)?;
+            for record in store.list().await? {
+                let line = serde_json::to_string(&record)?;
+                writeln!(out, "{line}").context(CANNOT_WRITE)?;
             }
         }
         KeysCommand::Bootstrap(args) => bootstrap(&store, args, out).await?,
         KeysCommand::Revoke { id } => {
-            let record = store.revoke(id).await.map_err(|e| e.to_string())?;
+            let record = store.revoke(id).await?;
             writeln!(
                 out,
                 "revoked {}; every service refuses it within 10 seconds",
                 record.id
             )
-            .map_err(write_error)?;
+            .context(CANNOT_WRITE)?;
         }
     }
     Ok(())
@@ -162,8 +164,8 @@ async fn bootstrap(
     store: &KeyStore,
     args: &BootstrapArgs,
     out: &mut impl Write,
-) -> Result<(), String> {
-    if !store.claim_bootstrap().await.map_err(|e| e.to_string())? {
+) -> anyhow::Result<()> {
+    if !store.claim_bootstrap().await? {
         return Ok(());
     }
     let mut made = Vec::new();
@@ -179,10 +181,9 @@ async fn bootstrap(
             allow_purchases: purchases,
             name: Some("first start".into()),
         };
-        let (key, _) = store.create(new).await.map_err(|e| e.to_string())?;
+        let (key, _) = store.create(new).await?;
         made.push(key);
     }
-    let write_error = |e: std::io::Error| format!("cannot write the output: {e}");
     let timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
     let text = format!(
         "\n  API keys for the shop `{shop}`, printed this once (only their hashes are kept):\n    \
@@ -198,5 +199,7 @@ async fn bootstrap(
         ingestion = args.ingestion_url,
         analytics = args.analytics_url,
     );
-    out.write_all(text.as_bytes()).map_err(write_error)
+    out.write_all(text.as_bytes()).context(CANNOT_WRITE)
 }
+
+const CANNOT_WRITE: &str = "cannot write the output";

@@ -4,24 +4,28 @@
 //! | module | owns |
 //! |---|---|
 //! | [`routes`] | the router and one module per endpoint |
-//! | [`filters`] | the §10 filter parameters (segments), read into one `Filters` |
-//! | [`params`] | query-string parsing: shops, ranges, time zones, refusals naming the parameter |
-//! | [`buckets`] | calendar buckets in a time zone (DST, half-hour offsets, Monday weeks) |
+//! | [`query`] | typed query strings: the raw pairs, one struct per endpoint (`query_params!`), one extractor, their OpenAPI parameters |
+//! | [`params`] | the parameters' values: shops, ranges, time zones, numbers, the shared `Scope` group; refusals naming the parameter |
+//! | [`filters`] | the §10 filter parameters (segments): the `Filters` group, read into the store's selection |
+//! | [`calendar`] | calendar intervals in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`limits`] | `MAX_QUERIES` and `MAX_LIVE_STREAMS`: how much work runs at once |
 //! | [`static_files`] | the built dashboard, served only from inside `DASHBOARD_DIR` |
+//! | [`openapi`] | the OpenAPI document's shared parts, `/api/openapi.json` and the `/api/docs` page |
 //! | [`auth`] | read keys and their shop scope, rate limits, the per-key live-stream cap (docs/SECURITY.md) |
 //! | [`keys_cli`] | `analytics keys create|list|revoke` |
 
 pub mod auth;
-pub mod buckets;
+pub mod calendar;
 pub mod csv;
 pub mod error;
 pub mod filters;
 pub mod keys_cli;
 pub mod limits;
+pub mod openapi;
 pub mod params;
+pub mod query;
 pub mod routes;
 pub mod static_files;
 
@@ -30,6 +34,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 use events_core::config::{
     ConnectionArgs, CorsArgs, LogArgs, RedisArgs, StoreArgs, parse_positive_usize,
@@ -40,6 +45,7 @@ use events_core::store::live::Stored;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use routes::router;
 
@@ -112,10 +118,13 @@ pub struct AppState {
     pub queries: limits::Slots,
     /// `MAX_LIVE_STREAMS`.
     pub live_streams: limits::Slots,
+    /// What a request leaves running after its answer starts (an export's writer): awaited at
+    /// shutdown with the service's own background tasks.
+    pub tasks: TaskTracker,
 }
 
 /// Binds `ANALYTICS_ADDR` and serves until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = events_core::http::bind("ANALYTICS_ADDR", &config.analytics_addr).await?;
     let metrics =
         events_core::http::bind("ANALYTICS_METRICS_ADDR", &config.analytics_metrics_addr).await?;
@@ -124,30 +133,39 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stri
 
 /// Serves on already bound listeners, the public one and the one for `/metrics` (tests pass
 /// them on port 0).
+///
+/// Shutdown: `shutdown` ends the live streams, stops accepting and waits for the requests in
+/// flight; then the background tasks (the `/metrics` listener, the live watcher, the key
+/// cache's refresh, exports still writing) are stopped and each is awaited before this
+/// returns, so nothing runs after it.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     metrics: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), String> {
-    events_core::telemetry::prometheus();
-    let stop_metrics = CancellationToken::new();
-    tokio::spawn(events_core::telemetry::serve_metrics(
+) -> anyhow::Result<()> {
+    events_core::prometheus::handle();
+    let address = listener.local_addr().context("ANALYTICS_ADDR")?;
+    let tasks = TaskTracker::new();
+    let stop_background = CancellationToken::new();
+    let _stop_background_on_return = stop_background.clone().drop_guard();
+    tasks.spawn(events_core::prometheus::serve_metrics(
         metrics,
-        stop_metrics.clone(),
+        stop_background.clone(),
     ));
-    let _stop_metrics_on_return = stop_metrics.drop_guard();
     let path = config.store.database_url.clone();
     let store = tokio::task::spawn_blocking(move || ReadPool::open(&path))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        .context("opening the store")?
+        .context("DATABASE_URL")?;
     let (live, _) = broadcast::channel(16);
     routes::live::start_watcher(
         config.store.database_url.clone(),
         live.clone(),
-        shutdown.clone(),
-    )?;
+        stop_background.clone(),
+        &tasks,
+    )
+    .context("DATABASE_URL")?;
     let state = Arc::new(AppState {
         store,
         live,
@@ -158,6 +176,7 @@ pub async fn serve(
             "queries",
         ),
         live_streams: limits::Slots::new(config.max_live_streams, Duration::ZERO, "live streams"),
+        tasks: tasks.clone(),
     });
     let dashboard = config
         .dashboard_dir
@@ -171,17 +190,18 @@ pub async fn serve(
         );
     }
     // The dashboard is same-origin: without CORS_ORIGINS no other site's page may read.
-    let cors = events_core::http::cors_layer(&config.cors.cors_origins)
-        .map_err(|e| format!("CORS_ORIGINS: {e}"))?;
+    let cors = events_core::http::cors_layer(&config.cors.cors_origins).context("CORS_ORIGINS")?;
     let (app, gate) = auth::protect(router(state, dashboard), &config)?;
-    auth::start(gate.as_ref(), config.auth.auth, shutdown.clone()).await;
+    auth::start(gate.as_ref(), config.auth.auth, &stop_background, &tasks).await;
     let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,
     };
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, database = %config.store.database_url.display(), "analytics listening");
-    events_core::server::serve(listener, app, config.connections.limits(), shutdown).await?;
+    events_core::server::serve(listener, app, config.connections.limits(), shutdown).await;
+    stop_background.cancel();
+    tasks.close();
+    tasks.wait().await;
     tracing::info!("analytics stopped");
     Ok(())
 }

@@ -1,47 +1,19 @@
-//! Query-string parsing shared by the analytics endpoints. Unknown parameters, repeated ones,
-//! empty values and bad values are refused with the parameter's name, never ignored.
+//! The values of the analytics endpoints' query strings: the shared group [`Scope`] (`shop_id`,
+//! `from`, `to`, `tz`) and the one-value types ([`ShopId`], [`RangeEnd`], [`Number`],
+//! [`ProductId`], [`Compare`]). Every refusal names its parameter. How a struct of them is read
+//! is [`crate::query`].
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use events_core::attribution::Filters;
 use events_core::store::EventFilter;
+use serde_json::Value;
+use utoipa::openapi::KnownFormat;
+use utoipa::openapi::path::Parameter;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 
 use crate::error::ApiError;
-
-/// The query string's parameters, checked against the names an endpoint takes.
-#[derive(Debug, Default)]
-pub struct QueryParams {
-    pairs: Vec<(String, String)>,
-}
-
-impl QueryParams {
-    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<QueryParams, ApiError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-            if !allowed.contains(&name.as_ref()) {
-                return Err(ApiError::bad(
-                    &name,
-                    format!("is not a parameter here (known: {})", allowed.join(", ")),
-                ));
-            }
-            if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(ApiError::bad(&name, "is given more than once"));
-            }
-            if value.trim().is_empty() {
-                return Err(ApiError::bad(&name, "must not be empty"));
-            }
-            pairs.push((name.into_owned(), value.into_owned()));
-        }
-        Ok(QueryParams { pairs })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use crate::query::QueryParams;
+use crate::query::{Choice, Param, QueryField, choose, parameter};
 
 /// The time range and zone of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,23 +33,9 @@ pub struct Bound {
 impl TimeRange {
     /// Reads `tz` (default UTC), then `from` and `to`; `from` must come before `to`.
     pub fn parse(params: &QueryParams) -> Result<TimeRange, ApiError> {
-        let tz = match params.get("tz") {
-            Some(name) => name.parse::<Tz>().map_err(|_| {
-                ApiError::bad(
-                    "tz",
-                    format!("`{name}` is not an IANA time zone such as Europe/Berlin"),
-                )
-            })?,
-            None => Tz::UTC,
-        };
-        let from = params
-            .get("from")
-            .map(|text| parse_bound("from", text, tz))
-            .transpose()?;
-        let to = params
-            .get("to")
-            .map(|text| parse_bound("to", text, tz))
-            .transpose()?;
+        let tz = Option::<Tz>::read("tz", params)?.unwrap_or(Tz::UTC);
+        let from = Option::<RangeEnd>::read("from", params)?.map(|end| end.resolve(tz));
+        let to = Option::<RangeEnd>::read("to", params)?.map(|end| end.resolve(tz));
         if let (Some(from), Some(to)) = (from, to)
             && from.instant >= to.instant
         {
@@ -89,21 +47,91 @@ impl TimeRange {
 
 /// An RFC 3339 instant, or a `YYYY-MM-DD` date read as local midnight in `tz`.
 pub fn parse_bound(name: &str, text: &str, tz: Tz) -> Result<Bound, ApiError> {
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Bound {
-            instant: instant.with_timezone(&Utc),
-            date: None,
-        });
+    RangeEnd::parse(name, text).map(|end| end.resolve(tz))
+}
+
+/// `from` or `to` as written: an instant, or a date whose midnight depends on `tz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeEnd {
+    Instant(DateTime<Utc>),
+    Date(NaiveDate),
+}
+
+impl RangeEnd {
+    pub fn resolve(self, tz: Tz) -> Bound {
+        match self {
+            RangeEnd::Instant(instant) => Bound {
+                instant,
+                date: None,
+            },
+            RangeEnd::Date(date) => Bound {
+                instant: start_of_day(date, tz),
+                date: Some(date),
+            },
+        }
     }
-    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        Ok(date) if text.len() == 10 => Ok(Bound {
-            instant: start_of_day(date, tz),
-            date: Some(date),
-        }),
-        _ => Err(ApiError::bad(
-            name,
-            format!("`{text}` is neither an RFC 3339 time nor a YYYY-MM-DD date"),
-        )),
+}
+
+impl Param for RangeEnd {
+    fn parse(name: &str, text: &str) -> Result<RangeEnd, ApiError> {
+        if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+            return Ok(RangeEnd::Instant(instant.with_timezone(&Utc)));
+        }
+        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) if text.len() == 10 => Ok(RangeEnd::Date(date)),
+            _ => Err(ApiError::bad(
+                name,
+                format!("`{text}` is neither an RFC 3339 time nor a YYYY-MM-DD date"),
+            )),
+        }
+    }
+
+    /// Either form: the document says both, so a client generator offers both.
+    fn schema() -> Schema {
+        let format = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        Schema::OneOf(
+            OneOfBuilder::new()
+                .item(format(KnownFormat::DateTime))
+                .item(format(KnownFormat::Date))
+                .build(),
+        )
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            RangeEnd::Instant(instant) => Value::from(instant.to_rfc3339()),
+            RangeEnd::Date(date) => Value::from(date.to_string()),
+        }
+    }
+}
+
+impl Param for Tz {
+    fn parse(name: &str, text: &str) -> Result<Tz, ApiError> {
+        text.parse::<Tz>().map_err(|_| {
+            ApiError::bad(
+                name,
+                format!("`{text}` is not an IANA time zone such as Europe/Berlin"),
+            )
+        })
+    }
+
+    fn schema() -> Schema {
+        // Not the ~600 names as an enum: repeated in every endpoint, they would be most of the
+        // document.
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .examples(["Europe/Berlin", "Asia/Kolkata", "UTC"])
+                .build(),
+        )
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(self.name())
     }
 }
 
@@ -123,17 +151,37 @@ pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
 
 /// A `shop_id` filter, checked with the same rule as events use.
 pub fn parse_shop_id(params: &QueryParams) -> Result<Option<String>, ApiError> {
-    let Some(shop_id) = params.get("shop_id") else {
-        return Ok(None);
-    };
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if shop_id.chars().count() > 64 || !shop_id.chars().all(allowed) {
-        return Err(ApiError::bad(
-            "shop_id",
-            "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
-        ));
+    Ok(Option::<ShopId>::read("shop_id", params)?.map(|shop| shop.0))
+}
+
+/// A shop id: 1-64 characters of `A-Z a-z 0-9 . _ -`, as events have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopId(pub String);
+
+impl Param for ShopId {
+    fn parse(name: &str, text: &str) -> Result<ShopId, ApiError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if text.chars().count() > 64 || !text.chars().all(allowed) {
+            return Err(ApiError::bad(
+                name,
+                "must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+            ));
+        }
+        Ok(ShopId(text.to_owned()))
     }
-    Ok(Some(shop_id.to_owned()))
+
+    fn schema() -> Schema {
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9._-]{1,64}$"))
+                .build(),
+        )
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(self.0.as_str())
+    }
 }
 
 /// The store filter for a shop and a range.
@@ -145,16 +193,16 @@ pub fn event_filter(shop_id: Option<String>, range: &TimeRange) -> EventFilter {
     }
 }
 
-/// The parameters every `/api/v1` endpoint shares (docs/API.md, "Shared parameters").
+/// The parameters every `/api/v1` endpoint shares (docs/API.md, "Shared parameters"), in the
+/// order [`Scope`] takes them.
 pub const SCOPE_PARAMS: [&str; 4] = ["shop_id", "from", "to", "tz"];
 
-/// Which events a request is about: a shop (or all), a range in a zone, and the sessions its
-/// filters select (none: every event; see [`crate::filters`]).
+/// Which events a request is about: a shop (or all) and a range in a zone (the sessions its
+/// filters select are the request's [`Filters`](crate::filters::Filters) group).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scope {
     pub shop_id: Option<String>,
     pub range: TimeRange,
-    pub filters: Filters,
 }
 
 impl Scope {
@@ -162,12 +210,23 @@ impl Scope {
         Ok(Scope {
             shop_id: parse_shop_id(params)?,
             range: TimeRange::parse(params)?,
-            filters: crate::filters::parse_filters(|name| params.get(name))?,
         })
     }
 
     pub fn filter(&self) -> EventFilter {
         event_filter(self.shop_id.clone(), &self.range)
+    }
+
+    /// No shop, all time, UTC.
+    pub fn everything() -> Scope {
+        Scope {
+            shop_id: None,
+            range: TimeRange {
+                from: None,
+                to: None,
+                tz: Tz::UTC,
+            },
+        }
     }
 
     /// The period just before this one, for `compare=previous`: as many local days when both
@@ -191,7 +250,6 @@ impl Scope {
         };
         Some(Scope {
             shop_id: self.shop_id.clone(),
-            filters: self.filters.clone(),
             range: TimeRange {
                 from: Some(previous_from),
                 to: Some(Bound {
@@ -204,6 +262,41 @@ impl Scope {
     }
 }
 
+/// The shared group, flattened into the endpoints' query structs as `scope: Scope`.
+impl QueryField for Scope {
+    fn names(_: &'static str, names: &mut Vec<&'static str>) {
+        names.extend(SCOPE_PARAMS);
+    }
+
+    fn read(_: &'static str, query: &QueryParams) -> Result<Scope, ApiError> {
+        Scope::parse(query)
+    }
+
+    fn document(_: &'static str, _: &str, parameters: &mut Vec<Parameter>) {
+        parameters.push(parameter::<ShopId>(
+            "shop_id",
+            "One shop (with a shop-scoped key: its shop; another is 403). Default: all shops.",
+            None,
+        ));
+        parameters.push(parameter::<RangeEnd>(
+            "from",
+            "Start, inclusive: an RFC 3339 instant, or a YYYY-MM-DD date read as local \
+             midnight in `tz`. Default: all time.",
+            None,
+        ));
+        parameters.push(parameter::<RangeEnd>(
+            "to",
+            "End, exclusive, in the same forms; `from` must come before it. Default: all time.",
+            None,
+        ));
+        parameters.push(parameter::<Tz>(
+            "tz",
+            "The IANA zone of dates, buckets and the times answered.",
+            Some(&Tz::UTC),
+        ));
+    }
+}
+
 /// `name` must be one of `choices` (by name); the default when absent.
 pub fn parse_choice<T: Copy>(
     params: &QueryParams,
@@ -211,17 +304,9 @@ pub fn parse_choice<T: Copy>(
     choices: &[(&str, T)],
     default: T,
 ) -> Result<T, ApiError> {
-    let Some(text) = params.get(name) else {
-        return Ok(default);
-    };
-    choices
-        .iter()
-        .find(|(choice, _)| *choice == text)
-        .map(|(_, value)| *value)
-        .ok_or_else(|| {
-            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-            ApiError::bad(name, format!("`{text}` is not one of {}", names.join(", ")))
-        })
+    params
+        .get(name)
+        .map_or(Ok(default), |text| choose(name, text, choices))
 }
 
 /// A whole number in `min..=max`; the default when absent.
@@ -232,9 +317,12 @@ pub fn parse_number(
     max: u64,
     default: u64,
 ) -> Result<u64, ApiError> {
-    let Some(text) = params.get(name) else {
-        return Ok(default);
-    };
+    params
+        .get(name)
+        .map_or(Ok(default), |text| whole_number(name, text, min, max))
+}
+
+fn whole_number(name: &str, text: &str, min: u64, max: u64) -> Result<u64, ApiError> {
     match text.parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::bad(
@@ -244,23 +332,94 @@ pub fn parse_number(
     }
 }
 
+/// A whole number in decimal from `MIN` to `MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Number<const MIN: u64, const MAX: u64>(pub u64);
+
+impl<const MIN: u64, const MAX: u64> Number<MIN, MAX> {
+    pub fn get(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> Param for Number<MIN, MAX> {
+    fn parse(name: &str, text: &str) -> Result<Self, ApiError> {
+        whole_number(name, text, MIN, MAX).map(Number)
+    }
+
+    fn schema() -> Schema {
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(MIN as f64))
+                .maximum(Some(MAX as f64))
+                .build(),
+        )
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(self.0)
+    }
+}
+
 /// `compare=previous`, the only comparison there is.
-pub fn parse_compare(params: &QueryParams) -> Result<bool, ApiError> {
-    parse_choice(params, "compare", &[("previous", true)], false)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    Previous,
+}
+
+impl Choice for Compare {
+    const CHOICES: &'static [(&'static str, Compare)] = &[("previous", Compare::Previous)];
 }
 
 /// A `product_id` filter: 1-128 characters without control characters, as events have.
-pub fn parse_product_id(params: &QueryParams) -> Result<Option<String>, ApiError> {
-    let Some(product) = params.get("product_id") else {
-        return Ok(None);
-    };
-    if product.chars().count() > 128 || product.chars().any(char::is_control) {
-        return Err(ApiError::bad(
-            "product_id",
-            "must be 1-128 characters without control characters",
-        ));
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductId(pub String);
+
+impl Param for ProductId {
+    fn parse(name: &str, text: &str) -> Result<ProductId, ApiError> {
+        if text.chars().count() > 128 || text.chars().any(char::is_control) {
+            return Err(ApiError::bad(
+                name,
+                "must be 1-128 characters without control characters",
+            ));
+        }
+        Ok(ProductId(text.to_owned()))
     }
-    Ok(Some(product.to_owned()))
+
+    fn schema() -> Schema {
+        Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[^\u0000-\u001F\u007F-\u009F]{1,128}$"))
+                .build(),
+        )
+    }
+
+    fn to_json(&self) -> Value {
+        Value::from(self.0.as_str())
+    }
+}
+
+crate::query_params! {
+    /// The query of the endpoints that take only the shared parameters.
+    pub struct ScopeQuery {
+        pub scope: Scope,
+    }
+}
+
+crate::query_params! {
+    /// The query of the endpoints whose window is "now" (realtime, live): only a shop.
+    pub struct ShopQuery {
+        /// One shop (with a shop-scoped key: its shop; another is 403). Default: all shops.
+        pub shop_id: Option<ShopId>,
+    }
+}
+
+impl ShopQuery {
+    pub fn shop_id(self) -> Option<String> {
+        self.shop_id.map(|shop| shop.0)
+    }
 }
 
 /// An instant as RFC 3339 in `tz`, with its offset (`2025-10-26T00:00:00+02:00`).

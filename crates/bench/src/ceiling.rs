@@ -7,12 +7,10 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
 
-pub async fn serve(addr: &str) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn serve(addr: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let app = Router::new().route("/v1/events", post(accept));
-    axum::serve(listener, app).await.map_err(|e| e.to_string())
+    Ok(axum::serve(listener, app).await?)
 }
 
 async fn accept(body: Bytes) -> StatusCode {

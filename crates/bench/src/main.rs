@@ -78,13 +78,10 @@ async fn main() {
         }
         None => run(&args).await,
     };
-    if let Err(error) = result {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    events_core::exit::or_exit(result);
 }
 
-async fn run(args: &Args) -> Result<(), String> {
+async fn run(args: &Args) -> anyhow::Result<()> {
     let settings = phases::Settings {
         duration: args.duration,
         connections: args.connections,

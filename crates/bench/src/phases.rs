@@ -44,9 +44,9 @@ fn single_body() -> Bytes {
 /// The consumer's backlog and the query store: `count` events 18 ms apart, as a shop sending
 /// 55 events a second would have queued them (a backlog arrives over time; events that all
 /// claim one instant would make every time-ordered index insert in the middle).
-fn events(count: usize) -> Result<Vec<Event>, String> {
+fn events(count: usize) -> anyhow::Result<Vec<Event>> {
     let now = Utc::now();
-    let start: DateTime<Utc> = "2025-10-02T10:30:00Z".parse().map_err(|e| format!("{e}"))?;
+    let start: DateTime<Utc> = "2025-10-02T10:30:00Z".parse()?;
     (0..count)
         .map(|n| {
             let mut value = page_view(n);
@@ -63,7 +63,8 @@ fn events(count: usize) -> Result<Vec<Event>, String> {
             if n % types.len() == 4 {
                 value["order_amount"] = json!((n % 20_000) as f64 / 100.0);
             }
-            Event::from_json(value, now, new_event_id).map_err(|e| format!("{e:?}"))
+            Event::from_json(value, now, new_event_id)
+                .map_err(|e| anyhow::anyhow!("a generated event is invalid: {e:?}"))
         })
         .collect()
 }
@@ -72,7 +73,7 @@ fn per_second(value: f64) -> String {
     format!("{value:.0}/s")
 }
 
-pub async fn run_all(settings: &Settings) -> Result<Report, String> {
+pub async fn run_all(settings: &Settings) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut ingestion_rss: f64 = 0.0;
     let mut consumer_rss: f64 = 0.0;
@@ -267,18 +268,17 @@ pub async fn load_only(
 }
 
 /// The bare handler, in its own process, under the same load as ingestion.
-async fn ceiling(settings: &Settings) -> Result<LoadResult, String> {
+async fn ceiling(settings: &Settings) -> anyhow::Result<LoadResult> {
     let addr = free_addr();
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe()?;
     let mut child = std::process::Command::new(exe)
         .args(["ceiling-server", "--addr", &addr.to_string()])
-        .spawn()
-        .map_err(|e| e.to_string())?;
+        .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(addr).await.is_err() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            return Err("the ceiling server did not start".into());
+            anyhow::bail!("the ceiling server did not start");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -304,9 +304,9 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start(consumer_env: &[(&str, String)]) -> Result<Stack, String> {
+    async fn start(consumer_env: &[(&str, String)]) -> anyhow::Result<Stack> {
         let redis = start_redis();
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let dir = tempfile::tempdir()?;
         let db = dir.path().join("bench.db").display().to_string();
         let ingestion_addr = free_addr();
         let ingestion_metrics_addr = free_addr();
@@ -379,15 +379,12 @@ impl Stack {
 }
 
 /// The consumer draining a backlog that was in Redis before it started.
-async fn drain(count: usize) -> Result<(f64, f64), String> {
+async fn drain(count: usize) -> anyhow::Result<(f64, f64)> {
     let redis = start_redis();
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir()?;
     let payloads: Vec<String> = events(count)?.iter().map(Event::to_json).collect();
-    let client = redis::Client::open(redis.url()).map_err(|e| e.to_string())?;
-    let mut connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = redis::Client::open(redis.url())?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
     for chunk in payloads.chunks(1000) {
         let mut pipe = redis::pipe();
         for payload in chunk {
@@ -398,9 +395,7 @@ async fn drain(count: usize) -> Result<(f64, f64), String> {
                 .arg(payload)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut connection)
-            .await
-            .map_err(|e| e.to_string())?;
+        pipe.query_async::<()>(&mut connection).await?;
     }
     let addr = free_addr();
     let started = Instant::now();
@@ -427,7 +422,7 @@ async fn drain(count: usize) -> Result<(f64, f64), String> {
             break;
         }
         if started.elapsed() > Duration::from_secs(600) {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "the consumer stored only {stored} of {count} events in 10 minutes"
             ));
         }
@@ -441,25 +436,22 @@ async fn drain(count: usize) -> Result<(f64, f64), String> {
 /// transaction, into the plainest table that keeps them once: the same columns, a rowid and
 /// one unique index on the time-ordered text ids. Everything the store adds (its other
 /// indexes, the rollups) is part of what the consumer's figure measures.
-fn raw_insert(count: usize) -> Result<f64, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut connection =
-        rusqlite::Connection::open(dir.path().join("raw.db")).map_err(|e| e.to_string())?;
-    connection
-        .execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {};
+fn raw_insert(count: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut connection = rusqlite::Connection::open(dir.path().join("raw.db"))?;
+    connection.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {};
              CREATE TABLE events (id INTEGER PRIMARY KEY, event_id TEXT NOT NULL,
                 event_type TEXT NOT NULL, timestamp TEXT NOT NULL, ts_micros INTEGER,
                 product_id TEXT, order_amount REAL, amount_micros INTEGER,
                 shop_id TEXT NOT NULL, session_id TEXT, visitor_id TEXT, received_at TEXT);
              CREATE UNIQUE INDEX events_event_id ON events (event_id);",
-            Synchronous::Normal.pragma_value()
-        ))
-        .map_err(|e| e.to_string())?;
+        Synchronous::Normal.pragma_value()
+    ))?;
     let rows = events(count)?;
     let started = Instant::now();
     for chunk in rows.chunks(1000) {
-        let transaction = connection.transaction().map_err(|e| e.to_string())?;
+        let transaction = connection.transaction()?;
         {
             let mut insert = transaction
                 .prepare_cached(
@@ -467,33 +459,31 @@ fn raw_insert(count: usize) -> Result<f64, String> {
                         amount_micros, shop_id, session_id, visitor_id, received_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
-                .map_err(|e| e.to_string())?;
+                ?;
             for event in chunk {
-                insert
-                    .execute(rusqlite::params![
-                        event.event_id,
-                        event.event_type.as_str(),
-                        events_core::event::format_utc(&event.timestamp),
-                        event.timestamp.timestamp_micros(),
-                        event.product_id,
-                        event.order_amount,
-                        event.amount_micros(),
-                        event.shop_id,
-                        event.session_id,
-                        event.visitor_id,
-                        events_core::event::format_utc(&event.received_at),
-                    ])
-                    .map_err(|e| e.to_string())?;
+                insert.execute(rusqlite::params![
+                    event.event_id,
+                    event.event_type.as_str(),
+                    events_core::event::format_utc(&event.timestamp),
+                    event.timestamp.timestamp_micros(),
+                    event.product_id,
+                    event.order_amount,
+                    event.amount_micros(),
+                    event.shop_id,
+                    event.session_id,
+                    event.visitor_id,
+                    events_core::event::format_utc(&event.received_at),
+                ])?;
             }
         }
-        transaction.commit().map_err(|e| e.to_string())?;
+        transaction.commit()?;
     }
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Steps the offered rate up until the consumer falls more than `MAX_LAG` behind (or ingestion
 /// cannot take the rate); returns the highest rate that kept up and the services' peak memory.
-async fn sustained(settings: &Settings) -> Result<(f64, (f64, f64, f64)), String> {
+async fn sustained(settings: &Settings) -> anyhow::Result<(f64, (f64, f64, f64))> {
     let stack = Stack::start(&[]).await?;
     let target = stack.target("/v1/events/batch", batch_body());
     let mut best = 0.0;
@@ -515,7 +505,7 @@ async fn sustained(settings: &Settings) -> Result<(f64, (f64, f64, f64)), String
             max_lag = max_lag.max(behind / rate);
             let _ = reqwest::get(format!("http://{}/api/analytics", stack.analytics.addr)).await;
         }
-        let result = load.await.map_err(|e| e.to_string())?;
+        let result = load.await?;
         let achieved = result.requests_per_second() * BATCH as f64;
         eprintln!(
             "    offered {rate:.0}/s: ingested {achieved:.0}/s, consumer at most {max_lag:.2} s behind"
@@ -540,14 +530,14 @@ async fn sustained(settings: &Settings) -> Result<(f64, (f64, f64, f64)), String
 
 /// `GET /api/analytics` over `count` stored events, against the original project's three SQL
 /// queries over the same table. Returns both medians and analytics' peak memory.
-async fn queries(count: usize) -> Result<(Duration, Duration, f64), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+async fn queries(count: usize) -> anyhow::Result<(Duration, Duration, f64)> {
+    let dir = tempfile::tempdir()?;
     let db = dir.path().join("queries.db");
     {
-        let mut writer = Writer::open(&db).map_err(|e| e.to_string())?;
+        let mut writer = Writer::open(&db)?;
         let all: Arc<[Event]> = events(count)?.into();
         for chunk in all.chunks(5000) {
-            writer.insert_batch(chunk).map_err(|e| e.to_string())?;
+            writer.insert_batch(chunk)?;
         }
     }
     let addr = free_addr();
@@ -569,7 +559,7 @@ async fn queries(count: usize) -> Result<(Duration, Duration, f64), String> {
     let mut api = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
-        let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
+        let response = client.get(&url).send().await?;
         let _ = response.bytes().await;
         api.push(started.elapsed());
     }
@@ -579,22 +569,21 @@ async fn queries(count: usize) -> Result<(Duration, Duration, f64), String> {
 
 /// The original PHP service's three queries: counts by type; average, maximum and minimum of
 /// purchases; the most viewed product.
-fn original_queries(db: &Path, runs: usize) -> Result<Vec<Duration>, String> {
-    let connection = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
+fn original_queries(db: &Path, runs: usize) -> anyhow::Result<Vec<Duration>> {
+    let connection = rusqlite::Connection::open(db)?;
     let mut times = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
         let counts: Vec<(String, i64)> = connection
             .prepare_cached("SELECT event_type, COUNT(*) FROM events GROUP BY event_type")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .map_err(|e| e.to_string())?;
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
         let amounts: (Option<f64>, Option<f64>, Option<f64>) = connection
             .query_row(
                 "SELECT AVG(order_amount), MAX(order_amount), MIN(order_amount) FROM events WHERE event_type = 'purchase'",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .map_err(|e| e.to_string())?;
+            ?;
         let top: Option<String> = connection
             .query_row(
                 "SELECT product_id FROM events WHERE event_type = 'page_view' AND product_id IS NOT NULL
@@ -602,7 +591,7 @@ fn original_queries(db: &Path, runs: usize) -> Result<Vec<Duration>, String> {
                 [],
                 |r| r.get(0),
             )
-            .map_err(|e| e.to_string())?;
+            ?;
         std::hint::black_box((counts, amounts, top));
         times.push(started.elapsed());
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use test_support::RedisServer;
 
 /// Redis as `make run` and docker compose start it.
@@ -37,7 +38,7 @@ impl Service {
         env: &[(&str, String)],
         addr: SocketAddr,
         health_path: &str,
-    ) -> Result<Service, String> {
+    ) -> anyhow::Result<Service> {
         let binary = sibling_binary(name)?;
         let child = Command::new(&binary)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -47,7 +48,7 @@ impl Service {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+            .with_context(|| format!("cannot start {}", binary.display()))?;
         let service = Service {
             child,
             addr,
@@ -63,7 +64,7 @@ impl Service {
                 return Ok(service);
             }
             if Instant::now() > deadline {
-                return Err(format!("{name} did not answer {url}"));
+                return Err(anyhow::anyhow!("{name} did not answer {url}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -132,13 +133,13 @@ pub fn free_addr() -> SocketAddr {
 }
 
 /// The service binaries are built next to this one (`cargo build --release`).
-fn sibling_binary(name: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
     let path = exe.parent().unwrap_or(Path::new(".")).join(name);
     if path.is_file() {
         Ok(path)
     } else {
-        Err(format!(
+        Err(anyhow::anyhow!(
             "{} is missing: run `cargo build --release --bins` first (make bench does)",
             path.display()
         ))

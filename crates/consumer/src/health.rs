@@ -18,7 +18,7 @@ pub fn router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/health", get(events_core::http::health))
         .route("/ready", get(ready))
-        .route("/metrics", get(events_core::telemetry::metrics_endpoint))
+        .route("/metrics", get(events_core::prometheus::metrics_endpoint))
         .with_state(status)
 }
 

@@ -11,12 +11,12 @@
 //! | [`health`] | the small HTTP listener at `CONSUMER_METRICS_ADDR` |
 //! | [`status`] | what `/ready` reports: the last Redis and store failures |
 //! | [`day_rollups`] | the writer's background work: people of ended days, retention |
-//! | [`dead_letters`] | the `dead-letters list` and `dead-letters replay` subcommands |
+//! | [`dead_letters_cli`] | the `dead-letters list` and `dead-letters replay` subcommands |
 
 pub mod backoff;
 pub mod batch;
 pub mod day_rollups;
-pub mod dead_letters;
+pub mod dead_letters_cli;
 pub mod health;
 pub mod pubsub_worker;
 pub mod sink;
@@ -27,10 +27,12 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use events_core::config::{EventRulesArgs, LogArgs, RedisArgs, StoreArgs, parse_duration};
 use events_core::store::Synchronous;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::sink::Sink;
 use crate::status::Status;
@@ -124,7 +126,7 @@ pub struct Config {
 pub enum Command {
     /// Inspect or replay the dead-letter stream.
     #[command(subcommand)]
-    DeadLetters(dead_letters::Action),
+    DeadLetters(dead_letters_cli::Action),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,40 +142,44 @@ fn default_consumer_name() -> String {
 
 /// Runs the subcommand, or else the consumer until `shutdown` is cancelled and what it holds
 /// is written.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     match &config.command {
-        Some(Command::DeadLetters(action)) => dead_letters::run(&config, action).await,
+        Some(Command::DeadLetters(action)) => dead_letters_cli::run(&config, action).await,
         None => consume(config, shutdown).await,
     }
 }
 
-async fn consume(config: Config, shutdown: CancellationToken) -> Result<(), String> {
-    events_core::telemetry::prometheus();
+/// The worker runs in this task; the health listener and the day roll-ups run on a
+/// [`TaskTracker`] and are stopped and awaited after the worker has written and acknowledged
+/// what it holds, so nothing runs once this returns.
+async fn consume(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    events_core::prometheus::handle();
     let listener =
         events_core::http::bind("CONSUMER_METRICS_ADDR", &config.consumer_metrics_addr).await?;
     let path = config.store.database_url.clone();
     let sink = Sink::open(path, config.sqlite_synchronous)
         .await
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        .context("DATABASE_URL")?;
     let status = Arc::new(Status::default());
-    let stop_listener = CancellationToken::new();
-    let listener_task = tokio::spawn(health::serve(
+    let tasks = TaskTracker::new();
+    let stop_background = CancellationToken::new();
+    let _stop_background_on_return = stop_background.clone().drop_guard();
+    tasks.spawn(health::serve(
         listener,
         Arc::clone(&status),
-        stop_listener.clone(),
+        stop_background.clone(),
     ));
-    let stop_rollups = CancellationToken::new();
-    let rollups_task = tokio::spawn(day_rollups::run(
+    tasks.spawn(day_rollups::run(
         sink.clone(),
         config.retention_days,
-        stop_rollups.clone(),
+        stop_background.clone(),
     ));
     let result = match config.source {
         Source::Stream => stream_worker::run(&config, sink, status, shutdown).await,
         Source::PubSub => pubsub_worker::run(&config, sink, status, shutdown).await,
     };
-    stop_rollups.cancel();
-    stop_listener.cancel();
-    let _ = tokio::join!(rollups_task, listener_task);
+    stop_background.cancel();
+    tasks.close();
+    tasks.wait().await;
     result
 }

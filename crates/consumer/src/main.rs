@@ -5,10 +5,7 @@ use consumer::Config;
 #[tokio::main]
 async fn main() {
     let config: Config = events_core::config::parse_or_exit();
-    events_core::telemetry::init(&config.log);
+    events_core::logging::init(&config.log);
     let shutdown = events_core::shutdown::on_signal();
-    if let Err(error) = consumer::run(config, shutdown).await {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    events_core::exit::or_exit(consumer::run(config, shutdown).await);
 }

@@ -22,7 +22,7 @@ pub async fn run(
     sink: Sink,
     status: Arc<Status>,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     tracing::warn!(
         channel = %config.events_channel,
         "consumer subscribing to the pub/sub channel: at-most-once, events sent while it is down are lost"
@@ -88,7 +88,7 @@ async fn flush(
     status: &Status,
     batch: &mut Batch<Event>,
     shutdown: &CancellationToken,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -113,10 +113,8 @@ async fn flush(
                 return Ok(());
             }
             Err(error) if shutdown.is_cancelled() => {
-                return Err(format!(
-                    "could not write the last {} events: {error}",
-                    events.len()
-                ));
+                return Err(anyhow::Error::new(error)
+                    .context(format!("could not write the last {} events", events.len())));
             }
             Err(error) => {
                 let delay = backoff.next_delay();

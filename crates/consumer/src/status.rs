@@ -19,31 +19,48 @@ impl Status {
     }
 
     /// `Ok` while both work; otherwise what is failing.
-    pub fn readiness(&self) -> Result<(), String> {
-        let redis = self
-            .redis_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let store = self
-            .store_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+    pub fn readiness(&self) -> Result<(), Unready> {
+        let unready = Unready {
+            redis: self
+                .redis_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            store: self
+                .store_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        };
+        if unready.redis.is_none() && unready.store.is_none() {
+            Ok(())
+        } else {
+            Err(unready)
+        }
+    }
+}
+
+/// What fails while the consumer is not ready: the last Redis and store errors, as reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unready {
+    pub redis: Option<String>,
+    pub store: Option<String>,
+}
+
+impl std::fmt::Display for Unready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let problems: Vec<String> = [
-            redis.map(|e| format!("redis: {e}")),
-            store.map(|e| format!("store: {e}")),
+            self.redis.as_ref().map(|e| format!("redis: {e}")),
+            self.store.as_ref().map(|e| format!("store: {e}")),
         ]
         .into_iter()
         .flatten()
         .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
+        f.write_str(&problems.join("; "))
     }
 }
+
+impl std::error::Error for Unready {}
 
 #[cfg(test)]
 mod tests {
@@ -56,8 +73,8 @@ mod tests {
         status.set_store_error(Some("disk I/O error".into()));
         status.set_redis_error(Some("connection refused".into()));
         assert_eq!(
-            status.readiness(),
-            Err("redis: connection refused; store: disk I/O error".into())
+            status.readiness().map_err(|e| e.to_string()),
+            Err("redis: connection refused; store: disk I/O error".to_owned())
         );
         status.set_redis_error(None);
         status.set_store_error(None);

@@ -46,7 +46,7 @@ pub async fn run(
     sink: Sink,
     status: Arc<Status>,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let now = Instant::now();
     let mut worker = StreamWorker {
         config: config.clone(),
@@ -92,7 +92,7 @@ struct StreamWorker {
 }
 
 impl StreamWorker {
-    async fn run(&mut self) -> Result<(), String> {
+    async fn run(&mut self) -> anyhow::Result<()> {
         while !self.shutdown.is_cancelled() {
             if let Err(error) = self.read_once().await {
                 self.redis_failed(&error).await;
@@ -280,7 +280,7 @@ impl StreamWorker {
     /// refuses for its data is written event by event, and the events it still refuses become
     /// dead letters. During shutdown a failure is returned and the entries stay pending for the
     /// next start.
-    async fn flush(&mut self) -> Result<(), String> {
+    async fn flush(&mut self) -> anyhow::Result<()> {
         let mut batch = self.batch.take();
         self.in_batch.clear();
         let started = Instant::now();
@@ -308,11 +308,11 @@ impl StreamWorker {
             metrics::counter!("consumer_store_write_errors_total").increment(1);
             self.status.set_store_error(Some(error.to_string()));
             if self.shutdown.is_cancelled() {
-                return Err(format!(
-                    "could not write the last batch ({error}); its {} events stay pending in Redis \
-                     and will be read again at the next start",
+                return Err(anyhow::Error::new(error).context(format!(
+                    "could not write the last batch; its {} events stay pending in Redis and \
+                     will be read again at the next start",
                     batch.len()
-                ));
+                )));
             }
             if attempts >= BATCH_ATTEMPTS_BEFORE_SPLIT && !error.is_store_failure() {
                 batch = self.settle_one_by_one(batch).await?;
@@ -331,7 +331,7 @@ impl StreamWorker {
     /// Writes events one at a time: stored ones are acknowledged, ones the store refuses for
     /// their data become dead letters, and if the store itself fails on the way, the rest is
     /// returned to be retried as a batch.
-    async fn settle_one_by_one(&mut self, batch: Vec<Pending>) -> Result<Vec<Pending>, String> {
+    async fn settle_one_by_one(&mut self, batch: Vec<Pending>) -> anyhow::Result<Vec<Pending>> {
         let mut stored = Vec::new();
         let mut refused = Vec::new();
         let mut left = Vec::new();
@@ -364,10 +364,8 @@ impl StreamWorker {
                 match result {
                     Ok(()) => break,
                     Err(error) if self.shutdown.is_cancelled() => {
-                        return Err(format!(
-                            "could not dead-letter entry {}: {error}",
-                            pending.entry.id
-                        ));
+                        return Err(anyhow::Error::new(error)
+                            .context(format!("could not dead-letter entry {}", pending.entry.id)));
                     }
                     Err(error) => self.redis_failed(&error).await,
                 }
@@ -378,7 +376,7 @@ impl StreamWorker {
 
     /// Acknowledges committed entries, retrying through Redis outages (until acknowledged they
     /// would be read again, harmlessly, only after a restart).
-    async fn acknowledge(&mut self, ids: &[String]) -> Result<(), String> {
+    async fn acknowledge(&mut self, ids: &[String]) -> anyhow::Result<()> {
         loop {
             let result = match self.connect_if_needed().await {
                 Ok(()) => match self.reader_mut() {
@@ -390,9 +388,9 @@ impl StreamWorker {
             match result {
                 Ok(()) => break,
                 Err(error) if self.shutdown.is_cancelled() => {
-                    return Err(format!(
-                        "the last batch is stored but could not be acknowledged ({error}); \
-                         it will be read again at the next start and skipped as already stored"
+                    return Err(anyhow::Error::new(error).context(
+                        "the last batch is stored but could not be acknowledged; it will be read \
+                         again at the next start and skipped as already stored",
                     ));
                 }
                 Err(error) => self.redis_failed(&error).await,

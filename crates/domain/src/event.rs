@@ -53,8 +53,9 @@ impl EventType {
 }
 
 /// One rule broken by one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field or parameter (`events[2].timestamp` in a batch).
     pub field: String,
     pub message: String,
 }

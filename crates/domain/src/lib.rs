@@ -9,14 +9,16 @@
 //! | [`money`] | exact amounts (integer micro-units) and the half-away-from-zero rounding |
 //! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
 //! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |
+//! | [`distinct`] | counting distinct visitors: exact when few, a HyperLogLog sketch when many |
 //! | [`people`] | visitors, sessions and session funnels as pure rules over events in time order |
 //! | [`sessions`] | bounce, session conversion, pages and duration per session, new and returning people |
-//! | [`metrics`] | every metric rule: sums and people into the numbers the API answers |
+//! | [`formulas`] | every metric rule: sums and people into the numbers the API answers |
 
 pub mod attribution;
 pub mod dimension;
+pub mod distinct;
 pub mod event;
-pub mod metrics;
+pub mod formulas;
 pub mod money;
 pub mod people;
 pub mod sessions;

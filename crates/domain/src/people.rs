@@ -8,9 +8,17 @@
 //!
 //! Ids are counted by their 64-bit XXH3 fingerprint: two different ids would count as one
 //! only if their fingerprints collided, which among a million distinct ids has a probability
-//! of about 3 in 100 million. The counts are exact otherwise.
+//! of about 3 in 100 million. Sessions, the funnel and abandonment are exact otherwise;
+//! visitors are exact up to 2,048 and estimated above with a 0.81 % relative standard error
+//! ([`Distinct`]).
+//!
+//! A whole day comes as a [`DayPeople`]: the sessions that have no event on any other day are
+//! already folded into counts of their final states, and only the others are listed with their
+//! runs, so a month costs thirty small summaries instead of millions of runs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use crate::distinct::Distinct;
 
 use crate::event::EventType;
 
@@ -128,8 +136,8 @@ impl SessionRun {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct SessionState {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionState {
     /// Funnel steps done in order (0 to 3).
     stage: u8,
     has_cart: bool,
@@ -138,6 +146,31 @@ struct SessionState {
 }
 
 impl SessionState {
+    /// How many states there are: [`SessionState::index`] is below it.
+    pub const COUNT: usize = 16;
+
+    /// The state a session reaches from no events through `run`.
+    pub fn after(run: SessionRun) -> SessionState {
+        let mut state = SessionState::default();
+        state.apply(run);
+        state
+    }
+
+    /// A dense index for counting sessions by state.
+    pub fn index(self) -> usize {
+        usize::from(self.stage & 3)
+            | usize::from(self.has_cart) << 2
+            | usize::from(self.cart_open) << 3
+    }
+
+    fn from_index(index: usize) -> SessionState {
+        SessionState {
+            stage: (index & 3) as u8,
+            has_cart: index & 4 != 0,
+            cart_open: index & 8 != 0,
+        }
+    }
+
     fn apply(&mut self, run: SessionRun) {
         self.stage = run.next_stage[usize::from(self.stage & 3)];
         self.has_cart |= run.has_cart;
@@ -166,7 +199,9 @@ const PENDING_SESSIONS: usize = 1 << 16;
 /// in time order, which is all the fold needs.
 #[derive(Debug)]
 pub struct Tally {
-    visitors: HashSet<u64, FastHash>,
+    visitors: Distinct,
+    /// Sessions already folded (the contained sessions of whole days), by state.
+    folded: [u64; SessionState::COUNT],
     runs: Vec<Vec<(u64, SessionRun)>>,
     /// Runs of raw events, chained per session until a bucket comes or there are many.
     pending: HashMap<u64, SessionRun, FastHash>,
@@ -175,7 +210,8 @@ pub struct Tally {
 impl Default for Tally {
     fn default() -> Tally {
         Tally {
-            visitors: HashSet::default(),
+            visitors: Distinct::default(),
+            folded: [0; SessionState::COUNT],
             runs: vec![Vec::new(); PARTITIONS],
             pending: HashMap::default(),
         }
@@ -210,8 +246,23 @@ impl Tally {
     pub fn add_bucket(&mut self, bucket: &BucketPeople) {
         // Raw events before this bucket come first.
         self.move_pending();
-        self.visitors.extend(bucket.visitors.iter().copied());
+        bucket
+            .visitors
+            .iter()
+            .for_each(|&v| self.visitors.insert(v));
         for &(session, run) in &bucket.sessions {
+            self.push_run(session, run);
+        }
+    }
+
+    /// A whole day: its contained sessions are final, its others chain with the rest.
+    pub fn add_day(&mut self, day: &DayPeople) {
+        self.move_pending();
+        self.visitors.merge(&day.visitors);
+        for (folded, contained) in self.folded.iter_mut().zip(day.contained) {
+            *folded += contained;
+        }
+        for &(session, run) in &day.spanning {
             self.push_run(session, run);
         }
     }
@@ -233,23 +284,28 @@ impl Tally {
 
     pub fn finish(mut self) -> PeopleCounts {
         self.move_pending();
-        let mut counts = PeopleCounts {
-            visitors: self.visitors.len() as u64,
-            ..PeopleCounts::default()
-        };
+        let mut by_state = self.folded;
         let mut sessions: HashMap<u64, SessionState, FastHash> = HashMap::default();
         for runs in self.runs {
             sessions.clear();
             for (session, run) in runs {
                 sessions.entry(session).or_default().apply(run);
             }
-            counts.sessions += sessions.len() as u64;
             for state in sessions.values() {
-                counts.sessions_with_cart += u64::from(state.has_cart);
-                counts.abandoned_sessions += u64::from(state.cart_open);
-                for (step, reached) in counts.funnel.iter_mut().enumerate() {
-                    *reached += u64::from(usize::from(state.stage) > step);
-                }
+                by_state[state.index()] += 1;
+            }
+        }
+        let mut counts = PeopleCounts {
+            visitors: self.visitors.count(),
+            ..PeopleCounts::default()
+        };
+        for (index, &sessions) in by_state.iter().enumerate() {
+            let state = SessionState::from_index(index);
+            counts.sessions += sessions;
+            counts.sessions_with_cart += sessions * u64::from(state.has_cart);
+            counts.abandoned_sessions += sessions * u64::from(state.cart_open);
+            for (step, reached) in counts.funnel.iter_mut().enumerate() {
+                *reached += sessions * u64::from(usize::from(state.stage) > step);
             }
         }
         counts
@@ -276,6 +332,17 @@ pub struct BucketPeople {
     pub visitors: Vec<u64>,
     /// Each session's fingerprint and run, ascending.
     pub sessions: Vec<(u64, SessionRun)>,
+}
+
+/// The people of one whole UTC day of one shop, as its day row stores them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DayPeople {
+    pub visitors: Distinct,
+    /// Sessions with no event on any other day, counted by the state their day leaves them in.
+    pub contained: [u64; SessionState::COUNT],
+    /// Every other session of the day: its fingerprint and the run of its events that day,
+    /// ascending.
+    pub spanning: Vec<(u64, SessionRun)>,
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use events_core::event::{Event, new_event_id};
 use events_core::store::{Synchronous, Writer};
 use serde_json::json;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let total: usize = args
         .next()
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Event::from_json(value, Utc::now(), new_event_id)
         })
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| anyhow::anyhow!("a generated event is invalid: {e:?}"))?;
 
     println!("{total} events in batches of {batch_size}, one transaction each");
     let mut rates = Vec::new();

@@ -79,10 +79,28 @@ impl ConnectionArgs {
     }
 }
 
+/// Why a configuration value was refused. clap prints it after the variable's name, on one
+/// line (see [`parse_or_exit`]), so each message carries its reason in its text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("`{0}` must be a whole number of at least 1")]
+    NotPositive(String),
+    #[error("`{text}` is not a duration such as 250ms, 5s or 1m ({reason})")]
+    NotADuration { text: String, reason: String },
+    #[error("`{0}` must be longer than zero")]
+    ZeroDuration(String),
+    #[error("unsupported scheme `{0}://`: only sqlite is supported")]
+    UnsupportedScheme(String),
+    #[error("the path of the database file is empty")]
+    EmptyPath,
+    #[error("`{text}` is not a Redis URL: {reason}")]
+    NotARedisUrl { text: String, reason: String },
+}
+
 /// A whole number of at least 1.
-pub fn parse_positive_usize(text: &str) -> Result<usize, String> {
+pub fn parse_positive_usize(text: &str) -> Result<usize, ConfigError> {
     match text.trim().parse::<usize>() {
-        Ok(0) | Err(_) => Err(format!("`{text}` must be a whole number of at least 1")),
+        Ok(0) | Err(_) => Err(ConfigError::NotPositive(text.to_owned())),
         Ok(n) => Ok(n),
     }
 }
@@ -123,37 +141,41 @@ pub fn parse_or_exit<T: Parser>() -> T {
 }
 
 /// Parses a duration such as `250ms`, `5s`, `1m` or `1h 30m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration such as 250ms, 5s or 1m ({e})"))?;
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|e| ConfigError::NotADuration {
+            text: text.to_owned(),
+            reason: e.to_string(),
+        })?;
     if duration.is_zero() {
-        return Err(format!("`{text}` must be longer than zero"));
+        return Err(ConfigError::ZeroDuration(text.to_owned()));
     }
     Ok(duration)
 }
 
 /// Accepts `sqlite://PATH`, `sqlite:PATH` and a bare path; refuses other schemes.
-pub fn parse_database_url(text: &str) -> Result<PathBuf, String> {
+pub fn parse_database_url(text: &str) -> Result<PathBuf, ConfigError> {
     let path = if let Some(rest) = text.strip_prefix("sqlite://") {
         rest
     } else if let Some(rest) = text.strip_prefix("sqlite:") {
         rest
     } else if let Some((scheme, _)) = text.split_once("://") {
-        return Err(format!(
-            "unsupported scheme `{scheme}://`: only sqlite is supported"
-        ));
+        return Err(ConfigError::UnsupportedScheme(scheme.to_owned()));
     } else {
         text
     };
     if path.is_empty() {
-        return Err("the path of the database file is empty".into());
+        return Err(ConfigError::EmptyPath);
     }
     Ok(PathBuf::from(path))
 }
 
 /// Checks a Redis URL at start-up rather than on the first request.
-pub fn parse_redis_url(text: &str) -> Result<String, String> {
-    redis::Client::open(text).map_err(|e| format!("`{text}` is not a Redis URL: {e}"))?;
+pub fn parse_redis_url(text: &str) -> Result<String, ConfigError> {
+    redis::Client::open(text).map_err(|e| ConfigError::NotARedisUrl {
+        text: text.to_owned(),
+        reason: e.to_string(),
+    })?;
     Ok(text.to_owned())
 }
 

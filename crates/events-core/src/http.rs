@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use anyhow::Context;
 use axum::Json;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
@@ -18,9 +18,11 @@ use crate::event::FieldError;
 
 /// The error body every refusal carries: `{"error": "...", "details": [...]}`; `details` is
 /// left out when there is nothing field-specific to say.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What was wrong, for people.
     pub error: String,
+    /// Every field or parameter at fault; absent when none is.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<FieldError>,
 }
@@ -41,9 +43,30 @@ pub fn error_response(
         .into_response()
 }
 
+/// The answer of health and readiness checks: `{"status":"healthy"}`, `{"status":"ready"}`,
+/// or `{"status":"unavailable","error":"…"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// Why the service is not ready; only with `unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Ready,
+    Unavailable,
+}
+
 /// `GET /…/health`: the process is up.
-pub async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "healthy"}))
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: HealthStatus::Healthy,
+        error: None,
+    })
 }
 
 /// The JSON `404` for paths no route serves.
@@ -61,12 +84,19 @@ pub async fn method_not_allowed() -> Response {
 }
 
 /// The answer of a readiness check: `200 {"status":"ready"}` or `503` with the reason.
-pub fn readiness(result: Result<(), String>) -> Response {
+pub fn readiness<E: std::fmt::Display>(result: Result<(), E>) -> Response {
     match result {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Ok(()) => Json(Health {
+            status: HealthStatus::Ready,
+            error: None,
+        })
+        .into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "error": reason})),
+            Json(Health {
+                status: HealthStatus::Unavailable,
+                error: Some(reason.to_string()),
+            }),
         )
             .into_response(),
     }
@@ -94,9 +124,14 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
     response
 }
 
+/// A `CORS_ORIGINS` entry that cannot be an `Access-Control-Allow-Origin` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a valid origin")]
+pub struct InvalidOrigin(pub String);
+
 /// CORS for `CORS_ORIGINS`: `*` allows any origin, otherwise a comma-separated list; `None`
 /// for an empty list (each service decides what that means).
-pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
+pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, InvalidOrigin> {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([
@@ -120,19 +155,20 @@ pub fn cors_layer(origins: &str) -> Result<Option<CorsLayer>, String> {
     }
     let values = origins
         .iter()
-        .map(|o| HeaderValue::from_str(o).map_err(|_| format!("`{o}` is not a valid origin")))
+        .map(|o| HeaderValue::from_str(o).map_err(|_| InvalidOrigin((*o).to_owned())))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(layer.allow_origin(AllowOrigin::list(values))))
 }
 
-/// Binds a listener, naming the configuration variable when the address cannot be used.
-pub async fn bind(variable: &str, address: &str) -> Result<TcpListener, String> {
-    let parsed: SocketAddr = address
-        .parse()
-        .map_err(|_| format!("{variable}: `{address}` is not an address such as 0.0.0.0:8080"))?;
+/// Binds a listener, naming the configuration variable when the address cannot be used (the
+/// error reads `VARIABLE: …` with `{:#}`, as the binaries print it).
+pub async fn bind(variable: &str, address: &str) -> anyhow::Result<TcpListener> {
+    let parsed: SocketAddr = address.parse().with_context(|| {
+        format!("{variable}: `{address}` is not an address such as 0.0.0.0:8080")
+    })?;
     TcpListener::bind(parsed)
         .await
-        .map_err(|e| format!("{variable}: cannot listen on {address}: {e}"))
+        .with_context(|| format!("{variable}: cannot listen on {address}"))
 }
 
 #[cfg(test)]

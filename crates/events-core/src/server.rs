@@ -63,7 +63,7 @@ pub async fn serve(
     app: Router,
     limits: ConnectionLimits,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut last_accept_error: Option<Instant> = None;
@@ -119,7 +119,6 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
-    Ok(())
 }
 
 /// The router as hyper calls it for one connection: the body under the stall limit, the

@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
@@ -29,11 +31,11 @@ use crate::Config;
 
 /// Wraps the router in the key check and CORS of `config`; the gate, when there is one, is
 /// started by `serve`.
-pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Gate>>), String> {
+pub fn protect(router: Router, config: &Config) -> anyhow::Result<(Router, Option<Arc<Gate>>)> {
     if config.auth.auth == AuthMode::Off {
         // Without keys to name the origins allowed to post, an empty list allows any.
         let cors = events_core::http::cors_layer(&config.cors.cors_origins)
-            .map_err(|e| format!("CORS_ORIGINS: {e}"))?
+            .context("CORS_ORIGINS")?
             .unwrap_or_else(|| {
                 events_core::http::cors_layer("*")
                     .ok()
@@ -43,7 +45,8 @@ pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Ga
         return Ok((router.layer(cors), None));
     }
     let burst = config.rate_limit_write;
-    let gate = Gate::new(&config.redis, &config.auth, config.rate_limit_write, burst)?;
+    let gate = Gate::new(&config.redis, &config.auth, config.rate_limit_write, burst)
+        .context("REDIS_URL")?;
     let cors = cors_layer(&config.cors.cors_origins, Arc::clone(&gate))?;
     let app = router
         .layer(middleware::from_fn_with_state(
@@ -54,15 +57,16 @@ pub fn protect(router: Router, config: &Config) -> Result<(Router, Option<Arc<Ga
     Ok((app, Some(gate)))
 }
 
-/// Logs the `AUTH=off` warning and starts the gate's refresh.
+/// Logs the `AUTH=off` warning and starts the gate's refresh on `tasks`, until `stop`.
 pub async fn start(
     gate: Option<&Arc<Gate>>,
     mode: AuthMode,
-    stop: tokio_util::sync::CancellationToken,
+    stop: &tokio_util::sync::CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
 ) {
     warn_if_off(mode, "ingestion");
     if let Some(gate) = gate {
-        gate.start(stop).await;
+        gate.start(stop, tasks).await;
     }
 }
 
@@ -113,17 +117,18 @@ async fn require_key(State(gate): State<Arc<Gate>>, mut request: Request, next: 
 }
 
 /// CORS with keys: `CORS_ORIGINS` (never `*`) plus the origins of every active public key.
-fn cors_layer(origins: &str, gate: Arc<Gate>) -> Result<CorsLayer, String> {
+fn cors_layer(origins: &str, gate: Arc<Gate>) -> anyhow::Result<CorsLayer> {
     let listed: Vec<String> = origins
         .split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .map(|o| {
             if o == "*" {
-                Err("CORS_ORIGINS: `*` is allowed only with AUTH=off; list the origins, or give them to public keys".to_owned())
-            } else {
-                normalize_origin(o).map_err(|e| format!("CORS_ORIGINS: {e}"))
+                anyhow::bail!(
+                    "CORS_ORIGINS: `*` is allowed only with AUTH=off; list the origins, or give them to public keys"
+                )
             }
+            normalize_origin(o).context("CORS_ORIGINS")
         })
         .collect::<Result<_, _>>()?;
     let allow = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
@@ -139,13 +144,25 @@ fn cors_layer(origins: &str, gate: Arc<Gate>) -> Result<CorsLayer, String> {
         .allow_origin(allow))
 }
 
+/// Why a valid event is outside its key's scope (`403`, or a refusal in a batch).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutOfScope {
+    #[error("this key sends events for shop `{key_shop}` only, not `{event_shop}`")]
+    OtherShop {
+        key_shop: String,
+        event_shop: String,
+    },
+    #[error("this public key may not send purchases (create it with --allow-purchases)")]
+    Purchase,
+}
+
 /// Applies a key's scope to a valid event: stamps the key's shop when the client sent no
 /// `shop_id`, and refuses another shop, or a purchase the key may not send.
 pub fn scope_event(
     key: Option<&Authenticated>,
     event: &mut Event,
     shop_given: bool,
-) -> Result<(), String> {
+) -> Result<(), OutOfScope> {
     let Some(Authenticated(key)) = key else {
         return Ok(());
     };
@@ -156,15 +173,13 @@ pub fn scope_event(
     if !shop_given {
         shop.clone_into(&mut event.shop_id);
     } else if event.shop_id != shop {
-        return Err(format!(
-            "this key sends events for shop `{shop}` only, not `{}`",
-            event.shop_id
-        ));
+        return Err(OutOfScope::OtherShop {
+            key_shop: shop.to_owned(),
+            event_shop: event.shop_id.clone(),
+        });
     }
     if event.event_type == EventType::Purchase && !record.may_send_purchases() {
-        return Err(
-            "this public key may not send purchases (create it with --allow-purchases)".into(),
-        );
+        return Err(OutOfScope::Purchase);
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`routes`] | the handlers and the router |
+//! | [`openapi`] | the OpenAPI document's shared parts and `/v1/openapi.json` |
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
 //! | [`auth`] | API keys and their scopes, rate limits, CORS (docs/SECURITY.md) |
@@ -11,12 +12,14 @@
 pub mod auth;
 pub mod backlog;
 pub mod error;
+pub mod openapi;
 pub mod routes;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use clap::Parser;
 use events_core::config::{ConnectionArgs, CorsArgs, EventRulesArgs, LogArgs, RedisArgs};
@@ -27,6 +30,7 @@ use events_core::transport::{BacklogSize, Publisher};
 use crate::backlog::Backlog;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use routes::router;
 
@@ -94,7 +98,7 @@ pub struct AppState {
 }
 
 /// Binds `INGESTION_ADDR` and serves until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), String> {
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = events_core::http::bind("INGESTION_ADDR", &config.ingestion_addr).await?;
     let metrics =
         events_core::http::bind("INGESTION_METRICS_ADDR", &config.ingestion_metrics_addr).await?;
@@ -103,51 +107,57 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Stri
 
 /// Serves on already bound listeners, the public one and the one for `/metrics` (tests pass
 /// them on port 0).
+///
+/// Shutdown: `shutdown` stops accepting and waits for the requests in flight; only then are the
+/// background tasks (the `/metrics` listener, the backlog watcher, the key cache's refresh)
+/// stopped, and each is awaited before this returns, so nothing runs after it.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     metrics: TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), String> {
-    events_core::telemetry::prometheus();
+) -> anyhow::Result<()> {
+    events_core::prometheus::handle();
     let (app, state, gate) = build(&config)?;
-    let stop_metrics = CancellationToken::new();
-    tokio::spawn(events_core::telemetry::serve_metrics(
+    let address = listener.local_addr().context("INGESTION_ADDR")?;
+    let tasks = TaskTracker::new();
+    let stop_background = CancellationToken::new();
+    let _stop_background_on_return = stop_background.clone().drop_guard();
+    tasks.spawn(events_core::prometheus::serve_metrics(
         metrics,
-        stop_metrics.clone(),
+        stop_background.clone(),
     ));
-    let _stop_metrics_on_return = stop_metrics.drop_guard();
-    auth::start(gate.as_ref(), config.auth.auth, shutdown.clone()).await;
-    let stop_watching = CancellationToken::new();
-    tokio::spawn(backlog::watch(
+    auth::start(gate.as_ref(), config.auth.auth, &stop_background, &tasks).await;
+    tasks.spawn(backlog::watch(
         Arc::clone(&state.backlog),
         Arc::clone(&state.publisher),
-        stop_watching.clone(),
+        stop_background.clone(),
     ));
-    let _stop_watching_on_return = stop_watching.drop_guard();
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%address, stream = %config.events_stream, "ingestion listening");
-    events_core::server::serve(listener, app, config.connections.limits(), shutdown).await?;
+    events_core::server::serve(listener, app, config.connections.limits(), shutdown).await;
+    stop_background.cancel();
+    tasks.close();
+    tasks.wait().await;
     tracing::info!("ingestion stopped");
     Ok(())
 }
 
 /// The application as `serve` runs it (router, state, CORS), without a socket: for tests
 /// that send requests straight to the router.
-pub fn build_router(config: &Config) -> Result<Router, String> {
+pub fn build_router(config: &Config) -> anyhow::Result<Router> {
     Ok(build(config)?.0)
 }
 
 type Built = (Router, Arc<AppState>, Option<Arc<Gate>>);
 
-fn build(config: &Config) -> Result<Built, String> {
+fn build(config: &Config) -> anyhow::Result<Built> {
     let publisher = Publisher::new(
         &config.redis.redis_url,
         &config.events_stream,
         &config.events_channel,
         config.redis.redis_timeout,
     )
-    .map_err(|e| format!("REDIS_URL: {e}"))?;
+    .context("REDIS_URL")?;
     let state = Arc::new(AppState {
         publisher: Arc::new(publisher),
         backlog: Arc::new(Backlog::new(BacklogSize {
@@ -161,9 +171,14 @@ fn build(config: &Config) -> Result<Built, String> {
     Ok((app, state, gate))
 }
 
+/// A size `parse_bytes` cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a size such as 1GiB, 512MiB or 1000000")]
+pub struct NotASize(String);
+
 /// A size in bytes: a number, or a number with a binary unit (`KiB`, `MiB`, `GiB`) or a
 /// decimal one (`KB`, `MB`, `GB`).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, NotASize> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -179,18 +194,14 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a size such as 1GiB, 512MiB or 1000000"
-            ));
-        }
+        _ => return Err(NotASize(text.to_owned())),
     };
     number
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(factor))
         .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{text}` is not a size such as 1GiB, 512MiB or 1000000"))
+        .ok_or_else(|| NotASize(text.to_owned()))
 }
 
 #[cfg(test)]

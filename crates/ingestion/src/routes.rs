@@ -8,22 +8,24 @@ use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use events_core::event::{
     DUPLICATE_FIELD, Event, EventRules, FieldError, ParsedJson, WireEvent, from_json_object,
     new_event_id,
 };
-use events_core::http::{health, method_not_allowed, not_found, readiness, track_requests};
+use events_core::http::{Health, method_not_allowed, not_found, readiness, track_requests};
 use events_core::keys::access::Authenticated;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tower_http::trace::TraceLayer;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::{scope_event, shop_given, shops_given};
 use crate::error::IngestError;
+use crate::openapi::{self, BatchBody, EventBody, PostErrors};
 
 /// The largest single event body.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
@@ -32,19 +34,37 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// The most events one batch may hold.
 pub const MAX_BATCH_EVENTS: usize = 1000;
 
+/// Every route with its entry in the OpenAPI document: a route is added here, from its
+/// annotated handler, or not at all.
+pub fn api() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(limited(routes!(post_event), MAX_EVENT_BYTES))
+        .routes(limited(routes!(post_batch), MAX_BATCH_BYTES))
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(openapi::document_handler))
+}
+
+/// A route whose bodies may be up to `bytes` long.
+fn limited(
+    (schemas, paths, method_router): UtoipaMethodRouter<Arc<AppState>>,
+    bytes: usize,
+) -> UtoipaMethodRouter<Arc<AppState>> {
+    (
+        schemas,
+        paths,
+        method_router.layer(DefaultBodyLimit::max(bytes)),
+    )
+}
+
+/// The OpenAPI document of [`api`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route(
-            "/v1/events",
-            post(post_event).layer(DefaultBodyLimit::max(MAX_EVENT_BYTES)),
-        )
-        .route(
-            "/v1/events/batch",
-            post(post_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BYTES)),
-        )
-        .route("/v1/health", get(health))
-        .route("/v1/ready", get(ready))
-        .route_layer(middleware::from_fn(track_requests))
+    let (api, _) = api().split_for_parts();
+    api.route_layer(middleware::from_fn(track_requests))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -52,7 +72,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(TraceLayer::new_for_http().on_failure(()))
 }
 
+/// `202` for one event: Redis holds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    /// The id stored: the one sent, or the one the server assigned.
+    pub event_id: String,
+}
+
+/// `202` for a batch: the valid events are held by Redis, the others listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchAccepted {
+    pub accepted: usize,
+    /// The id stored for each accepted event, in request order.
+    pub event_ids: Vec<String>,
+    pub rejected: Vec<Rejected>,
+}
+
 /// `POST /v1/events`: one event; `202` once Redis holds it.
+#[utoipa::path(post, path = "/v1/events", operation_id = "post_event", tag = "events",
+    request_body(description = "JSON; as `text/plain` too, as `navigator.sendBeacon` sends it", content(
+        (EventBody = "application/json"),
+        (EventBody = "text/plain"),
+    )),
+    responses((status = 202, description = "Redis holds the event", body = Accepted), PostErrors))]
 async fn post_event(
     State(state): State<Arc<AppState>>,
     key: Option<Extension<Authenticated>>,
@@ -76,17 +120,22 @@ async fn post_event(
         }
     };
     if let Some(Extension(key)) = &key {
-        scope_event(Some(key), &mut event, shop_given(&bytes)).map_err(IngestError::Forbidden)?;
+        scope_event(Some(key), &mut event, shop_given(&bytes))
+            .map_err(|e| IngestError::Forbidden(e.to_string()))?;
     }
     publish(&state, vec![event.to_json()]).await?;
     tracing::debug!(event_id = %event.event_id, "event accepted");
-    let body = json!({"status": "accepted", "event_id": event.event_id});
+    let body = Accepted {
+        status: "accepted",
+        event_id: event.event_id,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 /// One refused event of a batch.
-#[derive(Debug, Serialize)]
-struct Rejected {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rejected {
+    /// The event's place in `events`, from 0.
     index: usize,
     error: String,
     details: Vec<FieldError>,
@@ -94,6 +143,12 @@ struct Rejected {
 
 /// `POST /v1/events/batch`: `{"events":[…]}`; each event is judged on its own, and the valid
 /// ones go to Redis in one round trip.
+#[utoipa::path(post, path = "/v1/events/batch", operation_id = "post_batch", tag = "events",
+    request_body(description = "JSON; as `text/plain` too, as `navigator.sendBeacon` sends it", content(
+        (BatchBody = "application/json"),
+        (BatchBody = "text/plain"),
+    )),
+    responses((status = 202, description = "The valid events are held by Redis; the others are listed", body = BatchAccepted), PostErrors))]
 async fn post_batch(
     State(state): State<Arc<AppState>>,
     key: Option<Extension<Authenticated>>,
@@ -124,6 +179,7 @@ async fn post_batch(
                     }
                     Err(error) => {
                         out_of_scope += 1;
+                        let error = error.to_string();
                         let details = vec![FieldError::new("shop_id", error.clone())];
                         rejected.push(Rejected {
                             index,
@@ -167,13 +223,29 @@ async fn post_batch(
     let accepted_count = accepted.len();
     publish(&state, accepted).await?;
     // The ids let a client retry the same events idempotently after a lost answer.
-    let body = json!({"accepted": accepted_count, "event_ids": event_ids, "rejected": rejected});
+    let body = BatchAccepted {
+        accepted: accepted_count,
+        event_ids,
+        rejected,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
+/// `GET /v1/health`: `200` while the process is up.
+#[utoipa::path(get, path = "/v1/health", operation_id = "health", tag = "service", security(()),
+    responses((status = 200, description = "The process is up", body = Health)))]
+async fn health() -> Json<Health> {
+    events_core::http::health().await
+}
+
 /// `GET /v1/ready`: `200` while Redis answers.
+#[utoipa::path(get, path = "/v1/ready", operation_id = "ready", tag = "service", security(()),
+    responses(
+        (status = 200, description = "Redis answers", body = Health),
+        (status = 503, description = "Not ready, and why", body = Health),
+    ))]
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    readiness(state.publisher.ping().await.map_err(|e| e.to_string()))
+    readiness(state.publisher.ping().await)
 }
 
 async fn publish(state: &AppState, payloads: Vec<String>) -> Result<(), IngestError> {
@@ -397,6 +469,20 @@ fn batch_items(
 
 #[cfg(test)]
 mod tests {
+    /// Routes come only from annotated handlers through [`super::api`], which puts them in
+    /// the document.
+    #[test]
+    fn no_route_bypasses_the_document() {
+        let sources = [include_str!("routes.rs"), include_str!("lib.rs")];
+        let plain = sources
+            .iter()
+            .flat_map(|source| source.lines())
+            .map(str::trim)
+            .filter(|line| line.starts_with(".route(") || line.starts_with(".nest("))
+            .count();
+        assert_eq!(plain, 0);
+    }
+
     use proptest::prelude::*;
 
     use super::*;
@@ -442,8 +528,9 @@ mod tests {
             .prop_map(|(wrapper, events)| wrapper.replace("EVENTS", &events.join(",")))
     }
 
-    fn answer(result: Result<Vec<Judgement>, IngestError>) -> Result<Vec<Judgement>, String> {
-        result.map_err(|error| format!("{error:?}"))
+    /// What a judgement says, accepted events or refusal, as comparable text.
+    fn answer(result: Result<Vec<Judgement>, IngestError>) -> String {
+        format!("{result:?}")
     }
 
     fn server_id() -> String {

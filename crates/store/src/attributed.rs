@@ -1,7 +1,7 @@
 //! The attributed pass: what needs each event's session attribution, read from the raw
 //! events through [`ReadBackend::attributed_events`] — the rows of a breakdown (spec §10) and
 //! the session metrics and returning people of a summary. The rules are the domain's
-//! ([`domain::sessions`], [`domain::metrics`]); this module only groups the events.
+//! ([`domain::sessions`], [`domain::formulas`]); this module only groups the events.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +10,7 @@ use super::backend::{AttributedEvent, ReadBackend};
 use super::filter::EventFilter;
 use domain::attribution::{BreakdownDimension, Filters};
 use domain::event::EventType;
-use domain::metrics::BreakdownRow;
+use domain::formulas::BreakdownRow;
 use domain::people::{FastHash, fingerprint};
 use domain::sessions::{SessionCounts, SessionTally, VisitorCounts};
 use domain::sums::Sums;
@@ -38,7 +38,7 @@ impl Group {
 }
 
 /// The rows of a breakdown of the events of `filter` that `filters` select, one per value
-/// (unranked: [`domain::metrics::rank_breakdown`] ranks them).
+/// (unranked: [`domain::formulas::rank_breakdown`] ranks them).
 pub fn breakdown(
     store: &dyn ReadBackend,
     filter: &EventFilter,

@@ -38,6 +38,14 @@ pub struct AttributedEvent<'a> {
     pub attributed: Attributed<'a>,
 }
 
+/// The two blobs of a day row of people ([`people_days`](super::people_days)): a range holding
+/// the whole day reads only the first, small one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayPart {
+    Whole,
+    Buckets,
+}
+
 /// The reads of one consistent snapshot of a store.
 pub trait ReadBackend {
     /// Hands `visit` each rollup row asked for: its bucket start, its value and its sums.
@@ -90,11 +98,13 @@ pub trait ReadBackend {
     /// raw events (`None`: from the first event on).
     fn people_since(&self) -> Result<Option<i64>, StoreError>;
 
-    /// Hands `visit` the people blob of `shop` for the rolled-up `day`, if it has one.
+    /// Hands `visit` one part of the people blobs of `shop` for the rolled-up `day`, if it
+    /// has a row.
     fn people_day(
         &self,
         shop: &str,
         day: i64,
+        part: DayPart,
         visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 

@@ -41,6 +41,16 @@ pub(super) fn forget_days(
     Ok(())
 }
 
+/// Deletes every shop's day rows of `days`: a session they folded as contained in its day has
+/// gained an event on another ([`session_spans`](super::session_spans)).
+pub(super) fn forget_whole_days(transaction: &Connection, days: &[i64]) -> Result<(), StoreError> {
+    let mut delete_day = transaction.prepare_cached("DELETE FROM people_days WHERE day = ?1")?;
+    for day in days {
+        delete_day.execute([day])?;
+    }
+    Ok(())
+}
+
 /// Rolls up the earliest ended day that has events but no day rows and is not `busy`, in one
 /// immediate transaction; returns that day, or `None` when there is none.
 pub fn roll_up_next_day(
@@ -54,13 +64,15 @@ pub fn roll_up_next_day(
     };
     let mut people = people_days::build(&transaction, day)?;
     let mut write = transaction.prepare_cached(
-        "INSERT OR REPLACE INTO people_days (shop_id, day, people) VALUES (?1, ?2, ?3)",
+        "INSERT OR REPLACE INTO people_days (shop_id, day, whole, buckets) VALUES (?1, ?2, ?3, ?4)",
     )?;
     // Every shop with events gets a row, empty when its events name nobody; the all-shops
     // row marks the day as rolled up.
     for shop in shops_with_events(&transaction, day)? {
-        let blob = people.remove(&shop).unwrap_or_default();
-        write.execute(params![shop, day, blob])?;
+        let blobs = people
+            .remove(&shop)
+            .unwrap_or_else(people_days::DayBlobs::empty);
+        write.execute(params![shop, day, blobs.whole, blobs.buckets])?;
     }
     drop(write);
     transaction.commit()?;

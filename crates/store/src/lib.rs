@@ -3,7 +3,7 @@
 //!
 //! A question goes one way: the [`plan`] cuts its range into spans, the readers ([`read`] for
 //! sums, [`people`] for visitors and sessions) fetch those spans through the [`backend`]
-//! reads — rollup rows, day rows of people, raw rows — and [`domain::metrics`] turns what they
+//! reads — rollup rows, day rows of people, raw rows — and [`domain::formulas`] turns what they
 //! return into numbers. The writer adds each batch to the raw rows and the rollups in one
 //! transaction.
 //!
@@ -23,7 +23,8 @@
 //! | [`sqlite_segment`] | SQLite's answers to the attributed reads: events with their session's attribution, filtered |
 //! | [`filter`] | which events a question looks at: a shop and a time range |
 //! | [`days`] | day rows of people, rolled up once a UTC day has ended, forgotten when it gains events |
-//! | [`people_days`] | the day rows' visitors and sessions per 15-minute bucket, as blobs |
+//! | [`people_days`] | the day rows' people: the whole day summarised, and per 15-minute bucket |
+//! | [`session_spans`] | the first and last day of each session, which decide what a day row may fold |
 //! | [`people`] | the people pass: visitors, sessions and session funnels over a range |
 //! | [`varint`] | the integers of the day rows' blobs |
 //! | [`pool`] | read connections for the analytics service |
@@ -50,6 +51,7 @@ pub mod read;
 pub mod retention;
 pub mod rollups;
 pub mod segment;
+pub mod session_spans;
 pub mod sqlite_reads;
 pub mod sqlite_segment;
 pub mod varint;

@@ -8,7 +8,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{StoreError, rollups};
+use super::{StoreError, rollups, session_spans};
 
 /// Each step, in order. Never edit a released step: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -234,11 +234,31 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN country TEXT;
     ALTER TABLE events ADD COLUMN is_bot INTEGER NOT NULL DEFAULT 0;
     ",
-    // v7: each session's attribution, from its first stored event and its first page view,
+    // v7: day rows of people in two parts, the whole day summarised (visitors as a sketch when
+    // many, sessions contained in the day as counts) first, the buckets after; and the days
+    // each session spans (store/session_spans.rs), which decide what is contained. Day rows
+    // are derived: the old ones are dropped and the consumer rolls the days up again.
+    "
+    DROP TABLE people_days;
+    CREATE TABLE people_days (
+        shop_id TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        whole BLOB NOT NULL,
+        buckets BLOB NOT NULL,
+        PRIMARY KEY (shop_id, day)
+    );
+    CREATE TABLE session_spans (
+        session INTEGER PRIMARY KEY,
+        first_day INTEGER NOT NULL,
+        last_day INTEGER NOT NULL
+    );
+    ",
+    // v8: each session's attribution, from its first stored event and its first page view,
     // and each visitor's first event and first purchase (store/attribution.rs), kept by the
     // writer in the insert's transaction; filled here from the events already stored. Bots
     // count nowhere. The people index gains `is_bot`, so that leaving bots out of the people
-    // passes keeps them on the index alone.
+    // passes keeps them on the index alone. Day rows and rollups written before counted bots:
+    // the day rows are dropped (the consumer rolls the days up again), the rollups summed again.
     "
     CREATE TABLE sessions (
         shop_id TEXT NOT NULL,
@@ -293,11 +313,15 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX events_time_people;
     CREATE INDEX events_time_people ON events
         (ts_micros, shop_id, event_type, session_id, visitor_id, product_id, is_bot);
+    DELETE FROM people_days;
     ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.
-const REBUILDS_ROLLUPS: &[i64] = &[5];
+const REBUILDS_ROLLUPS: &[i64] = &[5, 8];
+
+/// The steps after which the session spans are read again from the raw events.
+const REBUILDS_SESSION_SPANS: &[i64] = &[7];
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -313,12 +337,17 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
         });
     }
     let mut rebuild = false;
+    let mut rebuild_spans = false;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
         transaction.execute_batch(step)?;
         transaction.pragma_update(None, "user_version", version)?;
         tracing::info!(version, "applied store migration");
         rebuild |= REBUILDS_ROLLUPS.contains(&version);
+        rebuild_spans |= REBUILDS_SESSION_SPANS.contains(&version);
+    }
+    if rebuild_spans {
+        session_spans::rebuild(&transaction)?;
     }
     if rebuild {
         rollups::rebuild(&transaction)?;

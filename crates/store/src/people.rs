@@ -1,9 +1,8 @@
 //! The people pass: visitors, sessions, cart abandonment and session funnels over a range,
 //! read in time order. Rolled-up days (see [`days`](super::days)) are read from their day
-//! rows, which hold for the whole day and per 15-minute bucket the distinct visitors and what
-//! each session did; the rest is read from the raw rows. The rules themselves are [`domain::people`]'s.
-
-use std::collections::HashSet;
+//! rows: a day the range holds whole as its [`DayPeople`] summary, a day it cuts per
+//! 15-minute bucket (distinct visitors and what each session did); the rest is read from the
+//! raw rows. The rules themselves are [`domain::people`]'s.
 
 use super::StoreError;
 use super::backend::ReadBackend;
@@ -11,12 +10,15 @@ use super::filter::EventFilter;
 use super::grain::{BUCKET_MICROS, DAY_MICROS, day_of};
 use super::people_days;
 use super::plan::{Plan, Stretch, stretches};
-use domain::people::{BucketPeople, FastHash, PeopleCounts, PersonEvent, Tally};
+use domain::distinct::Distinct;
+use domain::people::{BucketPeople, DayPeople, PeopleCounts, PersonEvent, Tally};
 
 /// What a pass sees next, in time order.
 enum Seen<'a> {
     Event(&'a PersonEvent),
     Bucket(&'a BucketPeople),
+    /// A whole day, starting at the given time.
+    Day(i64, &'a DayPeople),
 }
 
 impl Seen<'_> {
@@ -24,14 +26,15 @@ impl Seen<'_> {
         match self {
             Seen::Event(event) => event.ts_micros,
             Seen::Bucket(bucket) => bucket.start,
+            Seen::Day(start, _) => *start,
         }
     }
 }
 
 /// Walks a filter in time order: rolled-up days' whole buckets from their day rows, the rest
 /// from raw rows. With `product_id` or [`Plan::Raw`], everything is raw (day rows are not
-/// kept per product). With `whole_days`, a rolled-up day wholly inside the range comes as one
-/// bucket starting at the day's start.
+/// kept per product). With `whole_days`, a rolled-up day wholly inside the range comes as its
+/// [`DayPeople`].
 fn walk(
     store: &dyn ReadBackend,
     filter: &EventFilter,
@@ -59,8 +62,15 @@ fn walk(
                     visit(Seen::Event(event));
                 })?;
             }
+            Stretch::Day { day, from, to }
+                if whole_days && from == day && to == day + DAY_MICROS =>
+            {
+                if let Some(people) = people_days::read_day(store, shop, day)? {
+                    visit(Seen::Day(day, &people));
+                }
+            }
             Stretch::Day { day, from, to } => {
-                people_days::read(store, shop, day, (from, to), whole_days, |bucket| {
+                people_days::read(store, shop, day, (from, to), |bucket| {
                     visit(Seen::Bucket(bucket));
                 })?;
             }
@@ -81,6 +91,7 @@ pub fn people(
     walk(store, filter, product_id, (plan, true), |seen| match seen {
         Seen::Event(event) => tally.add(event),
         Seen::Bucket(bucket) => tally.add_bucket(bucket),
+        Seen::Day(_, day) => tally.add_day(day),
     })?;
     Ok(tally.finish())
 }
@@ -109,24 +120,26 @@ pub fn visitors_by_slot(
     // A UTC day may come at once only if no slot starts inside it.
     let whole_days = starts.iter().all(|s| s.rem_euclid(DAY_MICROS) == 0);
     let mut slot = 0;
-    let mut seen: HashSet<u64, FastHash> = HashSet::default();
+    let mut seen = Distinct::default();
     walk(store, &range, None, (plan, whole_days), |next| {
         let time = next.time();
         let moved = slot;
         while slot + 1 < starts.len() && starts[slot + 1] <= time {
             slot += 1;
         }
-        if slot != moved {
-            seen.clear();
+        if slot != moved
+            && let Some(count) = counts.get_mut(moved)
+        {
+            *count = std::mem::take(&mut seen).count();
         }
-        let Some(count) = counts.get_mut(slot) else {
-            return;
-        };
-        let mut add = |visitor: u64| *count += u64::from(seen.insert(visitor));
         match next {
-            Seen::Event(event) => event.visitor.into_iter().for_each(&mut add),
-            Seen::Bucket(bucket) => bucket.visitors.iter().copied().for_each(&mut add),
+            Seen::Event(event) => event.visitor.into_iter().for_each(|v| seen.insert(v)),
+            Seen::Bucket(bucket) => bucket.visitors.iter().for_each(|&v| seen.insert(v)),
+            Seen::Day(_, day) => seen.merge(&day.visitors),
         }
     })?;
+    if let Some(count) = counts.get_mut(slot) {
+        *count = seen.count();
+    }
     Ok(counts)
 }

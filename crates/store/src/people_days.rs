@@ -1,29 +1,59 @@
-//! The people blob of a day's row (see [`days`](super::days)): the distinct visitors and what
-//! each session did (its [`SessionRun`]) over the whole day, and per 15-minute bucket of the
-//! day that has events with people, built from the day's raw rows in time order. A range
-//! holding the whole day reads the first entry only; one cutting it reads buckets.
+//! The people of a day's row (see [`days`](super::days)), in two blobs, built from the day's
+//! raw rows in time order:
 //!
-//! Layout, per entry: its index (96 for the whole day, first; then the buckets' 0–95 in time
-//! order), the number of visitors and their fingerprints (8 bytes each, ascending), the number
-//! of sessions and per session its fingerprint (8 bytes) and its run (2 bytes), ascending.
+//! - **whole day** ([`DayPeople`]): the day's distinct visitors ([`Distinct`]: exact
+//!   fingerprints, or a sketch when many), the sessions contained in the day (no event on any
+//!   other day, per [`session_spans`](super::session_spans)) counted by the state the day leaves
+//!   them in, and every other session's fingerprint and run. A range holding the whole day reads
+//!   only this, a few kilobytes plus the spanning sessions.
+//! - **buckets** ([`BucketPeople`]): per 15-minute bucket with people, its exact visitors and
+//!   each session's run, for a range that cuts the day (a zone's midnight, a short range).
+//!
+//! Layout of the whole day: the [`Distinct`] encoding, 16 varint counts by session state, the
+//! number of spanning sessions and per session its fingerprint (8 bytes) and run (2 bytes),
+//! ascending. Of the buckets, per entry: the bucket's index in the day (0–95, in time order),
+//! the number of visitors and their fingerprints (8 bytes each, ascending), the number of
+//! sessions and per session its fingerprint and run, ascending.
 
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 
 use super::StoreError;
-use super::backend::ReadBackend;
+use super::backend::{DayPart, ReadBackend};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, bucket_of};
-use super::varint;
-use domain::people::{BucketPeople, FastHash, PersonEvent, SessionRun};
+use super::{session_spans, varint};
+use domain::distinct::Distinct;
+use domain::people::{BucketPeople, DayPeople, FastHash, PersonEvent, SessionRun, SessionState};
+
+/// A day row's two blobs.
+pub(super) struct DayBlobs {
+    pub whole: Vec<u8>,
+    pub buckets: Vec<u8>,
+}
+
+impl DayBlobs {
+    /// The blobs of a shop whose events that day name no visitor and no session.
+    pub(super) fn empty() -> DayBlobs {
+        let mut whole = Vec::new();
+        Distinct::default().encode(&mut whole);
+        [0u64; SessionState::COUNT + 1]
+            .iter()
+            .for_each(|&zero| varint::put_u64(&mut whole, zero));
+        DayBlobs {
+            whole,
+            buckets: Vec::new(),
+        }
+    }
+}
 
 /// The people blobs of every shop with such events in the day starting at `day`, and of all
 /// shops under [`ALL_SHOPS`].
 pub(super) fn build(
     connection: &Connection,
     day: i64,
-) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+) -> Result<HashMap<String, DayBlobs>, StoreError> {
     let mut all_shops = Builder::new(day);
     let mut per_shop: Vec<Builder> = Vec::new();
     let whole_day = EventFilter {
@@ -38,19 +68,16 @@ pub(super) fn build(
         }
         per_shop[event.shop].add(event);
     })?;
-    let mut blobs: HashMap<String, Vec<u8>> = shops
-        .into_iter()
-        .zip(per_shop)
-        .map(|(shop, builder)| (shop, builder.finish()))
-        .collect();
-    blobs.insert(ALL_SHOPS.to_owned(), all_shops.finish());
+    let mut contained = session_spans::contained_in(connection, day)?;
+    let mut blobs = HashMap::new();
+    for (shop, builder) in shops.into_iter().zip(per_shop) {
+        blobs.insert(shop, builder.finish(&mut contained)?);
+    }
+    blobs.insert(ALL_SHOPS.to_owned(), all_shops.finish(&mut contained)?);
     Ok(blobs)
 }
 
-/// The index of the entry that covers the whole day, written before the buckets' entries.
-const WHOLE_DAY: u64 = (DAY_MICROS / BUCKET_MICROS) as u64;
-
-/// Distinct visitors and each session's run over some stretch of one shop's events.
+/// Distinct visitors and each session's run over one bucket of one shop's events.
 #[derive(Default)]
 struct People {
     visitors: HashSet<u64, FastHash>,
@@ -71,27 +98,32 @@ impl People {
     /// Appends the entry `index` and empties the sets.
     fn write(&mut self, index: u64, blob: &mut Vec<u8>) {
         let mut visitors: Vec<u64> = self.visitors.drain().collect();
-        let mut sessions: Vec<(u64, SessionRun)> = self.sessions.drain().collect();
         visitors.sort_unstable();
-        sessions.sort_unstable_by_key(|(session, _)| *session);
         varint::put_u64(blob, index);
         varint::put_u64(blob, visitors.len() as u64);
         for visitor in visitors {
             blob.extend_from_slice(&visitor.to_le_bytes());
         }
-        varint::put_u64(blob, sessions.len() as u64);
-        for (session, run) in sessions {
-            blob.extend_from_slice(&session.to_le_bytes());
-            blob.extend_from_slice(&run.to_bytes());
-        }
+        put_runs(blob, self.sessions.drain().collect());
     }
 }
 
-/// Builds one shop's blob from its events in time order: the whole day's people, and each
+/// The number of runs, then each session's fingerprint and run, ascending.
+fn put_runs(blob: &mut Vec<u8>, mut sessions: Vec<(u64, SessionRun)>) {
+    sessions.sort_unstable_by_key(|(session, _)| *session);
+    varint::put_u64(blob, sessions.len() as u64);
+    for (session, run) in sessions {
+        blob.extend_from_slice(&session.to_le_bytes());
+        blob.extend_from_slice(&run.to_bytes());
+    }
+}
+
+/// Builds one shop's blobs from its events in time order: the whole day's people, and each
 /// bucket's.
 struct Builder {
     day: i64,
-    whole_day: People,
+    visitors: Distinct,
+    sessions: HashMap<u64, SessionRun, FastHash>,
     buckets: Vec<u8>,
     bucket: Option<i64>,
     in_bucket: People,
@@ -101,7 +133,8 @@ impl Builder {
     fn new(day: i64) -> Builder {
         Builder {
             day,
-            whole_day: People::default(),
+            visitors: Distinct::default(),
+            sessions: HashMap::default(),
             buckets: Vec::new(),
             bucket: None,
             in_bucket: People::default(),
@@ -114,7 +147,13 @@ impl Builder {
             self.close_bucket();
             self.bucket = Some(bucket);
         }
-        self.whole_day.add(event);
+        if let Some(visitor) = event.visitor {
+            self.visitors.insert(visitor);
+        }
+        if let Some(session) = event.session {
+            let run = self.sessions.entry(session).or_insert(SessionRun::EMPTY);
+            *run = run.then(SessionRun::of(event.event_type));
+        }
         self.in_bucket.add(event);
     }
 
@@ -125,89 +164,150 @@ impl Builder {
         }
     }
 
-    fn finish(mut self) -> Vec<u8> {
+    /// The two blobs; `contained` tells whether a session has events on this day only.
+    fn finish(
+        mut self,
+        contained: &mut impl FnMut(u64) -> Result<bool, StoreError>,
+    ) -> Result<DayBlobs, StoreError> {
         self.close_bucket();
-        let mut blob = Vec::with_capacity(self.buckets.len() * 2);
-        self.whole_day.write(WHOLE_DAY, &mut blob);
-        blob.append(&mut self.buckets);
-        blob
+        let mut by_state = [0u64; SessionState::COUNT];
+        let mut spanning = Vec::new();
+        for (session, run) in self.sessions {
+            if contained(session)? {
+                by_state[SessionState::after(run).index()] += 1;
+            } else {
+                spanning.push((session, run));
+            }
+        }
+        let mut whole = Vec::new();
+        self.visitors.encode(&mut whole);
+        by_state
+            .iter()
+            .for_each(|&count| varint::put_u64(&mut whole, count));
+        put_runs(&mut whole, spanning);
+        Ok(DayBlobs {
+            whole,
+            buckets: self.buckets,
+        })
     }
 }
 
+/// The whole day's people of the day row of `shop` (all shops when `None`) for the rolled-up
+/// day starting at `day`; `None` when the shop has no row (it had no events that day).
+pub fn read_day(
+    store: &dyn ReadBackend,
+    shop: Option<&str>,
+    day: i64,
+) -> Result<Option<DayPeople>, StoreError> {
+    let mut people = None;
+    store.people_day(
+        shop.unwrap_or(ALL_SHOPS),
+        day,
+        DayPart::Whole,
+        &mut |blob| {
+            people =
+                Some(decode_day(blob).map_err(|reason| {
+                    StoreError::Corrupt(format!("people of day {day}: {reason}"))
+                })?);
+            Ok(())
+        },
+    )?;
+    Ok(people)
+}
+
+fn decode_day(mut blob: &[u8]) -> Result<DayPeople, &'static str> {
+    let visitors = Distinct::decode(&mut blob)?;
+    let mut contained = [0u64; SessionState::COUNT];
+    for count in &mut contained {
+        *count = varint::take_u64(&mut blob)?;
+    }
+    let spanning = take_runs(&mut blob)?;
+    if !blob.is_empty() {
+        return Err("bytes after the whole day");
+    }
+    Ok(DayPeople {
+        visitors,
+        contained,
+        spanning,
+    })
+}
+
+/// Reads what [`put_runs`] wrote.
+fn take_runs(blob: &mut &[u8]) -> Result<Vec<(u64, SessionRun)>, &'static str> {
+    let n = usize::try_from(varint::take_u64(blob)?).map_err(|_| "count too large")?;
+    let bytes = n
+        .checked_mul(10)
+        .filter(|bytes| *bytes <= blob.len())
+        .ok_or("truncated entry")?;
+    let entries = varint::take_bytes(blob, bytes)?;
+    entries
+        .chunks_exact(10)
+        .map(|entry| {
+            Ok((
+                fingerprint_at(entry),
+                SessionRun::from_bytes([entry[8], entry[9]])?,
+            ))
+        })
+        .collect()
+}
+
+fn fingerprint_at(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
 /// Hands `visit` the people of the buckets starting in `[from, to)` of the day row of `shop`
-/// (all shops when `None`) for the rolled-up day starting at `day`, in time order; when
-/// `[from, to)` is the whole day and `whole_days` allows it, the whole day's people at once
-/// (as one bucket starting at `day`). A shop without a row had no events that day.
+/// (all shops when `None`) for the rolled-up day starting at `day`, in time order. A shop
+/// without a row had no events that day.
 pub fn read(
     store: &dyn ReadBackend,
     shop: Option<&str>,
     day: i64,
     (from, to): (i64, i64),
-    whole_days: bool,
     mut visit: impl FnMut(&BucketPeople),
 ) -> Result<(), StoreError> {
-    let whole_day = whole_days && from == day && to == day + DAY_MICROS;
-    store.people_day(shop.unwrap_or(ALL_SHOPS), day, &mut |blob| {
-        decode(blob, day, whole_day, |bucket| {
-            if (from..to).contains(&bucket.start) {
-                visit(bucket);
-            }
-        })
-        .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
-    })
+    store.people_day(
+        shop.unwrap_or(ALL_SHOPS),
+        day,
+        DayPart::Buckets,
+        &mut |blob| {
+            decode_buckets(blob, day, |bucket| {
+                if (from..to).contains(&bucket.start) {
+                    visit(bucket);
+                }
+            })
+            .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
+        },
+    )
 }
 
-/// Decodes the whole day's entry (`whole_day`) or else every bucket's.
-fn decode(
+/// Decodes every bucket's entry.
+fn decode_buckets(
     mut blob: &[u8],
     day: i64,
-    whole_day: bool,
     mut visit: impl FnMut(&BucketPeople),
 ) -> Result<(), &'static str> {
     let mut bucket = BucketPeople::default();
-    let count = |blob: &mut &[u8], width: usize| -> Result<usize, &'static str> {
-        let n = usize::try_from(varint::take_u64(blob)?).map_err(|_| "count too large")?;
-        n.checked_mul(width)
-            .filter(|bytes| *bytes <= blob.len())
-            .ok_or("truncated entry")?;
-        Ok(n)
-    };
-    let fingerprint = |bytes: &[u8]| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[..8]);
-        u64::from_le_bytes(word)
-    };
     while !blob.is_empty() {
         let index = varint::take_u64(&mut blob)?;
-        if index > WHOLE_DAY {
+        if index >= (DAY_MICROS / BUCKET_MICROS) as u64 {
             return Err("bucket outside the day");
         }
-        let wanted = (index == WHOLE_DAY) == whole_day;
-        let visitors = count(&mut blob, 8)?;
-        let visitor_bytes = varint::take_bytes(&mut blob, visitors * 8)?;
-        let sessions = count(&mut blob, 10)?;
-        let session_bytes = varint::take_bytes(&mut blob, sessions * 10)?;
-        if !wanted {
-            continue;
-        }
-        bucket.start = if whole_day {
-            day
-        } else {
-            day + index as i64 * BUCKET_MICROS
-        };
+        let visitors =
+            usize::try_from(varint::take_u64(&mut blob)?).map_err(|_| "count too large")?;
+        let visitor_bytes = visitors
+            .checked_mul(8)
+            .filter(|bytes| *bytes <= blob.len())
+            .ok_or("truncated entry")?;
+        let visitor_bytes = varint::take_bytes(&mut blob, visitor_bytes)?;
+        bucket.start = day + index as i64 * BUCKET_MICROS;
         bucket.visitors.clear();
         bucket
             .visitors
-            .extend(visitor_bytes.chunks_exact(8).map(fingerprint));
-        bucket.sessions.clear();
-        for entry in session_bytes.chunks_exact(10) {
-            let run = SessionRun::from_bytes([entry[8], entry[9]])?;
-            bucket.sessions.push((fingerprint(entry), run));
-        }
+            .extend(visitor_bytes.chunks_exact(8).map(fingerprint_at));
+        bucket.sessions = take_runs(&mut blob)?;
         visit(&bucket);
-        if whole_day {
-            return Ok(());
-        }
     }
     Ok(())
 }
@@ -218,7 +318,7 @@ mod tests {
     use domain::event::EventType;
 
     #[test]
-    fn buckets_survive_the_blob_and_damage_is_an_error() {
+    fn days_survive_the_blobs_and_damage_is_an_error() {
         let day = 3 * DAY_MICROS;
         let mut builder = Builder::new(day);
         let event = |minute: i64, event_type, session, visitor| PersonEvent {
@@ -231,10 +331,14 @@ mod tests {
         builder.add(&event(1, EventType::PageView, Some(7), Some(70)));
         builder.add(&event(2, EventType::AddToCart, Some(7), Some(70)));
         builder.add(&event(3, EventType::PageView, None, Some(71)));
+        builder.add(&event(4, EventType::PageView, Some(8), Some(71)));
         builder.add(&event(100, EventType::Purchase, Some(7), None));
-        let blob = builder.finish();
+        // Session 8 has events on another day too; session 7 only on this one.
+        let blobs = builder
+            .finish(&mut |session| Ok(session == 7))
+            .expect("builds");
         let mut buckets = Vec::new();
-        decode(&blob, day, false, |bucket| {
+        decode_buckets(&blobs.buckets, day, |bucket| {
             buckets.push((
                 bucket.start,
                 bucket.visitors.clone(),
@@ -242,12 +346,12 @@ mod tests {
             ));
         })
         .expect("decodes");
-        let view_then_cart =
-            SessionRun::of(EventType::PageView).then(SessionRun::of(EventType::AddToCart));
+        let view = SessionRun::of(EventType::PageView);
+        let view_then_cart = view.then(SessionRun::of(EventType::AddToCart));
         assert_eq!(
             buckets,
             vec![
-                (day, vec![70, 71], vec![(7, view_then_cart)]),
+                (day, vec![70, 71], vec![(7, view_then_cart), (8, view)]),
                 (
                     day + 6 * BUCKET_MICROS,
                     vec![],
@@ -255,19 +359,23 @@ mod tests {
                 ),
             ]
         );
-        let mut whole = Vec::new();
-        decode(&blob, day, true, |entry| {
-            whole.push((entry.start, entry.visitors.clone(), entry.sessions.clone()));
-        })
-        .expect("decodes");
-        let all_day = view_then_cart.then(SessionRun::of(EventType::Purchase));
-        assert_eq!(whole, vec![(day, vec![70, 71], vec![(7, all_day)])]);
-        for cut in 1..blob.len() {
-            // A cut between two entries reads as fewer buckets; any other is an error.
-            let _ = decode(&blob[..cut], day, false, |_| {});
+        let whole = decode_day(&blobs.whole).expect("decodes");
+        assert_eq!(whole.visitors.count(), 2);
+        assert_eq!(whole.spanning, vec![(8, view)]);
+        let bought = SessionState::after(view_then_cart.then(SessionRun::of(EventType::Purchase)));
+        let mut contained = [0; SessionState::COUNT];
+        contained[bought.index()] = 1;
+        assert_eq!(whole.contained, contained);
+        for blob in [&blobs.whole, &blobs.buckets] {
+            for cut in 1..blob.len() {
+                // A cut between two bucket entries reads as fewer buckets; any other is an error.
+                let _ = decode_buckets(&blob[..cut], day, |_| {});
+                let _ = decode_day(&blob[..cut]);
+            }
         }
-        assert!(decode(&blob[..blob.len() - 1], day, false, |_| {}).is_err());
-        assert!(decode(&[97, 0, 0], day, false, |_| {}).is_err());
-        assert!(decode(&[0, 0xff, 0xff, 0xff, 0x0f], day, false, |_| {}).is_err());
+        assert!(decode_day(&blobs.whole[..blobs.whole.len() - 1]).is_err());
+        assert!(decode_buckets(&blobs.buckets[..blobs.buckets.len() - 1], day, |_| {}).is_err());
+        assert!(decode_buckets(&[96, 0, 0], day, |_| {}).is_err());
+        assert!(decode_buckets(&[0, 0xff, 0xff, 0xff, 0x0f], day, |_| {}).is_err());
     }
 }

@@ -27,6 +27,15 @@ impl Drop for AbandonOnDrop {
     }
 }
 
+/// Why the store is not ready (`GET /api/ready` answers `503` with it).
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("schema version {found}, expected {expected}")]
+    Schema { found: i64, expected: i64 },
+}
+
 /// A handful of read-only connections to one database file.
 pub struct ReadPool {
     path: PathBuf,
@@ -73,18 +82,15 @@ impl ReadPool {
     }
 
     /// Whether the store answers and its schema is the one this build reads.
-    pub async fn check_ready(self: &Arc<Self>) -> Result<(), String> {
-        let version = self
-            .run(migrations::version)
-            .await
-            .map_err(|e| e.to_string())?;
+    pub async fn check_ready(self: &Arc<Self>) -> Result<(), NotReady> {
+        let version = self.run(migrations::version).await?;
         if version == migrations::LATEST_VERSION {
             Ok(())
         } else {
-            Err(format!(
-                "schema version {version}, expected {}",
-                migrations::LATEST_VERSION
-            ))
+            Err(NotReady::Schema {
+                found: version,
+                expected: migrations::LATEST_VERSION,
+            })
         }
     }
 

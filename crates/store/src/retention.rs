@@ -10,7 +10,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::grain::{DAY_MICROS, day_of};
-use super::{StoreError, rollups};
+use super::{StoreError, rollups, session_spans};
 
 /// What one retention pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,7 @@ pub fn apply(
     rollups::fold(&transaction)?;
     let deleted = transaction.execute("DELETE FROM events WHERE ts_micros < ?1", [horizon])?;
     transaction.execute("DELETE FROM people_days WHERE day < ?1", [horizon])?;
+    session_spans::forget_before(&transaction, horizon)?;
     transaction.execute(
         "UPDATE retention SET people_since = MAX(COALESCE(people_since, ?1), ?1)",
         [horizon],

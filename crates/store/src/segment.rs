@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::StoreError;
-use super::backend::{AttributedEvent, ReadBackend, RollupRows};
+use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::plan::Plan;
 use domain::attribution::Filters;
@@ -144,6 +144,7 @@ impl ReadBackend for Segment<'_> {
         &self,
         _shop: &str,
         _day: i64,
+        _part: DayPart,
         _visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         Ok(())

@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::backend::{AttributedEvent, ReadBackend, RollupRows};
+use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
 use domain::attribution::Filters;
@@ -165,10 +165,15 @@ impl ReadBackend for Connection {
         &self,
         shop: &str,
         day: i64,
+        part: DayPart,
         visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut statement =
-            self.prepare_cached("SELECT people FROM people_days WHERE shop_id = ?1 AND day = ?2")?;
+        // SQLite reads a row's payload only up to the column asked for, and `whole` comes
+        // first: a whole day never reads the buckets' pages.
+        let mut statement = self.prepare_cached(match part {
+            DayPart::Whole => "SELECT whole FROM people_days WHERE shop_id = ?1 AND day = ?2",
+            DayPart::Buckets => "SELECT buckets FROM people_days WHERE shop_id = ?1 AND day = ?2",
+        })?;
         let mut rows = statement.query(params![shop, day])?;
         match rows.next()? {
             Some(row) => visit(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?),

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 
 use super::grain::{ALL_SHOPS, day_of};
-use super::{StoreError, Synchronous, attribution, days, rollups};
+use super::{StoreError, Synchronous, attribution, days, rollups, session_spans};
 use domain::event::{Event, format_utc};
+use domain::people::fingerprint;
 
 /// The writer folds the raw rows past the rollups' watermark into them (see
 /// [`rollups`](super::rollups)) once this many are waiting…
@@ -77,6 +78,7 @@ impl Writer {
         let transaction = self.connection.transaction()?;
         let mut outcome = InsertOutcome::default();
         let mut touched_days: Vec<(&str, i64)> = Vec::new();
+        let mut session_days: Vec<(u64, i64)> = Vec::new();
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO events (
@@ -122,6 +124,9 @@ impl Writer {
                     attribution::record(&transaction, event, transaction.last_insert_rowid())?;
                     let day = day_of(event.timestamp.timestamp_micros());
                     touched_days.extend([(event.shop_id.as_str(), day), (ALL_SHOPS, day)]);
+                    if let Some(session) = &event.session_id {
+                        session_days.push((fingerprint(session), day));
+                    }
                 } else {
                     outcome.duplicates += 1;
                 }
@@ -130,6 +135,10 @@ impl Writer {
         touched_days.sort_unstable();
         touched_days.dedup();
         days::forget_days(&transaction, &touched_days)?;
+        // A session folded as contained in its day that now has an event on another day
+        // makes that day's rows stale.
+        let stale = session_spans::record(&transaction, &session_days)?;
+        days::forget_whole_days(&transaction, &stale)?;
         self.unfolded += outcome.inserted;
         let fold_due = self.unfolded >= self.fold_rows
             || self

@@ -4,16 +4,13 @@
 
 import { reactive } from 'vue';
 
+import type { components } from './schema';
+
 export const KEY_STORAGE = 'shop-analytics.read-key';
 
-/** What `GET /api/v1/key` says about the key held. */
-export interface KeyScope {
-  id: string;
-  kind: 'public' | 'write' | 'read';
-  /** `null` for a key that reads every shop. */
-  shop_id: string | null;
-  name: string | null;
-}
+/** What `GET /api/v1/key` says about the key held (`shop_id` is `null` for a key that reads
+ * every shop). */
+export type KeyScope = components['schemas']['KeyScope'];
 
 export type SessionStatus =
   /** Not asked yet. */

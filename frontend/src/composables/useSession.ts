@@ -2,12 +2,8 @@
 // (`GET /api/v1/key`), and checking a key typed into the sign-in form.
 
 import { ApiError, request } from '../api/client';
-import { session, signIn, signOut, type KeyScope } from '../api/session';
-
-interface KeyAnswer {
-  auth: 'keys' | 'off';
-  key?: KeyScope | null;
-}
+import { session, signIn, signOut } from '../api/session';
+import type { KeyAnswer } from '../api/types';
 
 /** Why a key cannot sign the dashboard in, or `null` when it did. */
 export async function trySignIn(key: string): Promise<string | null> {

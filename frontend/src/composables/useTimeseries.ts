@@ -1,4 +1,4 @@
-// `GET /api/v1/timeseries` — the time series: one point per bucket, empty buckets included.
+// `GET /api/v1/timeseries` — the time series: one point per interval, empty intervals included.
 
 import type { Query } from '../api/client';
 import type { Timeseries } from '../api/types';

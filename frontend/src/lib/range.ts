@@ -62,7 +62,7 @@ export const INTERVALS: readonly Interval[] = ['minute', 'hour', 'day', 'week', 
 
 /**
  * The interval a range opens with: hours for one day, days otherwise; for all time, the finest
- * whose series fits in 5000 buckets over `spanDays`, the days the data covers (days while
+ * whose series fits in 5000 points over `spanDays`, the days the data covers (days while
  * that is not known yet: ten years of days fit, and no stored event is older, MAX_EVENT_AGE).
  */
 export function defaultInterval(range: DateRange, spanDays: number | null = null): Interval {
@@ -77,27 +77,27 @@ export function defaultInterval(range: DateRange, spanDays: number | null = null
  */
 export function dataSpanDays(shops: readonly Shop[] | undefined, shop: string | null | undefined): number | null {
   const chosen = (shops ?? []).filter((s) => !shop || s.shop_id === shop);
-  const firsts = chosen.map((s) => Date.parse(s.first_seen)).filter(Number.isFinite);
-  const lasts = chosen.map((s) => Date.parse(s.last_seen)).filter(Number.isFinite);
+  const firsts = chosen.map((s) => Date.parse(s.first_seen ?? '')).filter(Number.isFinite);
+  const lasts = chosen.map((s) => Date.parse(s.last_seen ?? '')).filter(Number.isFinite);
   if (firsts.length === 0 || lasts.length === 0) return null;
   return Math.max(0, (Math.max(...lasts) - Math.min(...firsts)) / 86_400_000);
 }
 
 /**
- * The API refuses more than 5000 buckets; offer only the intervals that stay under that. For
- * all time, the series runs from the first event's bucket to the last one's: `spanDays` is the
+ * The API refuses more than 5000 points; offer only the intervals that stay under that. For
+ * all time, the series runs from the first event's interval to the last one's: `spanDays` is the
  * days between them (unknown: only days and coarser, which ten years of data fit).
  */
 export function intervalFits(interval: Interval, range: DateRange, spanDays: number | null = null): boolean {
   if (!range.from || !range.to) {
     if (spanDays === null) return interval === 'day' || interval === 'week' || interval === 'month';
-    // The first and last buckets are partial: a day more covers both.
-    return bucketsOver(spanDays + 1)[interval] <= 5000;
+    // The first and last intervals are partial: a day more covers both.
+    return pointsOver(spanDays + 1)[interval] <= 5000;
   }
-  return bucketsOver(daysBetween(range.from, range.to))[interval] <= 5000;
+  return pointsOver(daysBetween(range.from, range.to))[interval] <= 5000;
 }
 
-function bucketsOver(days: number): Record<Interval, number> {
+function pointsOver(days: number): Record<Interval, number> {
   return {
     // 25-hour days exist; count them generously.
     minute: days * 25 * 60,

@@ -19,7 +19,7 @@ export const SERIES: readonly SeriesInfo[] = [
   { key: 'revenue', label: 'Revenue', colorVar: '--series-revenue', money: true },
 ];
 
-/** uPlot's columns: bucket starts in Unix seconds, then one column per series. */
+/** uPlot's columns: interval starts in Unix seconds, then one column per series. */
 export function toColumns(points: TimeseriesPoint[]): [number[], ...number[][]] {
   return [
     points.map((p) => Date.parse(p.t) / 1000),

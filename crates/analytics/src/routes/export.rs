@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use events_core::attribution::Filters;
+use events_core::attribution::Filters as Selection;
 use events_core::store::sqlite_segment::selection_sql;
 use events_core::store::{EventFilter, StoreError};
 use rusqlite::Connection;
@@ -22,10 +22,12 @@ use super::products::{self, Sort};
 use super::timeseries::{self, TimeseriesRequest};
 use super::{PLAN, answer};
 use crate::AppState;
+use crate::calendar::Interval;
 use crate::csv;
 use crate::error::ApiError;
-use crate::filters::FILTER_PARAMS;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice};
+use crate::filters::Filters;
+use crate::params::Scope;
+use crate::query::{Choice, Query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dataset {
@@ -34,51 +36,80 @@ pub enum Dataset {
     Timeseries,
 }
 
+impl Choice for Dataset {
+    const CHOICES: &'static [(&'static str, Dataset)] = &[
+        ("events", Dataset::Events),
+        ("products", Dataset::Products),
+        ("timeseries", Dataset::Timeseries),
+    ];
+}
+
+crate::query_params! {
+    /// The query of `GET /api/v1/export`.
+    @check = ExportRequest::options_of_dataset;
+    pub struct ExportRequest {
+        pub scope: Scope,
+        pub filters: Filters,
+        /// What the CSV holds: the raw events, the product ranking or the time series.
+        pub dataset: Dataset = Dataset::Events,
+        /// Only with `dataset=timeseries` (default `day`).
+        pub interval: Option<Interval>,
+        /// Only with `dataset=products` (default `page_views`).
+        pub sort: Option<Sort>,
+    }
+}
+
+impl ExportRequest {
+    /// `interval` and `sort` belong to one dataset each.
+    fn options_of_dataset(request: ExportRequest) -> Result<ExportRequest, ApiError> {
+        for (name, given, owner) in [
+            ("interval", request.interval.is_some(), Dataset::Timeseries),
+            ("sort", request.sort.is_some(), Dataset::Products),
+        ] {
+            if given && request.dataset != owner {
+                return Err(ApiError::bad(name, "only applies to another dataset"));
+            }
+        }
+        Ok(request)
+    }
+}
+
 const CHUNK_BYTES: usize = 32 * 1024;
 const EVENT_HEADER: &str = "event_id,event_type,timestamp,shop_id,product_id,order_amount,currency,quantity,order_id,session_id,visitor_id,path,referrer,received_at";
 
+/// CSV of the raw events (streamed), the product ranking or the time series.
+#[utoipa::path(get, path = "/api/v1/export", operation_id = "export", tag = "analytics", params(ExportRequest),
+    responses((status = 200, description = "A CSV file with a header row, CRLF line ends",
+        content_type = "text/csv", body = String,
+        headers(("Content-Disposition" = String, description = "`attachment; filename=\"<dataset>.csv\"`"))),
+        crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(request): Query<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let names = [
-        &SCOPE_PARAMS[..],
-        &FILTER_PARAMS,
-        &["dataset", "interval", "sort"],
-    ]
-    .concat();
-    let params = QueryParams::parse(query.as_deref(), &names)?;
-    let dataset = parse_choice(
-        &params,
-        "dataset",
-        &[
-            ("events", Dataset::Events),
-            ("products", Dataset::Products),
-            ("timeseries", Dataset::Timeseries),
-        ],
-        Dataset::Events,
-    )?;
-    for (name, owner) in [
-        ("interval", Dataset::Timeseries),
-        ("sort", Dataset::Products),
-    ] {
-        if params.get(name).is_some() && dataset != owner {
-            return Err(ApiError::bad(name, "only applies to another dataset"));
-        }
-    }
+    let ExportRequest {
+        scope,
+        filters,
+        dataset,
+        interval,
+        sort,
+    } = request;
     let (body, name) = match dataset {
-        Dataset::Events => {
-            let scope = Scope::parse(&params)?;
-            (stream_events(&state, scope).await?, "events")
-        }
+        Dataset::Events => (
+            stream_events(&state, scope.filter(), filters.selection()).await?,
+            "events",
+        ),
         Dataset::Products => {
-            let scope = Scope::parse(&params)?;
-            let sort = products::parse_sort(&params)?;
-            let csv = answer(&state, move |c| products_csv(c, &scope, sort)).await?;
+            let sort = sort.unwrap_or(Sort::PageViews);
+            let csv = answer(&state, move |c| products_csv(c, &scope, &filters, sort)).await?;
             (Body::from(csv), "products")
         }
         Dataset::Timeseries => {
-            let request = TimeseriesRequest::from_params(&params)?;
+            let request = TimeseriesRequest::checked(TimeseriesRequest {
+                scope,
+                filters,
+                interval: interval.unwrap_or(Interval::Day),
+            })?;
             let csv = answer(&state, move |c| timeseries_csv(c, &request)).await?;
             (Body::from(csv), "timeseries")
         }
@@ -96,7 +127,12 @@ pub async fn handler(
         .into_response())
 }
 
-fn products_csv(connection: &Connection, scope: &Scope, sort: Sort) -> Result<String, ApiError> {
+fn products_csv(
+    connection: &Connection,
+    scope: &Scope,
+    filters: &Filters,
+    sort: Sort,
+) -> Result<String, ApiError> {
     let mut out = csv::line(&[
         "product_id".into(),
         "page_views".into(),
@@ -105,7 +141,7 @@ fn products_csv(connection: &Connection, scope: &Scope, sort: Sort) -> Result<St
         "revenue".into(),
         "conversion_rate".into(),
     ]);
-    for row in products::ranked(connection, scope, sort, PLAN)? {
+    for row in products::ranked(connection, scope, filters, sort, PLAN)? {
         out.push_str(&csv::line(&[
             csv::text(&row.product_id),
             row.page_views.to_string(),
@@ -146,16 +182,20 @@ fn timeseries_csv(
 type Chunk = Result<Bytes, std::io::Error>;
 
 /// The events CSV as a body that is written while it is sent.
-async fn stream_events(state: &AppState, scope: Scope) -> Result<Body, ApiError> {
+async fn stream_events(
+    state: &AppState,
+    filter: EventFilter,
+    selection: Selection,
+) -> Result<Body, ApiError> {
     // A query slot, held until the last row is written or the client has gone.
     let slot = state.queries.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
     let store = Arc::clone(&state.store);
-    tokio::spawn(async move {
+    state.tasks.spawn(async move {
         let _slot = slot;
         let failed = sender.clone();
         let result = store
-            .run(move |c| write_events(c, &scope.filter(), &scope.filters, &sender))
+            .run(move |c| write_events(c, &filter, &selection, &sender))
             .await;
         if let Err(error) = result {
             tracing::error!(%error, "the events export failed part way");
@@ -177,7 +217,7 @@ async fn stream_events(state: &AppState, scope: Scope) -> Result<Body, ApiError>
 fn write_events(
     connection: &Connection,
     filter: &EventFilter,
-    filters: &Filters,
+    filters: &Selection,
     sender: &mpsc::Sender<Chunk>,
 ) -> Result<(), StoreError> {
     const COLUMNS: &str = "event_id, event_type, timestamp, shop_id, product_id, amount_micros, \

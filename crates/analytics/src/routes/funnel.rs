@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use events_core::dimension::Dimension;
-use events_core::metrics::{FunnelStep, event_counts, funnel_steps};
+use events_core::formulas::{FunnelStep, event_counts, funnel_steps};
 use events_core::store::ReadBackend;
 use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{Plan, people, read};
@@ -15,8 +15,9 @@ use serde::Serialize;
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::filters::FILTER_PARAMS;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice, parse_product_id};
+use crate::filters::Filters;
+use crate::params::{ProductId, Scope};
+use crate::query::{Choice, Query};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
@@ -24,32 +25,27 @@ pub enum By {
     Sessions,
 }
 
-#[derive(Debug, Clone)]
-pub struct FunnelRequest {
-    pub scope: Scope,
-    pub by: By,
-    pub product_id: Option<String>,
+impl Choice for By {
+    const CHOICES: &'static [(&'static str, By)] =
+        &[("events", By::Events), ("sessions", By::Sessions)];
 }
 
-impl FunnelRequest {
-    pub fn parse(raw: Option<&str>) -> Result<FunnelRequest, ApiError> {
-        let names = [&SCOPE_PARAMS[..], &FILTER_PARAMS, &["by", "product_id"]].concat();
-        let params = QueryParams::parse(raw, &names)?;
-        Ok(FunnelRequest {
-            scope: Scope::parse(&params)?,
-            by: parse_choice(
-                &params,
-                "by",
-                &[("events", By::Events), ("sessions", By::Sessions)],
-                By::Events,
-            )?,
-            product_id: parse_product_id(&params)?,
-        })
+crate::query_params! {
+    /// The query of `GET /api/v1/funnel`.
+    pub struct FunnelRequest {
+        pub scope: Scope,
+        pub filters: Filters,
+        /// `events` counts the events of each step; `sessions` the sessions that took the
+        /// steps in order.
+        pub by: By = By::Events,
+        /// Only this product's events (1-128 characters without control characters).
+        pub product_id: Option<ProductId>,
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Funnel {
+    #[schema(schema_with = <By as crate::query::Param>::schema)]
     pub by: &'static str,
     pub steps: Vec<FunnelStep>,
 }
@@ -59,11 +55,11 @@ pub fn compute(
     request: &FunnelRequest,
     plan: Plan,
 ) -> Result<Funnel, ApiError> {
-    let filters = &request.scope.filters;
-    let segment = Segment::new(store, filters);
-    let (store, plan) = narrowed(store, filters, &segment, plan);
+    let filters = request.filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let filter = request.scope.filter();
-    let product = request.product_id.as_deref();
+    let product = request.product_id.as_ref().map(|p| p.0.as_str());
     let counts = match (request.by, product) {
         (By::Sessions, _) => people::people(store, &filter, product, plan)?.funnel,
         (By::Events, None) => event_counts(&read::totals(store, &filter, plan)?),
@@ -83,11 +79,13 @@ pub fn compute(
     })
 }
 
+/// How many got from viewing to carting to paying.
+#[utoipa::path(get, path = "/api/v1/funnel", operation_id = "funnel", tag = "analytics", params(FunnelRequest),
+    responses((status = 200, description = "The three steps", body = Funnel), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(request): Query<FunnelRequest>,
 ) -> Result<Json<Funnel>, ApiError> {
-    let request = FunnelRequest::parse(query.as_deref())?;
     let funnel = answer(&state, move |c| compute(c, &request, PLAN)).await?;
     Ok(Json(funnel))
 }

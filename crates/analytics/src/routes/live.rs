@@ -10,56 +10,63 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use events_core::store::StoreError;
 use events_core::store::live::{CommitWatcher, Stored};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::params::{QueryParams, parse_shop_id};
+use crate::params::ShopQuery;
+use crate::query::Query;
 
 /// How often the watcher looks for commits.
 pub const POLL: Duration = Duration::from_millis(250);
 /// How often an idle stream gets a comment line.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Starts the watcher thread; it stops when `shutdown` is cancelled.
+/// Starts the watcher on a blocking thread of `tasks` (its reads of the store block); it
+/// stops within one poll of `stop` being cancelled.
 pub fn start_watcher(
     path: PathBuf,
     sender: broadcast::Sender<Stored>,
-    shutdown: CancellationToken,
-) -> Result<(), String> {
-    let mut watcher = CommitWatcher::open(&path).map_err(|e| format!("DATABASE_URL: {e}"))?;
-    std::thread::Builder::new()
-        .name("live-watcher".into())
-        .spawn(move || {
-            while !shutdown.is_cancelled() {
-                std::thread::sleep(POLL);
-                match watcher.poll() {
-                    // No subscriber is not an error: nobody is watching right now.
-                    Ok(Some(stored)) => drop(sender.send(stored)),
-                    Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "the live watcher could not read the store")
-                    }
+    stop: CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<(), StoreError> {
+    let mut watcher = CommitWatcher::open(&path)?;
+    tasks.spawn_blocking(move || {
+        while !stop.is_cancelled() {
+            std::thread::sleep(POLL);
+            match watcher.poll() {
+                // No subscriber is not an error: nobody is watching right now.
+                Ok(Some(stored)) => drop(sender.send(stored)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "the live watcher could not read the store")
                 }
             }
-        })
-        .map(drop)
-        .map_err(|e| format!("cannot start the live watcher: {e}"))
+        }
+    });
+    Ok(())
 }
 
+/// Server-sent events telling the dashboard when to refresh: an event `stored`
+/// (`{"count": n, "shop_ids": [...]}`) whenever newly committed events become visible, at most
+/// four a second; a comment line every 15 s. The read key may also come as `?key=`.
+#[utoipa::path(get, path = "/api/v1/live", operation_id = "live", tag = "analytics", params(ShopQuery),
+    security(("read_key" = []), ("read_key_in_query" = [])),
+    responses((status = 200, description = "A stream that ends when the service stops", content_type = "text/event-stream", body = String), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ShopQuery>,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["shop_id"])?;
-    let shop_id = parse_shop_id(&params)?;
+    let shop_id = query.shop_id();
     // Held by the stream: it is given back when the client goes or the stream ends.
     let slot = state.live_streams.acquire().await?;
     let receiver = state.live.subscribe();

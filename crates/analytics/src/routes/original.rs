@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use events_core::attribution::Filters;
-use events_core::metrics::OriginalMetrics;
+use axum::extract::State;
+use events_core::attribution::Filters as Selection;
+use events_core::formulas::OriginalMetrics;
 use events_core::store::ReadBackend;
 use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{EventFilter, Plan, read};
@@ -14,8 +14,17 @@ use events_core::store::{EventFilter, Plan, read};
 use super::{PLAN, answer, products};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::filters::{FILTER_PARAMS, parse_filters};
-use crate::params::{QueryParams, TimeRange, event_filter, parse_shop_id};
+use crate::filters::Filters;
+use crate::params::Scope;
+use crate::query::Query;
+
+crate::query_params! {
+    /// The query of `GET /api/analytics`.
+    pub struct AnalyticsRequest {
+        pub scope: Scope,
+        pub filters: Filters,
+    }
+}
 
 /// The original metrics of a filter, from the rollups (max and min amounts included).
 pub fn compute(
@@ -23,14 +32,14 @@ pub fn compute(
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<OriginalMetrics, ApiError> {
-    compute_filtered(store, filter, &Filters::default(), plan)
+    compute_filtered(store, filter, &Selection::default(), plan)
 }
 
 /// The same over the sessions `filters` select, from their raw rows.
 pub fn compute_filtered(
     store: &dyn ReadBackend,
     filter: &EventFilter,
-    filters: &Filters,
+    filters: &Selection,
     plan: Plan,
 ) -> Result<OriginalMetrics, ApiError> {
     let segment = Segment::new(store, filters);
@@ -40,14 +49,15 @@ pub fn compute_filtered(
     Ok(OriginalMetrics::compute(&totals, top_product))
 }
 
+/// The original eight metrics, with the original service's names and meanings.
+#[utoipa::path(get, path = "/api/analytics", operation_id = "original_metrics", tag = "analytics", params(AnalyticsRequest),
+    responses((status = 200, description = "The original metrics", body = OriginalMetrics), crate::openapi::QueryErrors))]
 pub async fn analytics(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(AnalyticsRequest { scope, filters }): Query<AnalyticsRequest>,
 ) -> Result<Json<OriginalMetrics>, ApiError> {
-    let names = [&["shop_id", "from", "to", "tz"][..], &FILTER_PARAMS].concat();
-    let params = QueryParams::parse(query.as_deref(), &names)?;
-    let filter = event_filter(parse_shop_id(&params)?, &TimeRange::parse(&params)?);
-    let filters = parse_filters(|name| params.get(name))?;
+    let filter = scope.filter();
+    let filters = filters.selection();
     let metrics = answer(&state, move |c| {
         compute_filtered(c, &filter, &filters, PLAN)
     })

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use events_core::dimension::Dimension;
-pub use events_core::metrics::ProductSort as Sort;
-use events_core::metrics::{self, ProductRow};
+pub use events_core::formulas::ProductSort as Sort;
+use events_core::formulas::{self, ProductRow};
 use events_core::store::ReadBackend;
 use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{EventFilter, Plan, read};
@@ -15,8 +15,9 @@ use serde::Serialize;
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::filters::FILTER_PARAMS;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, parse_choice, parse_number};
+use crate::filters::Filters;
+use crate::params::{Number, Scope};
+use crate::query::{Choice, Query};
 
 pub const SORTS: [(&str, Sort); 5] = [
     ("page_views", Sort::PageViews),
@@ -26,53 +27,48 @@ pub const SORTS: [(&str, Sort); 5] = [
     ("conversion_rate", Sort::ConversionRate),
 ];
 
-#[derive(Debug, Clone)]
-pub struct ProductsRequest {
-    pub scope: Scope,
-    pub sort: Sort,
-    pub limit: usize,
-    pub offset: usize,
+impl Choice for Sort {
+    const CHOICES: &'static [(&'static str, Sort)] = &SORTS;
 }
 
-impl ProductsRequest {
-    pub fn parse(raw: Option<&str>) -> Result<ProductsRequest, ApiError> {
-        let names = [
-            &SCOPE_PARAMS[..],
-            &FILTER_PARAMS,
-            &["sort", "limit", "offset"],
-        ]
-        .concat();
-        let params = QueryParams::parse(raw, &names)?;
-        Ok(ProductsRequest {
-            scope: Scope::parse(&params)?,
-            sort: parse_sort(&params)?,
-            limit: parse_number(&params, "limit", 1, 1000, 10)? as usize,
-            offset: parse_number(&params, "offset", 0, u64::from(u32::MAX), 0)? as usize,
-        })
+/// `limit`: 1 to 1000.
+pub type Limit = Number<1, 1000>;
+/// `offset`: 0 to 4294967295.
+pub type Offset = Number<0, { u32::MAX as u64 }>;
+
+crate::query_params! {
+    /// The query of `GET /api/v1/products`.
+    pub struct ProductsRequest {
+        pub scope: Scope,
+        pub filters: Filters,
+        /// The metric to rank by, descending as shown (ties by `product_id`).
+        pub sort: Sort = Sort::PageViews,
+        /// Products in the page.
+        pub limit: Limit = Number(10),
+        /// Products skipped before the page.
+        pub offset: Offset = Number(0),
     }
 }
 
-pub fn parse_sort(params: &QueryParams) -> Result<Sort, ApiError> {
-    parse_choice(params, "sort", &SORTS, Sort::PageViews)
-}
-
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Products {
     pub products: Vec<ProductRow>,
     pub total: usize,
 }
 
-/// Every product of the scope, ranked (see [`metrics::rank_products`]).
+/// Every product of the scope, ranked (see [`formulas::rank_products`]).
 pub fn ranked(
     store: &dyn ReadBackend,
     scope: &Scope,
+    filters: &Filters,
     sort: Sort,
     plan: Plan,
 ) -> Result<Vec<ProductRow>, ApiError> {
-    let segment = Segment::new(store, &scope.filters);
-    let (store, plan) = narrowed(store, &scope.filters, &segment, plan);
+    let filters = filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let products = read::sums_by_value(store, &scope.filter(), Dimension::Product, None, plan)?;
-    Ok(metrics::rank_products(products, sort))
+    Ok(formulas::rank_products(products, sort))
 }
 
 pub fn compute(
@@ -80,34 +76,36 @@ pub fn compute(
     request: &ProductsRequest,
     plan: Plan,
 ) -> Result<Products, ApiError> {
-    let rows = ranked(store, &request.scope, request.sort, plan)?;
+    let rows = ranked(store, &request.scope, &request.filters, request.sort, plan)?;
     let total = rows.len();
     let products = rows
         .into_iter()
-        .skip(request.offset)
-        .take(request.limit)
+        .skip(request.offset.get())
+        .take(request.limit.get())
         .collect();
     Ok(Products { products, total })
 }
 
-/// The most viewed product of a filter (see [`metrics::most_viewed`]), for `/api/analytics`.
+/// The most viewed product of a filter (see [`formulas::most_viewed`]), for `/api/analytics`.
 pub fn top_viewed(
     store: &dyn ReadBackend,
     filter: &EventFilter,
     plan: Plan,
 ) -> Result<Option<String>, ApiError> {
     let products = read::sums_by_value(store, filter, Dimension::Product, None, plan)?;
-    Ok(metrics::most_viewed(products)
+    Ok(formulas::most_viewed(products)
         .into_iter()
         .next()
         .map(|row| row.product_id))
 }
 
+/// Products ranked by one metric, paged.
+#[utoipa::path(get, path = "/api/v1/products", operation_id = "products", tag = "analytics", params(ProductsRequest),
+    responses((status = 200, description = "A page of the ranking", body = Products), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(request): Query<ProductsRequest>,
 ) -> Result<Json<Products>, ApiError> {
-    let request = ProductsRequest::parse(query.as_deref())?;
     let products = answer(&state, move |c| compute(c, &request, PLAN)).await?;
     Ok(Json(products))
 }

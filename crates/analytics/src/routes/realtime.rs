@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use events_core::dimension::Dimension;
-use events_core::metrics;
+use events_core::formulas;
 use events_core::money;
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, people, read};
@@ -16,14 +16,15 @@ use serde::Serialize;
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::params::{QueryParams, parse_shop_id};
+use crate::params::ShopQuery;
+use crate::query::Query;
 
 /// Minutes in the window.
 pub const MINUTES: usize = 30;
 /// Products listed in `top_products`.
 pub const TOP_PRODUCTS: usize = 10;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Realtime {
     pub page_views: u64,
     pub add_to_carts: u64,
@@ -34,7 +35,7 @@ pub struct Realtime {
     pub top_products: Vec<TopProduct>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TopProduct {
     pub product_id: String,
     pub page_views: u64,
@@ -66,11 +67,11 @@ pub fn compute(
         .map(|i| {
             minutes
                 .get(&(start + i * 60_000_000))
-                .map_or(0, |t| metrics::event_counts(t)[0])
+                .map_or(0, |t| formulas::event_counts(t)[0])
         })
         .collect();
     let products = read::sums_by_value(store, &filter, Dimension::Product, None, plan)?;
-    let [page_views, add_to_carts, purchases] = metrics::event_counts(&totals);
+    let [page_views, add_to_carts, purchases] = formulas::event_counts(&totals);
     Ok(Realtime {
         page_views,
         add_to_carts,
@@ -78,7 +79,7 @@ pub fn compute(
         revenue: money::micros_round2(totals.revenue_micros()),
         visitors: people::people(store, &filter, None, plan)?.visitors,
         per_minute,
-        top_products: metrics::most_viewed(products)
+        top_products: formulas::most_viewed(products)
             .into_iter()
             .take(TOP_PRODUCTS)
             .map(|p| TopProduct {
@@ -89,12 +90,14 @@ pub fn compute(
     })
 }
 
+/// The last 30 minutes by event time.
+#[utoipa::path(get, path = "/api/v1/realtime", operation_id = "realtime", tag = "analytics", params(ShopQuery),
+    responses((status = 200, description = "The window's totals, per minute and top products", body = Realtime), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<ShopQuery>,
 ) -> Result<Json<Realtime>, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &["shop_id"])?;
-    let shop_id = parse_shop_id(&params)?;
+    let shop_id = query.shop_id();
     let now = Utc::now();
     let realtime = answer(&state, move |c| compute(c, shop_id, now, PLAN)).await?;
     Ok(Json(realtime))

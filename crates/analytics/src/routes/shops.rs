@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use events_core::store::ReadBackend;
 use events_core::store::{EventFilter, Plan, read};
 use serde::Serialize;
@@ -12,20 +12,24 @@ use serde::Serialize;
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_micros};
+use crate::params::{Scope, ScopeQuery, format_micros};
+use crate::query::Query;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Shops {
     pub shops: Vec<Shop>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Shop {
     pub shop_id: String,
     pub events: u64,
     /// Events sent by bots: stored, left out of `events` and of every metric (spec §10).
     pub bot_events: u64,
+    /// Event times within the range, in `tz`.
+    #[schema(required = true)]
     pub first_seen: Option<String>,
+    #[schema(required = true)]
     pub last_seen: Option<String>,
 }
 
@@ -49,12 +53,13 @@ pub fn compute(store: &dyn ReadBackend, scope: &Scope, plan: Plan) -> Result<Sho
     Ok(Shops { shops })
 }
 
+/// The shops with events in the range.
+#[utoipa::path(get, path = "/api/v1/shops", operation_id = "shops", tag = "analytics", params(ScopeQuery),
+    responses((status = 200, description = "The shops, by id", body = Shops), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(ScopeQuery { scope }): Query<ScopeQuery>,
 ) -> Result<Json<Shops>, ApiError> {
-    let params = QueryParams::parse(query.as_deref(), &SCOPE_PARAMS)?;
-    let scope = Scope::parse(&params)?;
     let shops = answer(&state, move |c| compute(c, &scope, PLAN)).await?;
     Ok(Json(shops))
 }

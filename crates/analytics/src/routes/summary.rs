@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use events_core::attribution::Filters;
+use axum::extract::State;
+use events_core::attribution::Filters as Selection;
 use events_core::dimension::Dimension;
-use events_core::metrics::{self, Metrics, change};
+use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
 use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{EventFilter, Plan, attributed, people, read};
@@ -16,32 +16,34 @@ use serde::Serialize;
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::filters::FILTER_PARAMS;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_local, format_micros, parse_compare};
+use crate::filters::Filters;
+use crate::params::{Compare, Scope, format_local, format_micros};
+use crate::query::Query;
 
-#[derive(Debug, Clone)]
-pub struct SummaryRequest {
-    pub scope: Scope,
-    pub compare: bool,
-}
-
-impl SummaryRequest {
-    pub fn parse(raw: Option<&str>) -> Result<SummaryRequest, ApiError> {
-        let names = [&SCOPE_PARAMS[..], &FILTER_PARAMS, &["compare"]].concat();
-        let params = QueryParams::parse(raw, &names)?;
-        Ok(SummaryRequest {
-            scope: Scope::parse(&params)?,
-            compare: parse_compare(&params)?,
-        })
+crate::query_params! {
+    /// The query of `GET /api/v1/summary`.
+    pub struct SummaryRequest {
+        pub scope: Scope,
+        pub filters: Filters,
+        /// `previous`: also the period just before the range (as many local days when both
+        /// ends are dates, else the same duration), and the change from it.
+        pub compare: Option<Compare>,
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Summary {
+    /// The range as RFC 3339 in `tz`; `null` when not given.
+    #[schema(required = true)]
     pub from: Option<String>,
+    #[schema(required = true)]
     pub to: Option<String>,
     pub metrics: Metrics,
+    /// With `compare=previous` and both ends given.
+    #[schema(required = true)]
     pub previous: Option<Metrics>,
+    /// Percent change per number metric; `null` where the previous value is 0.
+    #[schema(value_type = Option<BTreeMap<String, Option<f64>>>, required = true)]
     pub change: Option<BTreeMap<&'static str, Option<f64>>>,
     /// Present when the range (or the previous period) reaches before the retention
     /// horizon: people metrics cover only what is after it, sums cover the whole range.
@@ -54,7 +56,7 @@ pub struct Summary {
 pub fn metrics(
     store: &dyn ReadBackend,
     filter: &EventFilter,
-    filters: &Filters,
+    filters: &Selection,
     plan: Plan,
 ) -> Result<Metrics, ApiError> {
     let segment = Segment::new(store, filters);
@@ -67,7 +69,7 @@ pub fn metrics(
         &totals,
         &people,
         (&sessions, &visitors),
-        &metrics::revenue_by_currency(&currencies),
+        &formulas::revenue_by_currency(&currencies),
     ))
 }
 
@@ -77,10 +79,11 @@ pub fn compute(
     plan: Plan,
 ) -> Result<Summary, ApiError> {
     let scope = &request.scope;
-    let current = metrics(store, &scope.filter(), &scope.filters, plan)?;
-    let previous_scope = scope.previous().filter(|_| request.compare);
+    let filters = request.filters.selection();
+    let current = metrics(store, &scope.filter(), &filters, plan)?;
+    let previous_scope = scope.previous().filter(|_| request.compare.is_some());
     let previous = match &previous_scope {
-        Some(previous) => Some(metrics(store, &previous.filter(), &previous.filters, plan)?),
+        Some(previous) => Some(metrics(store, &previous.filter(), &filters, plan)?),
         None => None,
     };
     let tz = scope.range.tz;
@@ -104,11 +107,13 @@ pub fn compute(
     })
 }
 
+/// Every metric over a range, and optionally the period before it.
+#[utoipa::path(get, path = "/api/v1/summary", operation_id = "summary", tag = "analytics", params(SummaryRequest),
+    responses((status = 200, description = "The metrics", body = Summary), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(request): Query<SummaryRequest>,
 ) -> Result<Json<Summary>, ApiError> {
-    let request = SummaryRequest::parse(query.as_deref())?;
     let summary = answer(&state, move |c| compute(c, &request, PLAN)).await?;
     Ok(Json(summary))
 }

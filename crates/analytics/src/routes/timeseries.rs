@@ -1,12 +1,12 @@
 //! `GET /api/v1/timeseries`: page views, carts, purchases, revenue and visitors per calendar
-//! bucket in the request's zone, empty buckets included.
+//! interval in the request's zone, empty intervals included.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use chrono::DateTime;
-use events_core::metrics;
+use events_core::formulas;
 use events_core::money;
 use events_core::store::ReadBackend;
 use events_core::store::segment::{Segment, narrowed};
@@ -16,10 +16,11 @@ use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
-use crate::buckets::{self, Interval, MAX_BUCKETS};
+use crate::calendar::{self, Interval, MAX_POINTS};
 use crate::error::ApiError;
-use crate::filters::FILTER_PARAMS;
-use crate::params::{QueryParams, SCOPE_PARAMS, Scope, format_micros, parse_choice};
+use crate::filters::Filters;
+use crate::params::{Scope, format_micros};
+use crate::query::{Choice, Query};
 
 pub const INTERVALS: [(&str, Interval); 5] = [
     ("minute", Interval::Minute),
@@ -29,27 +30,26 @@ pub const INTERVALS: [(&str, Interval); 5] = [
     ("month", Interval::Month),
 ];
 
-#[derive(Debug, Clone)]
-pub struct TimeseriesRequest {
-    pub scope: Scope,
-    pub interval: Interval,
+impl Choice for Interval {
+    const CHOICES: &'static [(&'static str, Interval)] = &INTERVALS;
+}
+
+crate::query_params! {
+    /// The query of `GET /api/v1/timeseries`.
+    @check = TimeseriesRequest::checked;
+    pub struct TimeseriesRequest {
+        pub scope: Scope,
+        pub filters: Filters,
+        /// The calendar bucket in `tz`; at most 5000 buckets.
+        pub interval: Interval = Interval::Day,
+    }
 }
 
 impl TimeseriesRequest {
-    pub fn parse(raw: Option<&str>) -> Result<TimeseriesRequest, ApiError> {
-        let names = [&SCOPE_PARAMS[..], &FILTER_PARAMS, &["interval"]].concat();
-        let params = QueryParams::parse(raw, &names)?;
-        TimeseriesRequest::from_params(&params)
-    }
-
-    pub fn from_params(params: &QueryParams) -> Result<TimeseriesRequest, ApiError> {
-        let request = TimeseriesRequest {
-            scope: Scope::parse(params)?,
-            interval: parse_choice(params, "interval", &INTERVALS, Interval::Day)?,
-        };
-        // With both ends given, too many buckets is known before reading anything.
+    /// With both ends given, too many points is known before reading anything.
+    pub fn checked(request: TimeseriesRequest) -> Result<TimeseriesRequest, ApiError> {
         if let (Some(from), Some(to)) = (request.scope.range.from, request.scope.range.to) {
-            buckets::boundaries(
+            calendar::boundaries(
                 from.instant,
                 to.instant,
                 request.interval,
@@ -65,19 +65,20 @@ fn too_many(count: usize) -> ApiError {
     ApiError::bad(
         "interval",
         format!(
-            "gives more than {MAX_BUCKETS} buckets ({count} at least); choose a longer interval or a shorter range"
+            "gives more than {MAX_POINTS} points ({count} at least); choose a longer interval or a shorter range"
         ),
     )
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Timeseries {
+    #[schema(schema_with = <Interval as crate::query::Param>::schema)]
     pub interval: &'static str,
     pub tz: String,
     pub points: Vec<Point>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Point {
     pub t: String,
     pub page_views: u64,
@@ -87,10 +88,10 @@ pub struct Point {
     pub visitors: u64,
 }
 
-/// The buckets of a request and their sums (no visitors): what the rollups answer.
+/// The intervals of a request and their sums (no visitors): what the rollups answer.
 #[derive(Debug, Clone, Default)]
-pub struct BucketSums {
-    /// `n + 1` boundaries in microseconds for `n` buckets.
+pub struct PointSums {
+    /// `n + 1` boundaries in microseconds for `n` intervals.
     pub bounds: Vec<i64>,
     pub sums: Vec<Sums>,
     /// The range actually read: the request's, or the span of the matching events.
@@ -101,12 +102,13 @@ pub fn sums(
     store: &dyn ReadBackend,
     request: &TimeseriesRequest,
     plan: Plan,
-) -> Result<BucketSums, ApiError> {
+) -> Result<PointSums, ApiError> {
     let scope = &request.scope;
-    let segment = Segment::new(store, &scope.filters);
-    let (store, plan) = narrowed(store, &scope.filters, &segment, plan);
+    let filters = request.filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let tz = scope.range.tz;
-    // Without bounds, the series runs from the bucket of the first matching event to that of
+    // Without bounds, the series runs from the interval of the first matching event to that of
     // the last.
     let filter = scope.filter();
     let span = match (scope.range.from, scope.range.to) {
@@ -121,9 +123,9 @@ pub fn sums(
         }),
     };
     let Some((from, to)) = span.filter(|(from, to)| from < to) else {
-        return Ok(BucketSums::default());
+        return Ok(PointSums::default());
     };
-    let bounds = buckets::boundaries(from, to, request.interval, tz).map_err(too_many)?;
+    let bounds = calendar::boundaries(from, to, request.interval, tz).map_err(too_many)?;
     let bound_micros: Vec<i64> = bounds.iter().map(DateTime::timestamp_micros).collect();
     let bounded = EventFilter {
         shop_id: filter.shop_id.clone(),
@@ -131,17 +133,17 @@ pub fn sums(
         to_micros: Some(to.timestamp_micros()),
     };
     let grain = match request.interval {
-        Interval::Minute => buckets::common_grain(&bounds).min(60_000_000),
-        _ => buckets::common_grain(&bounds),
+        Interval::Minute => calendar::common_grain(&bounds).min(60_000_000),
+        _ => calendar::common_grain(&bounds),
     };
     let slots = read::sums_by_slot(store, &bounded, grain, plan)?;
     let mut sums = vec![Sums::default(); bounds.len().saturating_sub(1)];
     for (slot, piece) in slots {
-        if let Some(sum) = buckets::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {
+        if let Some(sum) = calendar::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {
             sum.add(&piece);
         }
     }
-    Ok(BucketSums {
+    Ok(PointSums {
         bounds: bound_micros,
         sums,
         filter: bounded,
@@ -154,13 +156,14 @@ pub fn compute(
     plan: Plan,
 ) -> Result<Timeseries, ApiError> {
     let tz = request.scope.range.tz;
-    let BucketSums {
+    let PointSums {
         bounds,
         sums,
         filter,
     } = sums(store, request, plan)?;
-    let segment = Segment::new(store, &request.scope.filters);
-    let (store, plan) = narrowed(store, &request.scope.filters, &segment, plan);
+    let filters = request.filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let visitors = people::visitors_by_slot(store, &filter, &bounds, plan)?;
     let points = bounds
         .iter()
@@ -175,7 +178,7 @@ pub fn compute(
 }
 
 fn point(start: i64, sum: &Sums, visitors: u64, tz: chrono_tz::Tz) -> Point {
-    let [page_views, add_to_carts, purchases] = metrics::event_counts(sum);
+    let [page_views, add_to_carts, purchases] = formulas::event_counts(sum);
     Point {
         t: format_micros(start, tz),
         page_views,
@@ -186,11 +189,13 @@ fn point(start: i64, sum: &Sums, visitors: u64, tz: chrono_tz::Tz) -> Point {
     }
 }
 
+/// Page views, carts, purchases, revenue and visitors per calendar bucket.
+#[utoipa::path(get, path = "/api/v1/timeseries", operation_id = "timeseries", tag = "analytics", params(TimeseriesRequest),
+    responses((status = 200, description = "One point per bucket, empty ones included", body = Timeseries), crate::openapi::QueryErrors))]
 pub async fn handler(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    Query(request): Query<TimeseriesRequest>,
 ) -> Result<Json<Timeseries>, ApiError> {
-    let request = TimeseriesRequest::parse(query.as_deref())?;
     let series = answer(&state, move |c| compute(c, &request, PLAN)).await?;
     Ok(Json(series))
 }

@@ -14,7 +14,7 @@ use analytics::routes::{breakdown, funnel, original, products, summary, timeseri
 use chrono::{DateTime, TimeDelta, Utc};
 use events_core::attribution::{Attribute, BreakdownDimension};
 use events_core::event::{Event, EventType, Traffic, new_event_id};
-use events_core::metrics::{BreakdownRow, BreakdownSort, rank_breakdown};
+use events_core::formulas::{BreakdownRow, BreakdownSort, rank_breakdown};
 use events_core::sessions::SessionCounts;
 use events_core::store::{Plan, Writer};
 use events_core::sums::Sums;
@@ -365,12 +365,12 @@ fn reports(store: &Connection, scope: &str, interval: &str, dimension: &str) -> 
 
 /// The `/api/analytics` answer of a scope query (which takes no `compare`).
 fn original_of(store: &Connection, scope: &str) -> Value {
-    let request = summary::SummaryRequest::parse(Some(scope)).expect("q");
+    let request = original::AnalyticsRequest::parse(Some(scope)).expect("q");
     json(
         original::compute_filtered(
             store,
             &request.scope.filter(),
-            &request.scope.filters,
+            &request.filters.selection(),
             Plan::Rollup,
         )
         .expect("original"),

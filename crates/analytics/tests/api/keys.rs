@@ -302,7 +302,7 @@ fn redis_args(redis: &RedisServer) -> RedisArgs {
     Wrapper::parse_from(["test", "--redis-url", &redis.url()]).redis
 }
 
-async fn run(command: KeysCommand, redis: &RedisServer) -> Result<String, String> {
+async fn run(command: KeysCommand, redis: &RedisServer) -> anyhow::Result<String> {
     let mut out = Vec::new();
     analytics::keys_cli::run(&command, &redis_args(redis), &mut out).await?;
     Ok(String::from_utf8(out).expect("UTF-8"))

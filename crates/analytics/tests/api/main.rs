@@ -5,7 +5,9 @@ mod attribution;
 mod edges;
 mod helpers;
 mod keys;
+mod openapi;
 mod rollups;
+mod shutdown;
 mod upkeep;
 mod v1;
 

@@ -185,7 +185,7 @@ proptest! {
             summary::compute(&connection, &request, Plan::Raw).expect("raw"),
             "summary",
         )?;
-        // Minutes over a long range are refused (over 5000 buckets): when the dates are given,
+        // Minutes over a long range are refused (over 5000 points): when the dates are given,
         // before any plan; without them, by both plans alike.
         if let Ok(request) = timeseries::TimeseriesRequest::parse(Some(&query(&format!("&interval={interval}")))) {
             same(

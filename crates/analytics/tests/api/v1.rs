@@ -80,7 +80,7 @@ async fn the_summary_of_a_25_hour_berlin_day_compares_with_the_day_before() {
 }
 
 #[tokio::test]
-async fn daily_buckets_follow_local_midnight_across_the_autumn_change() {
+async fn daily_points_follow_local_midnight_across_the_autumn_change() {
     let app = spawn_app().await;
     app.store(&[
         at("page_view", "2025-10-25T22:30:00Z"),

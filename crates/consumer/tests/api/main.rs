@@ -78,6 +78,47 @@ fn sigterm_writes_and_acknowledges_what_was_read_then_exits_0() {
     assert_eq!(consumer.pending(), 0);
 }
 
+/// Under light load (events arriving all the time, the day roll-ups and the health listener
+/// running), SIGTERM stops every task within seconds: what was read is stored and acknowledged,
+/// what was not stays in the stream, so a restart stores every event exactly once.
+#[test]
+fn sigterm_under_load_exits_0_promptly_and_loses_nothing() {
+    const ARGS: [&str; 4] = ["--batch-size", "20", "--batch-timeout", "200ms"];
+    let mut consumer = TestConsumer::new();
+    consumer.start(&ARGS);
+    let mut appended = std::collections::HashSet::new();
+    let started = std::time::Instant::now();
+    while consumer.stored() < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "too slow to store 100"
+        );
+        appended.extend(consumer.append(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    appended.extend(consumer.append(10));
+    consumer.signal("TERM");
+    let status = consumer.wait(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(
+        consumer.pending(),
+        0,
+        "entries read but left unacknowledged"
+    );
+    consumer.start(&ARGS);
+    wait_until("every event to be stored", Duration::from_secs(20), || {
+        consumer.stored_ids() == appended
+    });
+    assert_eq!(consumer.stored_twice(), 0);
+    // Signalled before it listens, it would die of the signal before handling it.
+    let health = format!("127.0.0.1:{}", consumer.health_port);
+    wait_until("the health listener", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&health).is_ok()
+    });
+    consumer.signal("TERM");
+    assert!(consumer.wait(Duration::from_secs(10)).success());
+}
+
 #[test]
 fn sigint_does_the_same() {
     let mut consumer = TestConsumer::new();

@@ -15,12 +15,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::KeyKind;
 use super::cache::{CachedKey, KeyCache, Lookup};
 use super::client::TrustedProxies;
 use super::limits::RateLimits;
-use super::store::KeyStore;
+use super::store::{KeyStore, KeyStoreError};
 use crate::config::{RedisArgs, parse_duration};
 use crate::http::error_response;
 
@@ -147,9 +148,8 @@ impl Gate {
         auth: &AuthArgs,
         per_key: NonZeroU32,
         key_burst: NonZeroU32,
-    ) -> Result<Arc<Gate>, String> {
-        let store = KeyStore::new(&redis.redis_url, redis.redis_timeout)
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
+    ) -> Result<Arc<Gate>, KeyStoreError> {
+        let store = KeyStore::new(&redis.redis_url, redis.redis_timeout)?;
         Ok(Arc::new(Gate {
             cache: KeyCache::new(store, auth.keys_refresh),
             limits: RateLimits::new(per_key, key_burst, auth.rate_limit_anon),
@@ -158,14 +158,16 @@ impl Gate {
     }
 
     /// Loads the key set once (without failing when Redis is away: requests are then `503`
-    /// until it answers) and keeps it fresh, and the rate limits trimmed, until `stop`.
-    pub async fn start(self: &Arc<Self>, stop: CancellationToken) {
+    /// until it answers) and keeps it fresh, and the rate limits trimmed, until `stop`; both
+    /// run on `tasks`, so that the service awaits them at shutdown.
+    pub async fn start(self: &Arc<Self>, stop: &CancellationToken, tasks: &TaskTracker) {
         if let Err(error) = self.cache.reload().await {
             tracing::warn!(%error, "cannot load the API keys from Redis yet; answering 503 until it answers");
         }
-        tokio::spawn(Arc::clone(&self.cache).run_refresh(stop.clone()));
+        tasks.spawn(Arc::clone(&self.cache).run_refresh(stop.clone()));
         let gate = Arc::clone(self);
-        tokio::spawn(async move {
+        let stop = stop.clone();
+        tasks.spawn(async move {
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,

@@ -164,12 +164,17 @@ impl KeyCache {
         }
     }
 
-    /// Reloads every `refresh` until `stop`, keeping the last good copy through failures.
+    /// Reloads every `refresh` until `stop`, keeping the last good copy through failures; the
+    /// last uses are written once more when stopped.
     pub async fn run_refresh(self: Arc<Self>, stop: CancellationToken) {
         let mut failing = false;
         loop {
             tokio::select! {
-                () = stop.cancelled() => return,
+                () = stop.cancelled() => {
+                    // The last uses since the previous refresh would be lost with the process.
+                    self.write_last_uses().await;
+                    return;
+                }
                 () = tokio::time::sleep(self.refresh) => {}
             }
             // Last uses first, so that a key used just before it was revoked is recorded too.

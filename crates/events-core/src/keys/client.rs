@@ -8,20 +8,25 @@ use std::net::{IpAddr, Ipv4Addr};
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
+/// A `TRUSTED_PROXIES` entry that is neither a CIDR nor an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a CIDR such as 10.0.0.0/8 or an address")]
+pub struct NotAProxy(pub String);
+
 /// The proxies whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// Parses `TRUSTED_PROXIES`: comma-separated CIDRs (`10.0.0.0/8`) or single addresses.
-    pub fn parse(text: &str) -> Result<TrustedProxies, String> {
+    pub fn parse(text: &str) -> Result<TrustedProxies, NotAProxy> {
         text.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("`{s}` is not a CIDR such as 10.0.0.0/8 or an address"))
+                    .map_err(|_| NotAProxy(s.to_owned()))
             })
             .collect::<Result<_, _>>()
             .map(TrustedProxies)

@@ -33,7 +33,18 @@ const KEY_RANDOM_CHARS: usize = 43;
 const ID_RANDOM_CHARS: usize = 16;
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyKind {
     /// `pk_`: sends events for one shop from browsers of its allowed origins; may travel in a
@@ -98,6 +109,25 @@ impl KeyRecord {
     }
 }
 
+/// Why `analytics keys create` refuses what it was asked for; each names the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRuleError {
+    #[error("a {0} key needs --shop")]
+    NeedsShop(&'static str),
+    #[error("--shop `{0}` must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")]
+    BadShop(String),
+    #[error("a public key needs at least one --origin (such as https://shop.example)")]
+    NeedsOrigin,
+    #[error("`{0}` is not an origin such as https://shop.example or http://localhost:8000")]
+    BadOrigin(String),
+    #[error("--origin is for public keys only")]
+    OriginOnPrivateKey,
+    #[error("--allow-purchases is for public keys only (write keys always may)")]
+    PurchasesOnPrivateKey,
+    #[error("--name must be at most 200 characters without control characters")]
+    BadName,
+}
+
 /// What a new key is for, as `analytics keys create` is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewKey {
@@ -111,18 +141,15 @@ pub struct NewKey {
 impl NewKey {
     /// Checks the combination: a shop unless an all-shops read key, origins only (and at
     /// least one) on public keys, purchases allowed only on public keys.
-    pub fn check(mut self) -> Result<NewKey, String> {
+    pub fn check(mut self) -> Result<NewKey, KeyRuleError> {
         match (&self.shop_id, self.kind) {
             (None, KeyKind::Read) => {}
-            (None, _) => return Err(format!("a {} key needs --shop", self.kind.as_str())),
+            (None, _) => return Err(KeyRuleError::NeedsShop(self.kind.as_str())),
             (Some(shop), _) => check_shop_id(shop)?,
         }
         if self.kind == KeyKind::Public {
             if self.origins.is_empty() {
-                return Err(
-                    "a public key needs at least one --origin (such as https://shop.example)"
-                        .into(),
-                );
+                return Err(KeyRuleError::NeedsOrigin);
             }
             self.origins = self
                 .origins
@@ -132,18 +159,16 @@ impl NewKey {
             self.origins.dedup();
         } else {
             if !self.origins.is_empty() {
-                return Err("--origin is for public keys only".into());
+                return Err(KeyRuleError::OriginOnPrivateKey);
             }
             if self.allow_purchases {
-                return Err(
-                    "--allow-purchases is for public keys only (write keys always may)".into(),
-                );
+                return Err(KeyRuleError::PurchasesOnPrivateKey);
             }
         }
         if let Some(name) = &self.name
             && (name.chars().count() > 200 || name.chars().any(char::is_control))
         {
-            return Err("--name must be at most 200 characters without control characters".into());
+            return Err(KeyRuleError::BadName);
         }
         Ok(self)
     }
@@ -210,22 +235,18 @@ pub fn looks_like_key(text: &str) -> bool {
 }
 
 /// The shop rule of events (docs/API.md): 1–64 characters of `[A-Za-z0-9._-]`.
-fn check_shop_id(shop: &str) -> Result<(), String> {
+fn check_shop_id(shop: &str) -> Result<(), KeyRuleError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if shop.is_empty() || shop.len() > 64 || !shop.chars().all(allowed) {
-        return Err(format!(
-            "--shop `{shop}` must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"
-        ));
+        return Err(KeyRuleError::BadShop(shop.to_owned()));
     }
     Ok(())
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, lower case, no path.
-pub fn normalize_origin(text: &str) -> Result<String, String> {
+pub fn normalize_origin(text: &str) -> Result<String, KeyRuleError> {
     let trimmed = text.trim().trim_end_matches('/');
-    let bad = || {
-        format!("`{text}` is not an origin such as https://shop.example or http://localhost:8000")
-    };
+    let bad = || KeyRuleError::BadOrigin(text.to_owned());
     let (scheme, rest) = trimmed.split_once("://").ok_or_else(bad)?;
     let scheme = scheme.to_ascii_lowercase();
     if !matches!(scheme.as_str(), "http" | "https") || rest.is_empty() {

@@ -33,8 +33,8 @@ pub enum KeyStoreError {
     Redis(#[from] redis::RedisError),
     #[error("no key has the id `{0}`")]
     UnknownId(String),
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] super::KeyRuleError),
 }
 
 /// The keys in Redis. Connects lazily and reconnects by itself.
@@ -58,7 +58,7 @@ impl KeyStore {
 
     /// Creates a key; returns it (the only time it is ever seen) with its record.
     pub async fn create(&self, new: NewKey) -> Result<(String, KeyRecord), KeyStoreError> {
-        let new = new.check().map_err(KeyStoreError::Invalid)?;
+        let new = new.check()?;
         let key = generate_key(new.kind);
         let record = KeyRecord {
             id: generate_id(),

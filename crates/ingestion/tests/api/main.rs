@@ -6,6 +6,7 @@ mod helpers;
 mod input;
 mod keys;
 mod no_panic;
+mod shutdown;
 
 use std::time::{Duration, Instant};
 

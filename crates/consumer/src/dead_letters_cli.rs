@@ -1,6 +1,7 @@
 //! `consumer dead-letters list` and `consumer dead-letters replay`: what an operator needs to
 //! look at entries the consumer could not store and, after a fix, feed them back.
 
+use anyhow::Context;
 use clap::Subcommand;
 use events_core::transport::{list_dead_letters, replay_dead_letters};
 
@@ -26,7 +27,7 @@ pub enum Action {
     },
 }
 
-pub async fn run(config: &Config, action: &Action) -> Result<(), String> {
+pub async fn run(config: &Config, action: &Action) -> anyhow::Result<()> {
     let redis = &config.redis;
     match action {
         Action::List { limit } => {
@@ -37,12 +38,9 @@ pub async fn run(config: &Config, action: &Action) -> Result<(), String> {
                 redis.redis_timeout,
             )
             .await
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
+            .context("REDIS_URL")?;
             for letter in &letters {
-                println!(
-                    "{}",
-                    serde_json::to_string(letter).map_err(|e| e.to_string())?
-                );
+                println!("{}", serde_json::to_string(letter)?);
             }
             eprintln!(
                 "{} dead letter(s) in {}",
@@ -60,7 +58,7 @@ pub async fn run(config: &Config, action: &Action) -> Result<(), String> {
                 redis.redis_timeout,
             )
             .await
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
+            .context("REDIS_URL")?;
             eprintln!(
                 "replayed {} dead letter(s) into {}; skipped {} without an event",
                 outcome.replayed, config.events_stream, outcome.skipped

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::event::EventType;
 use crate::money;
 use crate::people::PeopleCounts;
 use crate::sessions::{SessionCounts, VisitorCounts};
@@ -21,7 +22,7 @@ fn count(n: i64) -> u64 {
 }
 
 /// `GET /api/analytics`: the original eight metrics, same names, same meaning.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OriginalMetrics {
     pub total_page_views: u64,
     pub total_add_to_carts: u64,
@@ -30,6 +31,8 @@ pub struct OriginalMetrics {
     pub average_purchase_value: f64,
     pub max_purchase_value: f64,
     pub min_purchase_value: f64,
+    /// `null` when no page view has a product.
+    #[schema(required = true)]
     pub top_product_id: Option<String>,
 }
 
@@ -56,7 +59,7 @@ impl OriginalMetrics {
 }
 
 /// The metrics of docs/API.md ("Metrics"), the same everywhere they appear.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Metrics {
     pub page_views: u64,
     pub add_to_carts: u64,
@@ -227,7 +230,7 @@ pub enum ProductSort {
 }
 
 /// One product's metrics.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ProductRow {
     pub product_id: String,
     pub page_views: u64,
@@ -320,8 +323,10 @@ impl BreakdownSort {
 }
 
 /// One row of a breakdown (spec §10): the events credited to one value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BreakdownRow {
+    /// The value (a channel, a country, a path…); `null` for the sessions without one.
+    #[schema(required = true)]
     pub value: Option<String>,
     pub visitors: u64,
     pub sessions: u64,
@@ -411,12 +416,21 @@ pub fn rank_breakdown(mut rows: Vec<BreakdownRow>, sort: BreakdownSort) -> Vec<B
 }
 
 /// One step of a funnel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelStep {
+    #[schema(schema_with = step_schema)]
     pub step: &'static str,
     pub count: u64,
     pub rate_from_previous: f64,
     pub rate_from_first: f64,
+}
+
+/// A funnel step is named by its event type.
+fn step_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(EventType::ALL.map(EventType::as_str)))
+        .build()
 }
 
 /// The events of each type, as the API shows them: page views, add to carts, purchases (also

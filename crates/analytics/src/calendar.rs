@@ -1,9 +1,9 @@
-//! Calendar buckets in a time zone: where minutes, hours, days, Monday weeks and months begin,
+//! Calendar intervals in a time zone: where minutes, hours, days, Monday weeks and months begin,
 //! across DST changes (23- and 25-hour days, an hour that happens twice) and in zones with
 //! 30- and 45-minute offsets. Pure, so every rule is unit-tested.
 //!
-//! Sub-day buckets are real time: in a 25-hour day there are two buckets labelled 02:00,
-//! one at +02:00 and one at +01:00. Day, week and month buckets begin at local midnight, or at
+//! Sub-day intervals are real time: in a 25-hour day there are two hours labelled 02:00,
+//! one at +02:00 and one at +01:00. Days, weeks and months begin at local midnight, or at
 //! the first instant of the date when a DST jump skips midnight.
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, Timelike, Utc};
@@ -11,10 +11,10 @@ use chrono_tz::Tz;
 
 use crate::params::start_of_day;
 
-/// The most buckets one answer may hold.
-pub const MAX_BUCKETS: usize = 5000;
+/// The most points (intervals) one time series may hold.
+pub const MAX_POINTS: usize = 5000;
 
-/// How wide one bucket of a time series is.
+/// How wide one interval (one point) of a time series is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
     Minute,
@@ -49,7 +49,7 @@ impl Interval {
     }
 }
 
-/// The start of the bucket holding `instant`.
+/// The start of the interval holding `instant`.
 pub fn floor(instant: DateTime<Utc>, interval: Interval, tz: Tz) -> DateTime<Utc> {
     let local = instant.with_timezone(&tz);
     let into_minute = TimeDelta::seconds(i64::from(local.second()))
@@ -67,7 +67,7 @@ pub fn floor(instant: DateTime<Utc>, interval: Interval, tz: Tz) -> DateTime<Utc
     }
 }
 
-/// The start of the bucket after the one starting at `start`.
+/// The start of the interval after the one starting at `start`.
 pub fn next(start: DateTime<Utc>, interval: Interval, tz: Tz) -> DateTime<Utc> {
     let date = start.with_timezone(&tz).date_naive();
     let candidate = match interval {
@@ -95,9 +95,9 @@ fn first_of_month(date: NaiveDate) -> NaiveDate {
     date.with_day(1).unwrap_or(date)
 }
 
-/// The buckets covering `[from, to)`: their starts, then the end of the last one, so a
-/// series of `n` buckets has `n + 1` boundaries. `Err` with the count when there are more
-/// than [`MAX_BUCKETS`].
+/// The intervals covering `[from, to)`: their starts, then the end of the last one, so a
+/// series of `n` intervals has `n + 1` boundaries. `Err` with the count when there are more
+/// than [`MAX_POINTS`].
 pub fn boundaries(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -107,14 +107,14 @@ pub fn boundaries(
     let mut bounds = vec![floor(from, interval, tz)];
     let mut last = bounds[0];
     while last < to {
-        if bounds.len() > MAX_BUCKETS {
+        if bounds.len() > MAX_POINTS {
             return Err(bounds.len());
         }
         last = next(last, interval, tz);
         bounds.push(last);
     }
     if bounds.len() == 1 {
-        // An empty range has no buckets.
+        // An empty range has no intervals.
         bounds.clear();
     }
     Ok(bounds)
@@ -139,7 +139,7 @@ pub fn common_grain(bounds: &[DateTime<Utc>]) -> i64 {
     }
 }
 
-/// Which bucket (index into `bounds`) holds `micros`; `None` outside the series.
+/// Which interval (index into `bounds`) holds `micros`; `None` outside the series.
 pub fn index_of(bounds: &[i64], micros: i64) -> Option<usize> {
     let after = bounds.partition_point(|&b| b <= micros);
     (after >= 1 && after < bounds.len()).then(|| after - 1)
@@ -275,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn too_many_buckets_are_counted_not_built() {
+    fn too_many_intervals_are_counted_not_built() {
         let error = boundaries(
             utc("2025-01-01T00:00:00Z"),
             utc("2025-12-31T00:00:00Z"),
@@ -283,7 +283,7 @@ mod tests {
             Tz::UTC,
         )
         .expect_err("too many");
-        assert!(error > MAX_BUCKETS);
+        assert!(error > MAX_POINTS);
     }
 
     #[test]
