@@ -457,6 +457,49 @@ mod tests {
         }
     }
 
+    /// A v7 file (bots stored and, then, counted) is upgraded to v8: its rollups no longer
+    /// count the bots, its day rows of people are gone (the consumer rolls them up again),
+    /// and only the people's sessions and visitors are in the new tables.
+    #[test]
+    fn a_v7_file_stops_counting_its_bots() {
+        use crate::{EventFilter, Plan, read};
+        let mut connection = Connection::open_in_memory().expect("opens");
+        let v7 = MIGRATIONS[..7].join(";");
+        connection.execute_batch(&v7).expect("v7 schema");
+        connection
+            .execute_batch(
+                "INSERT INTO events (event_id, event_type, timestamp, ts_micros, shop_id,
+                    session_id, visitor_id, is_bot)
+                 VALUES ('a', 'page_view', 't', 1759400000000000, 's1', 'human', 'v1', 0),
+                        ('b', 'page_view', 't', 1759400100000000, 's1', 'crawler', 'v2', 0);
+                 INSERT INTO people_days (shop_id, day, whole, buckets) VALUES ('s1', 20363, x'00', x'00');
+                 PRAGMA user_version = 7;",
+            )
+            .expect("rows of a v7 file");
+        // Summed while the crawler still counted, then flagged: what a v7 file holds.
+        rollups::rebuild(&connection).expect("v7 rollups");
+        connection
+            .execute("UPDATE events SET is_bot = 1 WHERE event_id = 'b'", [])
+            .expect("flags the bot");
+        apply(&mut connection).expect("migrates");
+        let totals =
+            |plan| read::totals(&connection, &EventFilter::default(), plan).expect("reads");
+        assert_eq!(totals(Plan::Rollup).page_views, 1);
+        assert_eq!(totals(Plan::Rollup), totals(Plan::Raw));
+        let count = |sql: &str| -> i64 {
+            connection
+                .query_row(sql, [], |row| row.get(0))
+                .expect("counts")
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM people_days"), 0);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM sessions WHERE session_id = 'human'"),
+            1
+        );
+        assert_eq!(count("SELECT COUNT(*) FROM sessions"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM visitors"), 1);
+    }
+
     #[test]
     fn the_rollups_have_a_column_for_every_measure() {
         let mut connection = Connection::open_in_memory().expect("opens");
