@@ -8,7 +8,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 .PHONY: help run test test-frontend test-contract build dashboard lint lint-frontend lint-api-types fmt clean redis-server \
-	chromium bench bench-queries vendor base-images compose-check api-types
+	postgresql chromium bench bench-queries vendor base-images compose-check api-types
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,21 @@ redis-server: ## Install redis-server with apt-get if it is missing
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
 	else
 		echo "error: cannot install as this user; run: sudo apt-get install -y redis-server" >&2
+		exit 1
+	fi
+
+# The tests start private PostgreSQL clusters (initdb + postgres as the user `postgres`, on a
+# free port, in a temporary folder; crates/test-support/src/pg.rs); Debian keeps those programs
+# in /usr/lib/postgresql/*/bin. The package's own server is not used.
+postgresql: ## Install PostgreSQL with apt-get if initdb is missing (the tests start their own clusters)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then exit 0; fi
+	echo "PostgreSQL (initdb) is missing; installing it with apt-get"
+	if [ "$$(id -u)" = 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+	else
+		echo "error: cannot install as this user; run: sudo apt-get install -y postgresql" >&2
 		exit 1
 	fi
 
@@ -55,7 +70,7 @@ dashboard: frontend/dist/index.html ## Build the dashboard into frontend/dist (a
 build: ## Build the three services (release)
 	cargo build --release --locked --bin ingestion --bin consumer --bin analytics
 
-test: redis-server test-frontend test-contract ## Run every test (unit, integration against a private Redis, end to end, the dashboard's, the HTTP contract)
+test: redis-server postgresql test-frontend test-contract ## Run every test (unit, integration against a private Redis and PostgreSQL, end to end, the dashboard's, the HTTP contract)
 	cargo test --workspace --locked
 
 # schemathesis, pinned, in a venv of its own under target/ (pip from PyPI; redone when the pin
@@ -75,6 +90,8 @@ $(CONTRACT_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION):
 test-contract: redis-server $(CONTRACT_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION) ## Run schemathesis against both services, from their own OpenAPI documents
 	SCHEMATHESIS=$(CONTRACT_VENV)/bin/schemathesis scripts/contract-test.sh
 
+# DATABASE_URL=postgres://USER@HOST/DB measures on PostgreSQL: each phase creates (and drops) a
+# database of its own on that server, so the user needs CREATEDB.
 bench: redis-server ## Measure ingestion, batch, consumer, sustained rate, RSS and /api/analytics against their ceilings
 	cargo build --release --locked --bins
 	AUTH=off target/release/bench $(BENCH_ARGS)
@@ -212,7 +229,8 @@ run: redis-server build dashboard ## Start Redis, ingestion, consumer, analytics
 
 # `make bench-queries`: rollups against raw scans (docs/PERFORMANCE.md). BENCH_EVENTS=10000000
 # for 10M; BENCH_RUNS (20) and BENCH_RAW_RUNS set the runs; BENCH_DB keeps the loaded store;
-# BENCH_ONLY=products times only the questions whose name holds that text.
+# BENCH_ONLY=products times only the questions whose name holds that text. DATABASE_URL=postgres://…
+# loads (when it holds no events) and asks that PostgreSQL database instead.
 bench-queries: ## Time every analytics question from rollups and from raw scans
 	AUTH=off cargo run --release --locked -p analytics --example bench_queries
 

@@ -10,7 +10,9 @@
 //! Each session carries a channel, source, campaign, device, browser, os and country, and each
 //! event a path out of 20,000, for the breakdown and filter questions.
 //! `BENCH_DB` keeps the loaded store at that path and reuses it when it exists; `BENCH_ONLY`
-//! times only the questions whose name contains it.
+//! times only the questions whose name contains it. `DATABASE_URL=postgres://…` loads and
+//! asks a PostgreSQL database instead (loaded only when it holds no events; each timed
+//! question reads over one connection, as an analytics request does).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,10 +21,12 @@ use analytics::params::QueryParams;
 use analytics::routes::{
     breakdown, funnel, original, products, realtime, shops, summary, timeseries,
 };
+use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
 use events_core::dimension::Dimension;
 use events_core::event::{Event, EventType, Traffic};
-use events_core::store::{EventFilter, Plan, Writer, people, read};
+use events_core::store::pg::PgReads;
+use events_core::store::{EventFilter, Plan, ReadBackend, StoreUrl, Synchronous, people, read};
 use rusqlite::Connection;
 
 const DAYS: i64 = 90;
@@ -32,29 +36,64 @@ const VISITORS: u64 = 300_000;
 const BATCH: usize = 10_000;
 
 /// One question, asked with a plan.
-type Question = Box<dyn Fn(&Connection, Plan) -> anyhow::Result<()>>;
+type Question = Box<dyn Fn(&dyn ReadBackend, Plan) -> anyhow::Result<()>>;
 
 fn main() -> anyhow::Result<()> {
     let events: u64 = env_number("BENCH_EVENTS", 1_000_000)?;
     let runs = env_number("BENCH_RUNS", 20)? as usize;
     let raw_runs = env_number("BENCH_RAW_RUNS", runs as u64)? as usize;
     let dir = tempfile::tempdir()?;
-    let path = match std::env::var_os("BENCH_DB") {
-        Some(path) => PathBuf::from(path),
-        None => dir.path().join("bench.db"),
-    };
     let end: DateTime<Utc> = "2025-10-31T00:00:00Z".parse()?;
-    if !path.exists() {
-        load(&path, events, end)?;
-    } else {
-        println!("reusing {}", path.display());
-    }
-    roll_up_days(&path)?;
-    let connection = Connection::open(&path)?;
-    let stored: i64 = connection.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let postgres = match std::env::var("DATABASE_URL") {
+        Ok(text) if text.starts_with("postgres") => {
+            Some(StoreUrl::parse(&text).context("DATABASE_URL")?)
+        }
+        _ => None,
+    };
+    let (url, mut pg_client, sqlite) = match postgres {
+        Some(url) => {
+            let StoreUrl::Postgres(text) = &url else {
+                unreachable!("parsed as PostgreSQL")
+            };
+            drop(url.open_writer(Synchronous::Normal)?);
+            let mut client = events_core::store::pg::connect(text)?;
+            let stored: i64 = client.query_one("SELECT COUNT(*) FROM events", &[])?.get(0);
+            if stored == 0 {
+                load(&url, events, end)?;
+            } else {
+                println!("reusing {url}");
+            }
+            (url, Some(client), None)
+        }
+        None => {
+            let path = match std::env::var_os("BENCH_DB") {
+                Some(path) => PathBuf::from(path),
+                None => dir.path().join("bench.db"),
+            };
+            let url = StoreUrl::Sqlite(path.clone());
+            if !path.exists() {
+                load(&url, events, end)?;
+            } else {
+                println!("reusing {}", path.display());
+            }
+            let connection = Connection::open(&path)?;
+            (url, None, Some(connection))
+        }
+    };
+    roll_up_days(&url)?;
+    let pg_reads = pg_client.as_mut().map(PgReads::new);
+    let connection: &dyn ReadBackend = match (&sqlite, &pg_reads) {
+        (Some(connection), _) => connection,
+        (None, Some(reads)) => reads,
+        (None, None) => unreachable!("one store is open"),
+    };
+    let stored = read::totals(connection, &EventFilter::default(), Plan::Raw)?.events();
+    let size = url
+        .sqlite_path()
+        .and_then(|path| std::fs::metadata(path).ok())
+        .map_or(0, |m| m.len());
     println!(
-        "{stored} events in the store ({} MiB); {runs} runs per question (raw plan: {raw_runs})\n",
+        "{stored} events in the store {url} ({} MiB); {runs} runs per question (raw plan: {raw_runs})\n",
         size / (1 << 20)
     );
 
@@ -227,7 +266,7 @@ fn main() -> anyhow::Result<()> {
     );
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     for (name, question) in questions.iter().filter(|(name, _)| name.contains(&only)) {
-        let rolled = time(runs, || question(&connection, Plan::Rollup))?;
+        let rolled = time(runs, || question(connection, Plan::Rollup))?;
         if raw_runs == 0 {
             // BENCH_RAW_RUNS=0: the rollups only (a raw scan of 10M events takes seconds).
             println!(
@@ -237,7 +276,7 @@ fn main() -> anyhow::Result<()> {
             );
             continue;
         }
-        let raw = time(raw_runs, || question(&connection, Plan::Raw))?;
+        let raw = time(raw_runs, || question(connection, Plan::Raw))?;
         println!(
             "| {name} | {} | {} | {} | {} | {:.1}× |",
             ms(rolled.0),
@@ -250,7 +289,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summary_sums(connection: &Connection, query: &str, plan: Plan) -> anyhow::Result<()> {
+fn summary_sums(connection: &dyn ReadBackend, query: &str, plan: Plan) -> anyhow::Result<()> {
     let request = summary::SummaryRequest::parse(Some(query))?;
     let filter = request.scope.filter();
     read::totals(connection, &filter, plan)?;
@@ -258,21 +297,21 @@ fn summary_sums(connection: &Connection, query: &str, plan: Plan) -> anyhow::Res
     Ok(())
 }
 
-fn breakdown_of(connection: &Connection, query: &str) -> anyhow::Result<()> {
+fn breakdown_of(connection: &dyn ReadBackend, query: &str) -> anyhow::Result<()> {
     let request = breakdown::BreakdownRequest::parse(Some(query))?;
     breakdown::compute(connection, &request)
         .map(drop)
         .map_err(anyhow::Error::from)
 }
 
-fn series_sums(connection: &Connection, query: &str, plan: Plan) -> anyhow::Result<()> {
+fn series_sums(connection: &dyn ReadBackend, query: &str, plan: Plan) -> anyhow::Result<()> {
     let request = timeseries::TimeseriesRequest::parse(Some(query))?;
     timeseries::sums(connection, &request, plan)
         .map(drop)
         .map_err(anyhow::Error::from)
 }
 
-fn people_pass(connection: &Connection, query: &str, plan: Plan) -> anyhow::Result<()> {
+fn people_pass(connection: &dyn ReadBackend, query: &str, plan: Plan) -> anyhow::Result<()> {
     let request = summary::SummaryRequest::parse(Some(query))?;
     people::people(connection, &request.scope.filter(), None, plan)
         .map(drop)
@@ -381,8 +420,8 @@ fn session_traffic(visitor: u64, day: i64) -> Traffic {
 }
 
 /// Rolls up every ended day (the day rows), as the consumer does in the background.
-fn roll_up_days(path: &std::path::Path) -> anyhow::Result<()> {
-    let mut writer = Writer::open(path)?;
+fn roll_up_days(url: &StoreUrl) -> anyhow::Result<()> {
+    let mut writer = url.open_writer(Synchronous::Normal)?;
     let started = Instant::now();
     let mut days = 0;
     while writer
@@ -400,8 +439,8 @@ fn roll_up_days(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load(path: &std::path::Path, events: u64, end: DateTime<Utc>) -> anyhow::Result<()> {
-    let mut writer = Writer::open(path)?;
+fn load(url: &StoreUrl, events: u64, end: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut writer = url.open_writer(Synchronous::Normal)?;
     let mut random = Random(0x9E37_79B9_7F4A_7C15);
     let start = end - TimeDelta::days(DAYS);
     let span_micros = (end - start).num_microseconds().unwrap_or(i64::MAX) as f64;

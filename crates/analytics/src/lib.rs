@@ -40,8 +40,8 @@ use events_core::config::{
     ConnectionArgs, CorsArgs, LogArgs, RedisArgs, StoreArgs, parse_positive_usize,
 };
 use events_core::keys::access::AuthArgs;
-use events_core::store::ReadPool;
 use events_core::store::live::Stored;
+use events_core::store::{StoreReader, StoreUrl};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +59,11 @@ pub struct Config {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    /// A PostgreSQL read replica for the queries (SPEC §12); migrations still go to
+    /// `DATABASE_URL`. Empty: read from `DATABASE_URL`.
+    #[arg(long, env = "DATABASE_READ_URL", value_parser = events_core::config::parse_database_url)]
+    pub database_read_url: Option<StoreUrl>,
 
     /// The built dashboard (`npm run build` in frontend/), served at `/`. When the folder is
     /// missing, the API is served alone.
@@ -109,7 +114,7 @@ pub struct Config {
 
 /// What every handler shares.
 pub struct AppState {
-    pub store: Arc<ReadPool>,
+    pub store: StoreReader,
     /// What the live watcher noticed, for `/api/v1/live` streams.
     pub live: broadcast::Sender<Stored>,
     /// Cancelled at shutdown, which ends the live streams.
@@ -153,18 +158,25 @@ pub async fn serve(
         metrics,
         stop_background.clone(),
     ));
-    let path = config.store.database_url.clone();
-    let store = tokio::task::spawn_blocking(move || ReadPool::open(&path))
+    let (url, read_url) = (
+        config.store.database_url.clone(),
+        config.database_read_url.clone(),
+    );
+    let store = tokio::task::spawn_blocking(move || StoreReader::open(&url, read_url.as_ref()))
         .await
         .context("opening the store")?
         .context("DATABASE_URL")?;
     let (live, _) = broadcast::channel(16);
     routes::live::start_watcher(
-        config.store.database_url.clone(),
+        config
+            .database_read_url
+            .clone()
+            .unwrap_or_else(|| config.store.database_url.clone()),
         live.clone(),
         stop_background.clone(),
         &tasks,
     )
+    .await
     .context("DATABASE_URL")?;
     let state = Arc::new(AppState {
         store,
@@ -197,7 +209,7 @@ pub async fn serve(
         Some(cors) => app.layer(cors),
         None => app,
     };
-    tracing::info!(%address, database = %config.store.database_url.display(), "analytics listening");
+    tracing::info!(%address, database = %config.store.database_url, "analytics listening");
     events_core::server::serve(listener, app, config.connections.limits(), shutdown).await;
     stop_background.cancel();
     tasks.close();

@@ -22,7 +22,10 @@ async fn main() {
             return;
         }
         Some(analytics::keys_cli::Command::Backup { path }) => {
-            let bytes = events_core::store::backup::backup(&config.store.database_url, path)
+            let bytes = config
+                .store
+                .database_url
+                .backup(path)
                 .with_context(|| format!("cannot back up to {}", path.display()));
             println!(
                 "{} {} bytes",
@@ -32,9 +35,17 @@ async fn main() {
             return;
         }
         Some(analytics::keys_cli::Command::Forget { shop, visitor_id }) => {
-            let path = &config.store.database_url;
-            let deleted = events_core::store::forget::forget_visitor(path, shop, visitor_id)
-                .context("DATABASE_URL");
+            // On the blocking pool: PostgreSQL's synchronous client cannot run on the runtime.
+            let (store, shop, visitor_id) = (
+                config.store.database_url.clone(),
+                shop.clone(),
+                visitor_id.clone(),
+            );
+            let deleted =
+                tokio::task::spawn_blocking(move || store.forget_visitor(&shop, &visitor_id))
+                    .await
+                    .context("the forget task")
+                    .and_then(|forgotten| forgotten.context("DATABASE_URL"));
             println!("{}", events_core::exit::or_exit(deleted));
             return;
         }

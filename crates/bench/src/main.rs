@@ -7,12 +7,14 @@
 //! | [`stack`] | starting Redis and the release binaries, reading their peak memory |
 //! | [`phases`] | each measurement: ingestion, batch, consumer drain, sustained rate, queries |
 //! | [`report`] | the table |
+//! | [`store_location`] | each phase's store: a SQLite file, or a database on `DATABASE_URL=postgres://…` |
 
 mod ceiling;
 mod load;
 mod phases;
 mod report;
 mod stack;
+mod store_location;
 
 use std::time::Duration;
 

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use events_core::event::{Event, new_event_id};
-use events_core::store::{Synchronous, Writer};
+use events_core::store::{StoreUrl, Synchronous};
+
+use crate::store_location::PhaseStore;
 use hyper::body::Bytes;
 use serde_json::{Value, json};
 
@@ -300,6 +302,7 @@ struct Stack {
     analytics: Service,
     // Dropped after the services, so they stop before Redis and the store go.
     _redis: test_support::RedisServer,
+    _store: PhaseStore,
     _dir: tempfile::TempDir,
 }
 
@@ -307,7 +310,8 @@ impl Stack {
     async fn start(consumer_env: &[(&str, String)]) -> anyhow::Result<Stack> {
         let redis = start_redis();
         let dir = tempfile::tempdir()?;
-        let db = dir.path().join("bench.db").display().to_string();
+        let store = PhaseStore::new(dir.path(), "bench")?;
+        let db = store.url.clone();
         let ingestion_addr = free_addr();
         let ingestion_metrics_addr = free_addr();
         let ingestion = Service::start(
@@ -351,6 +355,7 @@ impl Stack {
             consumer,
             analytics,
             _redis: redis,
+            _store: store,
             _dir: dir,
         })
     }
@@ -397,16 +402,14 @@ async fn drain(count: usize) -> anyhow::Result<(f64, f64)> {
         }
         pipe.query_async::<()>(&mut connection).await?;
     }
+    let store = PhaseStore::new(dir.path(), "drain")?;
     let addr = free_addr();
     let started = Instant::now();
     let consumer = Service::start(
         "consumer",
         &[
             ("REDIS_URL", redis.url()),
-            (
-                "DATABASE_URL",
-                dir.path().join("drain.db").display().to_string(),
-            ),
+            ("DATABASE_URL", store.url.clone()),
             ("CONSUMER_METRICS_ADDR", addr.to_string()),
         ],
         addr,
@@ -532,19 +535,24 @@ async fn sustained(settings: &Settings) -> anyhow::Result<(f64, (f64, f64, f64))
 /// queries over the same table. Returns both medians and analytics' peak memory.
 async fn queries(count: usize) -> anyhow::Result<(Duration, Duration, f64)> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("queries.db");
-    {
-        let mut writer = Writer::open(&db)?;
-        let all: Arc<[Event]> = events(count)?.into();
+    let store = PhaseStore::new(dir.path(), "queries")?;
+    let store_url = StoreUrl::parse(&store.url)?;
+    let all: Arc<[Event]> = events(count)?.into();
+    // Off the async runtime: PostgreSQL's synchronous client refuses to run on it.
+    let load_url = store_url.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut writer = load_url.open_writer(Synchronous::Normal)?;
         for chunk in all.chunks(5000) {
             writer.insert_batch(chunk)?;
         }
-    }
+        Ok(())
+    })
+    .await??;
     let addr = free_addr();
     let analytics = Service::start(
         "analytics",
         &[
-            ("DATABASE_URL", db.display().to_string()),
+            ("DATABASE_URL", store.url.clone()),
             ("ANALYTICS_ADDR", addr.to_string()),
             ("ANALYTICS_METRICS_ADDR", free_addr().to_string()),
             ("DASHBOARD_DIR", "/nonexistent".into()),
@@ -563,7 +571,12 @@ async fn queries(count: usize) -> anyhow::Result<(Duration, Duration, f64)> {
         let _ = response.bytes().await;
         api.push(started.elapsed());
     }
-    let original = original_queries(&db, 20)?;
+    let original = match store_url {
+        StoreUrl::Sqlite(path) => original_queries(&path, 20)?,
+        StoreUrl::Postgres(url) => {
+            tokio::task::spawn_blocking(move || original_queries_postgres(&url, 20)).await??
+        }
+    };
     Ok((median(api), median(original), analytics.peak_rss_mib()))
 }
 
@@ -593,6 +606,25 @@ fn original_queries(db: &Path, runs: usize) -> anyhow::Result<Vec<Duration>> {
             )
             ?;
         std::hint::black_box((counts, amounts, top));
+        times.push(started.elapsed());
+    }
+    Ok(times)
+}
+
+/// The same three queries on PostgreSQL.
+fn original_queries_postgres(url: &str, runs: usize) -> anyhow::Result<Vec<Duration>> {
+    let mut client = events_core::store::pg::connect(url)?;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        for sql in [
+            "SELECT event_type, COUNT(*) FROM events GROUP BY event_type",
+            "SELECT AVG(order_amount), MAX(order_amount), MIN(order_amount) FROM events WHERE event_type = 'purchase'",
+            "SELECT product_id FROM events WHERE event_type = 'page_view' AND product_id IS NOT NULL
+             GROUP BY product_id ORDER BY COUNT(*) DESC LIMIT 1",
+        ] {
+            std::hint::black_box(client.query(sql, &[])?);
+        }
         times.push(started.elapsed());
     }
     Ok(times)

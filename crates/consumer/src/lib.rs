@@ -101,7 +101,8 @@ pub struct Config {
     pub retention_days: Option<u32>,
 
     /// SQLite durability: `normal` (survives process crashes; a power loss may undo the last
-    /// seconds of commits) or `full` (every commit fsynced; several times slower).
+    /// seconds of commits) or `full` (every commit fsynced; several times slower). PostgreSQL
+    /// keeps its own settings (`synchronous_commit`).
     #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_enum)]
     pub sqlite_synchronous: Synchronous,
 

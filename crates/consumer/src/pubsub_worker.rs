@@ -61,9 +61,9 @@ pub async fn run(
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 message = messages.next() => match message {
-                    Some(message) => match message.get_payload::<String>().map_err(|e| e.to_string()).and_then(|json| Event::from_transport(&json, &rules)) {
+                    Some(message) => match message.get_payload::<String>().map_err(anyhow::Error::from).and_then(|json| Ok(Event::from_transport(&json, &rules)?)) {
                         Ok(event) => batch.push(event, Instant::now()),
-                        Err(reason) => tracing::warn!(%reason, "dropping an undecodable message"),
+                        Err(reason) => tracing::warn!(reason = %format!("{reason:#}"), "dropping an undecodable message"),
                     },
                     None => {
                         tracing::warn!("subscription lost; resubscribing");

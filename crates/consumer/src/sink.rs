@@ -1,11 +1,11 @@
-//! Writing batches to the store. SQLite calls block, so they run on the blocking pool; the one
-//! writer connection is shared behind a mutex (only one batch is written at a time anyway).
+//! Writing batches to the store (SQLite or PostgreSQL, through the store's write boundary).
+//! Store calls block, so they run on the blocking pool; the one writer connection is shared
+//! behind a mutex (only one batch is written at a time anyway).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use events_core::event::Event;
-use events_core::store::{InsertOutcome, StoreError, Synchronous, Writer};
+use events_core::store::{InsertOutcome, StoreError, StoreUrl, Synchronous, WriteBackend};
 
 /// How long a day must go without new events from this consumer before it is rolled up: a
 /// backfill of old events fills a past day batch after batch, and each batch makes its day
@@ -14,13 +14,13 @@ const ROLL_UP_QUIET: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Sink {
-    writer: Arc<Mutex<Writer>>,
+    writer: Arc<Mutex<Box<dyn WriteBackend>>>,
 }
 
 impl Sink {
     /// Opens the store, applying pending migrations.
-    pub async fn open(path: PathBuf, synchronous: Synchronous) -> Result<Sink, StoreError> {
-        let writer = tokio::task::spawn_blocking(move || Writer::open_with(&path, synchronous))
+    pub async fn open(url: StoreUrl, synchronous: Synchronous) -> Result<Sink, StoreError> {
+        let writer = tokio::task::spawn_blocking(move || url.open_writer(synchronous))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(Sink {
@@ -59,14 +59,14 @@ impl Sink {
     /// Runs `work` on the writer, on the blocking pool.
     async fn with_writer<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&mut dyn WriteBackend) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let writer = Arc::clone(&self.writer);
         tokio::task::spawn_blocking(move || {
             let mut writer = writer
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut writer)
+            work(writer.as_mut())
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?

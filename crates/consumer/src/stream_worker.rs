@@ -201,7 +201,8 @@ impl StreamWorker {
             let decoded = match &entry.payload {
                 // Validated again as ingestion does: whoever wrote the entry, the store gets
                 // only what ingestion would have accepted.
-                Some(json) => Event::from_transport(json, &self.config.rules.rules()),
+                Some(json) => Event::from_transport(json, &self.config.rules.rules())
+                    .map_err(|error| error.to_string()),
                 None => Err("the entry has no `event` field".to_owned()),
             };
             let verdict = match decoded {

@@ -46,7 +46,7 @@ impl Distinct {
             Distinct::Exact(set) => {
                 set.insert(fingerprint);
                 if set.len() > EXACT_LIMIT {
-                    self.switch_to_sketch();
+                    self.become_sketch();
                 }
             }
             Distinct::Sketch(registers) => observe(registers, fingerprint),
@@ -58,7 +58,7 @@ impl Distinct {
         match other {
             Distinct::Exact(set) => set.iter().for_each(|&f| self.insert(f)),
             Distinct::Sketch(theirs) => {
-                self.switch_to_sketch();
+                self.become_sketch();
                 if let Distinct::Sketch(ours) = self {
                     for (ours, theirs) in ours.iter_mut().zip(theirs.iter()) {
                         *ours = (*ours).max(*theirs);
@@ -76,7 +76,7 @@ impl Distinct {
         }
     }
 
-    fn switch_to_sketch(&mut self) {
+    fn become_sketch(&mut self) {
         if let Distinct::Exact(set) = self {
             let mut registers = Box::new([0u8; REGISTERS]);
             set.iter().for_each(|&f| observe(&mut registers, f));

@@ -14,6 +14,8 @@ pub struct Pipeline {
     pub analytics: String,
     pub client: reqwest::Client,
     pub redis: RedisServer,
+    /// The SQLite file the consumer writes.
+    pub db: std::path::PathBuf,
     _dir: tempfile::TempDir,
     shutdown: CancellationToken,
 }
@@ -27,9 +29,16 @@ impl Drop for Pipeline {
 impl Pipeline {
     /// Starts everything; the consumer flushes after `batch_timeout` (e.g. `200ms`).
     pub async fn start(batch_timeout: &str) -> Pipeline {
+        // Keys are tested in each service's own tests; here the pipeline runs open.
+        Pipeline::start_with(batch_timeout, &["--auth", "off"]).await
+    }
+
+    /// [`Pipeline::start`] with ingestion's access arguments (`--auth keys …`).
+    pub async fn start_with(batch_timeout: &str, ingestion_auth: &[&str]) -> Pipeline {
         let redis = RedisServer::start();
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("analytics.db").display().to_string();
+        let db_path = dir.path().join("analytics.db");
+        let db = db_path.display().to_string();
         let shutdown = CancellationToken::new();
 
         let ingestion_listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
@@ -37,14 +46,10 @@ impl Pipeline {
             "http://{}",
             ingestion_listener.local_addr().expect("address")
         );
-        // Keys are tested in each service's own tests; here the pipeline runs open.
-        let config = ingestion::Config::parse_from([
-            "ingestion",
-            "--redis-url",
-            &redis.url(),
-            "--auth",
-            "off",
-        ]);
+        let redis_url = redis.url();
+        let mut argv = vec!["ingestion", "--redis-url", &redis_url];
+        argv.extend_from_slice(ingestion_auth);
+        let config = ingestion::Config::parse_from(argv);
         let ingestion_metrics = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -108,6 +113,7 @@ impl Pipeline {
             analytics,
             client,
             redis,
+            db: db_path,
             _dir: dir,
             shutdown,
         };

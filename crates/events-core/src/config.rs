@@ -2,10 +2,10 @@
 //! the same name (`REDIS_URL` / `--redis-url`), parsed once at start-up so that a bad value
 //! stops the binary with one line naming it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, ValueEnum};
+use store::{StoreUrl, StoreUrlError};
 
 /// Where Redis is and how long one command may take.
 #[derive(Debug, Clone, Args)]
@@ -37,13 +37,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// The SQLite store.
+/// The store: a SQLite file, or a PostgreSQL database (SPEC §12).
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// The store: `sqlite://PATH`, `sqlite:PATH` or a bare path. Relative paths are relative to
-    /// the working directory; the folder is created if missing.
+    /// The store: `sqlite://PATH`, `sqlite:PATH` or a bare path (relative to the working
+    /// directory; the folder is created if missing), or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// (also `postgresql://…`).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/analytics.db", value_parser = parse_database_url)]
-    pub database_url: PathBuf,
+    pub database_url: StoreUrl,
 }
 
 /// Which browser origins may call an HTTP service.
@@ -89,10 +90,6 @@ pub enum ConfigError {
     NotADuration { text: String, reason: String },
     #[error("`{0}` must be longer than zero")]
     ZeroDuration(String),
-    #[error("unsupported scheme `{0}://`: only sqlite is supported")]
-    UnsupportedScheme(String),
-    #[error("the path of the database file is empty")]
-    EmptyPath,
     #[error("`{text}` is not a Redis URL: {reason}")]
     NotARedisUrl { text: String, reason: String },
 }
@@ -153,21 +150,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
     Ok(duration)
 }
 
-/// Accepts `sqlite://PATH`, `sqlite:PATH` and a bare path; refuses other schemes.
-pub fn parse_database_url(text: &str) -> Result<PathBuf, ConfigError> {
-    let path = if let Some(rest) = text.strip_prefix("sqlite://") {
-        rest
-    } else if let Some(rest) = text.strip_prefix("sqlite:") {
-        rest
-    } else if let Some((scheme, _)) = text.split_once("://") {
-        return Err(ConfigError::UnsupportedScheme(scheme.to_owned()));
-    } else {
-        text
-    };
-    if path.is_empty() {
-        return Err(ConfigError::EmptyPath);
-    }
-    Ok(PathBuf::from(path))
+/// Accepts `sqlite://PATH`, `sqlite:PATH`, a bare path, `postgres://…` and `postgresql://…`;
+/// refuses other schemes.
+pub fn parse_database_url(text: &str) -> Result<StoreUrl, StoreUrlError> {
+    StoreUrl::parse(text)
 }
 
 /// Checks a Redis URL at start-up rather than on the first request.
@@ -194,21 +180,24 @@ mod tests {
     }
 
     #[test]
-    fn database_urls_take_three_spellings() {
+    fn database_urls_take_five_spellings() {
+        let sqlite = |path: &str| Ok(StoreUrl::Sqlite(std::path::PathBuf::from(path)));
         assert_eq!(
             parse_database_url("sqlite://data/analytics.db"),
-            Ok(PathBuf::from("data/analytics.db"))
+            sqlite("data/analytics.db")
         );
         assert_eq!(
             parse_database_url("sqlite:///var/lib/a.db"),
-            Ok(PathBuf::from("/var/lib/a.db"))
+            sqlite("/var/lib/a.db")
         );
-        assert_eq!(parse_database_url("sqlite:a.db"), Ok(PathBuf::from("a.db")));
+        assert_eq!(parse_database_url("sqlite:a.db"), sqlite("a.db"));
+        assert_eq!(parse_database_url("/tmp/a.db"), sqlite("/tmp/a.db"));
         assert_eq!(
-            parse_database_url("/tmp/a.db"),
-            Ok(PathBuf::from("/tmp/a.db"))
+            parse_database_url("postgres://localhost/db"),
+            Ok(StoreUrl::Postgres("postgres://localhost/db".into()))
         );
-        assert!(parse_database_url("postgres://localhost/db").is_err());
+        assert!(parse_database_url("postgresql://u@localhost/db").is_ok());
+        assert!(parse_database_url("mysql://localhost/db").is_err());
         assert!(parse_database_url("sqlite://").is_err());
     }
 

@@ -8,12 +8,18 @@
 //! | [`error`] | the one error type and its JSON answers |
 //! | [`backlog`] | refusing events past `MAX_BACKLOG` and `MAX_BACKLOG_BYTES` |
 //! | [`auth`] | API keys and their scopes, rate limits, CORS (docs/SECURITY.md) |
+//! | [`tracker`] | `GET /t.js`, the script a storefront embeds |
+//! | [`visits`] | cookieless visitor ids and 30-minute sessions, kept in Redis |
+//! | [`derive`] | device, browser, os, bots and country from the shopper's user agent and IP |
 
 pub mod auth;
 pub mod backlog;
+pub mod derive;
 pub mod error;
 pub mod openapi;
 pub mod routes;
+pub mod tracker;
+pub mod visits;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -28,6 +34,13 @@ use events_core::keys::access::{AuthArgs, Gate};
 use events_core::transport::{BacklogSize, Publisher};
 
 use crate::backlog::Backlog;
+use crate::derive::geo::Geo;
+use crate::visits::Visits;
+use events_core::transport::LazyConnection;
+
+/// The prefix of the Redis keys of cookieless salts and sessions.
+pub const VISITS_PREFIX: &str = "analytics:";
+use events_core::keys::client::TrustedProxies;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -83,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_WRITE", default_value = "1000")]
     pub rate_limit_write: NonZeroU32,
 
+    /// A MaxMind-format country database (GeoLite2-Country.mmdb or GeoIP2) giving each event's
+    /// `country` from the shopper's IP address; without it `country` is null.
+    #[arg(long, env = "GEOIP_DB")]
+    pub geoip_db: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -95,6 +113,12 @@ pub struct AppState {
     pub rules: EventRules,
     /// How long a client should wait before retrying after a `503`.
     pub retry_after: Duration,
+    /// `GEOIP_DB`, open.
+    pub geo: Option<Geo>,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` gives a browser's address.
+    pub proxies: TrustedProxies,
+    /// Visitor ids and sessions for events without them.
+    pub visits: Visits,
 }
 
 /// Binds `INGESTION_ADDR` and serves until `shutdown` is cancelled.
@@ -166,6 +190,18 @@ fn build(config: &Config) -> anyhow::Result<Built> {
         })),
         rules: config.rules.rules(),
         retry_after: Duration::from_secs(1),
+        geo: config
+            .geoip_db
+            .as_deref()
+            .map(Geo::open)
+            .transpose()
+            .context("GEOIP_DB")?,
+        proxies: config.auth.trusted_proxies.clone(),
+        visits: Visits::new(
+            LazyConnection::open(&config.redis.redis_url, config.redis.redis_timeout)
+                .context("REDIS_URL")?,
+            VISITS_PREFIX,
+        ),
     });
     let (app, gate) = auth::protect(router(Arc::clone(&state)), config)?;
     Ok((app, state, gate))

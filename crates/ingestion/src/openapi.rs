@@ -104,6 +104,28 @@ pub struct EventBody {
     /// The client's clock when it sent the event: the stored time is corrected for its skew.
     #[schema(format = DateTime)]
     sent_at: Option<String>,
+    /// The page's full URL (absolute http or https): its `utm_*` parameters fill the `utm_*`
+    /// fields the event lacks and its path fills `path`; never stored.
+    #[schema(max_length = 2048)]
+    url: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
+    utm_source: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
+    utm_medium: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
+    utm_campaign: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
+    utm_term: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
+    utm_content: Option<String>,
+    /// The shopper's browser, forwarded by a server-side sender (ignored with a public key):
+    /// device, browser, os and bots are derived from it; never stored.
+    #[schema(max_length = 1024)]
+    user_agent: Option<String>,
+    /// The shopper's IPv4 or IPv6 address, forwarded by a server-side sender (ignored with a
+    /// public key): the country and the cookieless visitor id are derived from it; never
+    /// stored.
+    ip: Option<String>,
 }
 
 /// What an event reports.

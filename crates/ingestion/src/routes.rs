@@ -4,15 +4,17 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Extension, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use events_core::event::{
-    DUPLICATE_FIELD, Event, EventRules, FieldError, ParsedJson, WireEvent, from_json_object,
-    new_event_id,
+    DUPLICATE_FIELD, Event, EventRules, FieldError, ParsedJson, Shopper, Submitted, WireEvent,
+    from_json_object, new_event_id,
 };
 use events_core::http::{Health, method_not_allowed, not_found, readiness, track_requests};
 use events_core::keys::access::Authenticated;
@@ -22,10 +24,10 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::auth::{scope_event, shop_given, shops_given};
 use crate::error::IngestError;
 use crate::openapi::{self, BatchBody, EventBody, PostErrors};
+use crate::{AppState, derive};
 
 /// The largest single event body.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
@@ -43,6 +45,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(openapi::document_handler))
+        .routes(routes!(crate::tracker::script))
 }
 
 /// A route whose bodies may be up to `bytes` long.
@@ -100,13 +103,16 @@ pub struct BatchAccepted {
 async fn post_event(
     State(state): State<Arc<AppState>>,
     key: Option<Extension<Authenticated>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
+    let browser = browser_shopper(&state, key.as_ref(), peer.as_ref(), &headers);
     let bytes = read_body(&headers, body, MAX_EVENT_BYTES)?;
     let received_at = Utc::now();
-    let mut event = match Event::from_valid_json(&bytes, received_at, &state.rules, new_event_id) {
-        Some(event) => event,
+    let submitted = Submitted::from_valid_json(&bytes, received_at, &state.rules, new_event_id);
+    let submitted = match submitted {
+        Some(submitted) => submitted,
         None => {
             let parsed = parse_json(&bytes)?;
             judge_event(
@@ -119,10 +125,18 @@ async fn post_event(
             .map_err(|details| IngestError::invalid("the event is invalid", details))?
         }
     };
+    let (mut event, shopper) = finish(&state, submitted, browser.as_ref());
     if let Some(Extension(key)) = &key {
         scope_event(Some(key), &mut event, shop_given(&bytes))
             .map_err(|e| IngestError::Forbidden(e.to_string()))?;
     }
+    assign_visits(
+        &state,
+        std::slice::from_mut(&mut event),
+        &[&shopper],
+        received_at,
+    )
+    .await?;
     publish(&state, vec![event.to_json()]).await?;
     tracing::debug!(event_id = %event.event_id, "event accepted");
     let body = Accepted {
@@ -152,11 +166,14 @@ pub struct Rejected {
 async fn post_batch(
     State(state): State<Arc<AppState>>,
     key: Option<Extension<Authenticated>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngestError> {
+    let browser = browser_shopper(&state, key.as_ref(), peer.as_ref(), &headers);
     let bytes = read_body(&headers, body, MAX_BATCH_BYTES)?;
-    let judged = judge_batch(&bytes, Utc::now(), &state.rules, new_event_id)?;
+    let received_at = Utc::now();
+    let judged = judge_batch(&bytes, received_at, &state.rules, new_event_id)?;
     let key = key.map(|Extension(key)| key);
     let given = match &key {
         Some(_) => shops_given(&bytes, judged.len()),
@@ -165,17 +182,18 @@ async fn post_batch(
     // Up to 1 MiB that a request waiting for Redis need not hold.
     drop(bytes);
     let mut accepted = Vec::with_capacity(judged.len());
-    let mut event_ids = Vec::with_capacity(judged.len());
+    let mut shoppers = Vec::with_capacity(judged.len());
     let mut rejected = Vec::new();
     let mut out_of_scope = 0;
     for (index, judgement) in judged.into_iter().enumerate() {
         match judgement {
-            Ok(mut event) => {
+            Ok(submitted) => {
+                let (mut event, shopper) = finish(&state, submitted, browser.as_ref());
                 let shop_given = given.get(index).copied().unwrap_or(true);
                 match scope_event(key.as_ref(), &mut event, shop_given) {
                     Ok(()) => {
-                        accepted.push(event.to_json());
-                        event_ids.push(event.event_id);
+                        accepted.push(event);
+                        shoppers.push(shopper);
                     }
                     Err(error) => {
                         out_of_scope += 1;
@@ -220,8 +238,14 @@ async fn post_batch(
             details,
         ));
     }
+    let shoppers: Vec<&Shopper> = shoppers.iter().collect();
+    assign_visits(&state, &mut accepted, &shoppers, received_at).await?;
     let accepted_count = accepted.len();
-    publish(&state, accepted).await?;
+    let (payloads, event_ids): (Vec<String>, Vec<String>) = accepted
+        .into_iter()
+        .map(|event| (event.to_json(), event.event_id))
+        .unzip();
+    publish(&state, payloads).await?;
     // The ids let a client retry the same events idempotently after a lost answer.
     let body = BatchAccepted {
         accepted: accepted_count,
@@ -229,6 +253,45 @@ async fn post_batch(
         rejected,
     };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The shopper of a browser's request (its own user agent and address), `None` for a
+/// server's.
+fn browser_shopper(
+    state: &AppState,
+    key: Option<&Extension<Authenticated>>,
+    peer: Option<&Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Option<Shopper> {
+    let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    derive::shopper::of_browser(key.map(|Extension(k)| k), headers, peer, &state.proxies)
+}
+
+/// A valid event with the shopper's part of its traffic derived, and that shopper: the
+/// browser's own user agent and address for a browser's request, the event's fields
+/// otherwise. The user agent and IP address go no further than [`assign_visits`].
+fn finish(state: &AppState, submitted: Submitted, browser: Option<&Shopper>) -> (Event, Shopper) {
+    let Submitted { mut event, shopper } = submitted;
+    let shopper = browser.cloned().unwrap_or(shopper);
+    derive::fill(&mut event.traffic, &shopper, state.geo.as_ref());
+    (event, shopper)
+}
+
+/// Cookieless visitor ids and sessions (see [`crate::visits`]); `503` when Redis cannot
+/// say, as when it cannot take the events.
+async fn assign_visits(
+    state: &AppState,
+    events: &mut [Event],
+    shoppers: &[&Shopper],
+    received_at: DateTime<Utc>,
+) -> Result<(), IngestError> {
+    let started = std::time::Instant::now();
+    let assigned = state.visits.assign(events, shoppers, received_at).await;
+    metrics::histogram!("visits_assign_duration_seconds").record(started.elapsed().as_secs_f64());
+    assigned.map_err(|source| IngestError::Unavailable {
+        source,
+        retry_after: state.retry_after,
+    })
 }
 
 /// `GET /v1/health`: `200` while the process is up.
@@ -355,7 +418,7 @@ fn judge_event(
     rules: &EventRules,
     new_id: fn() -> String,
 ) -> Judgement {
-    let judged = Event::from_json_with(value, received_at, rules, new_id);
+    let judged = Submitted::from_json(value, received_at, rules, new_id);
     if duplicates.is_empty() {
         return judged;
     }
@@ -368,7 +431,7 @@ fn judge_event(
 }
 
 /// One event of a batch: accepted, or refused with its field errors.
-type Judgement = Result<Event, Vec<FieldError>>;
+type Judgement = Result<Submitted, Vec<FieldError>>;
 
 fn check_batch_len(len: usize) -> Result<(), IngestError> {
     if len > MAX_BATCH_EVENTS {

@@ -84,6 +84,68 @@ pub(super) fn record(
     Ok(())
 }
 
+/// What one batch's stored events say of their sessions' first event and first page view,
+/// and their visitors' first event and first purchase, by [`record`]'s rules (bots left out,
+/// earliest `(timestamp, row id)` first), for a writer that upserts a batch at once
+/// (PostgreSQL's): sorted by key, so concurrent writers lock rows in one order.
+#[derive(Debug, Default)]
+pub struct BatchFirsts<'e> {
+    /// Per `(shop, session)`: its earliest event and row id, and its earliest page view's.
+    pub sessions: std::collections::BTreeMap<(&'e str, &'e str), SessionFirsts<'e>>,
+    /// Per `(shop, visitor)`: the time of its first event and of its first purchase.
+    pub visitors: std::collections::BTreeMap<(&'e str, &'e str), (i64, Option<i64>)>,
+}
+
+/// A session's earliest event in a batch and its earliest page view (with their row ids).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionFirsts<'e> {
+    pub first: (&'e Event, i64),
+    pub landing: Option<(&'e Event, i64)>,
+}
+
+/// The firsts of `stored` events, each with its row id.
+pub fn batch_firsts<'e>(stored: &[(&'e Event, i64)]) -> BatchFirsts<'e> {
+    let key = |(event, id): &(&Event, i64)| (event.timestamp.timestamp_micros(), *id);
+    let mut firsts = BatchFirsts::default();
+    for &(event, id) in stored {
+        if event.traffic.is_bot {
+            continue;
+        }
+        let ts = event.timestamp.timestamp_micros();
+        if let Some(session) = &event.session_id {
+            let page_view = (event.event_type == EventType::PageView).then_some((event, id));
+            let entry = firsts
+                .sessions
+                .entry((event.shop_id.as_str(), session.as_str()))
+                .or_insert(SessionFirsts {
+                    first: (event, id),
+                    landing: page_view,
+                });
+            if (ts, id) < key(&entry.first) {
+                entry.first = (event, id);
+            }
+            if let Some(candidate) = page_view
+                && entry.landing.is_none_or(|landing| (ts, id) < key(&landing))
+            {
+                entry.landing = Some(candidate);
+            }
+        }
+        if let Some(visitor) = &event.visitor_id {
+            let purchase = (event.event_type == EventType::Purchase).then_some(ts);
+            let entry = firsts
+                .visitors
+                .entry((event.shop_id.as_str(), visitor.as_str()))
+                .or_insert((ts, purchase));
+            entry.0 = entry.0.min(ts);
+            entry.1 = match (entry.1, purchase) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    firsts
+}
+
 /// Builds the attribution of `sessions` and the first times of `visitors` of one shop again
 /// from the stored events, after some of them were deleted (`analytics forget`).
 pub(super) fn rebuild(

@@ -128,4 +128,8 @@ pub trait ReadBackend {
 
     /// The bots' events of a filter's shop and range (stored, counted nowhere else).
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError>;
+
+    /// The first and last UTC day with events of the session with this fingerprint, as
+    /// [`session_spans`](super::session_spans) recorded them; `None` when not recorded.
+    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError>;
 }

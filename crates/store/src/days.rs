@@ -62,7 +62,7 @@ pub fn roll_up_next_day(
     let Some(day) = next_day_to_roll_up(&transaction, now_micros, busy)? else {
         return Ok(None);
     };
-    let mut people = people_days::build(&transaction, day)?;
+    let mut people = people_days::build(&*transaction, day)?;
     let mut write = transaction.prepare_cached(
         "INSERT OR REPLACE INTO people_days (shop_id, day, whole, buckets) VALUES (?1, ?2, ?3, ?4)",
     )?;

@@ -28,10 +28,13 @@
 //! | [`people`] | the people pass: visitors, sessions and session funnels over a range |
 //! | [`varint`] | the integers of the day rows' blobs |
 //! | [`pool`] | read connections for the analytics service |
+//! | [`reader`] | the analytics service's snapshots of whichever store `DATABASE_URL` names |
 //! | [`live`] | noticing newly committed events for the live stream |
 //! | [`backup`] | a consistent copy of the store while everything runs |
 //! | [`forget`] | deleting one visitor's events and correcting every summary |
 //! | [`retention`] | deleting raw events and people older than `RETENTION_DAYS`; sums stay |
+//! | [`write_backend`] | the write boundary (what the consumer and the subcommands ask of a store) and `DATABASE_URL` |
+//! | [`pg`] | PostgreSQL behind both boundaries (SPEC §12) |
 
 pub mod attributed;
 pub mod attribution;
@@ -45,9 +48,11 @@ pub mod live;
 pub mod migrations;
 pub mod people;
 pub mod people_days;
+pub mod pg;
 pub mod plan;
 pub mod pool;
 pub mod read;
+pub mod reader;
 pub mod retention;
 pub mod rollups;
 pub mod segment;
@@ -55,6 +60,7 @@ pub mod session_spans;
 pub mod sqlite_reads;
 pub mod sqlite_segment;
 pub mod varint;
+pub mod write_backend;
 pub mod writer;
 
 use std::path::Path;
@@ -66,6 +72,8 @@ pub use backend::ReadBackend;
 pub use filter::EventFilter;
 pub use plan::Plan;
 pub use pool::ReadPool;
+pub use reader::StoreReader;
+pub use write_backend::{StoreUrl, StoreUrlError, WriteBackend};
 pub use writer::{InsertOutcome, Writer};
 
 /// How long a connection waits for a lock held by another before giving up.
@@ -98,6 +106,8 @@ impl Synchronous {
 pub enum StoreError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("cannot create the folder of the database file {path}: {source}")]
     Folder {
         path: String,
@@ -117,6 +127,8 @@ pub enum StoreError {
     FileGone(String),
     #[error("not a read of this store: {0}")]
     Unsupported(&'static str),
+    #[error("DATABASE_READ_URL is for a PostgreSQL replica of a PostgreSQL DATABASE_URL")]
+    ReadUrl,
 }
 
 impl StoreError {
@@ -148,13 +160,15 @@ impl StoreError {
                 // Not an SQLite result code: a failure of the connection or the library.
                 None => true,
             },
+            StoreError::Postgres(error) => pg::is_failure(error),
             StoreError::Folder { .. }
             | StoreError::SchemaTooNew { .. }
             | StoreError::Task(_)
             | StoreError::Corrupt(_)
             | StoreError::Backup(_)
             | StoreError::FileGone(_)
-            | StoreError::Unsupported(_) => true,
+            | StoreError::Unsupported(_)
+            | StoreError::ReadUrl => true,
         }
     }
 }

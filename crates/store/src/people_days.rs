@@ -17,8 +17,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::Connection;
-
 use super::StoreError;
 use super::backend::{DayPart, ReadBackend};
 use super::filter::EventFilter;
@@ -51,7 +49,7 @@ impl DayBlobs {
 /// The people blobs of every shop with such events in the day starting at `day`, and of all
 /// shops under [`ALL_SHOPS`].
 pub(super) fn build(
-    connection: &Connection,
+    connection: &dyn ReadBackend,
     day: i64,
 ) -> Result<HashMap<String, DayBlobs>, StoreError> {
     let mut all_shops = Builder::new(day);
@@ -68,7 +66,7 @@ pub(super) fn build(
         }
         per_shop[event.shop].add(event);
     })?;
-    let mut contained = session_spans::contained_in(connection, day)?;
+    let mut contained = session_spans::contained_in(connection, day);
     let mut blobs = HashMap::new();
     for (shop, builder) in shops.into_iter().zip(per_shop) {
         blobs.insert(shop, builder.finish(&mut contained)?);

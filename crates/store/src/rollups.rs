@@ -29,6 +29,9 @@ use domain::sums::{Combine, Sums};
 /// are contiguous and ordered by bucket, so a range of buckets is one index range.
 pub const KEY_COLUMNS: [&str; 5] = ["shop_id", "dimension", "grain", "bucket", "value"];
 
+/// A rollup row's key: shop, dimension, grain, bucket start, value.
+pub type RollupKey<'a> = (&'a str, Dimension, Grain, i64, &'a str);
+
 /// A 15-minute key: shop, dimension, bucket start (`None` for undated rows), value.
 type QuarterKey<'a> = (&'a str, Dimension, Option<i64>, &'a str);
 
@@ -60,9 +63,45 @@ impl<'a> Deltas<'a> {
     /// touched row once, in key order (so that concurrent writers of a server database take
     /// their row locks in the same order and cannot deadlock).
     pub fn apply(&self, transaction: &Connection) -> Result<(), StoreError> {
+        let (names, rows) = self.spread();
+        let mut upsert = transaction.prepare_cached(&upsert_sql())?;
+        for ((shop, dimension, grain, bucket, value), sums) in rows {
+            upsert.raw_bind_parameter(1, names[shop])?;
+            upsert.raw_bind_parameter(2, dimension.name())?;
+            upsert.raw_bind_parameter(3, grain.code())?;
+            upsert.raw_bind_parameter(4, bucket)?;
+            upsert.raw_bind_parameter(5, names[value])?;
+            for (i, measure) in sums.values().into_iter().enumerate() {
+                upsert.raw_bind_parameter(KEY_COLUMNS.len() + 1 + i, measure)?;
+            }
+            upsert.raw_execute()?;
+        }
+        Ok(())
+    }
+
+    /// Every rollup row the deltas touch with what they add to it, in key order (shops and
+    /// values in byte order): what another backend upserts.
+    pub fn sorted_rows(&self) -> Vec<(RollupKey<'a>, Sums)> {
+        let (names, rows) = self.spread();
+        rows.into_iter()
+            .map(|((shop, dimension, grain, bucket, value), sums)| {
+                ((names[shop], dimension, grain, bucket, names[value]), sums)
+            })
+            .collect()
+    }
+
+    /// The deltas spread over every grain, one entry per rollup row in key order, shops and
+    /// values as indexes into the returned names.
+    #[allow(clippy::type_complexity)]
+    fn spread(
+        &self,
+    ) -> (
+        Vec<&'a str>,
+        Vec<((usize, Dimension, Grain, i64, usize), Sums)>,
+    ) {
         // Shops and values as numbers in their byte order, so that spreading and sorting
         // compare integers, not strings, and the order stays the strings' order.
-        let mut names: Vec<&str> = self
+        let mut names: Vec<&'a str> = self
             .quarters
             .keys()
             .flat_map(|&(shop, _, _, value)| [shop, value])
@@ -88,19 +127,7 @@ impl<'a> Deltas<'a> {
         }
         let mut rows: Vec<_> = rows.into_iter().collect();
         rows.sort_unstable_by_key(|(key, _)| *key);
-        let mut upsert = transaction.prepare_cached(&upsert_sql())?;
-        for ((shop, dimension, grain, bucket, value), sums) in rows {
-            upsert.raw_bind_parameter(1, names[shop])?;
-            upsert.raw_bind_parameter(2, dimension.name())?;
-            upsert.raw_bind_parameter(3, grain.code())?;
-            upsert.raw_bind_parameter(4, bucket)?;
-            upsert.raw_bind_parameter(5, names[value])?;
-            for (i, measure) in sums.values().into_iter().enumerate() {
-                upsert.raw_bind_parameter(KEY_COLUMNS.len() + 1 + i, measure)?;
-            }
-            upsert.raw_execute()?;
-        }
-        Ok(())
+        (names, rows)
     }
 }
 

@@ -202,4 +202,9 @@ impl ReadBackend for Segment<'_> {
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {
         self.store.bot_events(filter)
     }
+
+    /// The store's span of the whole session (a segment has no day rows that would ask it).
+    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
+        self.store.session_span(session)
+    }
 }

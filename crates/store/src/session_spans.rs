@@ -19,8 +19,46 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use super::backend::ReadBackend;
 use super::grain::day_of;
 use domain::people::{FastHash, fingerprint};
+
+/// The span each session of `sessions` (`(session fingerprint, day)` pairs) has in them, in
+/// key order (the order in which a writer locks their rows).
+pub(crate) fn batch_spans(sessions: &[(u64, i64)]) -> Vec<(u64, (i64, i64))> {
+    let mut spans: HashMap<u64, (i64, i64), FastHash> = HashMap::default();
+    for &(session, day) in sessions {
+        let span = spans.entry(session).or_insert((day, day));
+        *span = (span.0.min(day), span.1.max(day));
+    }
+    let mut spans: Vec<(u64, (i64, i64))> = spans.into_iter().collect();
+    spans.sort_unstable_by_key(|(session, _)| *session);
+    spans
+}
+
+/// What a session's stored span becomes when it gains events over `added`: `None` when the
+/// stored span holds them already; otherwise the wider span, and the day whose day rows are
+/// stale because they folded the session as contained in it (its stored span was that one
+/// day).
+pub(crate) fn widen(
+    known: Option<(i64, i64)>,
+    (first, last): (i64, i64),
+) -> Option<((i64, i64), Option<i64>)> {
+    match known {
+        None => Some(((first, last), None)),
+        Some((known_first, known_last)) if first >= known_first && last <= known_last => None,
+        Some((known_first, known_last)) => Some((
+            (known_first.min(first), known_last.max(last)),
+            (known_first == known_last).then_some(known_first),
+        )),
+    }
+}
+
+/// Whether a session whose stored span is `span` has events on `day` only. A session not
+/// recorded is taken as spanning, the safe answer.
+pub(crate) fn is_contained(span: Option<(i64, i64)>, day: i64) -> bool {
+    span == Some((day, day))
+}
 
 /// Records that each `(session fingerprint, day)` has an event; returns the days whose day
 /// rows folded one of those sessions as contained in them and are stale now, ascending.
@@ -28,34 +66,21 @@ pub(super) fn record(
     transaction: &Connection,
     sessions: &[(u64, i64)],
 ) -> Result<Vec<i64>, StoreError> {
-    let mut spans: HashMap<u64, (i64, i64), FastHash> = HashMap::default();
-    for &(session, day) in sessions {
-        let span = spans.entry(session).or_insert((day, day));
-        *span = (span.0.min(day), span.1.max(day));
-    }
     let mut read = transaction
         .prepare_cached("SELECT first_day, last_day FROM session_spans WHERE session = ?1")?;
     let mut write = transaction.prepare_cached(
         "INSERT OR REPLACE INTO session_spans (session, first_day, last_day) VALUES (?1, ?2, ?3)",
     )?;
     let mut stale = Vec::new();
-    for (session, (first, last)) in spans {
+    for (session, added) in batch_spans(sessions) {
         let key = session as i64;
         let known: Option<(i64, i64)> = read
             .query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
-        let wider = match known {
-            None => (first, last),
-            Some((known_first, known_last)) if first >= known_first && last <= known_last => {
-                continue;
-            }
-            Some((known_first, known_last)) => {
-                if known_first == known_last {
-                    stale.push(known_first);
-                }
-                (known_first.min(first), known_last.max(last))
-            }
+        let Some((wider, stale_day)) = widen(known, added) else {
+            continue;
         };
+        stale.extend(stale_day);
         write.execute(params![key, wider.0, wider.1])?;
     }
     stale.sort_unstable();
@@ -63,21 +88,33 @@ pub(super) fn record(
     Ok(stale)
 }
 
-/// Whether the session has events on `day` only (as far as the spans know: a session not
-/// recorded is taken as spanning, the safe answer).
-pub(super) fn contained_in(
+/// SQLite's stored span of a session (see [`ReadBackend::session_span`]).
+pub(super) fn read_span(
     connection: &Connection,
+    session: u64,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT first_day, last_day FROM session_spans WHERE session = ?1")?
+        .query_row([session as i64], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
+/// Whether the session has events on `day` only, as far as the store's spans know
+/// ([`is_contained`]). Each session is read once: a day's roll-up asks of it for its shop and
+/// again for all shops (on PostgreSQL, one round trip each).
+pub(super) fn contained_in(
+    store: &dyn ReadBackend,
     day: i64,
-) -> Result<impl FnMut(u64) -> Result<bool, StoreError> + '_, StoreError> {
-    let mut read = connection.prepare_cached(
-        "SELECT first_day = ?2 AND last_day = ?2 FROM session_spans WHERE session = ?1",
-    )?;
-    Ok(move |session: u64| {
-        Ok(read
-            .query_row(params![session as i64, day], |row| row.get(0))
-            .optional()?
-            .unwrap_or(false))
-    })
+) -> impl FnMut(u64) -> Result<bool, StoreError> + '_ {
+    let mut known: HashMap<u64, bool, FastHash> = HashMap::default();
+    move |session: u64| {
+        if let Some(&contained) = known.get(&session) {
+            return Ok(contained);
+        }
+        let contained = is_contained(store.session_span(session)?, day);
+        known.insert(session, contained);
+        Ok(contained)
+    }
 }
 
 /// Reads the spans again from every stored event with a session, from nothing: for a file
@@ -171,7 +208,7 @@ mod tests {
         assert_eq!(recorded.len(), 3);
         rebuild(&connection).expect("rebuilds");
         assert_eq!(spans(&connection), recorded);
-        let mut contained = contained_in(&connection, day("2025-10-02T00:00:00Z")).expect("reads");
+        let mut contained = contained_in(&connection, day("2025-10-02T00:00:00Z"));
         assert!(contained(fingerprint("b")).expect("reads"));
         assert!(!contained(fingerprint("a")).expect("reads"));
         assert!(!contained(fingerprint("c")).expect("reads"));

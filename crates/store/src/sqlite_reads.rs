@@ -201,6 +201,10 @@ impl ReadBackend for Connection {
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {
         super::sqlite_segment::bot_events(self, filter)
     }
+
+    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
+        super::session_spans::read_span(self, session)
+    }
 }
 
 /// The raw rows the rollups do not hold yet.

@@ -16,8 +16,9 @@ use domain::attribution::{Attribute, Attributed, Filters};
 use domain::dimension::Facts;
 use domain::event::EventType;
 
-/// The SQL of the value `attribute` credits an event `e` (joined with its session `s`) to.
-fn attribute_sql(attribute: Attribute) -> String {
+/// The SQL of the value `attribute` credits an event `e` (joined with its session `s`) to
+/// (plain SQL, shared with PostgreSQL's reads).
+pub(crate) fn attribute_sql(attribute: Attribute) -> String {
     match attribute {
         Attribute::LandingPage => "CASE WHEN s.session_id IS NULL THEN \
              CASE WHEN e.event_type = 'page_view' THEN e.path END \

@@ -1,5 +1,11 @@
 //! The test harness: a private `redis-server` on a free port (never a Redis the tests did not
-//! start), and a helper that waits for a condition instead of sleeping for a guess.
+//! start), a private PostgreSQL cluster ([`pg`]), and a helper that waits for a
+//! condition instead of sleeping for a guess; [`mmdb`] writes tiny GeoIP country databases.
+
+pub mod mmdb;
+pub mod pg;
+
+pub use pg::PostgresServer;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

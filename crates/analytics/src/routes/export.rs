@@ -12,8 +12,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use events_core::attribution::Filters as Selection;
+use events_core::store::pg::PgReadPool;
 use events_core::store::sqlite_segment::selection_sql;
-use events_core::store::{EventFilter, StoreError};
+use events_core::store::{EventFilter, ReadBackend, StoreError, StoreReader};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use tokio::sync::mpsc;
@@ -128,7 +129,7 @@ pub async fn handler(
 }
 
 fn products_csv(
-    connection: &Connection,
+    connection: &dyn ReadBackend,
     scope: &Scope,
     filters: &Filters,
     sort: Sort,
@@ -155,7 +156,7 @@ fn products_csv(
 }
 
 fn timeseries_csv(
-    connection: &Connection,
+    connection: &dyn ReadBackend,
     request: &TimeseriesRequest,
 ) -> Result<String, ApiError> {
     let mut out = csv::line(&[
@@ -190,13 +191,21 @@ async fn stream_events(
     // A query slot, held until the last row is written or the client has gone.
     let slot = state.queries.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
-    let store = Arc::clone(&state.store);
+    let store = state.store.clone();
     state.tasks.spawn(async move {
         let _slot = slot;
         let failed = sender.clone();
-        let result = store
-            .run(move |c| write_events(c, &filter, &selection, &sender))
-            .await;
+        let result = match store {
+            StoreReader::Sqlite(pool) => {
+                pool.run(move |c| write_events(c, &filter, &selection, &sender))
+                    .await
+            }
+            StoreReader::Postgres(pool) => tokio::task::spawn_blocking(move || {
+                write_pg_events(&pool, &filter, &selection, &sender)
+            })
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Task(e.to_string()))),
+        };
         if let Err(error) = result {
             tracing::error!(%error, "the events export failed part way");
             // Ending the body with an error tells the client the file is incomplete.
@@ -285,6 +294,47 @@ fn write_events(
         }
     }
     if !buffer.is_empty() {
+        let _ = sender.blocking_send(Ok(Bytes::from(buffer)));
+    }
+    Ok(())
+}
+
+/// The same CSV from PostgreSQL.
+fn write_pg_events(
+    pool: &PgReadPool,
+    filter: &EventFilter,
+    filters: &Selection,
+    sender: &mpsc::Sender<Chunk>,
+) -> Result<(), StoreError> {
+    let mut buffer = String::with_capacity(CHUNK_BYTES + 1024);
+    buffer.push_str(EVENT_HEADER);
+    buffer.push_str("\r\n");
+    let mut gone = false;
+    pool.export_events(filter, filters, &mut |cells, amount| {
+        let text = |i: usize| cells[i].map(csv::text).unwrap_or_default();
+        buffer.push_str(&csv::line(&[
+            text(0),
+            text(1),
+            text(2),
+            text(3),
+            text(4),
+            amount.map(csv::micros).unwrap_or_default(),
+            text(5),
+            text(6),
+            text(7),
+            text(8),
+            text(9),
+            text(10),
+            text(11),
+            text(12),
+        ]));
+        if buffer.len() >= CHUNK_BYTES {
+            let chunk = Bytes::from(std::mem::take(&mut buffer));
+            gone = sender.blocking_send(Ok(chunk)).is_err();
+        }
+        !gone
+    })?;
+    if !buffer.is_empty() && !gone {
         let _ = sender.blocking_send(Ok(Bytes::from(buffer)));
     }
     Ok(())

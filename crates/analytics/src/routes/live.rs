@@ -6,15 +6,15 @@
 //! proxies from closing an idle stream. Streams end when the service shuts down, so a
 //! graceful shutdown does not wait for clients that never hang up.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use events_core::store::StoreError;
 use events_core::store::live::{CommitWatcher, Stored};
+use events_core::store::pg::live::PgCommitWatcher;
+use events_core::store::{StoreError, StoreUrl};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -31,16 +31,49 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// How often an idle stream gets a comment line.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Starts the watcher on a blocking thread of `tasks` (its reads of the store block); it
-/// stops within one poll of `stop` being cancelled.
-pub fn start_watcher(
-    path: PathBuf,
+/// SQLite's commit counter, or PostgreSQL's per-shop totals.
+enum Watcher {
+    Sqlite(CommitWatcher),
+    Postgres(PgCommitWatcher),
+}
+
+impl Watcher {
+    fn open(url: &StoreUrl) -> Result<Watcher, StoreError> {
+        Ok(match url {
+            StoreUrl::Sqlite(path) => Watcher::Sqlite(CommitWatcher::open(path)?),
+            StoreUrl::Postgres(url) => Watcher::Postgres(PgCommitWatcher::open(url)?),
+        })
+    }
+
+    fn poll(&mut self) -> Result<Option<Stored>, StoreError> {
+        match self {
+            Watcher::Sqlite(watcher) => watcher.poll(),
+            Watcher::Postgres(watcher) => watcher.poll(),
+        }
+    }
+}
+
+/// Starts the watcher on a blocking thread of `tasks` (its reads of the store block; it is
+/// opened there too, since PostgreSQL's synchronous client cannot run on the async runtime);
+/// returns once it is open, and it stops within one poll of `stop` being cancelled.
+pub async fn start_watcher(
+    url: StoreUrl,
     sender: broadcast::Sender<Stored>,
     stop: CancellationToken,
     tasks: &TaskTracker,
 ) -> Result<(), StoreError> {
-    let mut watcher = CommitWatcher::open(&path)?;
+    let (opened, open_result) = tokio::sync::oneshot::channel();
     tasks.spawn_blocking(move || {
+        let mut watcher = match Watcher::open(&url) {
+            Ok(watcher) => {
+                let _ = opened.send(Ok(()));
+                watcher
+            }
+            Err(error) => {
+                let _ = opened.send(Err(error));
+                return;
+            }
+        };
         while !stop.is_cancelled() {
             std::thread::sleep(POLL);
             match watcher.poll() {
@@ -53,7 +86,11 @@ pub fn start_watcher(
             }
         }
     });
-    Ok(())
+    open_result.await.unwrap_or_else(|_| {
+        Err(StoreError::Task(
+            "the live watcher stopped before it started".to_owned(),
+        ))
+    })
 }
 
 /// Server-sent events telling the dashboard when to refresh: an event `stored`

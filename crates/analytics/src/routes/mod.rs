@@ -24,7 +24,7 @@ use axum::routing::get;
 use axum::{Json, Router, middleware};
 use events_core::http::{Health, method_not_allowed, not_found, readiness, track_requests};
 use events_core::store::Plan;
-use rusqlite::Connection;
+use events_core::store::ReadBackend;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -84,18 +84,12 @@ pub fn router(state: Arc<AppState>, dashboard_dir: Option<&Path>) -> Router {
 pub(crate) async fn answer<T, F>(state: &AppState, compute: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&dyn ReadBackend) -> Result<T, ApiError> + Send + 'static,
 {
     // Held until the answer is computed, or until the client hangs up (the future is dropped,
     // which also stops the query in the store).
     let _slot = state.queries.acquire().await?;
-    state
-        .store
-        .run(move |connection| {
-            let snapshot = connection.unchecked_transaction()?;
-            Ok(compute(&snapshot))
-        })
-        .await?
+    state.store.snapshot(compute).await?
 }
 
 /// `GET /api/health`: `200` while the process is up.

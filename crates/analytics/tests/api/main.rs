@@ -1,7 +1,9 @@
 //! The analytics API over a real store through the real router: `/api/analytics` here, the
-//! `/api/v1` endpoints of docs/API.md in [`v1`], and the rollups against raw scans in [`rollups`].
+//! `/api/v1` endpoints of docs/API.md in [`v1`], the rollups against raw scans in [`rollups`],
+//! and SQLite against PostgreSQL in [`backends`].
 
 mod attribution;
+mod backends;
 mod edges;
 mod helpers;
 mod keys;

@@ -226,6 +226,9 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_analytics() {
     let database = dir.path().join("analytics.db");
     let mut writer = Writer::open(&database).expect("opens");
     writer.set_fold_rows(150);
+    // The backup starts once some batches are committed, while the rest are being written
+    // (a fixed sleep caught none on a loaded machine).
+    let (committed, some_committed) = std::sync::mpsc::channel();
     let load = std::thread::spawn(move || {
         for batch in 0..40usize {
             let events: Vec<Event> = (0..100)
@@ -239,10 +242,15 @@ async fn a_backup_taken_under_load_restores_into_a_fresh_analytics() {
                 })
                 .collect();
             writer.insert_batch(&events).expect("stores");
+            if batch == 3 {
+                let _ = committed.send(());
+            }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     });
-    std::thread::sleep(std::time::Duration::from_millis(30));
+    some_committed
+        .recv()
+        .expect("the load committed some batches");
     let copy = dir.path().join("copy.db");
     let (ok, _, err) = backup(&database, &copy);
     assert!(ok, "{err}");

@@ -1,10 +1,11 @@
 //! The consumer binary against a real Redis and a real SQLite file: batching by size and by
 //! time, the flush on SIGTERM, re-reading its own pending entries, dead letters, pub/sub,
-//! the day rows rolled up in the background.
+//! the day rows rolled up in the background; several consumers on PostgreSQL ([`postgres`]).
 
 mod faults;
 mod helpers;
 mod load;
+mod postgres;
 
 use std::time::Duration;
 

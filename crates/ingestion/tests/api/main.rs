@@ -1,6 +1,7 @@
 //! Ingestion against a real Redis: what is answered `202` is in the stream, what is refused
 //! is not, and every refusal says why.
 
+mod attribution;
 mod connections;
 mod helpers;
 mod input;

@@ -1,0 +1,77 @@
+//! PostgreSQL as the store (SPEC §12), for more than one machine: several consumers write at
+//! once and several analytics instances read, with the same answers as SQLite.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`schema`] | the versioned schema, applied at start-up under an advisory lock |
+//! | [`writer`] | the idempotent batch insert (claims, multi-row insert, rollup upserts in key order) and the day roll-ups |
+//! | [`reads`] | PostgreSQL's answers to the [`ReadBackend`](crate::ReadBackend) reads |
+//! | [`upkeep`] | retention (whole month partitions), forgetting a visitor, backups |
+//! | [`live`] | noticing newly committed events for the live stream |
+//! | [`pool`] | read connections for the analytics service, one snapshot per request |
+
+pub mod live;
+pub mod pool;
+pub mod reads;
+pub mod schema;
+pub mod upkeep;
+pub mod writer;
+
+use postgres::{Client, NoTls};
+
+pub use pool::PgReadPool;
+pub use reads::PgReads;
+pub use writer::PgWriter;
+
+use crate::StoreError;
+
+/// Connects to `url` (`postgres://…` or `postgresql://…`).
+pub fn connect(url: &str) -> Result<Client, StoreError> {
+    Ok(Client::connect(url, NoTls)?)
+}
+
+/// Connects and applies pending migrations.
+pub fn open_and_migrate(url: &str) -> Result<Client, StoreError> {
+    let mut client = connect(url)?;
+    schema::apply(&mut client)?;
+    Ok(client)
+}
+
+/// The partition of `events` holding the UTC month that starts at `month`.
+fn partition_name(month: i64) -> String {
+    use chrono::Datelike;
+    let start = chrono::DateTime::from_timestamp_micros(month).unwrap_or_default();
+    format!("events_{:04}_{:02}", start.year(), start.month())
+}
+
+/// Creates the partition of the month starting at `month` unless it exists, in its own
+/// transaction, under an advisory lock so that two consumers never race on one.
+fn create_partition(client: &mut Client, month: i64) -> Result<(), StoreError> {
+    const PARTITION_LOCK: i64 = 0x7061_7274_6974_696f;
+    let name = partition_name(month);
+    let (_, end) = writer::month_of(month);
+    let mut transaction = client.transaction()?;
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])?;
+    let exists: bool = transaction
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])?
+        .get(0);
+    if !exists {
+        transaction.batch_execute(&format!(
+            "CREATE TABLE {name} PARTITION OF events FOR VALUES FROM ({month}) TO ({end})"
+        ))?;
+    }
+    transaction.commit()?;
+    Ok(())
+}
+
+/// Whether a PostgreSQL error is the database failing (unreachable, shutting down, out of
+/// room, a deadlock or serialization failure to retry) rather than refusing the data.
+pub(crate) fn is_failure(error: &postgres::Error) -> bool {
+    let Some(code) = error.code() else {
+        // No SQLSTATE: the connection or the protocol failed.
+        return true;
+    };
+    let class = &code.code()[..2];
+    // 22: data exception, 23: integrity constraint violation: the data, not the store.
+    !matches!(class, "22" | "23")
+}

@@ -1,0 +1,838 @@
+//! The consumer's side of PostgreSQL: one transaction per batch, idempotent, safe with several
+//! consumers writing at once.
+//!
+//! A batch, in one transaction:
+//! 1. shared advisory locks on the UTC days it adds to (in day order), so a day is never
+//!    rolled up ([`roll_up_next_day`](PgWriter::roll_up_next_day), which takes the lock
+//!    exclusively) while events are being added to it;
+//! 2. claims its `(shop_id, event_id)` keys in `event_ids`, then its purchases'
+//!    `(shop_id, order_id)` keys in `order_ids`, sorted, `ON CONFLICT DO NOTHING`: what was
+//!    claimed before (by an earlier delivery, or by another consumer right now) is a duplicate;
+//! 3. inserts the rest into `events` in one multi-row statement (arrays, `unnest`);
+//! 4. upserts the rollup rows of what it inserted, in key order;
+//! 5. deletes the day rows of people of the days it added to;
+//! 6. records its sessions' days in `session_spans`, and deletes the day rows of the days
+//!    that folded one of them as contained and are stale now;
+//! 7. between 3 and 4, upserts its sessions' attribution and its visitors' first times
+//!    (`sessions`, `visitors`; [`attribution`](crate::attribution)'s rules), bots left out of
+//!    those and of the rollups.
+//!
+//! Every step takes its row locks in one global order (by table, then by key), so concurrent
+//! consumers wait for one another but never deadlock. The month partitions the batch needs are
+//! created before, each in its own short transaction.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, TimeZone, Utc};
+use postgres::{Client, GenericClient, Transaction};
+
+use super::reads::{PgReads, people_since};
+use crate::backend::ReadBackend;
+use crate::grain::{ALL_SHOPS, DAY_MICROS, Grain, day_of};
+use crate::retention::Retained;
+use crate::rollups::Deltas;
+use crate::write_backend::WriteBackend;
+use crate::{InsertOutcome, StoreError, days::SETTLE_MICROS, people_days, session_spans};
+use domain::dimension::{Dimension, Facts};
+use domain::event::{Event, EventType, format_utc};
+use domain::people::fingerprint;
+use domain::sums::{Combine, Sums};
+
+/// The first key of the advisory locks on days (the second is the day's number since 1970).
+pub(super) const DAY_LOCKS: i32 = 0x0da7_0001;
+
+/// The writing connection of one consumer.
+pub struct PgWriter {
+    url: String,
+    client: Client,
+    /// Month partitions known to exist (by their first microsecond).
+    partitions: HashSet<i64>,
+    /// When this writer last stored events into each UTC day (see `roll_up_next_day`).
+    written_days: HashMap<i64, Instant>,
+}
+
+impl PgWriter {
+    /// Connects and applies pending migrations.
+    pub fn open(url: &str) -> Result<PgWriter, StoreError> {
+        Ok(PgWriter {
+            url: url.to_owned(),
+            client: super::open_and_migrate(url)?,
+            partitions: HashSet::new(),
+            written_days: HashMap::new(),
+        })
+    }
+
+    /// The connection, for tests and the store's own upkeep.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Connects again when the connection was lost (the server restarted, a failover): the
+    /// failed batch was rolled back and is retried by the consumer on the new connection.
+    fn reconnect_if_lost(&mut self) -> Result<(), StoreError> {
+        if self.client.is_closed() {
+            self.client = super::connect(&self.url)?;
+            self.partitions.clear();
+            tracing::info!("connected to PostgreSQL again");
+        }
+        Ok(())
+    }
+
+    /// Creates the month partitions of `months` that do not exist yet.
+    fn ensure_partitions(&mut self, months: &BTreeSet<i64>) -> Result<(), StoreError> {
+        for &month in months {
+            if self.partitions.contains(&month) {
+                continue;
+            }
+            super::create_partition(&mut self.client, month)?;
+            self.partitions.insert(month);
+        }
+        Ok(())
+    }
+}
+
+/// The first microsecond of the UTC month holding `ts_micros`, and of the next month.
+pub(super) fn month_of(ts_micros: i64) -> (i64, i64) {
+    let time = chrono::DateTime::from_timestamp_micros(ts_micros).unwrap_or_default();
+    let start = Utc
+        .with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let (year, month) = if time.month() == 12 {
+        (time.year() + 1, 1)
+    } else {
+        (time.year(), time.month() + 1)
+    };
+    let end = Utc
+        .with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    (start.timestamp_micros(), end.timestamp_micros())
+}
+
+/// The number of a UTC day (for its advisory lock).
+pub(super) fn day_number(day: i64) -> i32 {
+    i32::try_from(day.div_euclid(DAY_MICROS)).unwrap_or(i32::MIN)
+}
+
+impl WriteBackend for PgWriter {
+    /// A month partition this writer believed in may have been dropped by retention (run by
+    /// another consumer) since: the row then lands on the undated partition's check. The
+    /// writer forgets what it knew of partitions and tries once more.
+    fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        self.reconnect_if_lost()?;
+        match self.try_insert_batch(events) {
+            Err(StoreError::Postgres(error))
+                if error.code() == Some(&postgres::error::SqlState::CHECK_VIOLATION) =>
+            {
+                self.partitions.clear();
+                self.try_insert_batch(events)
+            }
+            other => other,
+        }
+    }
+
+    fn apply_retention(&mut self, now_micros: i64, days: u32) -> Result<Retained, StoreError> {
+        self.reconnect_if_lost()?;
+        let retained = super::upkeep::apply_retention(&mut self.client, now_micros, days)?;
+        // Months it dropped are created again if an old event still arrives.
+        self.partitions.clear();
+        Ok(retained)
+    }
+
+    fn roll_up_next_day(
+        &mut self,
+        now_micros: i64,
+        quiet: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        self.reconnect_if_lost()?;
+        self.written_days
+            .retain(|_, written| written.elapsed() < quiet);
+        let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
+        roll_up_next_day(&mut self.client, now_micros, &busy)
+    }
+}
+
+impl PgWriter {
+    fn try_insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
+        // Within the batch, as SQLite's row-by-row insert decides: the first event of an id
+        // or of a purchase's order wins.
+        let mut ids: HashSet<(&str, &str)> = HashSet::new();
+        let mut orders: HashSet<(&str, &str)> = HashSet::new();
+        let mut candidates: Vec<&Event> = Vec::with_capacity(events.len());
+        for event in events {
+            if ids.contains(&(event.shop_id.as_str(), event.event_id.as_str())) {
+                continue;
+            }
+            if let Some(order) = purchase_order(event)
+                && !orders.insert((event.shop_id.as_str(), order))
+            {
+                continue;
+            }
+            ids.insert((event.shop_id.as_str(), event.event_id.as_str()));
+            candidates.push(event);
+        }
+        let months: BTreeSet<i64> = candidates
+            .iter()
+            .map(|e| month_of(e.timestamp.timestamp_micros()).0)
+            .collect();
+        self.ensure_partitions(&months)?;
+        let days: BTreeSet<i64> = candidates
+            .iter()
+            .map(|e| day_of(e.timestamp.timestamp_micros()))
+            .collect();
+
+        let mut transaction = self.client.transaction()?;
+        for day in &days {
+            transaction.execute(
+                "SELECT pg_advisory_xact_lock_shared($1, $2)",
+                &[&DAY_LOCKS, &day_number(*day)],
+            )?;
+        }
+        let stored = claim(&mut transaction, &candidates)?;
+        let with_ids = insert_events(&mut transaction, &stored)?;
+        record_attribution(&mut transaction, &with_ids)?;
+        let mut deltas = Deltas::default();
+        // Bots are stored but counted nowhere.
+        for event in stored.iter().filter(|e| !e.traffic.is_bot) {
+            deltas.add(
+                &event.shop_id,
+                Some(event.timestamp.timestamp_micros()),
+                &facts(event),
+            );
+        }
+        upsert_rollups(&mut transaction, &deltas)?;
+        let mut touched: Vec<(&str, i64)> = stored
+            .iter()
+            .flat_map(|e| {
+                let day = day_of(e.timestamp.timestamp_micros());
+                [(e.shop_id.as_str(), day), (ALL_SHOPS, day)]
+            })
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        forget_days(&mut transaction, &touched)?;
+        let sessions: Vec<(u64, i64)> = stored
+            .iter()
+            .filter_map(|e| {
+                let session = e.session_id.as_deref()?;
+                Some((fingerprint(session), day_of(e.timestamp.timestamp_micros())))
+            })
+            .collect();
+        record_spans(&mut transaction, &sessions)?;
+        transaction.commit()?;
+        let now = Instant::now();
+        for (_, day) in touched.iter().filter(|(shop, _)| *shop == ALL_SHOPS) {
+            self.written_days.insert(*day, now);
+        }
+        Ok(InsertOutcome {
+            inserted: stored.len(),
+            duplicates: events.len() - stored.len(),
+        })
+    }
+}
+
+/// A purchase's order id (only purchases' orders are unique).
+fn purchase_order(event: &Event) -> Option<&str> {
+    (event.event_type == EventType::Purchase)
+        .then_some(event.order_id.as_deref())
+        .flatten()
+}
+
+pub(super) fn facts(event: &Event) -> Facts<'_> {
+    Facts {
+        event_type: event.event_type,
+        amount_micros: event.amount_micros(),
+        product_id: event.product_id.as_deref(),
+        currency: event.currency.as_deref(),
+    }
+}
+
+/// Claims the events' ids, then their purchases' orders, in key order; returns the events
+/// that hold both claims, in batch order. The id claim of an event refused for its order is
+/// given back, as SQLite never stores the id of a row it ignored.
+fn claim<'e>(
+    transaction: &mut Transaction<'_>,
+    candidates: &[&'e Event],
+) -> Result<Vec<&'e Event>, StoreError> {
+    let mut keys: Vec<(&str, &str, i64)> = candidates
+        .iter()
+        .map(|e| {
+            (
+                e.shop_id.as_str(),
+                e.event_id.as_str(),
+                e.timestamp.timestamp_micros(),
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    let claimed_ids = claim_keys(transaction, "event_ids", "event_id", &keys)?;
+    let mut orders: Vec<(&str, &str, i64)> = candidates
+        .iter()
+        .filter(|e| claimed_ids.contains(&(e.shop_id.clone(), e.event_id.clone())))
+        .filter_map(|e| {
+            purchase_order(e).map(|o| (e.shop_id.as_str(), o, e.timestamp.timestamp_micros()))
+        })
+        .collect();
+    orders.sort_unstable();
+    let claimed_orders = claim_keys(transaction, "order_ids", "order_id", &orders)?;
+    let mut stored = Vec::with_capacity(candidates.len());
+    let mut given_back: (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for event in candidates {
+        if !claimed_ids.contains(&(event.shop_id.clone(), event.event_id.clone())) {
+            continue;
+        }
+        if let Some(order) = purchase_order(event)
+            && !claimed_orders.contains(&(event.shop_id.clone(), order.to_owned()))
+        {
+            given_back.0.push(&event.shop_id);
+            given_back.1.push(&event.event_id);
+            continue;
+        }
+        stored.push(*event);
+    }
+    if !given_back.0.is_empty() {
+        transaction.execute(
+            "DELETE FROM event_ids WHERE (shop_id, event_id) IN
+                (SELECT * FROM unnest($1::text[], $2::text[]))",
+            &[&given_back.0, &given_back.1],
+        )?;
+    }
+    Ok(stored)
+}
+
+/// Inserts sorted `(shop, key, time)` rows into `table`, skipping those already there;
+/// returns the keys it inserted.
+fn claim_keys(
+    transaction: &mut Transaction<'_>,
+    table: &str,
+    column: &str,
+    keys: &[(&str, &str, i64)],
+) -> Result<HashSet<(String, String)>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let shops: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let times: Vec<i64> = keys.iter().map(|k| k.2).collect();
+    let rows = transaction.query(
+        &format!(
+            "INSERT INTO {table} (shop_id, {column}, ts_micros)
+             SELECT s, k, t FROM unnest($1::text[], $2::text[], $3::int8[]) WITH ORDINALITY AS u(s, k, t, n)
+             ORDER BY n
+             ON CONFLICT DO NOTHING RETURNING shop_id, {column}"
+        ),
+        &[&shops, &ids, &times],
+    )?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// The columns of `events` the writer fills, in the order of [`insert_events`]' arrays.
+const EVENT_COLUMNS: &str = "event_id, event_type, timestamp, ts_micros, product_id, order_amount, \
+     amount_micros, shop_id, session_id, visitor_id, path, referrer, currency, quantity, order_id, \
+     sent_at, received_at, referrer_domain, source, medium, campaign, channel, device, browser, \
+     os, country, is_bot";
+
+/// One multi-row insert of the events, in batch order (so ids follow arrival order); returns
+/// each event with the row id it was given.
+fn insert_events<'e>(
+    transaction: &mut Transaction<'_>,
+    events: &[&'e Event],
+) -> Result<Vec<(&'e Event, i64)>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = |f: &dyn Fn(&Event) -> Option<String>| -> Vec<Option<String>> {
+        events.iter().map(|e| f(e)).collect()
+    };
+    let event_id = text(&|e| Some(e.event_id.clone()));
+    let event_type = text(&|e| Some(e.event_type.as_str().to_owned()));
+    let timestamp = text(&|e| Some(format_utc(&e.timestamp)));
+    let ts_micros: Vec<i64> = events
+        .iter()
+        .map(|e| e.timestamp.timestamp_micros())
+        .collect();
+    let product_id = text(&|e| e.product_id.clone());
+    let order_amount: Vec<Option<f64>> = events.iter().map(|e| e.order_amount).collect();
+    let amount_micros: Vec<Option<i64>> = events.iter().map(|e| e.amount_micros()).collect();
+    let shop_id = text(&|e| Some(e.shop_id.clone()));
+    let session_id = text(&|e| e.session_id.clone());
+    let visitor_id = text(&|e| e.visitor_id.clone());
+    let path = text(&|e| e.path.clone());
+    let referrer = text(&|e| e.referrer.clone());
+    let currency = text(&|e| e.currency.clone());
+    let quantity: Vec<Option<i64>> = events.iter().map(|e| e.quantity.map(i64::from)).collect();
+    let order_id = text(&|e| e.order_id.clone());
+    let sent_at = text(&|e| e.sent_at.as_ref().map(format_utc));
+    let received_at = text(&|e| Some(format_utc(&e.received_at)));
+    let referrer_domain = text(&|e| e.traffic.referrer_domain.clone());
+    let source = text(&|e| e.traffic.source.clone());
+    let medium = text(&|e| e.traffic.medium.clone());
+    let campaign = text(&|e| e.traffic.campaign.clone());
+    let channel = text(&|e| e.traffic.channel.clone());
+    let device = text(&|e| e.traffic.device.clone());
+    let browser = text(&|e| e.traffic.browser.clone());
+    let os = text(&|e| e.traffic.os.clone());
+    let country = text(&|e| e.traffic.country.clone());
+    let is_bot: Vec<bool> = events.iter().map(|e| e.traffic.is_bot).collect();
+    let rows = transaction.query(
+        &format!(
+            "INSERT INTO events ({EVENT_COLUMNS})
+             SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17,
+                 c18, c19, c20, c21, c22, c23, c24, c25, c26, c27
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[],
+                 $6::float8[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[],
+                 $12::text[], $13::text[], $14::int8[], $15::text[], $16::text[], $17::text[],
+                 $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
+                 $24::text[], $25::text[], $26::text[], $27::bool[])
+                 WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
+                     c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, n)
+             ORDER BY n
+             RETURNING id, shop_id, event_id"
+        ),
+        &[
+            &event_id,
+            &event_type,
+            &timestamp,
+            &ts_micros,
+            &product_id,
+            &order_amount,
+            &amount_micros,
+            &shop_id,
+            &session_id,
+            &visitor_id,
+            &path,
+            &referrer,
+            &currency,
+            &quantity,
+            &order_id,
+            &sent_at,
+            &received_at,
+            &referrer_domain,
+            &source,
+            &medium,
+            &campaign,
+            &channel,
+            &device,
+            &browser,
+            &os,
+            &country,
+            &is_bot,
+        ],
+    )?;
+    // A stored batch holds each (shop, event id) once.
+    let ids: HashMap<(&str, &str), i64> = rows
+        .iter()
+        .map(|row| Ok(((row.try_get(1)?, row.try_get(2)?), row.try_get(0)?)))
+        .collect::<Result<_, postgres::Error>>()?;
+    events
+        .iter()
+        .map(|event| {
+            ids.get(&(event.shop_id.as_str(), event.event_id.as_str()))
+                .map(|id| (*event, *id))
+                .ok_or_else(|| StoreError::Corrupt(format!("event {} got no row", event.event_id)))
+        })
+        .collect()
+}
+
+/// Records the batch's sessions' attribution and visitors' first times
+/// ([`attribution`](crate::attribution)'s rules, as SQLite's writer does row by row): one upsert
+/// per table, rows in key order so concurrent consumers never deadlock. A session is taken
+/// over only by an event before its first one, its landing page only by an earlier page view.
+fn record_attribution(
+    transaction: &mut Transaction<'_>,
+    stored: &[(&Event, i64)],
+) -> Result<(), StoreError> {
+    let firsts = crate::attribution::batch_firsts(stored);
+    if !firsts.sessions.is_empty() {
+        let n = firsts.sessions.len();
+        let (mut shops, mut sessions) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut first_ts, mut first_id) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut traffic: [Vec<Option<&str>>; 9] = Default::default();
+        let (mut landing_ts, mut landing_id, mut landing_page) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for ((shop, session), session_firsts) in &firsts.sessions {
+            let (event, id) = session_firsts.first;
+            shops.push(*shop);
+            sessions.push(*session);
+            first_ts.push(event.timestamp.timestamp_micros());
+            first_id.push(id);
+            let t = &event.traffic;
+            for (column, value) in traffic.iter_mut().zip([
+                &t.channel,
+                &t.source,
+                &t.medium,
+                &t.campaign,
+                &t.referrer_domain,
+                &t.device,
+                &t.browser,
+                &t.os,
+                &t.country,
+            ]) {
+                column.push(value.as_deref());
+            }
+            landing_ts.push(
+                session_firsts
+                    .landing
+                    .map(|(e, _)| e.timestamp.timestamp_micros()),
+            );
+            landing_id.push(session_firsts.landing.map(|(_, id)| id));
+            landing_page.push(session_firsts.landing.and_then(|(e, _)| e.path.as_deref()));
+        }
+        let first_columns = [
+            "first_ts",
+            "first_id",
+            "channel",
+            "source",
+            "medium",
+            "campaign",
+            "referrer_domain",
+            "device",
+            "browser",
+            "os",
+            "country",
+        ];
+        let landing_columns = ["landing_ts", "landing_id", "landing_page"];
+        let updates: Vec<String> = first_columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{c} = CASE WHEN (excluded.first_ts, excluded.first_id)
+                        < (sessions.first_ts, sessions.first_id)
+                        THEN excluded.{c} ELSE sessions.{c} END"
+                )
+            })
+            .chain(landing_columns.iter().map(|c| {
+                format!(
+                    "{c} = CASE WHEN excluded.landing_id IS NOT NULL AND (sessions.landing_id IS NULL
+                        OR (excluded.landing_ts, excluded.landing_id)
+                            < (sessions.landing_ts, sessions.landing_id))
+                        THEN excluded.{c} ELSE sessions.{c} END"
+                )
+            }))
+            .collect();
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            vec![&shops, &sessions, &first_ts, &first_id];
+        for column in &traffic {
+            params.push(column);
+        }
+        params.extend([
+            &landing_ts as &(dyn postgres::types::ToSql + Sync),
+            &landing_id,
+            &landing_page,
+        ]);
+        transaction.execute(
+            &format!(
+                "INSERT INTO sessions (shop_id, session_id, {first}, {landing})
+                 SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16
+                 FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                     $12::text[], $13::text[], $14::int8[], $15::int8[], $16::text[])
+                     WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
+                         c14, c15, c16, n)
+                 ORDER BY n
+                 ON CONFLICT (shop_id, session_id) DO UPDATE SET {updates}",
+                first = first_columns.join(", "),
+                landing = landing_columns.join(", "),
+                updates = updates.join(", "),
+            ),
+            &params,
+        )?;
+    }
+    if !firsts.visitors.is_empty() {
+        let shops: Vec<&str> = firsts.visitors.keys().map(|k| k.0).collect();
+        let visitors: Vec<&str> = firsts.visitors.keys().map(|k| k.1).collect();
+        let first_ts: Vec<i64> = firsts.visitors.values().map(|v| v.0).collect();
+        let purchases: Vec<Option<i64>> = firsts.visitors.values().map(|v| v.1).collect();
+        // LEAST skips NULLs, as SQLite's COALESCE(MIN(…), …) does.
+        transaction.execute(
+            "INSERT INTO visitors (shop_id, visitor_id, first_ts, first_purchase_ts)
+             SELECT s, v, f, p FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
+                WITH ORDINALITY AS u(s, v, f, p, n)
+             ORDER BY n
+             ON CONFLICT (shop_id, visitor_id) DO UPDATE SET
+                first_ts = LEAST(visitors.first_ts, excluded.first_ts),
+                first_purchase_ts = LEAST(visitors.first_purchase_ts, excluded.first_purchase_ts)",
+            &[&shops, &visitors, &first_ts, &purchases],
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds the deltas to the rollups in one statement whose rows come in key order, so that
+/// concurrent consumers lock shared rows (the all-shops totals) in the same order.
+pub(super) fn upsert_rollups(
+    client: &mut impl GenericClient,
+    deltas: &Deltas<'_>,
+) -> Result<(), StoreError> {
+    let rows = deltas.sorted_rows();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let shops: Vec<&str> = rows.iter().map(|((s, ..), _)| *s).collect();
+    let dimensions: Vec<&str> = rows.iter().map(|((_, d, ..), _)| d.name()).collect();
+    let grains: Vec<i64> = rows.iter().map(|((_, _, g, ..), _)| g.code()).collect();
+    let buckets: Vec<i64> = rows.iter().map(|((_, _, _, b, _), _)| *b).collect();
+    let values: Vec<&str> = rows.iter().map(|((.., v), _)| *v).collect();
+    let measures: Vec<Vec<Option<i64>>> = (0..Sums::MEASURES.len())
+        .map(|i| rows.iter().map(|(_, sums)| sums.values()[i]).collect())
+        .collect();
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+        vec![&shops, &dimensions, &grains, &buckets, &values];
+    for measure in &measures {
+        params.push(measure);
+    }
+    client.execute(&upsert_sql(), &params)?;
+    Ok(())
+}
+
+fn upsert_sql() -> String {
+    let columns: Vec<&str> = crate::rollups::KEY_COLUMNS
+        .iter()
+        .copied()
+        .chain(Sums::MEASURES.iter().map(|m| m.column))
+        .collect();
+    let types: Vec<String> = ["text", "text", "int8", "int8", "text"]
+        .iter()
+        .copied()
+        .chain(Sums::MEASURES.iter().map(|_| "int8"))
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    let names: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
+    let updates: Vec<String> = Sums::MEASURES
+        .iter()
+        .map(|m| {
+            let c = m.column;
+            // GREATEST and LEAST skip NULLs, as SQLite's COALESCE(MAX(…)) does.
+            match m.combine {
+                Combine::Sum => format!("{c} = rollups.{c} + excluded.{c}"),
+                Combine::Max => format!("{c} = GREATEST(rollups.{c}, excluded.{c})"),
+                Combine::Min => format!("{c} = LEAST(rollups.{c}, excluded.{c})"),
+            }
+        })
+        .collect();
+    format!(
+        "INSERT INTO rollups ({columns}) SELECT {names} FROM unnest({types}) WITH ORDINALITY AS u({names}, n)
+         ORDER BY n
+         ON CONFLICT ({keys}) DO UPDATE SET {updates}",
+        columns = columns.join(", "),
+        names = names.join(", "),
+        types = types.join(", "),
+        keys = crate::rollups::KEY_COLUMNS.join(", "),
+        updates = updates.join(", ")
+    )
+}
+
+/// Deletes the day rows of people of sorted `(shop, day)` keys: those days gained events.
+pub(super) fn forget_days(
+    client: &mut impl GenericClient,
+    shop_days: &[(&str, i64)],
+) -> Result<(), StoreError> {
+    if shop_days.is_empty() {
+        return Ok(());
+    }
+    let shops: Vec<&str> = shop_days.iter().map(|k| k.0).collect();
+    let days: Vec<i64> = shop_days.iter().map(|k| k.1).collect();
+    client.execute(
+        "DELETE FROM people_days WHERE (shop_id, day) IN
+            (SELECT * FROM unnest($1::text[], $2::int8[]))",
+        &[&shops, &days],
+    )?;
+    Ok(())
+}
+
+/// Records the days of the batch's sessions in `session_spans` ([`session_spans`]' rules, as
+/// SQLite's writer does), and deletes every shop's day rows of the days that folded one of
+/// them as contained and are stale now.
+///
+/// Row locks are taken in key order, so concurrent consumers never deadlock: first the spans
+/// of sessions new to the store are inserted (`ON CONFLICT DO NOTHING`, which waits for a
+/// concurrent insert of the same session and then skips it); then, in a new snapshot that sees
+/// those commits, the others are locked (`FOR UPDATE`) and widened. A stale day's shared
+/// advisory lock is taken before its rows are deleted, so a roll-up of that day in progress
+/// (which read the old span) commits first and its rows are the ones deleted.
+fn record_spans(
+    transaction: &mut Transaction<'_>,
+    sessions: &[(u64, i64)],
+) -> Result<(), StoreError> {
+    let spans = session_spans::batch_spans(sessions);
+    if spans.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<i64> = spans.iter().map(|(s, _)| *s as i64).collect();
+    let firsts: Vec<i64> = spans.iter().map(|(_, (f, _))| *f).collect();
+    let lasts: Vec<i64> = spans.iter().map(|(_, (_, l))| *l).collect();
+    let inserted: HashSet<i64> = transaction
+        .query(
+            "INSERT INTO session_spans (session, first_day, last_day)
+             SELECT s, f, l FROM unnest($1::int8[], $2::int8[], $3::int8[])
+                WITH ORDINALITY AS u(s, f, l, n)
+             ORDER BY n
+             ON CONFLICT (session) DO NOTHING RETURNING session",
+            &[&keys, &firsts, &lasts],
+        )?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let known: HashMap<i64, (i64, i64)> = transaction
+        .query(
+            "SELECT session, first_day, last_day FROM session_spans WHERE session = ANY($1)
+             ORDER BY session FOR UPDATE",
+            &[&keys],
+        )?
+        .iter()
+        .filter(|row| row.try_get(0).is_ok_and(|s: i64| !inserted.contains(&s)))
+        .map(|row| Ok((row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?))))
+        .collect::<Result<_, postgres::Error>>()?;
+    let mut wider: (Vec<i64>, Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stale: BTreeSet<i64> = BTreeSet::new();
+    for (session, added) in &spans {
+        let key = *session as i64;
+        if inserted.contains(&key) {
+            continue;
+        }
+        let Some(((first, last), stale_day)) =
+            session_spans::widen(known.get(&key).copied(), *added)
+        else {
+            continue;
+        };
+        stale.extend(stale_day);
+        wider.0.push(key);
+        wider.1.push(first);
+        wider.2.push(last);
+    }
+    if !wider.0.is_empty() {
+        transaction.execute(
+            "UPDATE session_spans SET first_day = u.f, last_day = u.l
+             FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS u(s, f, l)
+             WHERE session_spans.session = u.s",
+            &[&wider.0, &wider.1, &wider.2],
+        )?;
+    }
+    for day in &stale {
+        transaction.execute(
+            "SELECT pg_advisory_xact_lock_shared($1, $2)",
+            &[&DAY_LOCKS, &day_number(*day)],
+        )?;
+    }
+    if !stale.is_empty() {
+        let days: Vec<i64> = stale.into_iter().collect();
+        transaction.execute("DELETE FROM people_days WHERE day = ANY($1)", &[&days])?;
+    }
+    Ok(())
+}
+
+/// Rolls up the earliest ended day that has events, no day rows and is not `busy`, under the
+/// day's exclusive advisory lock (inserts into that day wait, and it waits for them); returns
+/// that day, or `None` when there is none. Another consumer rolling up the same day makes this
+/// one move to the next.
+pub fn roll_up_next_day(
+    client: &mut Client,
+    now_micros: i64,
+    busy: &BTreeSet<i64>,
+) -> Result<Option<i64>, StoreError> {
+    let ended_before = day_of(now_micros.saturating_sub(SETTLE_MICROS));
+    let rolled: BTreeSet<i64> = client
+        .query(
+            "SELECT day FROM people_days WHERE shop_id = $1",
+            &[&ALL_SHOPS],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut from = people_since(client)?.unwrap_or(i64::MIN);
+    loop {
+        // The days with events are the all-shops totals rows of the day grain.
+        let Some(row) = client.query_opt(
+            "SELECT bucket FROM rollups WHERE shop_id = $1 AND dimension = $2 AND grain = $3
+                AND bucket >= $4 AND bucket < $5 ORDER BY bucket LIMIT 1",
+            &[
+                &ALL_SHOPS,
+                &Dimension::Total.name(),
+                &Grain::Day.code(),
+                &from,
+                &ended_before,
+            ],
+        )?
+        else {
+            return Ok(None);
+        };
+        let day: i64 = row.get(0);
+        from = day + DAY_MICROS;
+        if rolled.contains(&day) || busy.contains(&day) {
+            continue;
+        }
+        let mut transaction = client.transaction()?;
+        let locked: bool = transaction
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1, $2)",
+                &[&DAY_LOCKS, &day_number(day)],
+            )?
+            .get(0);
+        if !locked {
+            // Being written to, or rolled up by another consumer.
+            continue;
+        }
+        // Read after the lock: every insert into the day has committed or waits.
+        let done = transaction
+            .query_opt(
+                "SELECT 1 FROM people_days WHERE shop_id = $1 AND day = $2",
+                &[&ALL_SHOPS, &day],
+            )?
+            .is_some();
+        if done {
+            continue;
+        }
+        let (mut people, shops) = {
+            let reads = PgReads::new(&mut transaction);
+            let people = people_days::build(&reads, day)?;
+            let mut shops = vec![ALL_SHOPS.to_owned()];
+            for shop in reads.rollup_shop_ids()? {
+                let mut has_events = false;
+                reads.rollup_rows(
+                    crate::backend::RollupRows {
+                        shop: &shop,
+                        dimension: Dimension::Total,
+                        grain: Grain::Day,
+                        from: Some(day),
+                        to: Some(day + 1),
+                        only: None,
+                    },
+                    &mut |_, _, _| has_events = true,
+                )?;
+                if has_events {
+                    shops.push(shop);
+                }
+            }
+            (people, shops)
+        };
+        // Every shop with events gets a row, empty when its events name nobody; the
+        // all-shops row marks the day as rolled up.
+        let (wholes, buckets): (Vec<Vec<u8>>, Vec<Vec<u8>>) = shops
+            .iter()
+            .map(|shop| {
+                let blobs = people
+                    .remove(shop)
+                    .unwrap_or_else(people_days::DayBlobs::empty);
+                (blobs.whole, blobs.buckets)
+            })
+            .unzip();
+        let days = vec![day; shops.len()];
+        transaction.execute(
+            "INSERT INTO people_days (shop_id, day, whole, buckets)
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::bytea[])
+             ON CONFLICT (shop_id, day)
+                DO UPDATE SET whole = excluded.whole, buckets = excluded.buckets",
+            &[&shops, &days, &wholes, &buckets],
+        )?;
+        transaction.commit()?;
+        return Ok(Some(day));
+    }
+}
