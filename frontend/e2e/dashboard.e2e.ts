@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Funnel, OriginalMetrics, Products, Realtime, Summary } from '../src/api/types';
+import type { Breakdown, Funnel, OriginalMetrics, Products, Realtime, Summary } from '../src/api/types';
 import { addDays, todayIn } from '../src/lib/dates';
 import { formatCount, formatMoney, formatPercent } from '../src/lib/format';
 import { REPO_ROOT, Stack, eventually } from './stack';
@@ -44,7 +44,9 @@ function event(type: 'page_view' | 'add_to_cart' | 'purchase', at: string, extra
 // Today (in the last 7 days and the last 30 minutes), 8 and 10 days ago (the 7 days before,
 // and in the last 30 days), and 60 days ago (all time only).
 const KNOWN_EVENTS = [
-  ...['s1', 's2', 's3'].map((s) => event('page_view', ago(MINUTE), { product_id: 'p-1', session_id: s, visitor_id: `v-${s}` })),
+  ...['s1', 's2', 's3'].map((s) =>
+    event('page_view', ago(MINUTE), { product_id: 'p-1', session_id: s, visitor_id: `v-${s}`, path: s === 's3' ? '/' : '/shoes' }),
+  ),
   event('add_to_cart', ago(MINUTE), { product_id: 'p-1', session_id: 's1', visitor_id: 'v-s1' }),
   event('add_to_cart', ago(MINUTE), { product_id: 'p-1', session_id: 's2', visitor_id: 'v-s2' }),
   event('purchase', ago(30_000), { product_id: 'p-1', session_id: 's1', visitor_id: 'v-s1', order_amount: 15, order_id: 'o-1' }),
@@ -302,6 +304,58 @@ describe('the dashboard in a real browser', () => {
     await expectCardsToMatch(rangeQuery(7));
   });
 
+  it('narrows every figure to a clicked row, keeps it in the URL, and removes it', async (ctx) => {
+    if (!hasV1) ctx.skip();
+    await page.goto(`${stack.analyticsUrl}/`);
+    const pages = page.getByTestId('breakdown-pages');
+    const landing = await stack.api<Breakdown>('/api/v1/breakdown', { ...rangeQuery(7), dimension: 'landing_page', limit: '8' });
+    expect(landing.rows.map((r) => r.value)).toContain('/shoes');
+    const shoesRow = pages.locator('tbody tr[data-value="/shoes"]');
+    await expect.poll(() => shoesRow.locator('td').first().textContent(), WAIT).toBe(
+      formatCount(landing.rows.find((r) => r.value === '/shoes')?.visitors ?? -1, LOCALE),
+    );
+
+    await shoesRow.getByRole('button', { name: '/shoes' }).click();
+    await expect.poll(() => new URL(page.url()).searchParams.get('landing_page'), WAIT).toBe('/shoes');
+    const chip = page.getByTestId('filters').locator('[data-filter=landing_page]');
+    await expect.poll(() => chip.textContent(), WAIT).toContain('/shoes');
+    // Every figure is the API's for that segment: two sessions landed on /shoes, one bought.
+    const segment = await expectCardsToMatch({ ...rangeQuery(7), landing_page: '/shoes' });
+    expect(segment).toMatchObject({ total_page_views: 2, total_purchases: 1 });
+    // The page breakdown is narrowed too; the landing-page rows are not offered again.
+    await expect.poll(() => pages.locator('tbody tr').count(), WAIT).toBe(1);
+    expect(await pages.locator('tbody button.pick').count()).toBe(0);
+
+    // A shared link opens filtered; Back returns to the view before the click.
+    await page.reload();
+    await expect.poll(() => chip.isVisible(), WAIT).toBe(true);
+    await expectCardsToMatch({ ...rangeQuery(7), landing_page: '/shoes' });
+    await page.goBack();
+    await expect.poll(() => chip.isVisible(), WAIT).toBe(false);
+    await expectCardsToMatch(rangeQuery(7));
+    await page.goForward();
+    await expect.poll(() => chip.isVisible(), WAIT).toBe(true);
+
+    // Removing the chip shows everything again.
+    await chip.getByRole('button').click();
+    await expect.poll(() => new URL(page.url()).searchParams.has('landing_page'), WAIT).toBe(false);
+    await expectCardsToMatch(rangeQuery(7));
+  });
+
+  it('says so when a filter matches nothing', async (ctx) => {
+    if (!hasV1) ctx.skip();
+    await page.goto(`${stack.analyticsUrl}/?range=7d&tz=${encodeURIComponent(ZONE)}&country=ZZ`);
+    await expect.poll(() => cardText('page-views'), WAIT).toBe('0');
+    for (const card of ['sources', 'pages', 'devices', 'countries']) {
+      await expect
+        .poll(() => page.getByTestId(`breakdown-${card}`).getByTestId('breakdown-empty').textContent(), WAIT)
+        .toContain('Nothing in this range');
+    }
+    await expect.poll(() => page.getByTestId('products').textContent(), WAIT).toContain('No product');
+    await page.getByTestId('filters').getByRole('button', { name: 'Clear all' }).click();
+    await expectCardsToMatch(rangeQuery(7));
+  });
+
   it('says what failed when the API is unreachable, and recovers by itself', async () => {
     outage = true;
     await stack.stopAnalytics('SIGKILL');
@@ -344,6 +398,53 @@ describe('the dashboard in a real browser', () => {
 
     await expectCardsToMatch(rangeQuery(7));
     await page.screenshot({ path: join(SCREENSHOTS, 'dashboard.png'), fullPage: true });
+  });
+
+  it('keeps large figures on one line on a phone and the revenue axis wide enough for them', async (ctx) => {
+    if (!hasV1) ctx.skip();
+    await stack.send([
+      event('page_view', ago(2 * MINUTE), { shop_id: 'bigco', product_id: 'p-9' }),
+      event('purchase', ago(2 * MINUTE), { shop_id: 'bigco', product_id: 'p-9', order_amount: 20255.33, order_id: 'big-1' }),
+      event('purchase', ago(DAY), { shop_id: 'bigco', product_id: 'p-9', order_amount: 4000, order_id: 'big-2' }),
+    ]);
+    await eventually('the large orders to be stored', async () => {
+      const big = await stack.api<OriginalMetrics>('/api/analytics', { shop_id: 'bigco' });
+      return big.total_purchases === 2 ? true : undefined;
+    });
+    await page.setViewportSize({ width: 375, height: 812 });
+    try {
+      await page.goto(`${stack.analyticsUrl}/?range=7d&tz=${encodeURIComponent(ZONE)}&shop=bigco`);
+      await expect.poll(() => cardText('revenue'), WAIT).toBe('€24,255.33');
+      await expect.poll(() => cardText('max-order'), WAIT).toBe('€20,255.33');
+      // Each figure is one line of text, inside its card.
+      const lines = await page.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>('[data-role=value]')].map((el) => {
+          const range = document.createRange();
+          range.selectNodeContents(el);
+          const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+          const tops = new Set(rects.map((r) => Math.round(r.top)));
+          const card = el.closest('article')?.getBoundingClientRect();
+          const inside = card ? el.scrollWidth <= el.clientWidth + 1 : false;
+          return { text: el.textContent?.trim(), lines: tops.size, inside };
+        }),
+      );
+      expect(lines.filter((l) => l.lines > 1 || !l.inside)).toEqual([]);
+      await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-phone-large.png'), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+    // The revenue axis (right of the plot) is at least as wide as a five-digit amount.
+    await expect.poll(() => page.getByTestId('chart').locator('.u-over').count(), WAIT).toBe(1);
+    const axis = await page.evaluate(() => {
+      const chart = document.querySelector('[data-testid=chart] .uplot') as HTMLElement;
+      const over = chart.querySelector('.u-over') as HTMLElement;
+      const right = chart.querySelector('.u-wrap')!.getBoundingClientRect().right - over.getBoundingClientRect().right;
+      const context = document.createElement('canvas').getContext('2d')!;
+      context.font = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+      return { right, label: context.measureText('€20,000.00').width };
+    });
+    expect(axis.right).toBeGreaterThanOrEqual(axis.label);
+    await page.goto(`${stack.analyticsUrl}/`);
   });
 
   it('shows only the shop of a shop key, and signs out when its key is revoked', async () => {

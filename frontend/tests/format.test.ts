@@ -72,3 +72,14 @@ describe('change on the previous period', () => {
     expect(describeChange(undefined, 'en-US')).toEqual({ direction: 'none', text: '', label: '' });
   });
 });
+
+describe('durations and ratios', () => {
+  it('writes seconds as a person reads a duration', async () => {
+    const { formatDuration, formatRatio } = await import('../src/lib/format');
+    expect(formatDuration(0)).toBe('0s');
+    expect(formatDuration(59)).toBe('59s');
+    expect(formatDuration(754)).toBe('12m 34s');
+    expect(formatDuration(3725)).toBe('1h 02m 05s');
+    expect(formatRatio(2.5, 'en-US')).toBe('2.50');
+  });
+});

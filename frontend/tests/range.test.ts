@@ -65,7 +65,7 @@ describe('ranges', () => {
   });
 
   it('picks for all time the finest interval whose series fits in 5000 points', () => {
-    const shop = (shop_id: string, first_seen: string, last_seen: string) => ({ shop_id, events: 1, first_seen, last_seen });
+    const shop = (shop_id: string, first_seen: string, last_seen: string) => ({ shop_id, events: 1, bot_events: 0, first_seen, last_seen });
     const shops = [
       shop('today', '2025-10-26T09:00:00+00:00', '2025-10-26T18:00:00+00:00'),
       shop('season', '2025-06-01T00:00:00+00:00', '2025-10-26T00:00:00+00:00'),

@@ -55,3 +55,16 @@ describe('URL state', () => {
     });
   });
 });
+
+describe('URL state: filters', () => {
+  it('keeps each filter under its API name and reads it back', () => {
+    const state = { ...defaultState('UTC'), filters: { channel: 'Organic Search', country: '(none)', page: '/a b' } };
+    const search = serializeState(state);
+    expect(search).toBe('?range=7d&tz=UTC&channel=Organic+Search&page=%2Fa+b&country=%28none%29');
+    expect(parseState(search, 'UTC').filters).toEqual(state.filters);
+  });
+
+  it('drops what the API would refuse', () => {
+    expect(parseState('?channel=&page=(none)&os=%0A&device=%20', 'UTC').filters).toEqual({});
+  });
+});

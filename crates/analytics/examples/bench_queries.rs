@@ -7,6 +7,8 @@
 //! as the consumer does in the background, then times each question
 //! `BENCH_RUNS` times (20) with each plan and prints p50, p95 and the raw/rollup ratio.
 //! `BENCH_RAW_RUNS` lowers the runs of the raw plan, which takes seconds per run at 10M.
+//! Each session carries a channel, source, campaign, device, browser, os and country, and each
+//! event a path out of 20,000, for the breakdown and filter questions.
 //! `BENCH_DB` keeps the loaded store at that path and reuses it when it exists; `BENCH_ONLY`
 //! times only the questions whose name contains it. `DATABASE_URL=postgres://…` loads and
 //! asks a PostgreSQL database instead (loaded only when it holds no events; each timed
@@ -16,11 +18,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use analytics::params::QueryParams;
-use analytics::routes::{funnel, original, products, realtime, shops, summary, timeseries};
+use analytics::routes::{
+    breakdown, funnel, original, products, realtime, shops, summary, timeseries,
+};
 use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
 use events_core::dimension::Dimension;
-use events_core::event::{Event, EventType};
+use events_core::event::{Event, EventType, Traffic};
 use events_core::store::pg::PgReads;
 use events_core::store::{EventFilter, Plan, ReadBackend, StoreUrl, Synchronous, people, read};
 use rusqlite::Connection;
@@ -213,6 +217,40 @@ fn main() -> anyhow::Result<()> {
             }),
         ),
         (
+            "breakdown channel, 30 days",
+            Box::new(move |c, _| breakdown_of(c, &format!("{month}&dimension=channel"))),
+        ),
+        (
+            "breakdown source, 30 days",
+            Box::new(move |c, _| breakdown_of(c, &format!("{month}&dimension=source"))),
+        ),
+        (
+            "breakdown page, 30 days",
+            Box::new(move |c, _| breakdown_of(c, &format!("{month}&dimension=page"))),
+        ),
+        (
+            "summary endpoint, 30 days, one filter",
+            Box::new(move |c, p| {
+                let request = summary::SummaryRequest::parse(Some(&format!(
+                    "{month}&channel=Organic%20Search"
+                )))?;
+                summary::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            }),
+        ),
+        (
+            "summary endpoint, 30 days, three filters",
+            Box::new(move |c, p| {
+                let request = summary::SummaryRequest::parse(Some(&format!(
+                    "{month}&channel=Organic%20Search&device=mobile&country=DE"
+                )))?;
+                summary::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            }),
+        ),
+        (
             "timeseries endpoint, day, 30 days (+ visitors)",
             Box::new(move |c, p| {
                 let request = timeseries::TimeseriesRequest::parse(Some(month))?;
@@ -257,6 +295,13 @@ fn summary_sums(connection: &dyn ReadBackend, query: &str, plan: Plan) -> anyhow
     read::totals(connection, &filter, plan)?;
     read::sums_by_value(connection, &filter, Dimension::Currency, None, plan)?;
     Ok(())
+}
+
+fn breakdown_of(connection: &dyn ReadBackend, query: &str) -> anyhow::Result<()> {
+    let request = breakdown::BreakdownRequest::parse(Some(query))?;
+    breakdown::compute(connection, &request)
+        .map(drop)
+        .map_err(anyhow::Error::from)
 }
 
 fn series_sums(connection: &dyn ReadBackend, query: &str, plan: Plan) -> anyhow::Result<()> {
@@ -324,6 +369,56 @@ impl Random {
     }
 }
 
+const CHANNELS: [&str; 10] = [
+    "Direct",
+    "Organic Search",
+    "Paid Search",
+    "Organic Social",
+    "Paid Social",
+    "Email",
+    "Referral",
+    "Affiliates",
+    "Display",
+    "Other",
+];
+const DEVICES: [&str; 3] = ["desktop", "mobile", "tablet"];
+const BROWSERS: [&str; 6] = [
+    "Chrome",
+    "Safari",
+    "Firefox",
+    "Edge",
+    "Samsung Internet",
+    "Opera",
+];
+const SYSTEMS: [&str; 5] = ["Windows", "macOS", "iOS", "Android", "Linux"];
+
+/// Where a session came from, the same for all its events (a session is one browser), with
+/// the cardinalities of a real shop: tens of channels and devices, thousands of sources and
+/// campaigns, tens of countries.
+fn session_traffic(visitor: u64, day: i64) -> Traffic {
+    let mut random = Random(
+        (visitor.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (day as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9))
+            | 1,
+    );
+    let channel = CHANNELS[random.skewed(CHANNELS.len() as u64, 1.5) as usize];
+    let direct = channel == "Direct";
+    Traffic {
+        referrer_domain: (!direct).then(|| format!("site-{}.example", random.skewed(3_000, 2.0))),
+        source: (!direct).then(|| format!("source-{}", random.skewed(3_000, 2.0))),
+        medium: (!direct).then(|| {
+            ["cpc", "email", "social", "referral"][random.skewed(4, 1.0) as usize].to_owned()
+        }),
+        campaign: (random.unit() < 0.4).then(|| format!("campaign-{}", random.skewed(2_000, 2.0))),
+        channel: Some(channel.to_owned()),
+        device: Some(DEVICES[random.skewed(3, 1.5) as usize].to_owned()),
+        browser: Some(BROWSERS[random.skewed(6, 1.5) as usize].to_owned()),
+        os: Some(SYSTEMS[random.skewed(5, 1.5) as usize].to_owned()),
+        country: Some(format!("C{:02}", random.skewed(60, 2.5)).replace("C00", "DE")),
+        is_bot: false,
+    }
+}
+
 /// Rolls up every ended day (the day rows), as the consumer does in the background.
 fn roll_up_days(url: &StoreUrl) -> anyhow::Result<()> {
     let mut writer = url.open_writer(Synchronous::Normal)?;
@@ -376,14 +471,14 @@ fn load(url: &StoreUrl, events: u64, end: DateTime<Utc>) -> anyhow::Result<()> {
             order_amount: amount,
             session_id: Some(format!("s-{visitor}-{day}")),
             visitor_id: Some(format!("v-{visitor}")),
-            path: None,
+            path: Some(format!("/page-{}", random.skewed(20_000, 3.0))),
             referrer: None,
             currency: amount.map(|_| if random.unit() < 0.8 { "EUR" } else { "USD" }.to_owned()),
             quantity: None,
             order_id: None,
             sent_at: None,
             received_at: timestamp,
-            traffic: Default::default(),
+            traffic: session_traffic(visitor, day),
         });
         if batch.len() == BATCH {
             writer.insert_batch(&batch)?;

@@ -6,6 +6,7 @@
 //! | [`routes`] | the router and one module per endpoint |
 //! | [`query`] | typed query strings: the raw pairs, one struct per endpoint (`query_params!`), one extractor, their OpenAPI parameters |
 //! | [`params`] | the parameters' values: shops, ranges, time zones, numbers, the shared `Scope` group; refusals naming the parameter |
+//! | [`filters`] | the §10 filter parameters (segments): the `Filters` group, read into the store's selection |
 //! | [`calendar`] | calendar intervals in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod calendar;
 pub mod csv;
 pub mod error;
+pub mod filters;
 pub mod keys_cli;
 pub mod limits;
 pub mod openapi;

@@ -197,7 +197,8 @@ pub fn event_filter(shop_id: Option<String>, range: &TimeRange) -> EventFilter {
 /// order [`Scope`] takes them.
 pub const SCOPE_PARAMS: [&str; 4] = ["shop_id", "from", "to", "tz"];
 
-/// Which events a request is about: a shop (or all) and a range in a zone.
+/// Which events a request is about: a shop (or all) and a range in a zone (the sessions its
+/// filters select are the request's [`Filters`](crate::filters::Filters) group).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scope {
     pub shop_id: Option<String>,

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::event::EventType;
 use crate::money;
 use crate::people::PeopleCounts;
+use crate::sessions::{SessionCounts, VisitorCounts};
 use crate::sums::Sums;
 
 /// A count as the API shows it (counts are never negative).
@@ -71,6 +72,13 @@ pub struct Metrics {
     pub visitors: u64,
     pub sessions: u64,
     pub cart_abandonment_rate: f64,
+    pub session_conversion_rate: f64,
+    pub bounce_rate: f64,
+    pub pages_per_session: f64,
+    /// Seconds.
+    pub average_session_duration: u64,
+    pub new_visitors: u64,
+    pub returning_customers: u64,
     pub revenue_by_currency: BTreeMap<String, f64>,
 }
 
@@ -78,6 +86,7 @@ impl Metrics {
     pub fn compute(
         totals: &Sums,
         people: &PeopleCounts,
+        (sessions, visitors): (&SessionCounts, &VisitorCounts),
         revenue_by_currency: &BTreeMap<String, i128>,
     ) -> Metrics {
         let (page_views, add_to_carts, purchases) = (
@@ -103,6 +112,12 @@ impl Metrics {
                 people.abandoned_sessions,
                 people.sessions_with_cart,
             ),
+            session_conversion_rate: session_conversion_rate(sessions),
+            bounce_rate: bounce_rate(sessions),
+            pages_per_session: pages_per_session(sessions),
+            average_session_duration: average_session_duration(sessions),
+            new_visitors: visitors.new_visitors,
+            returning_customers: visitors.returning_customers,
             revenue_by_currency: revenue_by_currency
                 .iter()
                 .map(|(code, micros)| (code.clone(), money::micros_round2(*micros)))
@@ -112,7 +127,7 @@ impl Metrics {
 
     /// Each number metric by name, in hundredths (every value has at most two decimals, so
     /// this is exact).
-    fn hundredths(&self) -> [(&'static str, i128); 11] {
+    fn hundredths(&self) -> [(&'static str, i128); 17] {
         let count = |n: u64| i128::from(n) * 100;
         let amount = |v: f64| (v * 100.0).round() as i128;
         [
@@ -127,6 +142,18 @@ impl Metrics {
             ("visitors", count(self.visitors)),
             ("sessions", count(self.sessions)),
             ("cart_abandonment_rate", amount(self.cart_abandonment_rate)),
+            (
+                "session_conversion_rate",
+                amount(self.session_conversion_rate),
+            ),
+            ("bounce_rate", amount(self.bounce_rate)),
+            ("pages_per_session", amount(self.pages_per_session)),
+            (
+                "average_session_duration",
+                count(self.average_session_duration),
+            ),
+            ("new_visitors", count(self.new_visitors)),
+            ("returning_customers", count(self.returning_customers)),
         ]
     }
 }
@@ -151,6 +178,35 @@ pub fn average_amount(total_micros: i128, count: u64) -> f64 {
         total_micros,
         i128::from(count) * i128::from(money::MICROS_PER_UNIT),
     )
+}
+
+/// Sessions with a purchase ÷ sessions × 100.
+pub fn session_conversion_rate(sessions: &SessionCounts) -> f64 {
+    money::percent(sessions.converted, sessions.sessions)
+}
+
+/// Sessions with exactly one event, a page view ÷ sessions × 100.
+pub fn bounce_rate(sessions: &SessionCounts) -> f64 {
+    money::percent(sessions.bounced, sessions.sessions)
+}
+
+/// Page views of sessions ÷ sessions, two decimals.
+pub fn pages_per_session(sessions: &SessionCounts) -> f64 {
+    money::round2(
+        i128::from(sessions.page_views),
+        i128::from(sessions.sessions),
+    )
+}
+
+/// The mean of (last − first event time) over sessions, in whole seconds rounded half away
+/// from zero; `0` without sessions.
+pub fn average_session_duration(sessions: &SessionCounts) -> u64 {
+    let whole = i128::from(sessions.sessions) * 1_000_000;
+    if whole == 0 {
+        return 0;
+    }
+    let seconds = (sessions.duration_micros.max(0) * 2 + whole) / (2 * whole);
+    u64::try_from(seconds).unwrap_or(u64::MAX)
 }
 
 /// Revenue per currency code, from each currency's sums, in exact micro-units.
@@ -233,6 +289,132 @@ pub fn most_viewed(products: impl IntoIterator<Item = (String, Sums)>) -> Vec<Pr
     rank_products(viewed, ProductSort::PageViews)
 }
 
+/// What breakdown rows can be ranked by: every metric of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakdownSort {
+    Visitors,
+    Sessions,
+    PageViews,
+    AddToCarts,
+    Purchases,
+    Revenue,
+    ConversionRate,
+    SessionConversionRate,
+    AverageOrderValue,
+    BounceRate,
+}
+
+impl BreakdownSort {
+    pub const ALL: [(&'static str, BreakdownSort); 10] = [
+        ("visitors", BreakdownSort::Visitors),
+        ("sessions", BreakdownSort::Sessions),
+        ("page_views", BreakdownSort::PageViews),
+        ("add_to_carts", BreakdownSort::AddToCarts),
+        ("purchases", BreakdownSort::Purchases),
+        ("revenue", BreakdownSort::Revenue),
+        ("conversion_rate", BreakdownSort::ConversionRate),
+        (
+            "session_conversion_rate",
+            BreakdownSort::SessionConversionRate,
+        ),
+        ("average_order_value", BreakdownSort::AverageOrderValue),
+        ("bounce_rate", BreakdownSort::BounceRate),
+    ];
+}
+
+/// One row of a breakdown (spec §10): the events credited to one value.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BreakdownRow {
+    /// The value (a channel, a country, a path…); `null` for the sessions without one.
+    #[schema(required = true)]
+    pub value: Option<String>,
+    pub visitors: u64,
+    pub sessions: u64,
+    pub page_views: u64,
+    pub add_to_carts: u64,
+    pub purchases: u64,
+    pub revenue: f64,
+    pub conversion_rate: f64,
+    pub session_conversion_rate: f64,
+    pub average_order_value: f64,
+    pub bounce_rate: f64,
+}
+
+impl BreakdownRow {
+    pub fn compute(
+        value: Option<String>,
+        sums: &Sums,
+        visitors: u64,
+        sessions: &SessionCounts,
+    ) -> BreakdownRow {
+        BreakdownRow {
+            value,
+            visitors,
+            sessions: sessions.sessions,
+            page_views: count(sums.page_views),
+            add_to_carts: count(sums.add_to_carts),
+            purchases: count(sums.purchases),
+            revenue: money::micros_round2(sums.revenue_micros()),
+            conversion_rate: money::percent(count(sums.purchases), count(sums.page_views)),
+            session_conversion_rate: session_conversion_rate(sessions),
+            average_order_value: average_amount(
+                sums.revenue_micros(),
+                count(sums.priced_purchases),
+            ),
+            bounce_rate: bounce_rate(sessions),
+        }
+    }
+
+    /// A row of the `page` breakdown: visitors and page views only, the rest `0`.
+    pub fn page(value: Option<String>, page_views: u64, visitors: u64) -> BreakdownRow {
+        BreakdownRow {
+            value,
+            visitors,
+            sessions: 0,
+            page_views,
+            add_to_carts: 0,
+            purchases: 0,
+            revenue: 0.0,
+            conversion_rate: 0.0,
+            session_conversion_rate: 0.0,
+            average_order_value: 0.0,
+            bounce_rate: 0.0,
+        }
+    }
+
+    fn by(&self, sort: BreakdownSort) -> f64 {
+        match sort {
+            BreakdownSort::Visitors => self.visitors as f64,
+            BreakdownSort::Sessions => self.sessions as f64,
+            BreakdownSort::PageViews => self.page_views as f64,
+            BreakdownSort::AddToCarts => self.add_to_carts as f64,
+            BreakdownSort::Purchases => self.purchases as f64,
+            BreakdownSort::Revenue => self.revenue,
+            BreakdownSort::ConversionRate => self.conversion_rate,
+            BreakdownSort::SessionConversionRate => self.session_conversion_rate,
+            BreakdownSort::AverageOrderValue => self.average_order_value,
+            BreakdownSort::BounceRate => self.bounce_rate,
+        }
+    }
+}
+
+/// Breakdown rows ranked by `sort`: descending by the value shown, ties by `value` ascending
+/// in byte order, `null` last. The one ranking rule of every breakdown.
+pub fn rank_breakdown(mut rows: Vec<BreakdownRow>, sort: BreakdownSort) -> Vec<BreakdownRow> {
+    rows.sort_by(|a, b| {
+        b.by(sort)
+            .partial_cmp(&a.by(sort))
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| match (&a.value, &b.value) {
+                (Some(a), Some(b)) => a.as_bytes().cmp(b.as_bytes()),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            })
+    });
+    rows
+}
+
 /// One step of a funnel.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FunnelStep {
@@ -282,6 +464,64 @@ pub fn funnel_steps(counts: [u64; 3]) -> Vec<FunnelStep> {
 mod tests {
     use super::*;
 
+    const NOBODY: (&SessionCounts, &VisitorCounts) = (
+        &SessionCounts {
+            sessions: 0,
+            converted: 0,
+            bounced: 0,
+            page_views: 0,
+            duration_micros: 0,
+        },
+        &VisitorCounts {
+            new_visitors: 0,
+            returning_customers: 0,
+        },
+    );
+
+    #[test]
+    fn session_metrics_follow_their_definitions() {
+        let sessions = SessionCounts {
+            sessions: 3,
+            converted: 1,
+            bounced: 2,
+            page_views: 7,
+            duration_micros: 4_500_000,
+        };
+        assert_eq!(session_conversion_rate(&sessions), 33.33);
+        assert_eq!(bounce_rate(&sessions), 66.67);
+        assert_eq!(pages_per_session(&sessions), 2.33);
+        // 1.5 s rounds half away from zero.
+        assert_eq!(average_session_duration(&sessions), 2);
+        assert_eq!(average_session_duration(&SessionCounts::default()), 0);
+    }
+
+    #[test]
+    fn breakdown_rows_sort_descending_ties_by_value_null_last() {
+        let row = |value: Option<&str>, views: i64| {
+            BreakdownRow::compute(
+                value.map(str::to_owned),
+                &Sums {
+                    page_views: views,
+                    ..Sums::default()
+                },
+                1,
+                &SessionCounts::default(),
+            )
+        };
+        let rows = rank_breakdown(
+            vec![
+                row(None, 5),
+                row(Some("b"), 5),
+                row(Some("B"), 5),
+                row(Some("a"), 9),
+                row(None, 9),
+            ],
+            BreakdownSort::PageViews,
+        );
+        let values: Vec<Option<&str>> = rows.iter().map(|r| r.value.as_deref()).collect();
+        assert_eq!(values, [Some("a"), None, Some("B"), Some("b"), None]);
+    }
+
     #[test]
     fn rates_follow_their_definitions() {
         let totals = Sums {
@@ -301,7 +541,7 @@ mod tests {
             funnel: [0; 3],
         };
         let currencies = BTreeMap::from([("EUR".to_owned(), 10_050_000)]);
-        let metrics = Metrics::compute(&totals, &people, &currencies);
+        let metrics = Metrics::compute(&totals, &people, NOBODY, &currencies);
         assert_eq!(metrics.conversion_rate, 5.0);
         assert_eq!(metrics.cart_rate, 25.0);
         assert_eq!(metrics.checkout_rate, 20.0);
@@ -313,13 +553,19 @@ mod tests {
 
     #[test]
     fn change_is_a_percentage_and_null_from_zero() {
-        let empty = Metrics::compute(&Sums::default(), &PeopleCounts::default(), &BTreeMap::new());
+        let empty = Metrics::compute(
+            &Sums::default(),
+            &PeopleCounts::default(),
+            NOBODY,
+            &BTreeMap::new(),
+        );
         let some = Metrics::compute(
             &Sums {
                 page_views: 9,
                 ..Sums::default()
             },
             &PeopleCounts::default(),
+            NOBODY,
             &BTreeMap::new(),
         );
         let more = Metrics::compute(
@@ -328,6 +574,7 @@ mod tests {
                 ..Sums::default()
             },
             &PeopleCounts::default(),
+            NOBODY,
             &BTreeMap::new(),
         );
         assert_eq!(change(&more, &some)["page_views"], Some(33.33));

@@ -22,7 +22,7 @@
 //! | [`http`] | what both HTTP services share: JSON error bodies, health, CORS, binding |
 //! | [`server`] | serving a router on a public port: timeouts and the connection cap |
 
-pub use domain::{dimension, event, formulas, money, people, sums};
+pub use domain::{attribution, dimension, event, formulas, money, people, sessions, sums};
 pub use store;
 
 pub mod config;

@@ -7,6 +7,7 @@
 use super::StoreError;
 use super::filter::EventFilter;
 use super::grain::Grain;
+use domain::attribution::{Attributed, Filters};
 use domain::dimension::{Dimension, Facts};
 use domain::people::PersonEvent;
 use domain::sums::Sums;
@@ -22,6 +23,19 @@ pub struct RollupRows<'a> {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub only: Option<&'a str>,
+}
+
+/// One raw event and the attribution it is credited to: its session's (spec §10), or its
+/// own when it has no session.
+#[derive(Debug, Clone, Copy)]
+pub struct AttributedEvent<'a> {
+    pub ts_micros: Option<i64>,
+    pub shop_id: &'a str,
+    pub facts: Facts<'a>,
+    pub session: Option<&'a str>,
+    pub visitor: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub attributed: Attributed<'a>,
 }
 
 /// The two blobs of a day row of people ([`people_days`](super::people_days)): a range holding
@@ -93,6 +107,27 @@ pub trait ReadBackend {
         part: DayPart,
         visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Hands `visit` every raw event of a filter that `filters` select (the events of the
+    /// sessions whose attribution matches, and the events without a session whose own fields
+    /// do), in time order, ties in arrival order.
+    fn attributed_events(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(&AttributedEvent<'_>),
+    ) -> Result<(), StoreError>;
+
+    /// Hands `visit` each visitor of `shop` (all shops: each visitor of each shop) with the
+    /// time of its first stored event and of its first stored purchase.
+    fn visitor_firsts(
+        &self,
+        shop: Option<&str>,
+        visit: &mut dyn FnMut(&str, i64, Option<i64>),
+    ) -> Result<(), StoreError>;
+
+    /// The bots' events of a filter's shop and range (stored, counted nowhere else).
+    fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError>;
 
     /// The first and last UTC day with events of the session with this fingerprint, as
     /// [`session_spans`](super::session_spans) recorded them; `None` when not recorded.

@@ -1,4 +1,4 @@
-//! Which events a question looks at: one shop or all, and a time range.
+//! Which events a question looks at: one shop or all, and a time range; never bots.
 
 use rusqlite::types::Value;
 
@@ -22,9 +22,10 @@ impl EventFilter {
     }
 
     /// The `WHERE` conditions over raw rows (joined with `AND`, starting with `AND`) and
-    /// their parameters.
+    /// their parameters. Bots are never in a question (spec §10): they are stored, and only
+    /// counted by [`ReadBackend::bot_events`](super::ReadBackend::bot_events).
     pub fn sql_conditions(&self) -> (String, Vec<Value>) {
-        let mut sql = String::new();
+        let mut sql = String::from(" AND is_bot = 0");
         let mut params = Vec::new();
         if let Some(shop_id) = &self.shop_id {
             sql.push_str(" AND shop_id = ?");

@@ -13,7 +13,7 @@ use std::path::Path;
 use rusqlite::{TransactionBehavior, params};
 
 use super::grain::{ALL_SHOPS, day_of};
-use super::{StoreError, Synchronous, days, rollups};
+use super::{StoreError, Synchronous, attribution, days, rollups};
 
 /// Deletes every event of `visitor_id` in `shop_id` and corrects every summary; returns how
 /// many events it deleted.
@@ -21,15 +21,25 @@ pub fn forget_visitor(path: &Path, shop_id: &str, visitor_id: &str) -> Result<u6
     let mut connection = super::open_and_migrate(path, Synchronous::default())?;
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut days: Vec<i64> = Vec::new();
+    let mut sessions: Vec<String> = Vec::new();
     {
-        let mut times = transaction
-            .prepare("SELECT ts_micros FROM events WHERE shop_id = ?1 AND visitor_id = ?2")?;
-        for ts in times.query_map(params![shop_id, visitor_id], |row| row.get(0))? {
-            if let Some(ts) = ts? {
-                days.push(day_of(ts));
-            }
+        let mut times = transaction.prepare(
+            "SELECT ts_micros, session_id FROM events WHERE shop_id = ?1 AND visitor_id = ?2",
+        )?;
+        let rows = times.query_map(params![shop_id, visitor_id], |row| {
+            Ok((
+                row.get::<_, Option<i64>>(0)?,
+                row.get::<_, Option<String>>(1)?,
+            ))
+        })?;
+        for row in rows {
+            let (ts, session) = row?;
+            days.extend(ts.map(day_of));
+            sessions.extend(session);
         }
     }
+    sessions.sort_unstable();
+    sessions.dedup();
     let deleted = transaction.execute(
         "DELETE FROM events WHERE shop_id = ?1 AND visitor_id = ?2",
         params![shop_id, visitor_id],
@@ -43,6 +53,8 @@ pub fn forget_visitor(path: &Path, shop_id: &str, visitor_id: &str) -> Result<u6
         touched.dedup();
         days::forget_days(&transaction, &touched)?;
         rollups::rebuild(&transaction)?;
+        // Their sessions may have other visitors' events left, which now have another first.
+        attribution::rebuild(&transaction, shop_id, &sessions, &[visitor_id.to_owned()])?;
     }
     transaction.commit()?;
     Ok(deleted as u64)

@@ -11,12 +11,16 @@
 //! |---|---|
 //! | [`migrations`] | the versioned schema, applied at start-up by every process that opens the store |
 //! | [`writer`] | the idempotent batch insert the consumer commits |
+//! | [`attribution`] | each session's attribution and each visitor's first times, kept by the writer |
+//! | [`segment`] | a store narrowed to the events of the sessions a request's filters select |
+//! | [`attributed`] | the attributed pass: breakdown rows and session metrics from raw events |
 //! | [`rollups`] | the one rollup table: sums by shop, dimension, grain, bucket and value; the writer's deltas |
 //! | [`grain`] | the rollups' time grains (15 minutes, UTC days, weeks, all time) and their buckets |
 //! | [`plan`] | the range planner: which grain (or day row of people) answers which part of a range |
 //! | [`read`] | sums for a filter, per dimension value or per time slot, from the planned spans |
 //! | [`backend`] | the boundary: the reads a store backend answers, which readers are written over |
 //! | [`sqlite_reads`] | SQLite's answers to those reads |
+//! | [`sqlite_segment`] | SQLite's answers to the attributed reads: events with their session's attribution, filtered |
 //! | [`filter`] | which events a question looks at: a shop and a time range |
 //! | [`days`] | day rows of people, rolled up once a UTC day has ended, forgotten when it gains events |
 //! | [`people_days`] | the day rows' people: the whole day summarised, and per 15-minute bucket |
@@ -32,6 +36,8 @@
 //! | [`write_backend`] | the write boundary (what the consumer and the subcommands ask of a store) and `DATABASE_URL` |
 //! | [`pg`] | PostgreSQL behind both boundaries (SPEC §12) |
 
+pub mod attributed;
+pub mod attribution;
 pub mod backend;
 pub mod backup;
 pub mod days;
@@ -49,8 +55,10 @@ pub mod read;
 pub mod reader;
 pub mod retention;
 pub mod rollups;
+pub mod segment;
 pub mod session_spans;
 pub mod sqlite_reads;
+pub mod sqlite_segment;
 pub mod varint;
 pub mod write_backend;
 pub mod writer;
@@ -117,6 +125,8 @@ pub enum StoreError {
     Backup(String),
     #[error("the store file is gone: {0}")]
     FileGone(String),
+    #[error("not a read of this store: {0}")]
+    Unsupported(&'static str),
     #[error("DATABASE_READ_URL is for a PostgreSQL replica of a PostgreSQL DATABASE_URL")]
     ReadUrl,
 }
@@ -157,6 +167,7 @@ impl StoreError {
             | StoreError::Corrupt(_)
             | StoreError::Backup(_)
             | StoreError::FileGone(_)
+            | StoreError::Unsupported(_)
             | StoreError::ReadUrl => true,
         }
     }

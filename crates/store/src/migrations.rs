@@ -253,10 +253,72 @@ const MIGRATIONS: &[&str] = &[
         last_day INTEGER NOT NULL
     );
     ",
+    // v8: each session's attribution, from its first stored event and its first page view,
+    // and each visitor's first event and first purchase (store/attribution.rs), kept by the
+    // writer in the insert's transaction; filled here from the events already stored. Bots
+    // count nowhere. The people index gains `is_bot`, so that leaving bots out of the people
+    // passes keeps them on the index alone. Day rows and rollups written before counted bots:
+    // the day rows are dropped (the consumer rolls the days up again), the rollups summed again.
+    "
+    CREATE TABLE sessions (
+        shop_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        first_ts INTEGER,
+        first_id INTEGER NOT NULL,
+        channel TEXT,
+        source TEXT,
+        medium TEXT,
+        campaign TEXT,
+        referrer_domain TEXT,
+        device TEXT,
+        browser TEXT,
+        os TEXT,
+        country TEXT,
+        landing_ts INTEGER,
+        landing_id INTEGER,
+        landing_page TEXT,
+        PRIMARY KEY (shop_id, session_id)
+    ) WITHOUT ROWID;
+    INSERT INTO sessions (shop_id, session_id, first_ts, first_id, channel, source, medium,
+            campaign, referrer_domain, device, browser, os, country)
+        SELECT shop_id, session_id, ts_micros, id, channel, source, medium, campaign,
+            referrer_domain, device, browser, os, country
+        FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY shop_id, session_id
+                ORDER BY ts_micros, id) AS n
+            FROM events WHERE session_id IS NOT NULL AND is_bot = 0)
+        WHERE n = 1;
+    UPDATE sessions SET landing_ts = first.ts_micros, landing_id = first.id,
+            landing_page = first.path
+        FROM (SELECT shop_id, session_id, ts_micros, id, path
+            FROM (SELECT shop_id, session_id, ts_micros, id, path,
+                    ROW_NUMBER() OVER (PARTITION BY shop_id, session_id
+                        ORDER BY ts_micros, id) AS n
+                FROM events
+                WHERE session_id IS NOT NULL AND is_bot = 0 AND event_type = 'page_view')
+            WHERE n = 1) AS first
+        WHERE first.shop_id = sessions.shop_id AND first.session_id = sessions.session_id;
+    CREATE TABLE visitors (
+        shop_id TEXT NOT NULL,
+        visitor_id TEXT NOT NULL,
+        first_ts INTEGER NOT NULL,
+        first_purchase_ts INTEGER,
+        PRIMARY KEY (shop_id, visitor_id)
+    ) WITHOUT ROWID;
+    INSERT INTO visitors
+        SELECT shop_id, visitor_id, MIN(ts_micros),
+            MIN(CASE WHEN event_type = 'purchase' THEN ts_micros END)
+        FROM events
+        WHERE visitor_id IS NOT NULL AND is_bot = 0 AND ts_micros IS NOT NULL
+        GROUP BY shop_id, visitor_id;
+    DROP INDEX events_time_people;
+    CREATE INDEX events_time_people ON events
+        (ts_micros, shop_id, event_type, session_id, visitor_id, product_id, is_bot);
+    DELETE FROM people_days;
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.
-const REBUILDS_ROLLUPS: &[i64] = &[5];
+const REBUILDS_ROLLUPS: &[i64] = &[5, 8];
 
 /// The steps after which the session spans are read again from the raw events.
 const REBUILDS_SESSION_SPANS: &[i64] = &[7];
@@ -393,6 +455,49 @@ mod tests {
                 assert_eq!(rolled, ask(Plan::Raw), "{dimension:?} {filter:?}");
             }
         }
+    }
+
+    /// A v7 file (bots stored and, then, counted) is upgraded to v8: its rollups no longer
+    /// count the bots, its day rows of people are gone (the consumer rolls them up again),
+    /// and only the people's sessions and visitors are in the new tables.
+    #[test]
+    fn a_v7_file_stops_counting_its_bots() {
+        use crate::{EventFilter, Plan, read};
+        let mut connection = Connection::open_in_memory().expect("opens");
+        let v7 = MIGRATIONS[..7].join(";");
+        connection.execute_batch(&v7).expect("v7 schema");
+        connection
+            .execute_batch(
+                "INSERT INTO events (event_id, event_type, timestamp, ts_micros, shop_id,
+                    session_id, visitor_id, is_bot)
+                 VALUES ('a', 'page_view', 't', 1759400000000000, 's1', 'human', 'v1', 0),
+                        ('b', 'page_view', 't', 1759400100000000, 's1', 'crawler', 'v2', 0);
+                 INSERT INTO people_days (shop_id, day, whole, buckets) VALUES ('s1', 20363, x'00', x'00');
+                 PRAGMA user_version = 7;",
+            )
+            .expect("rows of a v7 file");
+        // Summed while the crawler still counted, then flagged: what a v7 file holds.
+        rollups::rebuild(&connection).expect("v7 rollups");
+        connection
+            .execute("UPDATE events SET is_bot = 1 WHERE event_id = 'b'", [])
+            .expect("flags the bot");
+        apply(&mut connection).expect("migrates");
+        let totals =
+            |plan| read::totals(&connection, &EventFilter::default(), plan).expect("reads");
+        assert_eq!(totals(Plan::Rollup).page_views, 1);
+        assert_eq!(totals(Plan::Rollup), totals(Plan::Raw));
+        let count = |sql: &str| -> i64 {
+            connection
+                .query_row(sql, [], |row| row.get(0))
+                .expect("counts")
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM people_days"), 0);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM sessions WHERE session_id = 'human'"),
+            1
+        );
+        assert_eq!(count("SELECT COUNT(*) FROM sessions"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM visitors"), 1);
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub fn watermark(connection: &Connection) -> Result<i64, StoreError> {
 /// the caller's transaction. Returns how many rows it folded.
 pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
     let mut read = connection.prepare_cached(
-        "SELECT id, shop_id, ts_micros, event_type, amount_micros, product_id, currency
+        "SELECT id, shop_id, ts_micros, event_type, amount_micros, product_id, currency, is_bot
          FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
     let mut after = watermark(connection)?;
@@ -194,6 +194,7 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
                     amount_micros: row.get(4)?,
                     product_id: row.get(5)?,
                     currency: row.get(6)?,
+                    is_bot: row.get(7)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -209,6 +210,10 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
             let Some(event_type) = row.event_type else {
                 continue;
             };
+            // Bots are stored but summed nowhere (spec §10).
+            if row.is_bot {
+                continue;
+            }
             let facts = Facts {
                 event_type,
                 amount_micros: row.amount_micros,
@@ -241,4 +246,5 @@ struct RawRow {
     amount_micros: Option<i64>,
     product_id: Option<String>,
     currency: Option<String>,
+    is_bot: bool,
 }

@@ -7,9 +7,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use super::backend::{DayPart, ReadBackend, RollupRows};
+use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
+use domain::attribution::Filters;
 use domain::dimension::Facts;
 use domain::event::EventType;
 use domain::people::{FastHash, PersonEvent, fingerprint};
@@ -178,6 +179,27 @@ impl ReadBackend for Connection {
             Some(row) => visit(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?),
             None => Ok(()),
         }
+    }
+
+    fn attributed_events(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(&AttributedEvent<'_>),
+    ) -> Result<(), StoreError> {
+        super::sqlite_segment::attributed_events(self, filter, filters, visit)
+    }
+
+    fn visitor_firsts(
+        &self,
+        shop: Option<&str>,
+        visit: &mut dyn FnMut(&str, i64, Option<i64>),
+    ) -> Result<(), StoreError> {
+        super::sqlite_segment::visitor_firsts(self, shop, visit)
+    }
+
+    fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        super::sqlite_segment::bot_events(self, filter)
     }
 
     fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, params};
 
 use super::grain::{ALL_SHOPS, day_of};
-use super::{StoreError, Synchronous, days, rollups, session_spans};
+use super::{StoreError, Synchronous, attribution, days, rollups, session_spans};
 use domain::event::{Event, format_utc};
 use domain::people::fingerprint;
 
@@ -70,7 +70,8 @@ impl Writer {
 
     /// Stores a batch in one transaction. Events already stored are skipped silently: the
     /// unique `(shop_id, event_id)` and the unique `(shop_id, order_id)` of purchases make the
-    /// insert idempotent. When a fold is due, the rollups take every row waiting, in the same
+    /// insert idempotent. Each inserted row updates its session's attribution and its visitor's
+    /// first times ([`attribution`]). When a fold is due, the rollups take every row waiting, in the same
     /// transaction; the day rows of people of every day the batch adds to are deleted in it.
     pub fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         self.check_file()?;
@@ -120,6 +121,7 @@ impl Writer {
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
+                    attribution::record(&transaction, event, transaction.last_insert_rowid())?;
                     let day = day_of(event.timestamp.timestamp_micros());
                     touched_days.extend([(event.shop_id.as_str(), day), (ALL_SHOPS, day)]);
                     if let Some(session) = &event.session_id {

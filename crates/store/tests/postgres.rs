@@ -672,6 +672,8 @@ fn an_upgrade_reads_the_session_spans_again_from_the_events() {
     client
         .batch_execute(
             "DROP TABLE session_spans;
+             DROP TABLE sessions;
+             DROP TABLE visitors;
              DROP TABLE people_days;
              CREATE TABLE people_days (shop_id TEXT NOT NULL, day BIGINT NOT NULL,
                  people BYTEA NOT NULL, PRIMARY KEY (shop_id, day));
@@ -680,4 +682,67 @@ fn an_upgrade_reads_the_session_spans_again_from_the_events() {
         .expect("downgrades");
     drop(PgWriter::open(&url).expect("upgrades"));
     assert_eq!(pg_spans(&url), recorded);
+}
+
+/// Every row of a table, as text, in key order.
+fn table_rows(url: &str, table: &str, key: &str) -> Vec<String> {
+    let mut client = store::pg::connect(url).expect("connects");
+    client
+        .query(
+            &format!("SELECT {table}::text FROM {table} ORDER BY {key}"),
+            &[],
+        )
+        .expect("reads")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// A database from before attribution (schema version 2, whose rollups counted bots) gets
+/// the sessions' attribution and the visitors' first times from its events when it is
+/// upgraded, as the writer keeps them, and its rollups summed again without the bots.
+#[test]
+fn an_upgrade_fills_the_attribution_and_leaves_bots_out_of_the_rollups() {
+    let url = server().database();
+    let mut pg = PgWriter::open(&url).expect("opens");
+    let mut events = mixed_events(600, 2);
+    for (i, event) in events.iter_mut().enumerate() {
+        event.traffic.channel = Some(["Direct", "Email", "Referral"][(i / 7) % 3].to_owned());
+        event.traffic.country = (i % 4 != 0).then(|| "DE".to_owned());
+        event.traffic.is_bot = i % 11 == 0;
+        if event.event_type == domain::event::EventType::PageView {
+            event.path = Some(format!("/p/{}", i % 5));
+        }
+    }
+    // Later batches first, so sessions are taken over by earlier events arriving late.
+    for batch in events.chunks(100).rev() {
+        pg.insert_batch(batch).expect("stores");
+    }
+    drop(pg);
+    let sessions = table_rows(&url, "sessions", "shop_id, session_id");
+    let visitors = table_rows(&url, "visitors", "shop_id, visitor_id");
+    let rollups = table_rows(&url, "rollups", "shop_id, dimension, grain, bucket, value");
+    assert!(sessions.len() > 20 && visitors.len() > 20);
+    let mut client = store::pg::connect(&url).expect("connects");
+    client
+        .batch_execute(
+            "DROP TABLE sessions;
+             DROP TABLE visitors;
+             UPDATE rollups SET page_views = page_views + 1;
+             UPDATE schema_version SET version = 2;",
+        )
+        .expect("downgrades");
+    drop(PgWriter::open(&url).expect("upgrades"));
+    assert_eq!(
+        table_rows(&url, "sessions", "shop_id, session_id"),
+        sessions
+    );
+    assert_eq!(
+        table_rows(&url, "visitors", "shop_id, visitor_id"),
+        visitors
+    );
+    assert_eq!(
+        table_rows(&url, "rollups", "shop_id, dimension, grain, bucket, value"),
+        rollups
+    );
 }

@@ -106,6 +106,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/breakdown": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The metrics of each value of one dimension, ranked and paged (spec §10). */
+        get: operations["breakdown"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/export": {
         parameters: {
             query?: never;
@@ -267,6 +284,44 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Breakdown: {
+            /** @enum {string} */
+            dimension: "channel" | "source" | "medium" | "campaign" | "referrer" | "landing_page" | "device" | "browser" | "os" | "country" | "page";
+            /** @description The page of rows, ranked. */
+            rows: components["schemas"]["BreakdownRow"][];
+            /** @description How many values there are in all. */
+            total: number;
+            /**
+             * @description With `compare=previous`: the previous period's row of each value of `rows`, in the
+             *     same order (zeros where it had none); `null` without both `from` and `to`.
+             */
+            previous?: components["schemas"]["BreakdownRow"][] | null;
+        };
+        /** @description One row of a breakdown (spec §10): the events credited to one value. */
+        BreakdownRow: {
+            /** @description The value (a channel, a country, a path…); `null` for the sessions without one. */
+            value: string | null;
+            /** Format: int64 */
+            visitors: number;
+            /** Format: int64 */
+            sessions: number;
+            /** Format: int64 */
+            page_views: number;
+            /** Format: int64 */
+            add_to_carts: number;
+            /** Format: int64 */
+            purchases: number;
+            /** Format: double */
+            revenue: number;
+            /** Format: double */
+            conversion_rate: number;
+            /** Format: double */
+            session_conversion_rate: number;
+            /** Format: double */
+            average_order_value: number;
+            /** Format: double */
+            bounce_rate: number;
+        };
         /**
          * @description The error body every refusal carries: `{"error": "...", "details": [...]}`; `details` is
          *     left out when there is nothing field-specific to say.
@@ -356,6 +411,21 @@ export interface components {
             sessions: number;
             /** Format: double */
             cart_abandonment_rate: number;
+            /** Format: double */
+            session_conversion_rate: number;
+            /** Format: double */
+            bounce_rate: number;
+            /** Format: double */
+            pages_per_session: number;
+            /**
+             * Format: int64
+             * @description Seconds.
+             */
+            average_session_duration: number;
+            /** Format: int64 */
+            new_visitors: number;
+            /** Format: int64 */
+            returning_customers: number;
             revenue_by_currency: {
                 [key: string]: number;
             };
@@ -428,6 +498,11 @@ export interface components {
             shop_id: string;
             /** Format: int64 */
             events: number;
+            /**
+             * Format: int64
+             * @description Events sent by bots: stored, left out of `events` and of every metric (spec §10).
+             */
+            bot_events: number;
             /** @description Event times within the range, in `tz`. */
             first_seen: string | null;
             last_seen: string | null;
@@ -482,6 +557,28 @@ export interface operations {
                 to?: string;
                 /** @description The IANA zone of dates, buckets and the times answered. */
                 tz?: string;
+                /** @description Only sessions of this channel (`(none)`: sessions without one). */
+                channel?: string;
+                /** @description Only sessions of this `utm_source` (`(none)`: sessions without one). */
+                source?: string;
+                /** @description Only sessions of this `utm_medium` (`(none)`: sessions without one). */
+                medium?: string;
+                /** @description Only sessions of this `utm_campaign` (`(none)`: sessions without one). */
+                campaign?: string;
+                /** @description Only sessions referred by this domain (`(none)`: sessions without a referrer). */
+                referrer?: string;
+                /** @description Only sessions whose first page view has this path (`(none)`: sessions without one). */
+                landing_page?: string;
+                /** @description Only sessions of this device class (`(none)`: sessions without one). */
+                device?: string;
+                /** @description Only sessions of this browser (`(none)`: sessions without one). */
+                browser?: string;
+                /** @description Only sessions of this operating system (`(none)`: sessions without one). */
+                os?: string;
+                /** @description Only sessions of this country (ISO 3166-1 alpha-2; `(none)`: sessions without one). */
+                country?: string;
+                /** @description Only sessions with a page view of this path. */
+                page?: string;
             };
             header?: never;
             path?: never;
@@ -671,6 +768,129 @@ export interface operations {
             };
         };
     };
+    breakdown: {
+        parameters: {
+            query: {
+                /** @description One shop (with a shop-scoped key: its shop; another is 403). Default: all shops. */
+                shop_id?: string;
+                /** @description Start, inclusive: an RFC 3339 instant, or a YYYY-MM-DD date read as local midnight in `tz`. Default: all time. */
+                from?: string;
+                /** @description End, exclusive, in the same forms; `from` must come before it. Default: all time. */
+                to?: string;
+                /** @description The IANA zone of dates, buckets and the times answered. */
+                tz?: string;
+                /** @description Only sessions of this channel (`(none)`: sessions without one). */
+                channel?: string;
+                /** @description Only sessions of this `utm_source` (`(none)`: sessions without one). */
+                source?: string;
+                /** @description Only sessions of this `utm_medium` (`(none)`: sessions without one). */
+                medium?: string;
+                /** @description Only sessions of this `utm_campaign` (`(none)`: sessions without one). */
+                campaign?: string;
+                /** @description Only sessions referred by this domain (`(none)`: sessions without a referrer). */
+                referrer?: string;
+                /** @description Only sessions whose first page view has this path (`(none)`: sessions without one). */
+                landing_page?: string;
+                /** @description Only sessions of this device class (`(none)`: sessions without one). */
+                device?: string;
+                /** @description Only sessions of this browser (`(none)`: sessions without one). */
+                browser?: string;
+                /** @description Only sessions of this operating system (`(none)`: sessions without one). */
+                os?: string;
+                /** @description Only sessions of this country (ISO 3166-1 alpha-2; `(none)`: sessions without one). */
+                country?: string;
+                /** @description Only sessions with a page view of this path. */
+                page?: string;
+                /** @description What the rows are: the values of one attribution dimension of the sessions (taken from their first event), or `page`, the paths of the page views. */
+                dimension: "channel" | "source" | "medium" | "campaign" | "referrer" | "landing_page" | "device" | "browser" | "os" | "country" | "page";
+                /** @description The metric to rank by, descending (ties by value). */
+                sort?: "visitors" | "sessions" | "page_views" | "add_to_carts" | "purchases" | "revenue" | "conversion_rate" | "session_conversion_rate" | "average_order_value" | "bounce_rate";
+                /** @description Rows in the page. */
+                limit?: number;
+                /** @description Rows skipped before the page. */
+                offset?: number;
+                /** @description `previous`: also the previous period's row of each value of the page. */
+                compare?: "previous";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rows of the page, ranked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Breakdown"];
+                };
+            };
+            /**
+             * @description A bad parameter: unknown (the known ones are listed), given twice, empty or invalid;
+             *     `details` names it.
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No key, or an unknown or revoked one (`WWW-Authenticate: Bearer`). */
+            401: {
+                headers: {
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A key that may not read this: not a read key, or another shop's. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Over `RATE_LIMIT_READ` for this key, or its live streams at their cap. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store failed; the log says why. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No query slot within 10 s, `MAX_LIVE_STREAMS` reached, or the keys not read yet. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     export: {
         parameters: {
             query?: {
@@ -682,6 +902,28 @@ export interface operations {
                 to?: string;
                 /** @description The IANA zone of dates, buckets and the times answered. */
                 tz?: string;
+                /** @description Only sessions of this channel (`(none)`: sessions without one). */
+                channel?: string;
+                /** @description Only sessions of this `utm_source` (`(none)`: sessions without one). */
+                source?: string;
+                /** @description Only sessions of this `utm_medium` (`(none)`: sessions without one). */
+                medium?: string;
+                /** @description Only sessions of this `utm_campaign` (`(none)`: sessions without one). */
+                campaign?: string;
+                /** @description Only sessions referred by this domain (`(none)`: sessions without a referrer). */
+                referrer?: string;
+                /** @description Only sessions whose first page view has this path (`(none)`: sessions without one). */
+                landing_page?: string;
+                /** @description Only sessions of this device class (`(none)`: sessions without one). */
+                device?: string;
+                /** @description Only sessions of this browser (`(none)`: sessions without one). */
+                browser?: string;
+                /** @description Only sessions of this operating system (`(none)`: sessions without one). */
+                os?: string;
+                /** @description Only sessions of this country (ISO 3166-1 alpha-2; `(none)`: sessions without one). */
+                country?: string;
+                /** @description Only sessions with a page view of this path. */
+                page?: string;
                 /** @description What the CSV holds: the raw events, the product ranking or the time series. */
                 dataset?: "events" | "products" | "timeseries";
                 /** @description Only with `dataset=timeseries` (default `day`). */
@@ -781,6 +1023,28 @@ export interface operations {
                 to?: string;
                 /** @description The IANA zone of dates, buckets and the times answered. */
                 tz?: string;
+                /** @description Only sessions of this channel (`(none)`: sessions without one). */
+                channel?: string;
+                /** @description Only sessions of this `utm_source` (`(none)`: sessions without one). */
+                source?: string;
+                /** @description Only sessions of this `utm_medium` (`(none)`: sessions without one). */
+                medium?: string;
+                /** @description Only sessions of this `utm_campaign` (`(none)`: sessions without one). */
+                campaign?: string;
+                /** @description Only sessions referred by this domain (`(none)`: sessions without a referrer). */
+                referrer?: string;
+                /** @description Only sessions whose first page view has this path (`(none)`: sessions without one). */
+                landing_page?: string;
+                /** @description Only sessions of this device class (`(none)`: sessions without one). */
+                device?: string;
+                /** @description Only sessions of this browser (`(none)`: sessions without one). */
+                browser?: string;
+                /** @description Only sessions of this operating system (`(none)`: sessions without one). */
+                os?: string;
+                /** @description Only sessions of this country (ISO 3166-1 alpha-2; `(none)`: sessions without one). */
+                country?: string;
+                /** @description Only sessions with a page view of this path. */
+                page?: string;
                 /** @description `events` counts the events of each step; `sessions` the sessions that took the steps in order. */
                 by?: "events" | "sessions";
                 /** @description Only this product's events (1-128 characters without control characters). */
@@ -990,6 +1254,28 @@ export interface operations {
                 to?: string;
                 /** @description The IANA zone of dates, buckets and the times answered. */
                 tz?: string;
+                /** @description Only sessions of this channel (`(none)`: sessions without one). */
+                channel?: string;
+                /** @description Only sessions of this `utm_source` (`(none)`: sessions without one). */
+                source?: string;
+                /** @description Only sessions of this `utm_medium` (`(none)`: sessions without one). */
+                medium?: string;
+                /** @description Only sessions of this `utm_campaign` (`(none)`: sessions without one). */
+                campaign?: string;
+                /** @description Only sessions referred by this domain (`(none)`: sessions without a referrer). */
+                referrer?: string;
+                /** @description Only sessions whose first page view has this path (`(none)`: sessions without one). */
+                landing_page?: string;
+                /** @description Only sessions of this device class (`(none)`: sessions without one). */
+                device?: string;
+                /** @description Only sessions of this browser (`(none)`: sessions without one). */
+                browser?: string;
+                /** @description Only sessions of this operating system (`(none)`: sessions without one). */
+                os?: string;
+                /** @description Only sessions of this country (ISO 3166-1 alpha-2; `(none)`: sessions without one). */
+                country?: string;
+                /** @description Only sessions with a page view of this path. */
+                page?: string;
                 /** @description The metric to rank by, descending as shown (ties by `product_id`). */
                 sort?: "page_views" | "add_to_carts" | "purchases" | "revenue" | "conversion_rate";
                 /** @description Products in the page. */
@@ -1263,6 +1549,28 @@ export interface operations {
                 to?: string;
                 /** @description The IANA zone of dates, buckets and the times answered. */
                 tz?: string;
+                /** @description Only sessions of this channel (`(none)`: sessions without one). */
+                channel?: string;
+                /** @description Only sessions of this `utm_source` (`(none)`: sessions without one). */
+                source?: string;
+                /** @description Only sessions of this `utm_medium` (`(none)`: sessions without one). */
+                medium?: string;
+                /** @description Only sessions of this `utm_campaign` (`(none)`: sessions without one). */
+                campaign?: string;
+                /** @description Only sessions referred by this domain (`(none)`: sessions without a referrer). */
+                referrer?: string;
+                /** @description Only sessions whose first page view has this path (`(none)`: sessions without one). */
+                landing_page?: string;
+                /** @description Only sessions of this device class (`(none)`: sessions without one). */
+                device?: string;
+                /** @description Only sessions of this browser (`(none)`: sessions without one). */
+                browser?: string;
+                /** @description Only sessions of this operating system (`(none)`: sessions without one). */
+                os?: string;
+                /** @description Only sessions of this country (ISO 3166-1 alpha-2; `(none)`: sessions without one). */
+                country?: string;
+                /** @description Only sessions with a page view of this path. */
+                page?: string;
                 /** @description `previous`: also the period just before the range (as many local days when both ends are dates, else the same duration), and the change from it. */
                 compare?: "previous";
             };
@@ -1356,6 +1664,28 @@ export interface operations {
                 to?: string;
                 /** @description The IANA zone of dates, buckets and the times answered. */
                 tz?: string;
+                /** @description Only sessions of this channel (`(none)`: sessions without one). */
+                channel?: string;
+                /** @description Only sessions of this `utm_source` (`(none)`: sessions without one). */
+                source?: string;
+                /** @description Only sessions of this `utm_medium` (`(none)`: sessions without one). */
+                medium?: string;
+                /** @description Only sessions of this `utm_campaign` (`(none)`: sessions without one). */
+                campaign?: string;
+                /** @description Only sessions referred by this domain (`(none)`: sessions without a referrer). */
+                referrer?: string;
+                /** @description Only sessions whose first page view has this path (`(none)`: sessions without one). */
+                landing_page?: string;
+                /** @description Only sessions of this device class (`(none)`: sessions without one). */
+                device?: string;
+                /** @description Only sessions of this browser (`(none)`: sessions without one). */
+                browser?: string;
+                /** @description Only sessions of this operating system (`(none)`: sessions without one). */
+                os?: string;
+                /** @description Only sessions of this country (ISO 3166-1 alpha-2; `(none)`: sessions without one). */
+                country?: string;
+                /** @description Only sessions with a page view of this path. */
+                page?: string;
                 /** @description The calendar bucket in `tz`; at most 5000 buckets. */
                 interval?: "minute" | "hour" | "day" | "week" | "month";
             };

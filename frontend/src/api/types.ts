@@ -67,3 +67,14 @@ export type ExportDataset = NonNullable<QueryOf<'export'>['dataset']>;
 
 /** `GET /api/v1/key`. */
 export type KeyAnswer = Schemas['KeyAnswer'];
+
+/** What a breakdown groups by: a session's attribution, or each page view's path (`page`). */
+export type BreakdownDimension = QueryOf<'breakdown'>['dimension'];
+
+export type BreakdownRow = Schemas['BreakdownRow'];
+
+/** `GET /api/v1/breakdown`. */
+export type Breakdown = Schemas['Breakdown'];
+
+/** The filter parameters (segments) every report but realtime, live and shops takes. */
+export type FilterName = BreakdownDimension;

@@ -50,6 +50,23 @@ export function formatMoney(value: number, currency: string | null = null, local
   return numberFormat(locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(value);
 }
 
+/** A duration the API gives in whole seconds: `754` → `12m 34s`, `3725` → `1h 02m 05s`. */
+export function formatDuration(seconds: number): string {
+  const whole = Math.max(0, Math.round(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = whole % 60;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (h > 0) return `${h}h ${pad(m)}m ${pad(s)}s`;
+  if (m > 0) return `${m}m ${pad(s)}s`;
+  return `${s}s`;
+}
+
+/** A ratio with two decimals as the API gives it: `2.5` → `2.50`. */
+export function formatRatio(value: number, locale?: string): string {
+  return numberFormat(locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(value);
+}
+
 /** The currency to label money with: the only one in the breakdown, else none. */
 export function singleCurrency(byCurrency: Record<string, number> | null | undefined): string | null {
   const codes = Object.keys(byCurrency ?? {});

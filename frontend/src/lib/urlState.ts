@@ -2,7 +2,7 @@
 // `?range=30d&tz=Europe/Berlin&shop=acme`, or `?range=custom&from=2025-10-01&to=2025-10-07`
 // (both days inclusive, as a person reads them). Anything unreadable falls back to its default.
 
-import type { FunnelBy, Interval, ProductSort } from '../api/types';
+import type { FilterName, FunnelBy, Interval, ProductSort } from '../api/types';
 import { isDate, isTimeZone } from './dates';
 import { RANGE_PRESETS, type RangeChoice, type RangePreset } from './range';
 
@@ -15,7 +15,27 @@ export interface DashboardState extends RangeChoice {
   compare: boolean;
   sort: ProductSort;
   funnel: FunnelBy;
+  /** The segment every report is narrowed to (a clicked breakdown row); `(none)` means
+   * "without a value", as the API reads it. */
+  filters: Partial<Record<FilterName, string>>;
 }
+
+/** The filter parameters, in the order chips and links show them; the URL uses the API's names. */
+export const FILTER_NAMES: readonly FilterName[] = [
+  'channel',
+  'source',
+  'medium',
+  'campaign',
+  'referrer',
+  'landing_page',
+  'page',
+  'device',
+  'browser',
+  'os',
+  'country',
+];
+/** The longest filter value the API takes. */
+const MAX_FILTER_CHARS = 2048;
 
 const INTERVALS: readonly Interval[] = ['minute', 'hour', 'day', 'week', 'month'];
 const SORTS: readonly ProductSort[] = ['page_views', 'add_to_carts', 'purchases', 'revenue', 'conversion_rate'];
@@ -34,6 +54,7 @@ export function defaultState(tz: string): DashboardState {
     compare: true,
     sort: 'page_views',
     funnel: 'events',
+    filters: {},
   };
 }
 
@@ -64,6 +85,14 @@ export function parseState(search: string, browserZone: string): DashboardState 
   state.compare = query.get('compare') !== 'off';
   state.sort = oneOf(query.get('sort'), SORTS) ?? state.sort;
   state.funnel = oneOf(query.get('funnel'), FUNNELS) ?? state.funnel;
+  for (const name of FILTER_NAMES) {
+    const value = query.get(name);
+    // Values the API would refuse are dropped, so a hand-edited link still opens.
+    if (value && value.trim() && [...value].length <= MAX_FILTER_CHARS && !/\p{Cc}/u.test(value)) {
+      if (name === 'page' && value === '(none)') continue;
+      state.filters[name] = value;
+    }
+  }
   return state;
 }
 
@@ -82,5 +111,9 @@ export function serializeState(state: DashboardState): string {
   if (!state.compare) query.set('compare', 'off');
   if (state.sort !== 'page_views') query.set('sort', state.sort);
   if (state.funnel !== 'events') query.set('funnel', state.funnel);
+  for (const name of FILTER_NAMES) {
+    const value = state.filters[name];
+    if (value) query.set(name, value);
+  }
   return `?${query.toString()}`;
 }

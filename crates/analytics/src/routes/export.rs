@@ -11,7 +11,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use events_core::attribution::Filters as Selection;
 use events_core::store::pg::PgReadPool;
+use events_core::store::sqlite_segment::selection_sql;
 use events_core::store::{EventFilter, ReadBackend, StoreError, StoreReader};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -24,6 +26,7 @@ use crate::AppState;
 use crate::calendar::Interval;
 use crate::csv;
 use crate::error::ApiError;
+use crate::filters::Filters;
 use crate::params::Scope;
 use crate::query::{Choice, Query};
 
@@ -47,6 +50,7 @@ crate::query_params! {
     @check = ExportRequest::options_of_dataset;
     pub struct ExportRequest {
         pub scope: Scope,
+        pub filters: Filters,
         /// What the CSV holds: the raw events, the product ranking or the time series.
         pub dataset: Dataset = Dataset::Events,
         /// Only with `dataset=timeseries` (default `day`).
@@ -86,20 +90,25 @@ pub async fn handler(
 ) -> Result<Response, ApiError> {
     let ExportRequest {
         scope,
+        filters,
         dataset,
         interval,
         sort,
     } = request;
     let (body, name) = match dataset {
-        Dataset::Events => (stream_events(&state, scope.filter()).await?, "events"),
+        Dataset::Events => (
+            stream_events(&state, scope.filter(), filters.selection()).await?,
+            "events",
+        ),
         Dataset::Products => {
             let sort = sort.unwrap_or(Sort::PageViews);
-            let csv = answer(&state, move |c| products_csv(c, &scope, sort)).await?;
+            let csv = answer(&state, move |c| products_csv(c, &scope, &filters, sort)).await?;
             (Body::from(csv), "products")
         }
         Dataset::Timeseries => {
             let request = TimeseriesRequest::checked(TimeseriesRequest {
                 scope,
+                filters,
                 interval: interval.unwrap_or(Interval::Day),
             })?;
             let csv = answer(&state, move |c| timeseries_csv(c, &request)).await?;
@@ -122,6 +131,7 @@ pub async fn handler(
 fn products_csv(
     connection: &dyn ReadBackend,
     scope: &Scope,
+    filters: &Filters,
     sort: Sort,
 ) -> Result<String, ApiError> {
     let mut out = csv::line(&[
@@ -132,7 +142,7 @@ fn products_csv(
         "revenue".into(),
         "conversion_rate".into(),
     ]);
-    for row in products::ranked(connection, scope, sort, PLAN)? {
+    for row in products::ranked(connection, scope, filters, sort, PLAN)? {
         out.push_str(&csv::line(&[
             csv::text(&row.product_id),
             row.page_views.to_string(),
@@ -173,7 +183,11 @@ fn timeseries_csv(
 type Chunk = Result<Bytes, std::io::Error>;
 
 /// The events CSV as a body that is written while it is sent.
-async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, ApiError> {
+async fn stream_events(
+    state: &AppState,
+    filter: EventFilter,
+    selection: Selection,
+) -> Result<Body, ApiError> {
     // A query slot, held until the last row is written or the client has gone.
     let slot = state.queries.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
@@ -182,12 +196,15 @@ async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, Ap
         let _slot = slot;
         let failed = sender.clone();
         let result = match store {
-            StoreReader::Sqlite(pool) => pool.run(move |c| write_events(c, &filter, &sender)).await,
-            StoreReader::Postgres(pool) => {
-                tokio::task::spawn_blocking(move || write_pg_events(&pool, &filter, &sender))
+            StoreReader::Sqlite(pool) => {
+                pool.run(move |c| write_events(c, &filter, &selection, &sender))
                     .await
-                    .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())))
             }
+            StoreReader::Postgres(pool) => tokio::task::spawn_blocking(move || {
+                write_pg_events(&pool, &filter, &selection, &sender)
+            })
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Task(e.to_string()))),
         };
         if let Err(error) = result {
             tracing::error!(%error, "the events export failed part way");
@@ -204,25 +221,40 @@ async fn stream_events(state: &AppState, filter: EventFilter) -> Result<Body, Ap
 }
 
 /// Walks the matching events in time order (then arrival), sending CSV chunks; stops quietly
-/// when the client has gone.
+/// when the client has gone. Bots are never exported; with filters, only the events of the
+/// sessions they select (store::sqlite_segment).
 fn write_events(
     connection: &Connection,
     filter: &EventFilter,
+    filters: &Selection,
     sender: &mpsc::Sender<Chunk>,
 ) -> Result<(), StoreError> {
-    let (conditions, params) = filter.sql_conditions();
-    // The index named gives time order itself, so SQLite sorts only the events of one
-    // microsecond by id, never (and never holds) the whole result.
-    let index = if filter.shop_id.is_some() {
-        "events_shop_time"
+    const COLUMNS: &str = "event_id, event_type, timestamp, shop_id, product_id, amount_micros, \
+        currency, quantity, order_id, session_id, visitor_id, path, referrer, received_at";
+    let (sql, params) = if filters.is_empty() {
+        let (conditions, params) = filter.sql_conditions();
+        // The index named gives time order itself, so SQLite sorts only the events of one
+        // microsecond by id, never (and never holds) the whole result.
+        let index = if filter.shop_id.is_some() {
+            "events_shop_time"
+        } else {
+            "events_time_people"
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events INDEXED BY {index} WHERE 1 = 1{conditions}
+             ORDER BY ts_micros, id"
+        );
+        (sql, params)
     } else {
-        "events_time_people"
+        let (selection, params) = selection_sql(filter, filters);
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let sql = format!(
+            "SELECT {} {selection} ORDER BY e.ts_micros, e.id",
+            columns.join(", ")
+        );
+        (sql, params)
     };
-    let mut statement = connection.prepare(&format!(
-        "SELECT event_id, event_type, timestamp, shop_id, product_id, amount_micros, currency,
-            quantity, order_id, session_id, visitor_id, path, referrer, received_at
-         FROM events INDEXED BY {index} WHERE 1 = 1{conditions} ORDER BY ts_micros, id"
-    ))?;
+    let mut statement = connection.prepare(&sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
     let mut buffer = String::with_capacity(CHUNK_BYTES + 1024);
     buffer.push_str(EVENT_HEADER);
@@ -271,13 +303,14 @@ fn write_events(
 fn write_pg_events(
     pool: &PgReadPool,
     filter: &EventFilter,
+    filters: &Selection,
     sender: &mpsc::Sender<Chunk>,
 ) -> Result<(), StoreError> {
     let mut buffer = String::with_capacity(CHUNK_BYTES + 1024);
     buffer.push_str(EVENT_HEADER);
     buffer.push_str("\r\n");
     let mut gone = false;
-    pool.export_events(filter, &mut |cells, amount| {
+    pool.export_events(filter, filters, &mut |cells, amount| {
         let text = |i: usize| cells[i].map(csv::text).unwrap_or_default();
         buffer.push_str(&csv::line(&[
             text(0),

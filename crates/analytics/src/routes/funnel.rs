@@ -8,12 +8,14 @@ use axum::extract::State;
 use events_core::dimension::Dimension;
 use events_core::formulas::{FunnelStep, event_counts, funnel_steps};
 use events_core::store::ReadBackend;
+use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{Plan, people, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::filters::Filters;
 use crate::params::{ProductId, Scope};
 use crate::query::{Choice, Query};
 
@@ -32,6 +34,7 @@ crate::query_params! {
     /// The query of `GET /api/v1/funnel`.
     pub struct FunnelRequest {
         pub scope: Scope,
+        pub filters: Filters,
         /// `events` counts the events of each step; `sessions` the sessions that took the
         /// steps in order.
         pub by: By = By::Events,
@@ -52,6 +55,9 @@ pub fn compute(
     request: &FunnelRequest,
     plan: Plan,
 ) -> Result<Funnel, ApiError> {
+    let filters = request.filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let filter = request.scope.filter();
     let product = request.product_id.as_ref().map(|p| p.0.as_str());
     let counts = match (request.by, product) {

@@ -4,6 +4,7 @@
 //! a `compute` function over one read snapshot, which the benchmark calls too with either
 //! [`Plan`].
 
+pub mod breakdown;
 pub mod export;
 pub mod funnel;
 pub mod live;
@@ -44,6 +45,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(timeseries::handler))
         .routes(routes!(products::handler))
         .routes(routes!(funnel::handler))
+        .routes(routes!(breakdown::handler))
         .routes(routes!(realtime::handler))
         .routes(routes!(shops::handler))
         .routes(routes!(export::handler))

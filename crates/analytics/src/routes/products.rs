@@ -8,12 +8,14 @@ use events_core::dimension::Dimension;
 pub use events_core::formulas::ProductSort as Sort;
 use events_core::formulas::{self, ProductRow};
 use events_core::store::ReadBackend;
+use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{EventFilter, Plan, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::filters::Filters;
 use crate::params::{Number, Scope};
 use crate::query::{Choice, Query};
 
@@ -38,6 +40,7 @@ crate::query_params! {
     /// The query of `GET /api/v1/products`.
     pub struct ProductsRequest {
         pub scope: Scope,
+        pub filters: Filters,
         /// The metric to rank by, descending as shown (ties by `product_id`).
         pub sort: Sort = Sort::PageViews,
         /// Products in the page.
@@ -57,9 +60,13 @@ pub struct Products {
 pub fn ranked(
     store: &dyn ReadBackend,
     scope: &Scope,
+    filters: &Filters,
     sort: Sort,
     plan: Plan,
 ) -> Result<Vec<ProductRow>, ApiError> {
+    let filters = filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let products = read::sums_by_value(store, &scope.filter(), Dimension::Product, None, plan)?;
     Ok(formulas::rank_products(products, sort))
 }
@@ -69,7 +76,7 @@ pub fn compute(
     request: &ProductsRequest,
     plan: Plan,
 ) -> Result<Products, ApiError> {
-    let rows = ranked(store, &request.scope, request.sort, plan)?;
+    let rows = ranked(store, &request.scope, &request.filters, request.sort, plan)?;
     let total = rows.len();
     let products = rows
         .into_iter()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use events_core::store::ReadBackend;
-use events_core::store::{Plan, read};
+use events_core::store::{EventFilter, Plan, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -24,6 +24,8 @@ pub struct Shops {
 pub struct Shop {
     pub shop_id: String,
     pub events: u64,
+    /// Events sent by bots: stored, left out of `events` and of every metric (spec §10).
+    pub bot_events: u64,
     /// Event times within the range, in `tz`.
     #[schema(required = true)]
     pub first_seen: Option<String>,
@@ -33,15 +35,21 @@ pub struct Shop {
 
 pub fn compute(store: &dyn ReadBackend, scope: &Scope, plan: Plan) -> Result<Shops, ApiError> {
     let tz = scope.range.tz;
-    let shops = read::shops(store, &scope.filter(), plan)?
-        .into_iter()
-        .map(|shop| Shop {
+    let filter = scope.filter();
+    let mut shops = Vec::new();
+    for shop in read::shops(store, &filter, plan)? {
+        let shop_filter = EventFilter {
+            shop_id: Some(shop.shop_id.clone()),
+            ..filter.clone()
+        };
+        shops.push(Shop {
+            bot_events: store.bot_events(&shop_filter)?,
             shop_id: shop.shop_id,
             events: shop.events,
             first_seen: shop.first_seen_micros.map(|m| format_micros(m, tz)),
             last_seen: shop.last_seen_micros.map(|m| format_micros(m, tz)),
-        })
-        .collect();
+        });
+    }
     Ok(Shops { shops })
 }
 

@@ -5,15 +5,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use events_core::attribution::Filters as Selection;
 use events_core::dimension::Dimension;
 use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
-use events_core::store::{EventFilter, Plan, people, read};
+use events_core::store::segment::{Segment, narrowed};
+use events_core::store::{EventFilter, Plan, attributed, people, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::filters::Filters;
 use crate::params::{Compare, Scope, format_local, format_micros};
 use crate::query::Query;
 
@@ -21,6 +24,7 @@ crate::query_params! {
     /// The query of `GET /api/v1/summary`.
     pub struct SummaryRequest {
         pub scope: Scope,
+        pub filters: Filters,
         /// `previous`: also the period just before the range (as many local days when both
         /// ends are dates, else the same duration), and the change from it.
         pub compare: Option<Compare>,
@@ -47,18 +51,24 @@ pub struct Summary {
     pub people_since: Option<String>,
 }
 
-/// Every metric of one filter: sums from the rollups, people from one pass.
+/// Every metric of one filter and segment: sums from the rollups (raw rows of the segment's
+/// sessions when filtered), people from one pass, session metrics from the attributed pass.
 pub fn metrics(
     store: &dyn ReadBackend,
     filter: &EventFilter,
+    filters: &Selection,
     plan: Plan,
 ) -> Result<Metrics, ApiError> {
+    let segment = Segment::new(store, filters);
+    let (store, plan) = narrowed(store, filters, &segment, plan);
     let totals = read::totals(store, filter, plan)?;
     let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
     let people = people::people(store, filter, None, plan)?;
+    let (sessions, visitors) = attributed::audience(store, filter)?;
     Ok(Metrics::compute(
         &totals,
         &people,
+        (&sessions, &visitors),
         &formulas::revenue_by_currency(&currencies),
     ))
 }
@@ -69,10 +79,11 @@ pub fn compute(
     plan: Plan,
 ) -> Result<Summary, ApiError> {
     let scope = &request.scope;
-    let current = metrics(store, &scope.filter(), plan)?;
+    let filters = request.filters.selection();
+    let current = metrics(store, &scope.filter(), &filters, plan)?;
     let previous_scope = scope.previous().filter(|_| request.compare.is_some());
     let previous = match &previous_scope {
-        Some(previous) => Some(metrics(store, &previous.filter(), plan)?),
+        Some(previous) => Some(metrics(store, &previous.filter(), &filters, plan)?),
         None => None,
     };
     let tz = scope.range.tz;

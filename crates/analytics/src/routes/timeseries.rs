@@ -9,6 +9,7 @@ use chrono::DateTime;
 use events_core::formulas;
 use events_core::money;
 use events_core::store::ReadBackend;
+use events_core::store::segment::{Segment, narrowed};
 use events_core::store::{EventFilter, Plan, people, read};
 use events_core::sums::Sums;
 use serde::Serialize;
@@ -17,6 +18,7 @@ use super::{PLAN, answer};
 use crate::AppState;
 use crate::calendar::{self, Interval, MAX_POINTS};
 use crate::error::ApiError;
+use crate::filters::Filters;
 use crate::params::{Scope, format_micros};
 use crate::query::{Choice, Query};
 
@@ -37,6 +39,7 @@ crate::query_params! {
     @check = TimeseriesRequest::checked;
     pub struct TimeseriesRequest {
         pub scope: Scope,
+        pub filters: Filters,
         /// The calendar bucket in `tz`; at most 5000 buckets.
         pub interval: Interval = Interval::Day,
     }
@@ -101,6 +104,9 @@ pub fn sums(
     plan: Plan,
 ) -> Result<PointSums, ApiError> {
     let scope = &request.scope;
+    let filters = request.filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let tz = scope.range.tz;
     // Without bounds, the series runs from the interval of the first matching event to that of
     // the last.
@@ -155,6 +161,9 @@ pub fn compute(
         sums,
         filter,
     } = sums(store, request, plan)?;
+    let filters = request.filters.selection();
+    let segment = Segment::new(store, &filters);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let visitors = people::visitors_by_slot(store, &filter, &bounds, plan)?;
     let points = bounds
         .iter()

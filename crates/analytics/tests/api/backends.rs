@@ -2,6 +2,7 @@
 //! stored in a SQLite file and in a private PostgreSQL cluster, each served by the real router,
 //! and every endpoint's body is compared byte for byte.
 
+use events_core::event::{Event, Traffic};
 use serde_json::{Value, json};
 
 use super::helpers::{spawn_app, spawn_app_on_postgres, spawn_app_on_postgres_with_args};
@@ -23,6 +24,7 @@ fn events() -> Vec<Value> {
                 "session_id": format!("s{}", i % 31),
                 "visitor_id": format!("v{}", i % 13),
                 "product_id": format!("p{}", i % 5),
+                "path": format!("/p/{}", i % 7),
             });
             if i % 4 == 3 {
                 event["order_amount"] = json!(((i * 37) % 200) as f64 + 0.05);
@@ -37,6 +39,36 @@ fn events() -> Vec<Value> {
     retry["timestamp"] = json!("2025-11-02T00:00:01Z");
     events.push(retry);
     events
+}
+
+/// The events with the traffic fields ingestion derives (spec §10): each event its own, so a
+/// session's attribution is its first stored event's, which arrives in a later batch for some;
+/// every seventeenth event a bot's. The same values go to both stores (one `received_at`).
+fn traffic_events() -> Vec<Event> {
+    const CHANNELS: [&str; 4] = ["Direct", "Email", "Organic Search", "Paid Social"];
+    events()
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let mut event =
+                Event::from_json(value, chrono::Utc::now(), events_core::event::new_event_id)
+                    .expect("valid event");
+            let channel = CHANNELS[(i / 3) % 4];
+            event.traffic = Traffic {
+                source: (channel != "Direct").then(|| format!("src-{}", i % 3)),
+                medium: (channel == "Email").then(|| "email".to_owned()),
+                campaign: (i % 5 == 0).then(|| format!("c{}", i % 2)),
+                referrer_domain: (channel == "Organic Search").then(|| "google.com".to_owned()),
+                channel: Some(channel.to_owned()),
+                device: Some(["desktop", "mobile"][i % 2].to_owned()),
+                browser: Some(["Chrome", "Safari", "Firefox"][i % 3].to_owned()),
+                os: Some(["Windows", "iOS"][(i / 2) % 2].to_owned()),
+                country: (i % 6 != 0).then(|| ["DE", "US", "FR"][i % 3].to_owned()),
+                is_bot: i % 17 == 0,
+            };
+            event
+        })
+        .collect()
 }
 
 const QUERIES: &[&str] = &[
@@ -62,6 +94,20 @@ const QUERIES: &[&str] = &[
     "/api/v1/export?type=products&sort=revenue",
     "/api/v1/export?type=timeseries&interval=day",
     "/api/v1/summary?from=tomorrow",
+    // Spec §10: breakdowns, filtered reports, and the bots' count of /api/v1/shops above.
+    "/api/v1/breakdown?dimension=channel",
+    "/api/v1/breakdown?dimension=page&shop_id=shop-1&from=2025-10-05&to=2025-10-27",
+    "/api/v1/breakdown?dimension=country&tz=Europe/Berlin&sort=revenue",
+    "/api/v1/breakdown?dimension=landing_page&channel=Email",
+    "/api/v1/breakdown?dimension=source&limit=2&offset=1",
+    "/api/v1/summary?channel=Email&from=2025-10-06&to=2025-10-20&compare=previous",
+    "/api/v1/summary?country=(none)&device=mobile",
+    "/api/v1/summary?page=/p/3&shop_id=shop-0",
+    "/api/v1/timeseries?interval=day&channel=Organic%20Search&tz=Asia/Kolkata",
+    "/api/v1/products?sort=revenue&source=src-1",
+    "/api/v1/funnel?browser=Safari",
+    "/api/v1/export?dataset=events&channel=Paid%20Social",
+    "/api/analytics?campaign=c0",
 ];
 
 #[tokio::test]
@@ -70,13 +116,13 @@ async fn both_stores_answer_every_endpoint_byte_for_byte() {
     let sqlite = spawn_app().await;
     let postgres = spawn_app_on_postgres(&server.database()).await;
     assert_eq!(postgres.get("/api/ready").await.status(), 200);
-    let events = events();
+    let events = traffic_events();
     for app in [&sqlite, &postgres] {
         for batch in events.chunks(64) {
-            app.store(batch);
+            app.store_events(batch);
         }
         // A replayed batch changes nothing.
-        app.store(&events[..64]);
+        app.store_events(&events[..64]);
     }
     for query in QUERIES {
         let (a, b) = (sqlite.get(query).await, postgres.get(query).await);

@@ -150,6 +150,19 @@ impl TestApp {
         });
     }
 
+    /// Stores validated events as they are (with the traffic fields ingestion derives).
+    pub fn store_events(&self, events: &[Event]) {
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                self.store_url
+                    .open_writer(Synchronous::Normal)
+                    .expect("opens")
+                    .insert_batch(events)
+                    .expect("stores");
+            });
+        });
+    }
+
     pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path_and_query}", self.address))

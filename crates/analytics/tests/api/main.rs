@@ -2,6 +2,7 @@
 //! `/api/v1` endpoints of docs/API.md in [`v1`], the rollups against raw scans in [`rollups`],
 //! and SQLite against PostgreSQL in [`backends`].
 
+mod attribution;
 mod backends;
 mod edges;
 mod helpers;

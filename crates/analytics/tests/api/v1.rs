@@ -288,8 +288,8 @@ async fn shops_list_event_times_in_the_zone() {
     assert_eq!(
         body,
         json!({"shops": [
-            {"shop_id": "b", "events": 2, "first_seen": "2025-10-02T15:30:00+05:30", "last_seen": "2025-10-02T17:30:00+05:30"},
-            {"shop_id": "default", "events": 1, "first_seen": "2025-10-01T13:30:00+05:30", "last_seen": "2025-10-01T13:30:00+05:30"}
+            {"shop_id": "b", "events": 2, "bot_events": 0, "first_seen": "2025-10-02T15:30:00+05:30", "last_seen": "2025-10-02T17:30:00+05:30"},
+            {"shop_id": "default", "events": 1, "bot_events": 0, "first_seen": "2025-10-01T13:30:00+05:30", "last_seen": "2025-10-01T13:30:00+05:30"}
         ]})
     );
     let (_, ranged) = app.get_json("/api/v1/shops?from=2025-10-02").await;

@@ -96,17 +96,20 @@ impl PgReadPool {
     pub fn export_events(
         &self,
         filter: &crate::EventFilter,
+        filters: &domain::attribution::Filters,
         visit: &mut dyn FnMut(&ExportCells<'_>, Option<i64>) -> bool,
     ) -> Result<(), StoreError> {
         use postgres::fallible_iterator::FallibleIterator;
         self.run_blocking(|reads| {
             let mut params = Vec::new();
-            let conditions = super::reads::conditions(filter, &mut params);
+            // Bots are never exported; with filters, only the events of the sessions they
+            // select (as SQLite's export).
+            let selection = super::reads::selection(filter, filters, &mut params);
             let sql = format!(
-                "SELECT event_id, event_type, timestamp, shop_id, product_id, amount_micros,
-                    currency, quantity::text, order_id, session_id, visitor_id, path, referrer,
-                    received_at
-                 FROM events WHERE true{conditions} ORDER BY ts_micros, id"
+                "SELECT e.event_id, e.event_type, e.timestamp, e.shop_id, e.product_id,
+                    e.amount_micros, e.currency, e.quantity::text, e.order_id, e.session_id,
+                    e.visitor_id, e.path, e.referrer, e.received_at
+                 {selection} ORDER BY e.ts_micros NULLS FIRST, e.id"
             );
             reads.with_client(|client| {
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =

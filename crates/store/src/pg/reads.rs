@@ -11,9 +11,11 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Statement};
 
 use crate::StoreError;
-use crate::backend::{DayPart, ReadBackend, RollupRows};
+use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
+use crate::sqlite_segment::attribute_sql;
+use domain::attribution::{Attribute, Attributed, Filters};
 use domain::dimension::Facts;
 use domain::event::EventType;
 use domain::people::{FastHash, PersonEvent, fingerprint};
@@ -70,20 +72,58 @@ impl<'c, C: GenericClient> PgReads<'c, C> {
 pub(super) type Params = Vec<Box<dyn ToSql + Sync>>;
 
 /// The `WHERE` conditions of a filter over raw rows (each starting with `AND`), numbering
-/// parameters after those already in `params`.
+/// parameters after those already in `params`. Bots are stored but read by no report (as
+/// SQLite's `EventFilter::sql_conditions`).
 pub(super) fn conditions(filter: &EventFilter, params: &mut Params) -> String {
+    format!(" AND NOT is_bot{}", bounds(filter, "", params))
+}
+
+/// The shop and time conditions of a filter over events aliased `alias` (`""` or `"e."`).
+fn bounds(filter: &EventFilter, alias: &str, params: &mut Params) -> String {
     let mut sql = String::new();
     if let Some(shop_id) = &filter.shop_id {
         params.push(Box::new(shop_id.clone()));
-        sql.push_str(&format!(" AND shop_id = ${}", params.len()));
+        sql.push_str(&format!(" AND {alias}shop_id = ${}", params.len()));
     }
     if let Some(from) = filter.from_micros {
         params.push(Box::new(from));
-        sql.push_str(&format!(" AND ts_micros >= ${}", params.len()));
+        sql.push_str(&format!(" AND {alias}ts_micros >= ${}", params.len()));
     }
     if let Some(to) = filter.to_micros {
         params.push(Box::new(to));
-        sql.push_str(&format!(" AND ts_micros < ${}", params.len()));
+        sql.push_str(&format!(" AND {alias}ts_micros < ${}", params.len()));
+    }
+    sql
+}
+
+/// The `FROM` and `WHERE` of the events a filter and `filters` select, events aliased `e`,
+/// their sessions `s`: SQLite's [`selection_sql`](crate::sqlite_segment::selection_sql) with
+/// PostgreSQL's parameters (`IS NOT DISTINCT FROM` is SQLite's `IS`).
+pub(crate) fn selection(filter: &EventFilter, filters: &Filters, params: &mut Params) -> String {
+    let mut sql = format!(
+        "FROM events e LEFT JOIN sessions s ON s.shop_id = e.shop_id AND s.session_id = e.session_id
+         WHERE NOT e.is_bot{}",
+        bounds(filter, "e.", params)
+    );
+    for (attribute, value) in &filters.attributes {
+        params.push(Box::new(value.clone()));
+        sql.push_str(&format!(
+            " AND ({}) IS NOT DISTINCT FROM ${}::text",
+            attribute_sql(*attribute),
+            params.len()
+        ));
+    }
+    if let Some(page) = &filters.page {
+        params.push(Box::new(page.clone()));
+        let n = params.len();
+        sql.push_str(&format!(
+            " AND CASE WHEN e.session_id IS NULL
+                THEN e.event_type = 'page_view' AND e.path IS NOT DISTINCT FROM ${n}::text
+                ELSE (e.shop_id, e.session_id) IN (SELECT shop_id, session_id FROM events
+                    WHERE event_type = 'page_view' AND path = ${n}::text
+                        AND session_id IS NOT NULL AND NOT is_bot)
+              END"
+        ));
     }
     sql
 }
@@ -331,6 +371,83 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         let row = client.query_opt(&statement, &[&(session as i64)])?;
         row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .transpose()
+    }
+
+    fn attributed_events(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(&AttributedEvent<'_>),
+    ) -> Result<(), StoreError> {
+        let mut params = Params::new();
+        let selection = selection(filter, filters, &mut params);
+        let attributes: Vec<String> = Attribute::ALL.iter().map(|a| attribute_sql(*a)).collect();
+        // Undated rows first, as SQLite orders NULL; ties in arrival order.
+        let sql = format!(
+            "SELECT e.ts_micros, e.event_type, e.amount_micros, e.product_id, e.currency,
+                e.shop_id, e.session_id, e.visitor_id, e.path, {}
+             {selection} ORDER BY e.ts_micros NULLS FIRST, e.id",
+            attributes.join(", ")
+        );
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(&mut client, &sql)?;
+        let mut rows = client.query_raw(&statement, refs(&params))?;
+        while let Some(row) = rows.next()? {
+            // Rows of an unknown type (impossible through ingestion) count nowhere.
+            let Some(event_type) = row
+                .try_get::<_, Option<&str>>(1)?
+                .and_then(EventType::parse)
+            else {
+                continue;
+            };
+            let mut attributed = Attributed::default();
+            for (i, value) in attributed.values.iter_mut().enumerate() {
+                *value = row.try_get(9 + i)?;
+            }
+            visit(&AttributedEvent {
+                ts_micros: row.try_get(0)?,
+                facts: Facts {
+                    event_type,
+                    amount_micros: row.try_get(2)?,
+                    product_id: row.try_get(3)?,
+                    currency: row.try_get(4)?,
+                },
+                shop_id: row.try_get(5)?,
+                session: row.try_get(6)?,
+                visitor: row.try_get(7)?,
+                path: row.try_get(8)?,
+                attributed,
+            });
+        }
+        Ok(())
+    }
+
+    fn visitor_firsts(
+        &self,
+        shop: Option<&str>,
+        visit: &mut dyn FnMut(&str, i64, Option<i64>),
+    ) -> Result<(), StoreError> {
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(
+            &mut client,
+            "SELECT visitor_id, first_ts, first_purchase_ts FROM visitors
+             WHERE $1::text IS NULL OR shop_id = $1 ORDER BY shop_id, visitor_id",
+        )?;
+        let mut rows = client.query_raw(&statement, [&shop as &(dyn ToSql + Sync)])?;
+        while let Some(row) = rows.next()? {
+            visit(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        }
+        Ok(())
+    }
+
+    fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        let mut params = Params::new();
+        let bounds = bounds(filter, "", &mut params);
+        let sql = format!("SELECT COUNT(*) FROM events WHERE is_bot{bounds}");
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(&mut client, &sql)?;
+        let count: i64 = client.query_one(&statement, &refs(&params))?.try_get(0)?;
+        Ok(count as u64)
     }
 }
 

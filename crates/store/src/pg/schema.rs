@@ -135,10 +135,67 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX session_spans_last_day ON session_spans (last_day);
     "#,
+    // 3: as SQLite's version 8 (spec §10): each session's attribution, from its first stored
+    // event and its first page view, and each visitor's first event and first purchase
+    // (store/attribution.rs), kept by the writer in the batch's transaction; filled here from
+    // the events already stored. Bots count nowhere: the day rows written before are dropped
+    // (the consumer rolls the days up again) and the rollups summed again
+    // ([`REBUILDS_ROLLUPS`]). The Traffic columns and `is_bot` are in `events` since step 1.
+    r#"
+    CREATE TABLE sessions (
+        shop_id TEXT COLLATE "C" NOT NULL,
+        session_id TEXT COLLATE "C" NOT NULL,
+        first_ts BIGINT,
+        first_id BIGINT NOT NULL,
+        channel TEXT,
+        source TEXT,
+        medium TEXT,
+        campaign TEXT,
+        referrer_domain TEXT,
+        device TEXT,
+        browser TEXT,
+        os TEXT,
+        country TEXT,
+        landing_ts BIGINT,
+        landing_id BIGINT,
+        landing_page TEXT,
+        PRIMARY KEY (shop_id, session_id)
+    );
+    INSERT INTO sessions (shop_id, session_id, first_ts, first_id, channel, source, medium,
+            campaign, referrer_domain, device, browser, os, country)
+        SELECT DISTINCT ON (shop_id, session_id) shop_id, session_id, ts_micros, id, channel,
+            source, medium, campaign, referrer_domain, device, browser, os, country
+        FROM events WHERE session_id IS NOT NULL AND NOT is_bot
+        ORDER BY shop_id, session_id, ts_micros NULLS FIRST, id;
+    UPDATE sessions SET landing_ts = first.ts_micros, landing_id = first.id,
+            landing_page = first.path
+        FROM (SELECT DISTINCT ON (shop_id, session_id) shop_id, session_id, ts_micros, id, path
+            FROM events
+            WHERE session_id IS NOT NULL AND NOT is_bot AND event_type = 'page_view'
+            ORDER BY shop_id, session_id, ts_micros NULLS FIRST, id) AS first
+        WHERE first.shop_id = sessions.shop_id AND first.session_id = sessions.session_id;
+    CREATE TABLE visitors (
+        shop_id TEXT COLLATE "C" NOT NULL,
+        visitor_id TEXT COLLATE "C" NOT NULL,
+        first_ts BIGINT NOT NULL,
+        first_purchase_ts BIGINT,
+        PRIMARY KEY (shop_id, visitor_id)
+    );
+    INSERT INTO visitors
+        SELECT shop_id, visitor_id, MIN(ts_micros),
+            MIN(CASE WHEN event_type = 'purchase' THEN ts_micros END)
+        FROM events
+        WHERE visitor_id IS NOT NULL AND NOT is_bot AND ts_micros IS NOT NULL
+        GROUP BY shop_id, visitor_id;
+    DELETE FROM people_days;
+    "#,
 ];
 
 /// The steps (1-based versions) after which the session spans are read again from the events.
 const REBUILDS_SESSION_SPANS: &[i64] = &[2];
+
+/// The steps after which the rollups are summed again from the events.
+const REBUILDS_ROLLUPS: &[i64] = &[3];
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -171,6 +228,9 @@ fn apply_locked(client: &mut Client) -> Result<(), StoreError> {
         transaction.batch_execute(step)?;
         if REBUILDS_SESSION_SPANS.contains(&version) {
             rebuild_session_spans(&mut transaction)?;
+        }
+        if REBUILDS_ROLLUPS.contains(&version) {
+            super::upkeep::rebuild_rollups(&mut transaction)?;
         }
         transaction.execute("UPDATE schema_version SET version = $1", &[&version])?;
         transaction.commit()?;

@@ -94,7 +94,7 @@ pub fn forget_visitor(url: &str, shop_id: &str, visitor_id: &str) -> Result<u64,
     transaction.batch_execute("LOCK TABLE rollups IN EXCLUSIVE MODE")?;
     let deleted = transaction.query(
         "DELETE FROM events WHERE shop_id = $1 AND visitor_id = $2
-         RETURNING event_id, event_type, order_id, ts_micros",
+         RETURNING event_id, event_type, order_id, ts_micros, session_id",
         &[&shop_id, &visitor_id],
     )?;
     if deleted.is_empty() {
@@ -103,7 +103,11 @@ pub fn forget_visitor(url: &str, shop_id: &str, visitor_id: &str) -> Result<u64,
     let mut event_ids: Vec<String> = Vec::new();
     let mut order_ids: Vec<String> = Vec::new();
     let mut days: Vec<i64> = Vec::new();
+    let mut sessions: Vec<String> = Vec::new();
     for row in &deleted {
+        if let Some(session) = row.get::<_, Option<String>>(4) {
+            sessions.push(session);
+        }
         if let Some(id) = row.get::<_, Option<String>>(0) {
             event_ids.push(id);
         }
@@ -139,17 +143,71 @@ pub fn forget_visitor(url: &str, shop_id: &str, visitor_id: &str) -> Result<u64,
     touched.sort_unstable();
     touched.dedup();
     forget_days(&mut transaction, &touched)?;
+    sessions.sort_unstable();
+    sessions.dedup();
+    rebuild_attribution(&mut transaction, shop_id, &sessions, visitor_id)?;
     rebuild_rollups(&mut transaction)?;
     transaction.commit()?;
     Ok(deleted.len() as u64)
 }
 
-/// Empties the rollups and sums every stored event into them again, chunk by chunk from one
-/// cursor, inside the caller's transaction.
-fn rebuild_rollups(transaction: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
+/// Builds the attribution of `sessions` and the first times of `visitor` of one shop again
+/// from the stored events, after some of them were deleted (as SQLite's
+/// `attribution::rebuild`).
+fn rebuild_attribution(
+    transaction: &mut postgres::Transaction<'_>,
+    shop_id: &str,
+    sessions: &[String],
+    visitor_id: &str,
+) -> Result<(), StoreError> {
+    transaction.execute(
+        "DELETE FROM sessions WHERE shop_id = $1 AND session_id = ANY($2)",
+        &[&shop_id, &sessions],
+    )?;
+    transaction.execute(
+        "INSERT INTO sessions (shop_id, session_id, first_ts, first_id, channel, source,
+            medium, campaign, referrer_domain, device, browser, os, country)
+         SELECT DISTINCT ON (session_id) shop_id, session_id, ts_micros, id, channel, source,
+            medium, campaign, referrer_domain, device, browser, os, country
+         FROM events WHERE shop_id = $1 AND session_id = ANY($2) AND NOT is_bot
+         ORDER BY session_id, ts_micros NULLS FIRST, id",
+        &[&shop_id, &sessions],
+    )?;
+    transaction.execute(
+        "UPDATE sessions SET landing_ts = first.ts_micros, landing_id = first.id,
+            landing_page = first.path
+         FROM (SELECT DISTINCT ON (session_id) session_id, ts_micros, id, path FROM events
+            WHERE shop_id = $1 AND session_id = ANY($2) AND NOT is_bot
+                AND event_type = 'page_view'
+            ORDER BY session_id, ts_micros NULLS FIRST, id) AS first
+         WHERE sessions.shop_id = $1 AND sessions.session_id = first.session_id",
+        &[&shop_id, &sessions],
+    )?;
+    transaction.execute(
+        "DELETE FROM visitors WHERE shop_id = $1 AND visitor_id = $2",
+        &[&shop_id, &visitor_id],
+    )?;
+    transaction.execute(
+        "INSERT INTO visitors
+         SELECT shop_id, visitor_id, MIN(ts_micros),
+            MIN(CASE WHEN event_type = 'purchase' THEN ts_micros END)
+         FROM events
+         WHERE shop_id = $1 AND visitor_id = $2 AND NOT is_bot AND ts_micros IS NOT NULL
+         GROUP BY shop_id, visitor_id",
+        &[&shop_id, &visitor_id],
+    )?;
+    Ok(())
+}
+
+/// Empties the rollups and sums every stored event but the bots' into them again, chunk by
+/// chunk from one cursor, inside the caller's transaction.
+pub(super) fn rebuild_rollups(
+    transaction: &mut postgres::Transaction<'_>,
+) -> Result<(), StoreError> {
     transaction.batch_execute("DELETE FROM rollups")?;
     let portal = transaction.bind(
-        "SELECT shop_id, ts_micros, event_type, amount_micros, product_id, currency FROM events",
+        "SELECT shop_id, ts_micros, event_type, amount_micros, product_id, currency FROM events
+         WHERE NOT is_bot",
         &[],
     )?;
     loop {

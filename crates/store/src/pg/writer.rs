@@ -12,7 +12,10 @@
 //! 4. upserts the rollup rows of what it inserted, in key order;
 //! 5. deletes the day rows of people of the days it added to;
 //! 6. records its sessions' days in `session_spans`, and deletes the day rows of the days
-//!    that folded one of them as contained and are stale now.
+//!    that folded one of them as contained and are stale now;
+//! 7. between 3 and 4, upserts its sessions' attribution and its visitors' first times
+//!    (`sessions`, `visitors`; [`attribution`](crate::attribution)'s rules), bots left out of
+//!    those and of the rollups.
 //!
 //! Every step takes its row locks in one global order (by table, then by key), so concurrent
 //! consumers wait for one another but never deadlock. The month partitions the batch needs are
@@ -188,9 +191,11 @@ impl PgWriter {
             )?;
         }
         let stored = claim(&mut transaction, &candidates)?;
-        insert_events(&mut transaction, &stored)?;
+        let with_ids = insert_events(&mut transaction, &stored)?;
+        record_attribution(&mut transaction, &with_ids)?;
         let mut deltas = Deltas::default();
-        for event in &stored {
+        // Bots are stored but counted nowhere.
+        for event in stored.iter().filter(|e| !e.traffic.is_bot) {
             deltas.add(
                 &event.shop_id,
                 Some(event.timestamp.timestamp_micros()),
@@ -331,10 +336,14 @@ const EVENT_COLUMNS: &str = "event_id, event_type, timestamp, ts_micros, product
      sent_at, received_at, referrer_domain, source, medium, campaign, channel, device, browser, \
      os, country, is_bot";
 
-/// One multi-row insert of the events, in batch order (so ids follow arrival order).
-fn insert_events(transaction: &mut Transaction<'_>, events: &[&Event]) -> Result<(), StoreError> {
+/// One multi-row insert of the events, in batch order (so ids follow arrival order); returns
+/// each event with the row id it was given.
+fn insert_events<'e>(
+    transaction: &mut Transaction<'_>,
+    events: &[&'e Event],
+) -> Result<Vec<(&'e Event, i64)>, StoreError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let text = |f: &dyn Fn(&Event) -> Option<String>| -> Vec<Option<String>> {
         events.iter().map(|e| f(e)).collect()
@@ -369,7 +378,7 @@ fn insert_events(transaction: &mut Transaction<'_>, events: &[&Event]) -> Result
     let os = text(&|e| e.traffic.os.clone());
     let country = text(&|e| e.traffic.country.clone());
     let is_bot: Vec<bool> = events.iter().map(|e| e.traffic.is_bot).collect();
-    transaction.execute(
+    let rows = transaction.query(
         &format!(
             "INSERT INTO events ({EVENT_COLUMNS})
              SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17,
@@ -381,7 +390,8 @@ fn insert_events(transaction: &mut Transaction<'_>, events: &[&Event]) -> Result
                  $24::text[], $25::text[], $26::text[], $27::bool[])
                  WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
                      c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, n)
-             ORDER BY n"
+             ORDER BY n
+             RETURNING id, shop_id, event_id"
         ),
         &[
             &event_id,
@@ -413,6 +423,145 @@ fn insert_events(transaction: &mut Transaction<'_>, events: &[&Event]) -> Result
             &is_bot,
         ],
     )?;
+    // A stored batch holds each (shop, event id) once.
+    let ids: HashMap<(&str, &str), i64> = rows
+        .iter()
+        .map(|row| Ok(((row.try_get(1)?, row.try_get(2)?), row.try_get(0)?)))
+        .collect::<Result<_, postgres::Error>>()?;
+    events
+        .iter()
+        .map(|event| {
+            ids.get(&(event.shop_id.as_str(), event.event_id.as_str()))
+                .map(|id| (*event, *id))
+                .ok_or_else(|| StoreError::Corrupt(format!("event {} got no row", event.event_id)))
+        })
+        .collect()
+}
+
+/// Records the batch's sessions' attribution and visitors' first times
+/// ([`attribution`](crate::attribution)'s rules, as SQLite's writer does row by row): one upsert
+/// per table, rows in key order so concurrent consumers never deadlock. A session is taken
+/// over only by an event before its first one, its landing page only by an earlier page view.
+fn record_attribution(
+    transaction: &mut Transaction<'_>,
+    stored: &[(&Event, i64)],
+) -> Result<(), StoreError> {
+    let firsts = crate::attribution::batch_firsts(stored);
+    if !firsts.sessions.is_empty() {
+        let n = firsts.sessions.len();
+        let (mut shops, mut sessions) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut first_ts, mut first_id) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut traffic: [Vec<Option<&str>>; 9] = Default::default();
+        let (mut landing_ts, mut landing_id, mut landing_page) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for ((shop, session), session_firsts) in &firsts.sessions {
+            let (event, id) = session_firsts.first;
+            shops.push(*shop);
+            sessions.push(*session);
+            first_ts.push(event.timestamp.timestamp_micros());
+            first_id.push(id);
+            let t = &event.traffic;
+            for (column, value) in traffic.iter_mut().zip([
+                &t.channel,
+                &t.source,
+                &t.medium,
+                &t.campaign,
+                &t.referrer_domain,
+                &t.device,
+                &t.browser,
+                &t.os,
+                &t.country,
+            ]) {
+                column.push(value.as_deref());
+            }
+            landing_ts.push(
+                session_firsts
+                    .landing
+                    .map(|(e, _)| e.timestamp.timestamp_micros()),
+            );
+            landing_id.push(session_firsts.landing.map(|(_, id)| id));
+            landing_page.push(session_firsts.landing.and_then(|(e, _)| e.path.as_deref()));
+        }
+        let first_columns = [
+            "first_ts",
+            "first_id",
+            "channel",
+            "source",
+            "medium",
+            "campaign",
+            "referrer_domain",
+            "device",
+            "browser",
+            "os",
+            "country",
+        ];
+        let landing_columns = ["landing_ts", "landing_id", "landing_page"];
+        let updates: Vec<String> = first_columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{c} = CASE WHEN (excluded.first_ts, excluded.first_id)
+                        < (sessions.first_ts, sessions.first_id)
+                        THEN excluded.{c} ELSE sessions.{c} END"
+                )
+            })
+            .chain(landing_columns.iter().map(|c| {
+                format!(
+                    "{c} = CASE WHEN excluded.landing_id IS NOT NULL AND (sessions.landing_id IS NULL
+                        OR (excluded.landing_ts, excluded.landing_id)
+                            < (sessions.landing_ts, sessions.landing_id))
+                        THEN excluded.{c} ELSE sessions.{c} END"
+                )
+            }))
+            .collect();
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            vec![&shops, &sessions, &first_ts, &first_id];
+        for column in &traffic {
+            params.push(column);
+        }
+        params.extend([
+            &landing_ts as &(dyn postgres::types::ToSql + Sync),
+            &landing_id,
+            &landing_page,
+        ]);
+        transaction.execute(
+            &format!(
+                "INSERT INTO sessions (shop_id, session_id, {first}, {landing})
+                 SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16
+                 FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                     $12::text[], $13::text[], $14::int8[], $15::int8[], $16::text[])
+                     WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
+                         c14, c15, c16, n)
+                 ORDER BY n
+                 ON CONFLICT (shop_id, session_id) DO UPDATE SET {updates}",
+                first = first_columns.join(", "),
+                landing = landing_columns.join(", "),
+                updates = updates.join(", "),
+            ),
+            &params,
+        )?;
+    }
+    if !firsts.visitors.is_empty() {
+        let shops: Vec<&str> = firsts.visitors.keys().map(|k| k.0).collect();
+        let visitors: Vec<&str> = firsts.visitors.keys().map(|k| k.1).collect();
+        let first_ts: Vec<i64> = firsts.visitors.values().map(|v| v.0).collect();
+        let purchases: Vec<Option<i64>> = firsts.visitors.values().map(|v| v.1).collect();
+        // LEAST skips NULLs, as SQLite's COALESCE(MIN(…), …) does.
+        transaction.execute(
+            "INSERT INTO visitors (shop_id, visitor_id, first_ts, first_purchase_ts)
+             SELECT s, v, f, p FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
+                WITH ORDINALITY AS u(s, v, f, p, n)
+             ORDER BY n
+             ON CONFLICT (shop_id, visitor_id) DO UPDATE SET
+                first_ts = LEAST(visitors.first_ts, excluded.first_ts),
+                first_purchase_ts = LEAST(visitors.first_purchase_ts, excluded.first_purchase_ts)",
+            &[&shops, &visitors, &first_ts, &purchases],
+        )?;
+    }
     Ok(())
 }
 

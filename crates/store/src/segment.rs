@@ -1,0 +1,210 @@
+//! A store narrowed to a segment (spec §10, "Filters"): [`Segment`] answers every read of
+//! [`ReadBackend`] as a store holding only the events that a request's [`Filters`] select
+//! would, so every report (totals, products, time series, people, funnels) gives over it the
+//! unfiltered answer over the matching sessions' events, by construction.
+//!
+//! It has no rollups and no day rows of people: ask it with [`Plan::Raw`](super::Plan::Raw)
+//! (see [`narrowed`]); a rollup read is refused rather than answered wrongly.
+
+use std::collections::HashMap;
+
+use super::StoreError;
+use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
+use super::filter::EventFilter;
+use super::plan::Plan;
+use domain::attribution::Filters;
+use domain::dimension::Facts;
+use domain::people::{FastHash, PersonEvent, fingerprint};
+use domain::sums::Sums;
+
+/// The events of `store` that `filters` select, as a store.
+pub struct Segment<'a> {
+    store: &'a dyn ReadBackend,
+    filters: &'a Filters,
+}
+
+impl<'a> Segment<'a> {
+    pub fn new(store: &'a dyn ReadBackend, filters: &'a Filters) -> Segment<'a> {
+        Segment { store, filters }
+    }
+}
+
+/// The store to ask and the plan to ask it with: `store` itself when there is no filter,
+/// else the `segment` built over it, read raw.
+pub fn narrowed<'a>(
+    store: &'a dyn ReadBackend,
+    filters: &Filters,
+    segment: &'a Segment<'a>,
+    plan: Plan,
+) -> (&'a dyn ReadBackend, Plan) {
+    if filters.is_empty() {
+        (store, plan)
+    } else {
+        (segment, Plan::Raw)
+    }
+}
+
+const NO_ROLLUPS: &str = "a segment has no rollups; read it with Plan::Raw";
+
+impl ReadBackend for Segment<'_> {
+    fn rollup_rows(
+        &self,
+        _rows: RollupRows<'_>,
+        _visit: &mut dyn FnMut(i64, &str, &Sums),
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(NO_ROLLUPS))
+    }
+
+    fn raw_facts(
+        &self,
+        filter: &EventFilter,
+        visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
+    ) -> Result<(), StoreError> {
+        self.attributed_events(filter, &Filters::default(), &mut |event| {
+            visit(event.ts_micros, &event.facts);
+        })
+    }
+
+    fn unfolded_facts(
+        &self,
+        _filter: &EventFilter,
+        _visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(NO_ROLLUPS))
+    }
+
+    fn person_events(
+        &self,
+        filter: &EventFilter,
+        product_id: Option<&str>,
+        visit: &mut dyn FnMut(&PersonEvent),
+    ) -> Result<Vec<String>, StoreError> {
+        let mut shops: Vec<String> = Vec::new();
+        let mut shop_index: HashMap<String, usize, FastHash> = HashMap::default();
+        self.attributed_events(filter, &Filters::default(), &mut |event| {
+            if event.session.is_none() && event.visitor.is_none() {
+                return;
+            }
+            if product_id.is_some_and(|product| event.facts.product_id != Some(product)) {
+                return;
+            }
+            let shop = match shop_index.get(event.shop_id) {
+                Some(&index) => index,
+                None => {
+                    shops.push(event.shop_id.to_owned());
+                    shop_index.insert(event.shop_id.to_owned(), shops.len() - 1);
+                    shops.len() - 1
+                }
+            };
+            visit(&PersonEvent {
+                ts_micros: event.ts_micros.unwrap_or(i64::MIN),
+                shop,
+                event_type: event.facts.event_type,
+                session: event.session.map(fingerprint),
+                visitor: event.visitor.map(fingerprint),
+            });
+        })?;
+        Ok(shops)
+    }
+
+    fn time_span(&self, filter: &EventFilter) -> Result<Option<(i64, i64)>, StoreError> {
+        let mut span: Option<(i64, i64)> = None;
+        self.attributed_events(filter, &Filters::default(), &mut |event| {
+            if let Some(ts) = event.ts_micros {
+                span = Some(span.map_or((ts, ts), |(first, last)| (first.min(ts), last.max(ts))));
+            }
+        })?;
+        Ok(span)
+    }
+
+    fn rollup_shop_ids(&self) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::Unsupported(NO_ROLLUPS))
+    }
+
+    fn raw_shop_ids(&self, filter: &EventFilter) -> Result<Vec<String>, StoreError> {
+        let mut shops: Vec<String> = Vec::new();
+        self.attributed_events(filter, &Filters::default(), &mut |event| {
+            if !shops.iter().any(|shop| shop == event.shop_id) {
+                shops.push(event.shop_id.to_owned());
+            }
+        })?;
+        Ok(shops)
+    }
+
+    /// No day rows: every people pass over a segment reads raw rows.
+    fn people_days(&self, _from: Option<i64>, _to: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn people_since(&self) -> Result<Option<i64>, StoreError> {
+        self.store.people_since()
+    }
+
+    fn people_day(
+        &self,
+        _shop: &str,
+        _day: i64,
+        _part: DayPart,
+        _visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn attributed_events(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(&AttributedEvent<'_>),
+    ) -> Result<(), StoreError> {
+        if !filters.is_empty() {
+            return Err(StoreError::Unsupported(
+                "a segment is narrowed once: ask the store with all the filters instead",
+            ));
+        }
+        self.store.attributed_events(filter, self.filters, visit)
+    }
+
+    /// The first times among the segment's own events: over a store holding only them, a
+    /// visitor's first event is its first matching one.
+    fn visitor_firsts(
+        &self,
+        shop: Option<&str>,
+        visit: &mut dyn FnMut(&str, i64, Option<i64>),
+    ) -> Result<(), StoreError> {
+        let everything = EventFilter {
+            shop_id: shop.map(str::to_owned),
+            from_micros: None,
+            to_micros: None,
+        };
+        let mut firsts: HashMap<(String, String), (i64, Option<i64>), FastHash> =
+            HashMap::default();
+        self.attributed_events(&everything, &Filters::default(), &mut |event| {
+            let (Some(visitor), Some(ts)) = (event.visitor, event.ts_micros) else {
+                return;
+            };
+            let purchase =
+                (event.facts.event_type == domain::event::EventType::Purchase).then_some(ts);
+            let first = firsts
+                .entry((event.shop_id.to_owned(), visitor.to_owned()))
+                .or_insert((ts, purchase));
+            first.0 = first.0.min(ts);
+            first.1 = match (first.1, purchase) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        })?;
+        for ((_, visitor), (first, purchase)) in firsts {
+            visit(&visitor, first, purchase);
+        }
+        Ok(())
+    }
+
+    fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {
+        self.store.bot_events(filter)
+    }
+
+    /// The store's span of the whole session (a segment has no day rows that would ask it).
+    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
+        self.store.session_span(session)
+    }
+}

@@ -1,0 +1,157 @@
+//! SQLite's answers to the attributed reads of [`ReadBackend`](super::ReadBackend): raw
+//! events joined with their session's attribution ([`attribution`](super::attribution)),
+//! narrowed by a request's [`Filters`], the visitors' first times, and the bots' count.
+//!
+//! Every event of a session is credited to the session's attribution; an event without a
+//! session (or, which the writer never leaves, without a row in `sessions`) to its own fields,
+//! its own path being its landing page when it is a page view.
+
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use super::StoreError;
+use super::backend::AttributedEvent;
+use super::filter::EventFilter;
+use domain::attribution::{Attribute, Attributed, Filters};
+use domain::dimension::Facts;
+use domain::event::EventType;
+
+/// The SQL of the value `attribute` credits an event `e` (joined with its session `s`) to
+/// (plain SQL, shared with PostgreSQL's reads).
+pub(crate) fn attribute_sql(attribute: Attribute) -> String {
+    match attribute {
+        Attribute::LandingPage => "CASE WHEN s.session_id IS NULL THEN \
+             CASE WHEN e.event_type = 'page_view' THEN e.path END \
+             ELSE s.landing_page END"
+            .to_owned(),
+        other => {
+            let column = other.column();
+            format!("CASE WHEN s.session_id IS NULL THEN e.{column} ELSE s.{column} END")
+        }
+    }
+}
+
+/// The `FROM` and `WHERE` of the events a filter and `filters` select, events aliased `e`,
+/// their sessions `s`; with its parameters.
+pub fn selection_sql(filter: &EventFilter, filters: &Filters) -> (String, Vec<Value>) {
+    let mut sql = String::from(
+        "FROM events e LEFT JOIN sessions s ON s.shop_id = e.shop_id AND s.session_id = e.session_id
+         WHERE e.is_bot = 0",
+    );
+    let mut params = Vec::new();
+    if let Some(shop_id) = &filter.shop_id {
+        sql.push_str(" AND e.shop_id = ?");
+        params.push(Value::Text(shop_id.clone()));
+    }
+    if let Some(from) = filter.from_micros {
+        sql.push_str(" AND e.ts_micros >= ?");
+        params.push(Value::Integer(from));
+    }
+    if let Some(to) = filter.to_micros {
+        sql.push_str(" AND e.ts_micros < ?");
+        params.push(Value::Integer(to));
+    }
+    for (attribute, value) in &filters.attributes {
+        sql.push_str(&format!(" AND ({}) IS ?", attribute_sql(*attribute)));
+        params.push(value.clone().map_or(Value::Null, Value::Text));
+    }
+    if let Some(page) = &filters.page {
+        // The sessions with a page view of the path, found once (SQLite materialises the
+        // list); an event without a session matches when it is such a page view itself.
+        sql.push_str(
+            " AND CASE WHEN e.session_id IS NULL
+                THEN e.event_type = 'page_view' AND e.path IS ?
+                ELSE (e.shop_id, e.session_id) IN (SELECT shop_id, session_id FROM events
+                    WHERE event_type = 'page_view' AND path IS ? AND session_id IS NOT NULL
+                        AND is_bot = 0)
+              END",
+        );
+        params.push(Value::Text(page.clone()));
+        params.push(Value::Text(page.clone()));
+    }
+    (sql, params)
+}
+
+pub(super) fn attributed_events(
+    connection: &Connection,
+    filter: &EventFilter,
+    filters: &Filters,
+    visit: &mut dyn FnMut(&AttributedEvent<'_>),
+) -> Result<(), StoreError> {
+    let (selection, params) = selection_sql(filter, filters);
+    let attributes: Vec<String> = Attribute::ALL.iter().map(|a| attribute_sql(*a)).collect();
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT e.ts_micros, e.event_type, e.amount_micros, e.product_id, e.currency,
+            e.shop_id, e.session_id, e.visitor_id, e.path, {}
+         {selection} ORDER BY e.ts_micros, e.id",
+        attributes.join(", ")
+    ))?;
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
+            Ok(row.get_ref(i)?.as_str_or_null()?)
+        };
+        // Rows of an unknown type (impossible through ingestion) count nowhere.
+        let Some(event_type) = text(1)?.and_then(EventType::parse) else {
+            continue;
+        };
+        let mut attributed = Attributed::default();
+        for (i, value) in attributed.values.iter_mut().enumerate() {
+            *value = text(9 + i)?;
+        }
+        visit(&AttributedEvent {
+            ts_micros: row.get(0)?,
+            facts: Facts {
+                event_type,
+                amount_micros: row.get(2)?,
+                product_id: text(3)?,
+                currency: text(4)?,
+            },
+            shop_id: text(5)?.unwrap_or_default(),
+            session: text(6)?,
+            visitor: text(7)?,
+            path: text(8)?,
+            attributed,
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn visitor_firsts(
+    connection: &Connection,
+    shop: Option<&str>,
+    visit: &mut dyn FnMut(&str, i64, Option<i64>),
+) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT visitor_id, first_ts, first_purchase_ts FROM visitors
+         WHERE ?1 IS NULL OR shop_id = ?1",
+    )?;
+    let mut rows = statement.query([shop])?;
+    while let Some(row) = rows.next()? {
+        let visitor = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        visit(visitor, row.get(1)?, row.get(2)?);
+    }
+    Ok(())
+}
+
+pub(super) fn bot_events(connection: &Connection, filter: &EventFilter) -> Result<u64, StoreError> {
+    let mut sql = String::from("SELECT COUNT(*) FROM events WHERE is_bot = 1");
+    let mut params = Vec::new();
+    if let Some(shop_id) = &filter.shop_id {
+        sql.push_str(" AND shop_id = ?");
+        params.push(Value::Text(shop_id.clone()));
+    }
+    for (bound, condition) in [
+        (filter.from_micros, " AND ts_micros >= ?"),
+        (filter.to_micros, " AND ts_micros < ?"),
+    ] {
+        if let Some(bound) = bound {
+            sql.push_str(condition);
+            params.push(Value::Integer(bound));
+        }
+    }
+    let count: i64 = connection
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(params), |row| row.get(0))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
