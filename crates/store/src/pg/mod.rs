@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`schema`] | the versioned schema, applied at start-up under an advisory lock |
 //! | [`writer`] | the idempotent batch insert (claims, multi-row insert, rollup upserts in key order) and the day roll-ups |
+//! | [`sessions`] | what a batch records about sessions and visitors: attribution, first times, spans |
 //! | [`reads`] | PostgreSQL's answers to the [`ReadBackend`](crate::ReadBackend) reads |
 //! | [`upkeep`] | retention (whole month partitions), forgetting a visitor, backups |
 //! | [`live`] | noticing newly committed events for the live stream |
@@ -14,6 +15,7 @@ pub mod live;
 pub mod pool;
 pub mod reads;
 pub mod schema;
+mod sessions;
 pub mod upkeep;
 pub mod writer;
 
