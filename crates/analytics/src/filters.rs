@@ -1,4 +1,4 @@
-//! The filter parameters of spec §10 ("Filters"): `channel`, `source`, `medium`, `campaign`,
+//! The attribution filter parameters (docs/API.md, "Filters"): `channel`, `source`, `medium`, `campaign`,
 //! `referrer`, `landing_page`, `device`, `browser`, `os`, `country` and `page`, one
 //! `query_params!` group ([`Filters`]) flattened into the query of every report, read into
 //! the store's selection ([`Filters::selection`]). Each takes one value; `(none)` matches
@@ -79,7 +79,7 @@ impl Param for PagePath {
 }
 
 crate::query_params! {
-    /// The §10 filters: each narrows the report to the sessions whose attribution (taken
+    /// The attribution filters: each narrows the report to the sessions whose attribution (taken
     /// from their first event) has that value; several narrow together.
     pub struct Filters {
         /// Only sessions of this channel (`(none)`: sessions without one).

@@ -6,7 +6,7 @@
 //! | [`routes`] | the router and one module per endpoint |
 //! | [`query`] | typed query strings: the raw pairs, one struct per endpoint (`query_params!`), one extractor, their OpenAPI parameters |
 //! | [`params`] | the parameters' values: shops, ranges, time zones, numbers, the shared `Scope` group; refusals naming the parameter |
-//! | [`filters`] | the §10 filter parameters (segments): the `Filters` group, read into the store's selection |
+//! | [`filters`] | the attribution filter parameters (segments): the `Filters` group, read into the store's selection |
 //! | [`calendar`] | calendar intervals in a time zone (DST, half-hour offsets, Monday weeks) |
 //! | [`csv`] | spreadsheet-safe CSV cells |
 //! | [`error`] | the one error type and its JSON answers |
@@ -37,11 +37,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use events_core::config::{
-    ConnectionArgs, CorsArgs, LogArgs, RedisArgs, StoreArgs, parse_positive_usize,
+    ConnectionArgs, CorsArgs, LogArgs, ReadUrl, RedisArgs, StoreArgs, parse_positive_usize,
 };
 use events_core::keys::access::AuthArgs;
+use events_core::store::StoreReader;
 use events_core::store::live::Stored;
-use events_core::store::{StoreReader, StoreUrl};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -60,10 +60,10 @@ pub struct Config {
     #[command(flatten)]
     pub store: StoreArgs,
 
-    /// A PostgreSQL read replica for the queries (SPEC §12); migrations still go to
-    /// `DATABASE_URL`. Empty: read from `DATABASE_URL`.
-    #[arg(long, env = "DATABASE_READ_URL", value_parser = events_core::config::parse_database_url)]
-    pub database_read_url: Option<StoreUrl>,
+    /// A PostgreSQL read replica for the queries; migrations still go to `DATABASE_URL`.
+    /// Unset or empty: read from `DATABASE_URL`.
+    #[arg(long, env = "DATABASE_READ_URL", value_parser = events_core::config::parse_read_url)]
+    pub database_read_url: Option<ReadUrl>,
 
     /// The built dashboard (`npm run build` in frontend/), served at `/`. When the folder is
     /// missing, the API is served alone.
@@ -158,26 +158,24 @@ pub async fn serve(
         metrics,
         stop_background.clone(),
     ));
-    let (url, read_url) = (
+    let read_url = config
+        .database_read_url
+        .clone()
+        .and_then(|ReadUrl(url)| url);
+    let (url, watched) = (
         config.store.database_url.clone(),
-        config.database_read_url.clone(),
+        read_url
+            .clone()
+            .unwrap_or_else(|| config.store.database_url.clone()),
     );
     let store = tokio::task::spawn_blocking(move || StoreReader::open(&url, read_url.as_ref()))
         .await
         .context("opening the store")?
         .context("DATABASE_URL")?;
     let (live, _) = broadcast::channel(16);
-    routes::live::start_watcher(
-        config
-            .database_read_url
-            .clone()
-            .unwrap_or_else(|| config.store.database_url.clone()),
-        live.clone(),
-        stop_background.clone(),
-        &tasks,
-    )
-    .await
-    .context("DATABASE_URL")?;
+    routes::live::start_watcher(watched, live.clone(), stop_background.clone(), &tasks)
+        .await
+        .context("DATABASE_URL")?;
     let state = Arc::new(AppState {
         store,
         live,

@@ -1,4 +1,4 @@
-//! Where a session came from (spec §10, "Attribution"): the attributes a session takes from
+//! Where a session came from (docs/API.md, "Attribution"): the attributes a session takes from
 //! its first stored event, the filters (segments) that select sessions by them, and the
 //! dimensions a breakdown can group by.
 //!
@@ -74,7 +74,7 @@ impl Attribute {
 /// The value of a filter parameter that matches events without a value.
 pub const NONE_VALUE: &str = "(none)";
 
-/// The filters of a request (spec §10, "Filters"): each names one value of an attribute
+/// The filters of a request (docs/API.md, "Filters"): each names one value of an attribute
 /// (`None` matches sessions without one), and `page` the sessions with a page view of that
 /// path. They combine with AND; no filter at all selects every event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl<'a> Attributed<'a> {
     }
 }
 
-/// What a breakdown groups events by (spec §10, `GET /api/v1/breakdown`).
+/// What a breakdown groups events by (docs/API.md, `GET /api/v1/breakdown`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakdownDimension {
     /// The session's attribution.

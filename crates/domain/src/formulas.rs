@@ -322,7 +322,7 @@ impl BreakdownSort {
     ];
 }
 
-/// One row of a breakdown (spec §10): the events credited to one value.
+/// One row of a breakdown (docs/API.md, "Where buyers come from"): the events credited to one value.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BreakdownRow {
     /// The value (a channel, a country, a path…); `null` for the sessions without one.

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`attribution`] | where a session came from: its attributes, the filters (segments) and breakdown dimensions |
 //! | [`event`] | the event model: wire validation into a checked [`event::Event`], field errors |
-//! | [`traffic`] | where an event came from: referrer domain, source, medium, campaign, channel (§10) |
+//! | [`traffic`] | where an event came from: referrer domain, source, medium, campaign, channel |
 //! | [`money`] | exact amounts (integer micro-units) and the half-away-from-zero rounding |
 //! | [`sums`] | what is summed: the one definition of the measures of a stretch of events |
 //! | [`dimension`] | the breakdowns of sums (product, currency, …): a name and an extractor each |

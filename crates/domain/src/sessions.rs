@@ -1,8 +1,8 @@
-//! What the session metrics of spec §10 count (bounce, session conversion, pages and
+//! What the session metrics (docs/API.md) count (bounce, session conversion, pages and
 //! duration per session), as a pure fold over events in time order, and who is new or a
 //! returning customer. [`metrics`](crate::metrics) turns the counts into rates.
 //!
-//! Only the events inside the range count, as for every session metric (spec §9): a session
+//! Only the events inside the range count, as for every session metric (docs/API.md): a session
 //! that began before the range is measured from its first event in the range.
 
 use std::collections::HashMap;

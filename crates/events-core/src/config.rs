@@ -37,7 +37,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// The store: a SQLite file, or a PostgreSQL database (SPEC §12).
+/// The store: a SQLite file, or a PostgreSQL database (docs/OPERATIONS.md, "PostgreSQL").
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The store: `sqlite://PATH`, `sqlite:PATH` or a bare path (relative to the working
@@ -156,6 +156,19 @@ pub fn parse_database_url(text: &str) -> Result<StoreUrl, StoreUrlError> {
     StoreUrl::parse(text)
 }
 
+/// `DATABASE_READ_URL`: a store URL, or nothing when empty, so that a Compose file can pass
+/// the variable through unset (`${DATABASE_READ_URL:-}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadUrl(pub Option<StoreUrl>);
+
+pub fn parse_read_url(text: &str) -> Result<ReadUrl, StoreUrlError> {
+    if text.trim().is_empty() {
+        Ok(ReadUrl(None))
+    } else {
+        StoreUrl::parse(text).map(|url| ReadUrl(Some(url)))
+    }
+}
+
 /// Checks a Redis URL at start-up rather than on the first request.
 pub fn parse_redis_url(text: &str) -> Result<String, ConfigError> {
     redis::Client::open(text).map_err(|e| ConfigError::NotARedisUrl {
@@ -199,6 +212,18 @@ mod tests {
         assert!(parse_database_url("postgresql://u@localhost/db").is_ok());
         assert!(parse_database_url("mysql://localhost/db").is_err());
         assert!(parse_database_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn an_empty_read_url_is_none() {
+        assert_eq!(parse_read_url(""), Ok(ReadUrl(None)));
+        assert_eq!(
+            parse_read_url("postgres://replica/db"),
+            Ok(ReadUrl(Some(StoreUrl::Postgres(
+                "postgres://replica/db".into()
+            ))))
+        );
+        assert!(parse_read_url("mysql://replica/db").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! What each derivation of §10 costs ingestion per request, and what it adds to memory:
+//! What each derivation of attribution costs ingestion per request, and what it adds to memory:
 //! the user-agent parse (woothee), the GeoIP lookup (maxminddb, on a synthetic database of
 //! GeoLite2-Country's size built here, since none may be downloaded), the Redis visitor and
 //! session step (a private redis-server), and the RSS of the ingestion binary after taking

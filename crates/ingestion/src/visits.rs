@@ -1,4 +1,4 @@
-//! Visitors and sessions for events that do not name them (spec §10), kept in Redis so that
+//! Visitors and sessions for events that do not name them (docs/API.md, "Where buyers come from"), kept in Redis so that
 //! every ingestion instance agrees and ingestion itself keeps no state.
 //!
 //! **Cookieless visitor id.** An event without `visitor_id` whose shopper's IP address and

@@ -1,5 +1,5 @@
 //! The attributed pass: what needs each event's session attribution, read from the raw
-//! events through [`ReadBackend::attributed_events`] — the rows of a breakdown (spec §10) and
+//! events through [`ReadBackend::attributed_events`] — the rows of a breakdown (docs/API.md, "Where buyers come from") and
 //! the session metrics and returning people of a summary. The rules are the domain's
 //! ([`domain::sessions`], [`domain::formulas`]); this module only groups the events.
 

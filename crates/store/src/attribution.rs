@@ -1,4 +1,4 @@
-//! Where each session came from, kept exact by the writer (spec §10, "Attribution").
+//! Where each session came from, kept exact by the writer (docs/API.md, "Attribution").
 //!
 //! `sessions` holds, per (shop, session), the attribution of its first stored event — the
 //! earliest by timestamp, then by arrival (the row id, which follows the Redis stream's order)

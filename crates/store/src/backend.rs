@@ -25,7 +25,7 @@ pub struct RollupRows<'a> {
     pub only: Option<&'a str>,
 }
 
-/// One raw event and the attribution it is credited to: its session's (spec §10), or its
+/// One raw event and the attribution it is credited to: its session's (docs/API.md, "Where buyers come from"), or its
 /// own when it has no session.
 #[derive(Debug, Clone, Copy)]
 pub struct AttributedEvent<'a> {

@@ -22,7 +22,7 @@ impl EventFilter {
     }
 
     /// The `WHERE` conditions over raw rows (joined with `AND`, starting with `AND`) and
-    /// their parameters. Bots are never in a question (spec §10): they are stored, and only
+    /// their parameters. Bots are never in a question (docs/API.md, "Where buyers come from"): they are stored, and only
     /// counted by [`ReadBackend::bot_events`](super::ReadBackend::bot_events).
     pub fn sql_conditions(&self) -> (String, Vec<Value>) {
         let mut sql = String::from(" AND is_bot = 0");

@@ -34,7 +34,7 @@
 //! | [`forget`] | deleting one visitor's events and correcting every summary |
 //! | [`retention`] | deleting raw events and people older than `RETENTION_DAYS`; sums stay |
 //! | [`write_backend`] | the write boundary (what the consumer and the subcommands ask of a store) and `DATABASE_URL` |
-//! | [`pg`] | PostgreSQL behind both boundaries (SPEC §12) |
+//! | [`pg`] | PostgreSQL behind both boundaries (docs/OPERATIONS.md, "PostgreSQL") |
 
 pub mod attributed;
 pub mod attribution;

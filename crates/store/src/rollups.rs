@@ -210,7 +210,7 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
             let Some(event_type) = row.event_type else {
                 continue;
             };
-            // Bots are stored but summed nowhere (spec §10).
+            // Bots are stored but summed nowhere (docs/API.md, "Where buyers come from").
             if row.is_bot {
                 continue;
             }

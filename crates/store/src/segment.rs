@@ -1,4 +1,4 @@
-//! A store narrowed to a segment (spec §10, "Filters"): [`Segment`] answers every read of
+//! A store narrowed to a segment (docs/API.md, "Filters"): [`Segment`] answers every read of
 //! [`ReadBackend`] as a store holding only the events that a request's [`Filters`] select
 //! would, so every report (totals, products, time series, people, funnels) gives over it the
 //! unfiltered answer over the matching sessions' events, by construction.

@@ -201,7 +201,7 @@ fn the_same_events_give_the_same_answers_from_both_stores() {
     );
 }
 
-/// SPEC §12: a retry whose skew correction moved it into another month is still stored once,
+/// a retry whose skew correction moved it into another month is still stored once,
 /// and so is a purchase of an order already counted in another month.
 #[test]
 fn a_retry_moved_into_another_month_is_stored_once() {

@@ -113,7 +113,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The metrics of each value of one dimension, ranked and paged (spec §10). */
+        /** The metrics of each value of one dimension, ranked and paged (docs/API.md, "Where buyers come from"). */
         get: operations["breakdown"];
         put?: never;
         post?: never;
@@ -297,7 +297,7 @@ export interface components {
              */
             previous?: components["schemas"]["BreakdownRow"][] | null;
         };
-        /** @description One row of a breakdown (spec §10): the events credited to one value. */
+        /** @description One row of a breakdown (docs/API.md, "Where buyers come from"): the events credited to one value. */
         BreakdownRow: {
             /** @description The value (a channel, a country, a path…); `null` for the sessions without one. */
             value: string | null;
@@ -500,7 +500,7 @@ export interface components {
             events: number;
             /**
              * Format: int64
-             * @description Events sent by bots: stored, left out of `events` and of every metric (spec §10).
+             * @description Events sent by bots: stored, left out of `events` and of every metric (docs/API.md, "Where buyers come from").
              */
             bot_events: number;
             /** @description Event times within the range, in `tz`. */

@@ -1,5 +1,5 @@
 //! `GET /api/v1/breakdown?dimension=…`: the metrics of each value of one attribution
-//! dimension (or each page), ranked and paged (spec §10), with the shared parameters and the
+//! dimension (or each page), ranked and paged (docs/API.md, "Where buyers come from"), with the shared parameters and the
 //! filters, and optionally the previous period's rows of the same values.
 
 use std::collections::HashMap;
@@ -194,7 +194,7 @@ pub fn compute(store: &dyn ReadBackend, request: &BreakdownRequest) -> Result<Br
     })
 }
 
-/// The metrics of each value of one dimension, ranked and paged (spec §10).
+/// The metrics of each value of one dimension, ranked and paged (docs/API.md, "Where buyers come from").
 #[utoipa::path(get, path = "/api/v1/breakdown", operation_id = "breakdown", tag = "analytics", params(BreakdownRequest),
     responses((status = 200, description = "The rows of the page, ranked", body = Breakdown), crate::openapi::QueryErrors))]
 pub async fn handler(

@@ -1,5 +1,5 @@
 //! `GET /api/analytics`: the original eight metrics, narrowed by `shop_id`, `from`, `to`, `tz`
-//! and the §10 filters.
+//! and the attribution filters.
 
 use std::sync::Arc;
 

@@ -24,7 +24,7 @@ pub struct Shops {
 pub struct Shop {
     pub shop_id: String,
     pub events: u64,
-    /// Events sent by bots: stored, left out of `events` and of every metric (spec §10).
+    /// Events sent by bots: stored, left out of `events` and of every metric (docs/API.md, "Where buyers come from").
     pub bot_events: u64,
     /// Event times within the range, in `tz`.
     #[schema(required = true)]

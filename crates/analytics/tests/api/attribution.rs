@@ -1,4 +1,4 @@
-//! Attribution and filters (spec §10) against naive computations over the same random events:
+//! Attribution and filters (docs/API.md, "Where buyers come from") against naive computations over the same random events:
 //! sessions whose events arrive out of order (a session's first event stored in a later batch
 //! than its later ones), across 15-minute buckets, day borders and seven zones, with bots
 //! mixed in.
@@ -7,7 +7,7 @@
 //!   the matching sessions' events (in the same arrival order), as the spec defines filters.
 //! - A breakdown equals rows computed here from the event list, with each session credited to
 //!   its first event by time, then arrival.
-//! - PostgreSQL, fed the same batches, gives every (filtered) report SQLite gives (spec §12).
+//! - PostgreSQL, fed the same batches, gives every (filtered) report SQLite gives (docs/OPERATIONS.md, "PostgreSQL").
 
 use std::collections::{HashMap, HashSet};
 

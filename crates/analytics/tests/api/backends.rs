@@ -1,4 +1,4 @@
-//! SPEC §12: the same events give the same answers from either store. The same events are
+//! the same events give the same answers from either store. The same events are
 //! stored in a SQLite file and in a private PostgreSQL cluster, each served by the real router,
 //! and every endpoint's body is compared byte for byte.
 
@@ -41,7 +41,7 @@ fn events() -> Vec<Value> {
     events
 }
 
-/// The events with the traffic fields ingestion derives (spec §10): each event its own, so a
+/// The events with the traffic fields ingestion derives (docs/API.md, "Where buyers come from"): each event its own, so a
 /// session's attribution is its first stored event's, which arrives in a later batch for some;
 /// every seventeenth event a bot's. The same values go to both stores (one `received_at`).
 fn traffic_events() -> Vec<Event> {
@@ -94,7 +94,7 @@ const QUERIES: &[&str] = &[
     "/api/v1/export?type=products&sort=revenue",
     "/api/v1/export?type=timeseries&interval=day",
     "/api/v1/summary?from=tomorrow",
-    // Spec §10: breakdowns, filtered reports, and the bots' count of /api/v1/shops above.
+    // Attribution: breakdowns, filtered reports, and the bots' count of /api/v1/shops above.
     "/api/v1/breakdown?dimension=channel",
     "/api/v1/breakdown?dimension=page&shop_id=shop-1&from=2025-10-05&to=2025-10-27",
     "/api/v1/breakdown?dimension=country&tz=Europe/Berlin&sort=revenue",

@@ -286,7 +286,7 @@ proptest! {
     // Each case creates a database: fewer cases than SQLite's, the same generator.
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// SPEC §12: PostgreSQL's answers, from its rollups and its raw rows, are SQLite's.
+    /// PostgreSQL's answers, from its rollups and its raw rows, are SQLite's.
     #[test]
     fn postgres_answers_equal_sqlite_raw_scans(
         events in proptest::collection::vec(random_event(), 0..80),

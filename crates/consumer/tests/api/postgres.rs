@@ -1,4 +1,4 @@
-//! SPEC §12: two and three consumers of one group, on one PostgreSQL (a private cluster), under
+//! two and three consumers of one group, on one PostgreSQL (a private cluster), under
 //! load, one of them killed with SIGKILL again and again (restarted under its name, as a
 //! supervisor would) and one killed for good (its entries claimed by the others): every event
 //! answered 202 is stored exactly once.

@@ -289,7 +289,7 @@ pub(super) struct Checked {
 
 impl Checked {
     /// The event as stored: the server's id and the default shop where the client sent none,
-    /// times cut to the microseconds the store keeps, where it came from derived (§10) from
+    /// times cut to the microseconds the store keeps, where it came from derived from
     /// its URL, referrer and `utm_*`; and the shopper's user agent and IP, which are not
     /// stored.
     ///

@@ -1,4 +1,4 @@
-//! The channel of an event: the first of spec §10's ordered rules that matches. Sources and
+//! The channel of an event: the first of the ordered rules of docs/API.md that matches. Sources and
 //! media match case-insensitively.
 
 use super::sources::{self, Kind};
@@ -49,7 +49,7 @@ pub struct Signals<'a> {
     pub has_utm: bool,
 }
 
-/// The first rule that matches, in §10's order.
+/// The first rule that matches, in the order docs/API.md gives.
 pub fn channel(signals: &Signals) -> Channel {
     let kind = signals.source.and_then(sources::kind_of);
     let medium = signals.medium.map(str::to_ascii_lowercase);

@@ -1,4 +1,4 @@
-//! Where an event came from, as spec §10 derives it at ingestion from the page's URL, the
+//! Where an event came from, derived at ingestion (docs/API.md) from the page's URL, the
 //! referrer and the `utm_*` fields: `referrer_domain`, `source`, `medium`, `campaign` and
 //! `channel`. Pure rules over text; the parts that need data from outside this crate (the
 //! user agent's device, browser and os, the country of an IP address) are ingestion's.

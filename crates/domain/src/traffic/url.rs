@@ -1,4 +1,4 @@
-//! The pieces of a URL that §10 reads, parsed by hand: only the host, the path and the query
+//! The pieces of a URL that attribution reads, parsed by hand: only the host, the path and the query
 //! are needed, and a referrer that is not a URL at all (`android-app://…`, a bare host) must
 //! still give what it can, where a full URL parser would refuse it.
 

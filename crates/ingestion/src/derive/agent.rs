@@ -1,5 +1,5 @@
 //! Device, browser, os and bots from a user agent, with `woothee`'s maintained pattern set
-//! (about 3 µs a call and well under 1 MB: docs/PERFORMANCE.md), mapped to §10's family
+//! (about 3 µs a call and well under 1 MB: docs/PERFORMANCE.md), mapped to docs/API.md's family
 //! names. A few bot signs woothee does not know (headless browsers, link-preview fetchers)
 //! are checked on top.
 

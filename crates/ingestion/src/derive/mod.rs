@@ -1,4 +1,4 @@
-//! What ingestion derives about the shopper from the user agent and the IP address (spec §10):
+//! What ingestion derives about the shopper from the user agent and the IP address (docs/API.md, "Where buyers come from"):
 //! `device`, `browser`, `os`, `is_bot` and `country`. The where-from fields (source, channel,
 //! …) are pure rules of the domain, applied by the validators; these need data from outside
 //! (a user-agent pattern set, a GeoIP database), so they live here.

@@ -1,4 +1,4 @@
-//! Whose user agent and IP address an event carries (spec §10, §11). A server-side sender
+//! Whose user agent and IP address an event carries (docs/API.md and docs/SECURITY.md). A server-side sender
 //! forwards the shopper's in the `user_agent` and `ip` fields. A browser is the shopper: for a
 //! request made with a public key the `User-Agent` header and the connection's address
 //! (behind `TRUSTED_PROXIES`, as for rate limits) are used and the body's fields ignored, so

@@ -1,4 +1,4 @@
-//! Where buyers come from, at ingestion (spec §10): a browser's page view and a backend's
+//! Where buyers come from, at ingestion (docs/API.md, "Where buyers come from"): a browser's page view and a backend's
 //! purchase forwarding the same shopper end up as one visitor and one session; what is derived
 //! is stored, the user agent and IP address never are.
 

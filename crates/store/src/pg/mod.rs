@@ -1,4 +1,4 @@
-//! PostgreSQL as the store (SPEC §12), for more than one machine: several consumers write at
+//! PostgreSQL as the store (docs/OPERATIONS.md, "PostgreSQL"), for more than one machine: several consumers write at
 //! once and several analytics instances read, with the same answers as SQLite.
 //!
 //! | module | owns |

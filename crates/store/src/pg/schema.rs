@@ -135,7 +135,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX session_spans_last_day ON session_spans (last_day);
     "#,
-    // 3: as SQLite's version 8 (spec §10): each session's attribution, from its first stored
+    // 3: as SQLite's version 8 (docs/API.md, "Where buyers come from"): each session's attribution, from its first stored
     // event and its first page view, and each visitor's first event and first purchase
     // (store/attribution.rs), kept by the writer in the batch's transaction; filled here from
     // the events already stored. Bots count nowhere: the day rows written before are dropped
