@@ -16,7 +16,8 @@
 
 use std::collections::HashSet;
 
-use crate::people::FastHash;
+/// Hashing for sets of fingerprints and ids that live only as long as one query.
+pub type FastHash = foldhash::fast::RandomState;
 
 /// Index bits: 2^14 registers.
 const P: u32 = 14;

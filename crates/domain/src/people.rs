@@ -22,8 +22,7 @@ use crate::distinct::Distinct;
 
 use crate::event::EventType;
 
-/// Hashing for sets of fingerprints and ids that live only as long as one query.
-pub type FastHash = foldhash::fast::RandomState;
+pub use crate::distinct::FastHash;
 
 /// The 64-bit fingerprint of a visitor or session id; stored in day rows, so it must never
 /// change (XXH3 is a fixed, specified function).

@@ -1,13 +1,12 @@
 //! The full validator: a JSON value into an [`Event`] or the complete list of
 //! [`FieldError`]s, never only the first one.
 
-use crate::event::rules::Broken;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::model::{Checked, Event, EventType, FieldError, Submitted};
 use super::rules::{
-    AMOUNT_REQUIRED, AMOUNT_RULE, EventRules, KNOWN_FIELDS, QUANTITY_RULE, check_amount,
+    AMOUNT_REQUIRED, AMOUNT_RULE, Broken, EventRules, KNOWN_FIELDS, QUANTITY_RULE, check_amount,
     check_currency, check_id, check_quantity, check_shop_id, check_text, check_url,
     check_user_agent, check_utm, parse_event_type, parse_ip, parse_time, stored_time,
 };

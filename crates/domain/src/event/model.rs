@@ -2,7 +2,6 @@
 //! [`Traffic`], and what an `Event` does once built (its transport JSON, the rules checked
 //! again on the way out of Redis).
 
-use crate::event::rules::Broken;
 use std::net::IpAddr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -10,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::json::{utc_micros, utc_micros_opt};
 use super::rules::{
-    AMOUNT_REQUIRED, DEFAULT_SHOP_ID, EventRules, check_amount, check_currency, check_id,
+    AMOUNT_REQUIRED, Broken, DEFAULT_SHOP_ID, EventRules, check_amount, check_currency, check_id,
     check_quantity, check_shop_id, check_text, check_window,
 };
 use crate::money;

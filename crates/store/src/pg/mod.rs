@@ -5,12 +5,14 @@
 //! |---|---|
 //! | [`schema`] | the versioned schema, applied at start-up under an advisory lock |
 //! | [`writer`] | the idempotent batch insert (claims, multi-row insert, rollup upserts in key order) and the day roll-ups |
+//! | [`day_locks`] | the advisory locks on UTC days that keep roll-ups and inserts apart |
 //! | [`sessions`] | what a batch records about sessions and visitors: attribution, first times, spans |
 //! | [`reads`] | PostgreSQL's answers to the [`ReadBackend`](crate::ReadBackend) reads |
 //! | [`upkeep`] | retention (whole month partitions), forgetting a visitor, backups |
 //! | [`live`] | noticing newly committed events for the live stream |
 //! | [`pool`] | read connections for the analytics service, one snapshot per request |
 
+mod day_locks;
 pub mod live;
 pub mod pool;
 pub mod reads;

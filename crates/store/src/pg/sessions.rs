@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use postgres::Transaction;
 
-use super::writer::{DAY_LOCKS, day_number};
+use super::day_locks::{DAY_LOCKS, day_number};
 use crate::{StoreError, session_spans};
 use domain::event::Event;
 

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, TimeZone, Utc};
 use postgres::{Client, GenericClient, Transaction};
 
+use super::day_locks::{DAY_LOCKS, day_number};
 use super::reads::{PgReads, people_since};
 use super::sessions;
 use crate::backend::ReadBackend;
@@ -39,9 +40,6 @@ use domain::dimension::{Dimension, Facts};
 use domain::event::{Event, EventType, format_utc};
 use domain::people::fingerprint;
 use domain::sums::{Combine, Sums};
-
-/// The first key of the advisory locks on days (the second is the day's number since 1970).
-pub(super) const DAY_LOCKS: i32 = 0x0da7_0001;
 
 /// The writing connection of one consumer.
 pub struct PgWriter {
@@ -110,11 +108,6 @@ pub(super) fn month_of(ts_micros: i64) -> (i64, i64) {
         .single()
         .unwrap_or_default();
     (start.timestamp_micros(), end.timestamp_micros())
-}
-
-/// The number of a UTC day (for its advisory lock).
-pub(super) fn day_number(day: i64) -> i32 {
-    i32::try_from(day.div_euclid(DAY_MICROS)).unwrap_or(i32::MIN)
 }
 
 impl WriteBackend for PgWriter {
