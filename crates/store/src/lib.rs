@@ -108,6 +108,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] ::postgres::Error),
+    #[error("PostgreSQL: {0}")]
+    PgTls(#[from] pg::tls::TlsError),
     #[error("cannot create the folder of the database file {path}: {source}")]
     Folder {
         path: String,
@@ -168,6 +170,7 @@ impl StoreError {
             | StoreError::Backup(_)
             | StoreError::FileGone(_)
             | StoreError::Unsupported(_)
+            | StoreError::PgTls(_)
             | StoreError::ReadUrl => true,
         }
     }

@@ -94,7 +94,7 @@ impl StoreReader {
 /// Cancels the running PostgreSQL statement when the future awaiting it is dropped before it
 /// finished (the client has gone), as SQLite's progress handler does.
 struct CancelOnDrop {
-    token: std::sync::mpsc::Receiver<postgres::CancelToken>,
+    token: std::sync::mpsc::Receiver<crate::pg::tls::Canceller>,
     finished: bool,
 }
 
@@ -105,9 +105,7 @@ impl Drop for CancelOnDrop {
         }
         if let Ok(token) = self.token.try_recv() {
             // The synchronous cancel request runs a small runtime of its own: not on this one.
-            std::thread::spawn(move || {
-                let _ = token.cancel_query(postgres::NoTls);
-            });
+            std::thread::spawn(move || token.cancel());
         }
     }
 }

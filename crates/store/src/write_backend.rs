@@ -65,10 +65,6 @@ pub enum StoreUrlError {
     EmptyPath,
     #[error("not a PostgreSQL URL: {0}")]
     Postgres(String),
-    #[error(
-        "sslmode=require: this build connects to PostgreSQL without TLS (docs/OPERATIONS.md, \"PostgreSQL\")"
-    )]
-    Tls,
 }
 
 impl StoreUrl {
@@ -76,13 +72,8 @@ impl StoreUrl {
     /// `postgresql://…` (checked, not connected to).
     pub fn parse(text: &str) -> Result<StoreUrl, StoreUrlError> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            let config = text
-                .parse::<postgres::Config>()
+            crate::pg::tls::PgTarget::parse(text)
                 .map_err(|e| StoreUrlError::Postgres(e.to_string()))?;
-            // This build connects without TLS: refuse at start what would fail later.
-            if config.get_ssl_mode() == postgres::config::SslMode::Require {
-                return Err(StoreUrlError::Tls);
-            }
             return Ok(StoreUrl::Postgres(text.to_owned()));
         }
         let path = if let Some(rest) = text.strip_prefix("sqlite://") {
@@ -197,10 +188,12 @@ mod tests {
             StoreUrl::parse("postgres://h:notaport/db"),
             Err(StoreUrlError::Postgres(_))
         ));
-        assert_eq!(
-            StoreUrl::parse("postgres://h/db?sslmode=require"),
-            Err(StoreUrlError::Tls)
-        );
+        let tls = "postgres://h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem";
+        assert_eq!(StoreUrl::parse(tls), Ok(StoreUrl::Postgres(tls.into())));
+        assert!(matches!(
+            StoreUrl::parse("postgres://h/db?sslmode=verify"),
+            Err(StoreUrlError::Postgres(_))
+        ));
     }
 
     #[test]

@@ -22,11 +22,23 @@ pub struct PostgresServer {
     owner: Option<(u32, u32)>,
     dir: tempfile::TempDir,
     databases: AtomicU32,
+    /// Whether it was started with `ssl=on` (see [`start_with_tls`](Self::start_with_tls)).
+    ssl: bool,
 }
 
 impl PostgresServer {
     /// Creates and starts a cluster, durability off (a test's data is thrown away).
     pub fn start() -> PostgresServer {
+        PostgresServer::start_inner(None)
+    }
+
+    /// The same, with `ssl=on` and this certificate chain and key (PEM): clients may connect
+    /// with TLS or without (`pg_hba.conf`'s `host` lines take both).
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> PostgresServer {
+        PostgresServer::start_inner(Some((cert_pem, key_pem)))
+    }
+
+    fn start_inner(tls: Option<(&str, &str)>) -> PostgresServer {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("pg-test-")
@@ -60,6 +72,20 @@ impl PostgresServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&status.stderr)
         );
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).expect("writes the server's certificate");
+                // PostgreSQL refuses a key that others may read.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod 600");
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                        .expect("the postgres user owns its certificate");
+                }
+            }
+        }
         let mut server = PostgresServer {
             process: None,
             watchdog: None,
@@ -68,6 +94,7 @@ impl PostgresServer {
             owner,
             dir,
             databases: AtomicU32::new(0),
+            ssl: tls.is_some(),
         };
         for _ in 0..20 {
             if server.launch(crate::free_port()) {
@@ -160,6 +187,7 @@ impl PostgresServer {
             ))
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .args(["-c", if self.ssl { "ssl=on" } else { "ssl=off" }])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -11,6 +11,7 @@
 //! | [`upkeep`] | retention (whole month partitions), forgetting a visitor, backups |
 //! | [`live`] | noticing newly committed events for the live stream |
 //! | [`pool`] | read connections for the analytics service, one snapshot per request |
+//! | [`tls`] | the URL's `sslmode` and `sslrootcert`, and connecting with the TLS they ask for |
 
 mod day_locks;
 pub mod live;
@@ -18,21 +19,18 @@ pub mod pool;
 pub mod reads;
 pub mod schema;
 mod sessions;
+pub mod tls;
 pub mod upkeep;
 pub mod writer;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 pub use pool::PgReadPool;
 pub use reads::PgReads;
+pub use tls::connect;
 pub use writer::PgWriter;
 
 use crate::StoreError;
-
-/// Connects to `url` (`postgres://…` or `postgresql://…`).
-pub fn connect(url: &str) -> Result<Client, StoreError> {
-    Ok(Client::connect(url, NoTls)?)
-}
 
 /// Connects and applies pending migrations.
 pub fn open_and_migrate(url: &str) -> Result<Client, StoreError> {

@@ -41,12 +41,12 @@ impl PgReadPool {
     /// client that has gone).
     pub fn run_cancellable<T>(
         &self,
-        cancel: Option<std::sync::mpsc::Sender<postgres::CancelToken>>,
+        cancel: Option<std::sync::mpsc::Sender<super::tls::Canceller>>,
         query: impl FnOnce(&PgReads<'_, Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let (mut client, statements) = self.take()?;
         if let Some(cancel) = cancel {
-            let _ = cancel.send(client.cancel_token());
+            let _ = cancel.send(super::tls::Canceller::new(&client, &self.url));
         }
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
         let reads = PgReads::with_statements(&mut client, statements);
