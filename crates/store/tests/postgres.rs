@@ -346,6 +346,80 @@ fn concurrent_writers_store_every_event_once_without_deadlock() {
     .expect("reads");
 }
 
+/// A batch PostgreSQL aborts as a deadlock victim (SQLSTATE 40P01) is run again, not failed.
+/// A second connection makes a real deadlock with the writer through the advisory locks on
+/// days that every batch takes shared, in day order: it holds day 2 exclusively, the writer
+/// holds day 1 and waits for day 2, then it asks for day 1. The writer waited first, so its
+/// deadlock check fires first and aborts its own transaction; the second connection gets day
+/// 1, lets both go, and the writer's second attempt stores the batch.
+#[test]
+fn a_batch_aborted_as_a_deadlock_is_run_again() {
+    // The key of the advisory locks on days (crates/store/src/pg/day_locks.rs).
+    const DAY_LOCKS: i32 = 0x0da7_0001;
+    let url = server().database();
+    let mut writer = PgWriter::open(&url).expect("opens");
+    let batch = [
+        event(
+            json!({"event_type": "page_view", "timestamp": "2025-06-01T10:00:00Z",
+            "event_id": "d1", "session_id": "s"}),
+        ),
+        event(
+            json!({"event_type": "page_view", "timestamp": "2025-06-02T10:00:00Z",
+            "event_id": "d2", "session_id": "s"}),
+        ),
+    ];
+    let day_number =
+        |text: &str| (text.parse::<DateTime<Utc>>().expect("time").timestamp() / 86_400) as i32;
+    let (day1, day2) = (
+        day_number("2025-06-01T00:00:00Z"),
+        day_number("2025-06-02T00:00:00Z"),
+    );
+    let mut other = store::pg::connect(&url).expect("connects");
+    let mut holding = other.transaction().expect("begins");
+    holding
+        .execute("SELECT pg_advisory_xact_lock($1, $2)", &[&DAY_LOCKS, &day2])
+        .expect("locks day 2");
+    let mut watcher = store::pg::connect(&url).expect("connects");
+    std::thread::scope(|scope| {
+        let writing = scope.spawn(|| writer.insert_batch(&batch));
+        // Until the writer waits for day 2 (holding day 1).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while watcher
+            .query_one(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
+            .expect("reads pg_locks")
+            .get::<_, i64>(0)
+            == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never waited"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Closes the cycle; returns once PostgreSQL aborted the writer's transaction.
+        holding
+            .execute("SELECT pg_advisory_xact_lock($1, $2)", &[&DAY_LOCKS, &day1])
+            .expect("the writer was the victim, not this connection");
+        holding.commit().expect("lets both days go");
+        let outcome = writing
+            .join()
+            .expect("joins")
+            .expect("the aborted batch was run again");
+        assert_eq!(outcome.inserted, 2);
+    });
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM events"), 2);
+    assert!(
+        count(
+            &url,
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        ) <= 1,
+        "one deadlock at most"
+    );
+}
+
 #[test]
 fn retention_drops_whole_months_and_keeps_the_sums() {
     let url = server().database();

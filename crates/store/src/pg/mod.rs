@@ -11,12 +11,14 @@
 //! | [`upkeep`] | retention (whole month partitions), forgetting a visitor, backups |
 //! | [`live`] | noticing newly committed events for the live stream |
 //! | [`pool`] | read connections for the analytics service, one snapshot per request |
+//! | [`retry`] | transactions aborted as deadlocks or serialization failures, run again |
 //! | [`tls`] | the URL's `sslmode` and `sslrootcert`, and connecting with the TLS they ask for |
 
 mod day_locks;
 pub mod live;
 pub mod pool;
 pub mod reads;
+mod retry;
 pub mod schema;
 mod sessions;
 pub mod tls;

@@ -19,14 +19,70 @@ use domain::event::EventType;
 /// midnight `days` days before `now_micros`: whole month partitions that end before it are
 /// dropped, the rest of the month it falls in is deleted row by row. The rollups hold every
 /// committed event already, so sums stay whole.
+///
+/// Why it cannot deadlock with a batch (docs/OPERATIONS.md, "PostgreSQL"): the horizon of
+/// the day rows moves first, so every delete after it may commit on its own; each is then one
+/// statement in its own transaction, so retention never holds rows of one table while it
+/// waits for another's, and it cannot close a cycle across tables with a batch. Within a
+/// table it locks as a batch does: the parent `events` before a partition, `people_days` by
+/// `(shop_id, day)` and `session_spans` by `session`, ascending. The claims are locked by no
+/// batch (`ON CONFLICT DO NOTHING` only waits). A batch that deletes `people_days` twice
+/// (its days, then a stale day of a widened session) could still meet retention on a day row
+/// before the horizon; PostgreSQL then aborts one side and both are run again
+/// ([`retry`](super::retry)).
 pub fn apply_retention(
     client: &mut Client,
     now_micros: i64,
     days: u32,
 ) -> Result<Retained, StoreError> {
     let horizon = day_of(now_micros).saturating_sub(i64::from(days).saturating_mul(DAY_MICROS));
-    let mut deleted: u64 = 0;
-    // The month partitions, by their bounds.
+    // From this commit on no roll-up writes, and no read trusts, a day row before the horizon.
+    retried(client, "retention horizon", |client| {
+        client.execute(
+            "UPDATE retention SET people_since = GREATEST(COALESCE(people_since, $1), $1)",
+            &[&horizon],
+        )
+    })?;
+    let mut deleted = drop_months_before(client, horizon)?;
+    deleted += retried(client, "retention of events", |client| {
+        client.execute("DELETE FROM events WHERE ts_micros < $1", &[&horizon])
+    })?;
+    for table in ["event_ids", "order_ids"] {
+        retried(client, "retention of claims", |client| {
+            client.execute(
+                &format!("DELETE FROM {table} WHERE ts_micros < $1"),
+                &[&horizon],
+            )
+        })?;
+    }
+    retried(client, "retention of day rows", |client| {
+        client.execute(
+            "DELETE FROM people_days WHERE (shop_id, day) IN
+                (SELECT shop_id, day FROM people_days WHERE day < $1
+                 ORDER BY shop_id, day FOR UPDATE)",
+            &[&horizon],
+        )
+    })?;
+    // The spans of sessions whose events are all gone (as SQLite's retention does). A span a
+    // batch widened meanwhile is checked again once its lock is had, and kept.
+    retried(client, "retention of session spans", |client| {
+        client.execute(
+            "DELETE FROM session_spans WHERE session IN
+                (SELECT session FROM session_spans WHERE last_day < $1
+                 ORDER BY session FOR UPDATE)",
+            &[&horizon],
+        )
+    })?;
+    let people_since = people_since(client)?.unwrap_or(horizon);
+    Ok(Retained {
+        people_since,
+        deleted_events: deleted,
+    })
+}
+
+/// Drops the month partitions that end at or before `horizon`, one transaction each; returns
+/// how many events they held.
+fn drop_months_before(client: &mut Client, horizon: i64) -> Result<u64, StoreError> {
     let partitions = client.query(
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = 'events'::regclass AND c.relname <> 'events_undated'",
@@ -42,33 +98,33 @@ pub fn apply_retention(
         }
     }
     whole.sort();
+    let mut deleted = 0;
     for name in whole {
-        let mut transaction = client.transaction()?;
-        let count: i64 = transaction
-            .query_one(&format!("SELECT COUNT(*) FROM {name}"), &[])?
-            .get(0);
-        transaction.batch_execute(&format!("DROP TABLE {name}"))?;
-        transaction.commit()?;
+        let count = super::retry::on_conflict("retention of a month", || {
+            let mut transaction = client.transaction()?;
+            // The parent first, as a batch's insert locks it before the partition (dropping a
+            // partition locks both; the partition first would be the opposite order).
+            transaction.batch_execute("LOCK TABLE ONLY events IN ACCESS EXCLUSIVE MODE")?;
+            let count: i64 = transaction
+                .query_one(&format!("SELECT COUNT(*) FROM {name}"), &[])?
+                .get(0);
+            transaction.batch_execute(&format!("DROP TABLE {name}"))?;
+            transaction.commit()?;
+            Ok(count)
+        })?;
         deleted += count as u64;
         tracing::info!(partition = %name, events = count, "retention dropped a month");
     }
-    let mut transaction = client.transaction()?;
-    deleted += transaction.execute("DELETE FROM events WHERE ts_micros < $1", &[&horizon])?;
-    transaction.execute("DELETE FROM event_ids WHERE ts_micros < $1", &[&horizon])?;
-    transaction.execute("DELETE FROM order_ids WHERE ts_micros < $1", &[&horizon])?;
-    transaction.execute("DELETE FROM people_days WHERE day < $1", &[&horizon])?;
-    // The spans of sessions whose events are all gone (as SQLite's retention does).
-    transaction.execute("DELETE FROM session_spans WHERE last_day < $1", &[&horizon])?;
-    transaction.execute(
-        "UPDATE retention SET people_since = GREATEST(COALESCE(people_since, $1), $1)",
-        &[&horizon],
-    )?;
-    let people_since = people_since(&mut transaction)?.unwrap_or(horizon);
-    transaction.commit()?;
-    Ok(Retained {
-        people_since,
-        deleted_events: deleted,
-    })
+    Ok(deleted)
+}
+
+/// One statement in its own transaction, run again if PostgreSQL aborts it as a conflict.
+fn retried(
+    client: &mut Client,
+    what: &'static str,
+    statement: impl Fn(&mut Client) -> Result<u64, postgres::Error>,
+) -> Result<u64, StoreError> {
+    super::retry::on_conflict(what, || Ok(statement(client)?))
 }
 
 /// The first microsecond of the month of a partition named `events_YYYY_MM`.

@@ -116,7 +116,7 @@ impl WriteBackend for PgWriter {
     /// writer forgets what it knew of partitions and tries once more.
     fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         self.reconnect_if_lost()?;
-        match self.try_insert_batch(events) {
+        super::retry::on_conflict("batch", || match self.try_insert_batch(events) {
             Err(StoreError::Postgres(error))
                 if error.code() == Some(&postgres::error::SqlState::CHECK_VIOLATION) =>
             {
@@ -124,7 +124,7 @@ impl WriteBackend for PgWriter {
                 self.try_insert_batch(events)
             }
             other => other,
-        }
+        })
     }
 
     fn apply_retention(&mut self, now_micros: i64, days: u32) -> Result<Retained, StoreError> {
@@ -144,7 +144,9 @@ impl WriteBackend for PgWriter {
         self.written_days
             .retain(|_, written| written.elapsed() < quiet);
         let busy: BTreeSet<i64> = self.written_days.keys().copied().collect();
-        roll_up_next_day(&mut self.client, now_micros, &busy)
+        super::retry::on_conflict("day roll-up", || {
+            roll_up_next_day(&mut self.client, now_micros, &busy)
+        })
     }
 }
 
