@@ -129,7 +129,13 @@ pub trait ReadBackend {
     /// The bots' events of a filter's shop and range (stored, counted nowhere else).
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError>;
 
-    /// The first and last UTC day with events of the session with this fingerprint, as
-    /// [`session_spans`](super::session_spans) recorded them; `None` when not recorded.
-    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError>;
+    /// Hands `visit` the first and last UTC day with events of each session of `sessions`
+    /// (fingerprints) that [`session_spans`](super::session_spans) recorded; the others are
+    /// not visited. A day's roll-up asks once for all its sessions (on PostgreSQL, one round
+    /// trip per [`SPAN_CHUNK`](super::session_spans::SPAN_CHUNK) sessions, not one each).
+    fn session_spans(
+        &self,
+        sessions: &[u64],
+        visit: &mut dyn FnMut(u64, (i64, i64)),
+    ) -> Result<(), StoreError>;
 }

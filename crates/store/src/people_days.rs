@@ -66,12 +66,15 @@ pub(super) fn build(
         }
         per_shop[event.shop].add(event);
     })?;
-    let mut contained = session_spans::contained_in(connection, day);
+    // Every session of a shop is one of all shops': their spans are read in one go.
+    let mut sessions: Vec<u64> = all_shops.sessions.keys().copied().collect();
+    sessions.sort_unstable();
+    let contained = session_spans::contained_in(connection, day, &sessions)?;
     let mut blobs = HashMap::new();
     for (shop, builder) in shops.into_iter().zip(per_shop) {
-        blobs.insert(shop, builder.finish(&mut contained)?);
+        blobs.insert(shop, builder.finish(&contained));
     }
-    blobs.insert(ALL_SHOPS.to_owned(), all_shops.finish(&mut contained)?);
+    blobs.insert(ALL_SHOPS.to_owned(), all_shops.finish(&contained));
     Ok(blobs)
 }
 
@@ -162,16 +165,13 @@ impl Builder {
         }
     }
 
-    /// The two blobs; `contained` tells whether a session has events on this day only.
-    fn finish(
-        mut self,
-        contained: &mut impl FnMut(u64) -> Result<bool, StoreError>,
-    ) -> Result<DayBlobs, StoreError> {
+    /// The two blobs; `contained` holds the sessions with events on this day only.
+    fn finish(mut self, contained: &HashSet<u64, FastHash>) -> DayBlobs {
         self.close_bucket();
         let mut by_state = [0u64; SessionState::COUNT];
         let mut spanning = Vec::new();
         for (session, run) in self.sessions {
-            if contained(session)? {
+            if contained.contains(&session) {
                 by_state[SessionState::after(run).index()] += 1;
             } else {
                 spanning.push((session, run));
@@ -183,10 +183,10 @@ impl Builder {
             .iter()
             .for_each(|&count| varint::put_u64(&mut whole, count));
         put_runs(&mut whole, spanning);
-        Ok(DayBlobs {
+        DayBlobs {
             whole,
             buckets: self.buckets,
-        })
+        }
     }
 }
 
@@ -332,9 +332,7 @@ mod tests {
         builder.add(&event(4, EventType::PageView, Some(8), Some(71)));
         builder.add(&event(100, EventType::Purchase, Some(7), None));
         // Session 8 has events on another day too; session 7 only on this one.
-        let blobs = builder
-            .finish(&mut |session| Ok(session == 7))
-            .expect("builds");
+        let blobs = builder.finish(&HashSet::from_iter([7]));
         let mut buckets = Vec::new();
         decode_buckets(&blobs.buckets, day, |bucket| {
             buckets.push((

@@ -203,8 +203,12 @@ impl ReadBackend for Segment<'_> {
         self.store.bot_events(filter)
     }
 
-    /// The store's span of the whole session (a segment has no day rows that would ask it).
-    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
-        self.store.session_span(session)
+    /// The store's spans of the whole sessions (a segment has no day rows that would ask).
+    fn session_spans(
+        &self,
+        sessions: &[u64],
+        visit: &mut dyn FnMut(u64, (i64, i64)),
+    ) -> Result<(), StoreError> {
+        self.store.session_spans(sessions, visit)
     }
 }

@@ -13,7 +13,7 @@
 //! was contained in one day gains an event on another, the day rows of its old day are
 //! deleted ([`record`] returns that day), since they folded it as contained.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -88,33 +88,44 @@ pub(super) fn record(
     Ok(stale)
 }
 
-/// SQLite's stored span of a session (see [`ReadBackend::session_span`]).
-pub(super) fn read_span(
+/// How many sessions one lookup of spans asks for (a PostgreSQL array parameter of this many
+/// keys is 80 kB).
+pub(crate) const SPAN_CHUNK: usize = 10_000;
+
+/// SQLite's stored spans of `sessions` (see [`ReadBackend::session_spans`]): one indexed
+/// lookup each, in process.
+pub(super) fn read_spans(
     connection: &Connection,
-    session: u64,
-) -> Result<Option<(i64, i64)>, StoreError> {
-    Ok(connection
-        .prepare_cached("SELECT first_day, last_day FROM session_spans WHERE session = ?1")?
-        .query_row([session as i64], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?)
+    sessions: &[u64],
+    visit: &mut dyn FnMut(u64, (i64, i64)),
+) -> Result<(), StoreError> {
+    let mut read = connection
+        .prepare_cached("SELECT first_day, last_day FROM session_spans WHERE session = ?1")?;
+    for &session in sessions {
+        let span = read
+            .query_row([session as i64], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some(span) = span {
+            visit(session, span);
+        }
+    }
+    Ok(())
 }
 
-/// Whether the session has events on `day` only, as far as the store's spans know
-/// ([`is_contained`]). Each session is read once: a day's roll-up asks of it for its shop and
-/// again for all shops (on PostgreSQL, one round trip each).
+/// The sessions of `sessions` that have events on `day` only, as far as the store's spans
+/// know ([`is_contained`]), read in one call to the store.
 pub(super) fn contained_in(
     store: &dyn ReadBackend,
     day: i64,
-) -> impl FnMut(u64) -> Result<bool, StoreError> + '_ {
-    let mut known: HashMap<u64, bool, FastHash> = HashMap::default();
-    move |session: u64| {
-        if let Some(&contained) = known.get(&session) {
-            return Ok(contained);
+    sessions: &[u64],
+) -> Result<HashSet<u64, FastHash>, StoreError> {
+    let mut contained = HashSet::default();
+    store.session_spans(sessions, &mut |session, span| {
+        if is_contained(Some(span), day) {
+            contained.insert(session);
         }
-        let contained = is_contained(store.session_span(session)?, day);
-        known.insert(session, contained);
-        Ok(contained)
-    }
+    })?;
+    Ok(contained)
 }
 
 /// Reads the spans again from every stored event with a session, from nothing: for a file
@@ -208,10 +219,9 @@ mod tests {
         assert_eq!(recorded.len(), 3);
         rebuild(&connection).expect("rebuilds");
         assert_eq!(spans(&connection), recorded);
-        let mut contained = contained_in(&connection, day("2025-10-02T00:00:00Z"));
-        assert!(contained(fingerprint("b")).expect("reads"));
-        assert!(!contained(fingerprint("a")).expect("reads"));
-        assert!(!contained(fingerprint("c")).expect("reads"));
-        assert!(!contained(fingerprint("unknown")).expect("reads"));
+        let asked = ["a", "b", "c", "unknown"].map(fingerprint);
+        let contained =
+            contained_in(&connection, day("2025-10-02T00:00:00Z"), &asked).expect("reads");
+        assert_eq!(contained, HashSet::from_iter([fingerprint("b")]));
     }
 }

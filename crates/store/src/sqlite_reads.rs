@@ -202,8 +202,12 @@ impl ReadBackend for Connection {
         super::sqlite_segment::bot_events(self, filter)
     }
 
-    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
-        super::session_spans::read_span(self, session)
+    fn session_spans(
+        &self,
+        sessions: &[u64],
+        visit: &mut dyn FnMut(u64, (i64, i64)),
+    ) -> Result<(), StoreError> {
+        super::session_spans::read_spans(self, sessions, visit)
     }
 }
 

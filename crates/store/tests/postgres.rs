@@ -820,3 +820,52 @@ fn an_upgrade_fills_the_attribution_and_leaves_bots_out_of_the_rollups() {
         rollups
     );
 }
+
+/// How long PostgreSQL takes to roll up one day of many sessions, half of them spanning two
+/// days (docs/PERFORMANCE.md, "PostgreSQL roll-ups"):
+/// `PG_ROLL_UP_SESSIONS=20000 cargo test -p store --test postgres -- --ignored --nocapture measure`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_a_day_roll_up() {
+    let sessions: usize = std::env::var("PG_ROLL_UP_SESSIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let url = server().database();
+    let mut writer = PgWriter::open(&url).expect("opens");
+    let events: Vec<Event> = (0..sessions)
+        .flat_map(|i| {
+            let second_day = if i % 2 == 0 { "01" } else { "02" };
+            [
+                format!("2025-06-01T{:02}:{:02}:00Z", i % 24, i % 60),
+                format!("2025-06-{second_day}T23:{:02}:30Z", i % 60),
+            ]
+            .into_iter()
+            .enumerate()
+            .map(move |(n, time)| {
+                let shop = ["a", "b"][i % 2];
+                event(json!({"event_type": "page_view", "timestamp": time,
+                    "event_id": format!("e{i}-{n}"), "shop_id": shop,
+                    "session_id": format!("s{i}"), "visitor_id": format!("v{i}")}))
+            })
+        })
+        .collect();
+    for batch in events.chunks(1000) {
+        writer.insert_batch(batch).expect("stores");
+    }
+    let now = "2025-06-10T00:00:00Z"
+        .parse::<DateTime<Utc>>()
+        .expect("time")
+        .timestamp_micros();
+    let started = std::time::Instant::now();
+    let day = writer
+        .roll_up_next_day(now, Duration::ZERO)
+        .expect("rolls up");
+    let elapsed = started.elapsed();
+    assert!(day.is_some());
+    eprintln!(
+        "rolled up 2025-06-01 ({sessions} sessions, {} events that day) in {:.1} ms",
+        sessions + sessions / 2,
+        elapsed.as_secs_f64() * 1000.0
+    );
+}

@@ -362,15 +362,24 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         }
     }
 
-    fn session_span(&self, session: u64) -> Result<Option<(i64, i64)>, StoreError> {
+    fn session_spans(
+        &self,
+        sessions: &[u64],
+        visit: &mut dyn FnMut(u64, (i64, i64)),
+    ) -> Result<(), StoreError> {
         let mut client = self.client.borrow_mut();
         let statement = self.statement(
             &mut client,
-            "SELECT first_day, last_day FROM session_spans WHERE session = $1",
+            "SELECT session, first_day, last_day FROM session_spans WHERE session = ANY($1)",
         )?;
-        let row = client.query_opt(&statement, &[&(session as i64)])?;
-        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .transpose()
+        for chunk in sessions.chunks(crate::session_spans::SPAN_CHUNK) {
+            let keys: Vec<i64> = chunk.iter().map(|s| *s as i64).collect();
+            for row in client.query(&statement, &[&keys])? {
+                let session: i64 = row.try_get(0)?;
+                visit(session as u64, (row.try_get(1)?, row.try_get(2)?));
+            }
+        }
+        Ok(())
     }
 
     fn attributed_events(
