@@ -466,3 +466,63 @@ pub(super) fn people_since(client: &mut impl GenericClient) -> Result<Option<i64
         .query_opt("SELECT people_since FROM retention", &[])?
         .and_then(|row| row.get(0)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriteBackend;
+    use domain::event::Event;
+
+    /// The plan PostgreSQL picks, on a store of a realistic shape, for a read filtered by a
+    /// page: the sessions that viewed it come from the page views' partial index (schema step
+    /// 4, `events_page_sessions`, named per partition after its columns) of every month, not
+    /// from reading every event.
+    #[test]
+    fn a_page_filter_reads_through_the_indexes() {
+        let server = test_support::PostgresServer::start();
+        let url = server.database();
+        let mut writer = super::super::PgWriter::open(&url).expect("opens");
+        let events: Vec<Event> = (0..30_000)
+            .map(|i| {
+                let (event_type, shop) = (
+                    ["page_view", "page_view", "add_to_cart"][i % 3],
+                    ["a", "b"][i % 2],
+                );
+                let value = serde_json::json!({
+                    "event_type": event_type,
+                    "timestamp": format!("2025-0{}-{:02}T10:00:00Z", 1 + i % 3, 1 + i % 28),
+                    "event_id": format!("e{i}"), "shop_id": shop,
+                    "session_id": format!("s{}", i % 6000), "path": format!("/p/{}", i % 3000),
+                });
+                Event::from_json(value, chrono::Utc::now(), domain::event::new_event_id)
+                    .expect("valid")
+            })
+            .collect();
+        for batch in events.chunks(2000) {
+            writer.insert_batch(batch).expect("stores");
+        }
+        let mut client = super::super::connect(&url).expect("connects");
+        client.batch_execute("VACUUM ANALYZE").expect("analyzes");
+        let mut params = Params::new();
+        let filters = Filters {
+            attributes: Vec::new(),
+            page: Some("/p/7".to_owned()),
+        };
+        let sql = format!(
+            "EXPLAIN SELECT COUNT(*) {}",
+            selection(&EventFilter::default(), &filters, &mut params)
+        );
+        let plan: Vec<String> = client
+            .query(&sql, &refs(&params))
+            .expect("explains")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        eprintln!("{plan}");
+        for month in ["01", "02", "03"] {
+            let index = format!("events_2025_{month}_path_shop_id_session_id_idx");
+            assert!(plan.contains(&index), "{plan}");
+        }
+    }
+}

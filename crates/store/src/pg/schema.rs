@@ -189,6 +189,15 @@ const MIGRATIONS: &[&str] = &[
         GROUP BY shop_id, visitor_id;
     DELETE FROM people_days;
     "#,
+    // 4: filtered reads (pg/reads.rs, `selection`): a page filter finds the sessions that
+    // viewed the page in the page views' own small index (index-only) instead of reading every
+    // event of every month. The join of events to `sessions` for the attribute filters is on
+    // the sessions' primary key already. Built on each month partition. `IF NOT EXISTS`: a
+    // test's downgrade to an older version leaves it in place.
+    r#"
+    CREATE INDEX IF NOT EXISTS events_page_sessions ON events (path, shop_id, session_id)
+        WHERE event_type = 'page_view' AND session_id IS NOT NULL AND NOT is_bot;
+    "#,
 ];
 
 /// The steps (1-based versions) after which the session spans are read again from the events.
