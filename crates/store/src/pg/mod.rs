@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`schema`] | the versioned schema, applied at start-up under an advisory lock |
 //! | [`writer`] | the idempotent batch insert (claims, multi-row insert, rollup upserts in key order) and the day roll-ups |
+//! | [`rollup_writes`] | adding to the rollups and dropping stale day rows, for batches and `forget` |
 //! | [`day_locks`] | the advisory locks on UTC days that keep roll-ups and inserts apart |
 //! | [`sessions`] | what a batch records about sessions and visitors: attribution, first times, spans |
 //! | [`reads`] | PostgreSQL's answers to the [`ReadBackend`](crate::ReadBackend) reads |
@@ -19,12 +20,14 @@ pub mod live;
 pub mod pool;
 pub mod reads;
 mod retry;
+mod rollup_writes;
 pub mod schema;
 mod sessions;
 pub mod tls;
 pub mod upkeep;
 pub mod writer;
 
+use chrono::{Datelike, TimeZone};
 use postgres::Client;
 
 pub use pool::PgReadPool;
@@ -41,9 +44,27 @@ pub fn open_and_migrate(url: &str) -> Result<Client, StoreError> {
     Ok(client)
 }
 
+/// The first microsecond of the UTC month holding `ts_micros`, and of the next month.
+fn month_of(ts_micros: i64) -> (i64, i64) {
+    let time = chrono::DateTime::from_timestamp_micros(ts_micros).unwrap_or_default();
+    let start = chrono::Utc
+        .with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let (year, month) = if time.month() == 12 {
+        (time.year() + 1, 1)
+    } else {
+        (time.year(), time.month() + 1)
+    };
+    let end = chrono::Utc
+        .with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    (start.timestamp_micros(), end.timestamp_micros())
+}
+
 /// The partition of `events` holding the UTC month that starts at `month`.
 fn partition_name(month: i64) -> String {
-    use chrono::Datelike;
     let start = chrono::DateTime::from_timestamp_micros(month).unwrap_or_default();
     format!("events_{:04}_{:02}", start.year(), start.month())
 }
@@ -53,7 +74,7 @@ fn partition_name(month: i64) -> String {
 fn create_partition(client: &mut Client, month: i64) -> Result<(), StoreError> {
     const PARTITION_LOCK: i64 = 0x7061_7274_6974_696f;
     let name = partition_name(month);
-    let (_, end) = writer::month_of(month);
+    let (_, end) = month_of(month);
     let mut transaction = client.transaction()?;
     transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])?;
     let exists: bool = transaction

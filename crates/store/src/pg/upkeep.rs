@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use postgres::Client;
 
 use super::day_locks::{DAY_LOCKS, day_number};
+use super::month_of;
 use super::reads::people_since;
-use super::writer::{forget_days, month_of, upsert_rollups};
+use super::rollup_writes::{forget_days, upsert_rollups};
 use crate::StoreError;
 use crate::grain::{ALL_SHOPS, DAY_MICROS, day_of};
 use crate::retention::Retained;

@@ -24,12 +24,12 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, TimeZone, Utc};
-use postgres::{Client, GenericClient, Transaction};
+use postgres::{Client, Transaction};
 
 use super::day_locks::{DAY_LOCKS, day_number};
 use super::reads::{PgReads, people_since};
-use super::sessions;
+use super::rollup_writes::{forget_days, upsert_rollups};
+use super::{month_of, sessions};
 use crate::backend::ReadBackend;
 use crate::grain::{ALL_SHOPS, DAY_MICROS, Grain, day_of};
 use crate::retention::Retained;
@@ -39,7 +39,6 @@ use crate::{InsertOutcome, StoreError, days::SETTLE_MICROS, people_days};
 use domain::dimension::{Dimension, Facts};
 use domain::event::{Event, EventType, format_utc};
 use domain::people::fingerprint;
-use domain::sums::{Combine, Sums};
 
 /// The writing connection of one consumer.
 pub struct PgWriter {
@@ -89,25 +88,6 @@ impl PgWriter {
         }
         Ok(())
     }
-}
-
-/// The first microsecond of the UTC month holding `ts_micros`, and of the next month.
-pub(super) fn month_of(ts_micros: i64) -> (i64, i64) {
-    let time = chrono::DateTime::from_timestamp_micros(ts_micros).unwrap_or_default();
-    let start = Utc
-        .with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default();
-    let (year, month) = if time.month() == 12 {
-        (time.year() + 1, 1)
-    } else {
-        (time.year(), time.month() + 1)
-    };
-    let end = Utc
-        .with_ymd_and_hms(year, month, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default();
-    (start.timestamp_micros(), end.timestamp_micros())
 }
 
 impl WriteBackend for PgWriter {
@@ -432,89 +412,6 @@ fn insert_events<'e>(
                 .ok_or_else(|| StoreError::Corrupt(format!("event {} got no row", event.event_id)))
         })
         .collect()
-}
-
-/// Adds the deltas to the rollups in one statement whose rows come in key order, so that
-/// concurrent consumers lock shared rows (the all-shops totals) in the same order.
-pub(super) fn upsert_rollups(
-    client: &mut impl GenericClient,
-    deltas: &Deltas<'_>,
-) -> Result<(), StoreError> {
-    let rows = deltas.sorted_rows();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let shops: Vec<&str> = rows.iter().map(|((s, ..), _)| *s).collect();
-    let dimensions: Vec<&str> = rows.iter().map(|((_, d, ..), _)| d.name()).collect();
-    let grains: Vec<i64> = rows.iter().map(|((_, _, g, ..), _)| g.code()).collect();
-    let buckets: Vec<i64> = rows.iter().map(|((_, _, _, b, _), _)| *b).collect();
-    let values: Vec<&str> = rows.iter().map(|((.., v), _)| *v).collect();
-    let measures: Vec<Vec<Option<i64>>> = (0..Sums::MEASURES.len())
-        .map(|i| rows.iter().map(|(_, sums)| sums.values()[i]).collect())
-        .collect();
-    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-        vec![&shops, &dimensions, &grains, &buckets, &values];
-    for measure in &measures {
-        params.push(measure);
-    }
-    client.execute(&upsert_sql(), &params)?;
-    Ok(())
-}
-
-fn upsert_sql() -> String {
-    let columns: Vec<&str> = crate::rollups::KEY_COLUMNS
-        .iter()
-        .copied()
-        .chain(Sums::MEASURES.iter().map(|m| m.column))
-        .collect();
-    let types: Vec<String> = ["text", "text", "int8", "int8", "text"]
-        .iter()
-        .copied()
-        .chain(Sums::MEASURES.iter().map(|_| "int8"))
-        .enumerate()
-        .map(|(i, t)| format!("${}::{t}[]", i + 1))
-        .collect();
-    let names: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
-    let updates: Vec<String> = Sums::MEASURES
-        .iter()
-        .map(|m| {
-            let c = m.column;
-            // GREATEST and LEAST skip NULLs, as SQLite's COALESCE(MAX(…)) does.
-            match m.combine {
-                Combine::Sum => format!("{c} = rollups.{c} + excluded.{c}"),
-                Combine::Max => format!("{c} = GREATEST(rollups.{c}, excluded.{c})"),
-                Combine::Min => format!("{c} = LEAST(rollups.{c}, excluded.{c})"),
-            }
-        })
-        .collect();
-    format!(
-        "INSERT INTO rollups ({columns}) SELECT {names} FROM unnest({types}) WITH ORDINALITY AS u({names}, n)
-         ORDER BY n
-         ON CONFLICT ({keys}) DO UPDATE SET {updates}",
-        columns = columns.join(", "),
-        names = names.join(", "),
-        types = types.join(", "),
-        keys = crate::rollups::KEY_COLUMNS.join(", "),
-        updates = updates.join(", ")
-    )
-}
-
-/// Deletes the day rows of people of sorted `(shop, day)` keys: those days gained events.
-pub(super) fn forget_days(
-    client: &mut impl GenericClient,
-    shop_days: &[(&str, i64)],
-) -> Result<(), StoreError> {
-    if shop_days.is_empty() {
-        return Ok(());
-    }
-    let shops: Vec<&str> = shop_days.iter().map(|k| k.0).collect();
-    let days: Vec<i64> = shop_days.iter().map(|k| k.1).collect();
-    client.execute(
-        "DELETE FROM people_days WHERE (shop_id, day) IN
-            (SELECT * FROM unnest($1::text[], $2::int8[]))",
-        &[&shops, &days],
-    )?;
-    Ok(())
 }
 
 /// Rolls up the earliest ended day that has events, no day rows and is not `busy`, under the
