@@ -821,6 +821,76 @@ fn an_upgrade_fills_the_attribution_and_leaves_bots_out_of_the_rollups() {
     );
 }
 
+/// Retention running again and again while a writer stores late events of old sessions that
+/// also gain new days (the batch widens spans retention is deleting, and deletes day rows
+/// retention is deleting): neither fails, and what is left is exact: no event before the
+/// horizon, every later one stored once, and no span narrower than its session's events.
+#[test]
+fn retention_and_a_writer_on_the_same_old_rows_both_finish() {
+    let url = server().database();
+    let mut writer = PgWriter::open(&url).expect("opens");
+    let mut retention = PgWriter::open(&url).expect("opens");
+    let now = Utc::now();
+    let batches: Vec<Vec<Event>> = (0..40)
+        .map(|b| {
+            (0..30)
+                .map(|i| {
+                    let session = (b * 7 + i) % 60;
+                    let days_ago = [45, 31, 30, 29, 2][i % 5];
+                    let shop = ["a", "b"][i % 2];
+                    event(json!({"event_type": "page_view",
+                        "timestamp": (now - TimeDelta::days(days_ago)
+                            - TimeDelta::minutes((b * 30 + i) as i64)).to_rfc3339(),
+                        "event_id": format!("e{b}-{i}"), "shop_id": shop,
+                        "session_id": format!("s{session}"), "visitor_id": format!("v{session}")}))
+                })
+                .collect()
+        })
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                retention
+                    .apply_retention(now.timestamp_micros(), 30)
+                    .expect("retention never fails");
+                roll_up_all(&mut retention);
+            }
+        });
+        for batch in &batches {
+            writer.insert_batch(batch).expect("a batch never fails");
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let retained = writer
+        .apply_retention(now.timestamp_micros(), 30)
+        .expect("retains");
+    let horizon = retained.people_since;
+    let kept = batches
+        .iter()
+        .flatten()
+        .filter(|e| e.timestamp.timestamp_micros() >= horizon)
+        .count();
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM events") as usize, kept);
+    let mut client = store::pg::connect(&url).expect("connects");
+    let day = |micros: i64| micros.div_euclid(86_400_000_000) * 86_400_000_000;
+    let spans: BTreeMap<i64, (i64, i64)> = pg_spans(&url)
+        .into_iter()
+        .map(|(s, f, l)| (s, (f, l)))
+        .collect();
+    for row in client
+        .query(
+            "SELECT session_id, MIN(ts_micros), MAX(ts_micros) FROM events GROUP BY session_id",
+            &[],
+        )
+        .expect("reads")
+    {
+        let session = domain::people::fingerprint(row.get::<_, &str>(0)) as i64;
+        let (first, last) = spans.get(&session).copied().expect("a span");
+        assert!(first <= day(row.get(1)) && last >= day(row.get(2)));
+    }
+}
+
 /// How long PostgreSQL takes to roll up one day of many sessions, half of them spanning two
 /// days (docs/PERFORMANCE.md, "PostgreSQL roll-ups"):
 /// `PG_ROLL_UP_SESSIONS=20000 cargo test -p store --test postgres -- --ignored --nocapture measure`.
