@@ -539,6 +539,7 @@ mod tests {
             sessions_with_cart: 3,
             abandoned_sessions: 2,
             funnel: [0; 3],
+            ..PeopleCounts::default()
         };
         let currencies = BTreeMap::from([("EUR".to_owned(), 10_050_000)]);
         let metrics = Metrics::compute(&totals, &people, NOBODY, &currencies);

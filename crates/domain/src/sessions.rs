@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
+use crate::distinct::FastHash;
 use crate::event::EventType;
-use crate::people::FastHash;
 
 /// The session counts of a set of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,9 +88,122 @@ pub struct VisitorCounts {
     pub returning_customers: u64,
 }
 
+/// How many visitors of the shops asked have their first stored event, and how many their
+/// first stored purchase, in a range: what `new_visitors` counts, and what `returning_customers`
+/// subtracts from the range's buyers.
+///
+/// `returning_customers` = (distinct buyers in the range) − (visitors whose first purchase is
+/// in the range), for a range `[from, to)`. Why: a buyer `b` of the range has a purchase at some
+/// `t` in `[from, to)`, so its first purchase is at most `t < to`: either before `from` (`b`
+/// returns) or in `[from, to)`. Conversely, a visitor whose first purchase is in `[from, to)`
+/// made that purchase in the range, so it is a buyer of the range, and it did not purchase
+/// before `from`. So the buyers split into the returning customers and the first purchasers,
+/// with nobody in both, and the count of the first is the difference. It holds as long as
+/// every purchase a first purchase time comes from is still stored, which retention breaks for
+/// a range that reaches before its horizon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FirstsInRange {
+    pub first_visits: u64,
+    pub first_purchases: u64,
+}
+
+impl FirstsInRange {
+    /// The visitor counts of a range with `buyers` distinct buyers; `from_micros` is its start
+    /// (`returning_customers` is 0 without one).
+    pub fn visitor_counts(self, buyers: u64, from_micros: Option<i64>) -> VisitorCounts {
+        VisitorCounts {
+            new_visitors: self.first_visits,
+            returning_customers: match from_micros {
+                Some(_) => buyers.saturating_sub(self.first_purchases),
+                None => 0,
+            },
+        }
+    }
+}
+
+/// Each visitor's first stored event and first stored purchase, a visitor being one id across
+/// the shops it is given for: its first times are the earliest over them.
+#[derive(Debug, Default)]
+pub struct VisitorFirsts {
+    firsts: HashMap<u64, (i64, Option<i64>), FastHash>,
+}
+
+impl VisitorFirsts {
+    /// One shop's first times of the visitor with fingerprint `visitor`.
+    pub fn add(&mut self, visitor: u64, first: i64, purchase: Option<i64>) {
+        let entry = self.firsts.entry(visitor).or_insert((first, purchase));
+        entry.0 = entry.0.min(first);
+        entry.1 = match (entry.1, purchase) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The visitors whose first event, and those whose first purchase, is in `[from, to)`
+    /// (`None`: open).
+    pub fn in_range(&self, from: Option<i64>, to: Option<i64>) -> FirstsInRange {
+        let in_range = |ts: i64| from.is_none_or(|from| ts >= from) && to.is_none_or(|to| ts < to);
+        let mut counts = FirstsInRange::default();
+        for (first, purchase) in self.firsts.values() {
+            counts.first_visits += u64::from(in_range(*first));
+            counts.first_purchases += u64::from(purchase.is_some_and(in_range));
+        }
+        counts
+    }
+
+    /// Of `buyers`, those who purchased before `from` (none without `from`): the definition of
+    /// `returning_customers`, which [`FirstsInRange::visitor_counts`] must equal.
+    pub fn returning<'a>(
+        &self,
+        buyers: impl IntoIterator<Item = &'a u64>,
+        from: Option<i64>,
+    ) -> u64 {
+        let Some(from) = from else {
+            return 0;
+        };
+        buyers
+            .into_iter()
+            .filter(|buyer| {
+                self.firsts
+                    .get(buyer)
+                    .and_then(|(_, purchase)| *purchase)
+                    .is_some_and(|purchase| purchase < from)
+            })
+            .count() as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Buyers minus first purchasers is the returning customers, for every range over a few
+    /// visitors' purchases (each purchase also a stored event, as the writer keeps them).
+    #[test]
+    fn returning_customers_are_buyers_minus_first_purchasers() {
+        // Per visitor: its purchase times (its first event is at 0 or its first purchase).
+        let purchases: [&[i64]; 5] = [&[], &[3], &[1, 5], &[2, 4, 6], &[6]];
+        let mut firsts = VisitorFirsts::default();
+        for (visitor, times) in purchases.iter().enumerate() {
+            let first = if visitor % 2 == 0 { 0 } else { times[0] };
+            firsts.add(visitor as u64, first, times.first().copied());
+        }
+        for from in 0..8 {
+            for to in from..8 {
+                let buyers: Vec<u64> = (0..purchases.len() as u64)
+                    .filter(|&v| purchases[v as usize].iter().any(|t| (from..to).contains(t)))
+                    .collect();
+                let counts = firsts
+                    .in_range(Some(from), Some(to))
+                    .visitor_counts(buyers.len() as u64, Some(from));
+                assert_eq!(
+                    counts.returning_customers,
+                    firsts.returning(&buyers, Some(from)),
+                    "[{from}, {to})"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_lone_page_view_bounces_and_a_purchase_converts() {

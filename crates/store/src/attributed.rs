@@ -12,7 +12,7 @@ use domain::attribution::{BreakdownDimension, Filters};
 use domain::event::EventType;
 use domain::formulas::BreakdownRow;
 use domain::people::{FastHash, fingerprint};
-use domain::sessions::{SessionCounts, SessionTally, VisitorCounts};
+use domain::sessions::{SessionCounts, SessionTally, VisitorCounts, VisitorFirsts};
 use domain::sums::Sums;
 
 /// What one breakdown value has gathered.
@@ -114,40 +114,15 @@ pub fn audience(
     })?;
     // A visitor is one id across shops, as in every people count: its first times are the
     // earliest over the shops asked about.
-    let mut firsts: HashMap<u64, (i64, Option<i64>), FastHash> = HashMap::default();
+    let mut firsts = VisitorFirsts::default();
     store.visitor_firsts(
         filter.shop_id.as_deref(),
-        &mut |visitor, first, purchase| {
-            let entry = firsts
-                .entry(fingerprint(visitor))
-                .or_insert((first, purchase));
-            entry.0 = entry.0.min(first);
-            entry.1 = match (entry.1, purchase) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        },
+        &mut |visitor, first, purchase| firsts.add(fingerprint(visitor), first, purchase),
     )?;
-    let in_range = |ts: i64| {
-        filter.from_micros.is_none_or(|from| ts >= from)
-            && filter.to_micros.is_none_or(|to| ts < to)
-    };
     let new_visitors = firsts
-        .values()
-        .filter(|(first, _)| in_range(*first))
-        .count() as u64;
-    let returning_customers = match filter.from_micros {
-        Some(from) => buyers
-            .iter()
-            .filter(|buyer| {
-                firsts
-                    .get(buyer)
-                    .and_then(|(_, purchase)| *purchase)
-                    .is_some_and(|purchase| purchase < from)
-            })
-            .count() as u64,
-        None => 0,
-    };
+        .in_range(filter.from_micros, filter.to_micros)
+        .first_visits;
+    let returning_customers = firsts.returning(&buyers, filter.from_micros);
     Ok((
         sessions.finish(),
         VisitorCounts {

@@ -13,6 +13,7 @@ use rusqlite::{Connection, params};
 
 use super::StoreError;
 use domain::event::{Event, EventType};
+use domain::sessions::FirstsInRange;
 
 /// Notes one inserted event (row id `row_id`) in the sessions' attribution and the visitors'
 /// first times, inside the insert's transaction.
@@ -70,18 +71,68 @@ pub(super) fn record(
     if let Some(visitor) = &event.visitor_id {
         let purchase = (event.event_type == EventType::Purchase).then_some(ts);
         transaction
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "INSERT INTO visitors (shop_id, visitor_id, first_ts, first_purchase_ts)
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (shop_id, visitor_id) DO UPDATE SET
                     first_ts = MIN(first_ts, excluded.first_ts),
                     first_purchase_ts = COALESCE(
                         MIN(first_purchase_ts, excluded.first_purchase_ts),
-                        first_purchase_ts, excluded.first_purchase_ts)",
-            )?
+                        first_purchase_ts, excluded.first_purchase_ts)
+                 WHERE {VISITOR_IS_EARLIER}"
+            ))?
             .execute(params![event.shop_id, visitor, ts, purchase])?;
     }
     Ok(())
+}
+
+/// When an upsert of a visitor changes its row: only an earlier first event or first purchase.
+/// Most events of a known visitor change nothing, and skipping their update spares the
+/// indexes of `visitors` a rewrite of the same entries.
+pub(crate) const VISITOR_IS_EARLIER: &str = "excluded.first_ts < visitors.first_ts
+    OR (excluded.first_purchase_ts IS NOT NULL
+        AND (visitors.first_purchase_ts IS NULL
+            OR excluded.first_purchase_ts < visitors.first_purchase_ts))";
+
+/// How many visitors have their first event, and how many their first purchase, in
+/// `[?2, ?3)`, among the shop `?1` (`NULL`: all shops). A visitor is one id across shops:
+/// each is counted at its earliest row of the shops asked (ties by shop), so the counts are
+/// of ids, not rows, without a sort. Written once for both stores (PostgreSQL numbers its
+/// parameters `$1`); the indexes `visitors_first`, `visitors_first_purchase` and
+/// `visitors_visitor` answer it.
+pub(crate) const FIRSTS_IN_RANGE: &str = "SELECT
+    (SELECT COUNT(*) FROM visitors v
+     WHERE v.first_ts >= ?2 AND v.first_ts < ?3
+        AND (CAST(?1 AS TEXT) IS NULL OR v.shop_id = ?1)
+        AND NOT EXISTS (SELECT 1 FROM visitors w
+            WHERE w.visitor_id = v.visitor_id AND (CAST(?1 AS TEXT) IS NULL OR w.shop_id = ?1)
+                AND (w.first_ts < v.first_ts
+                    OR (w.first_ts = v.first_ts AND w.shop_id < v.shop_id)))),
+    (SELECT COUNT(*) FROM visitors v
+     WHERE v.first_purchase_ts >= ?2 AND v.first_purchase_ts < ?3
+        AND (CAST(?1 AS TEXT) IS NULL OR v.shop_id = ?1)
+        AND NOT EXISTS (SELECT 1 FROM visitors w
+            WHERE w.visitor_id = v.visitor_id AND (CAST(?1 AS TEXT) IS NULL OR w.shop_id = ?1)
+                AND (w.first_purchase_ts < v.first_purchase_ts
+                    OR (w.first_purchase_ts = v.first_purchase_ts
+                        AND w.shop_id < v.shop_id))))";
+
+/// SQLite's answer to [`FIRSTS_IN_RANGE`].
+pub(super) fn firsts_in_range(
+    connection: &Connection,
+    shop: Option<&str>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<FirstsInRange, StoreError> {
+    let (first_visits, first_purchases): (i64, i64) =
+        connection.prepare_cached(FIRSTS_IN_RANGE)?.query_row(
+            params![shop, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+    Ok(FirstsInRange {
+        first_visits: first_visits as u64,
+        first_purchases: first_purchases as u64,
+    })
 }
 
 /// What one batch's stored events say of their sessions' first event and first page view,

@@ -10,6 +10,7 @@ use super::grain::Grain;
 use domain::attribution::{Attributed, Filters};
 use domain::dimension::{Dimension, Facts};
 use domain::people::PersonEvent;
+use domain::sessions::FirstsInRange;
 use domain::sums::Sums;
 
 /// Which rollup rows to read: one shop (or [`ALL_SHOPS`](super::grain::ALL_SHOPS)), one
@@ -125,6 +126,17 @@ pub trait ReadBackend {
         shop: Option<&str>,
         visit: &mut dyn FnMut(&str, i64, Option<i64>),
     ) -> Result<(), StoreError>;
+
+    /// How many visitors of `shop` (all shops: one id across them, at its earliest times) have
+    /// their first stored event, and how many their first stored purchase, in `[from, to)`
+    /// (`None`: open). What [`visitor_firsts`](Self::visitor_firsts) folded would say, counted
+    /// by the store on its indexes.
+    fn firsts_in_range(
+        &self,
+        shop: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<FirstsInRange, StoreError>;
 
     /// The bots' events of a filter's shop and range (stored, counted nowhere else).
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError>;

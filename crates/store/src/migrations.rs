@@ -315,6 +315,19 @@ const MIGRATIONS: &[&str] = &[
         (ts_micros, shop_id, event_type, session_id, visitor_id, product_id, is_bot);
     DELETE FROM people_days;
     ",
+    // v9: the day rows of people also hold what the session metrics and returning customers
+    // need (store/people_days.rs: each run's purchase, event count and times; per day and
+    // bucket the buyers and page views with a session; the contained sessions' sums). Day rows
+    // are derived: the old ones are dropped and the consumer rolls the days up again. The
+    // visitors' first times get the indexes that count new visitors and first purchases of a
+    // range (attribution.rs, FIRSTS_IN_RANGE) without reading every visitor.
+    "
+    DELETE FROM people_days;
+    CREATE INDEX visitors_first ON visitors (first_ts, shop_id, visitor_id);
+    CREATE INDEX visitors_first_purchase ON visitors (first_purchase_ts, shop_id, visitor_id)
+        WHERE first_purchase_ts IS NOT NULL;
+    CREATE INDEX visitors_visitor ON visitors (visitor_id, first_ts, first_purchase_ts, shop_id);
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.

@@ -2,9 +2,12 @@
 //! read in time order. Rolled-up days (see [`days`](super::days)) are read from their day
 //! rows: a day the range holds whole as its [`DayPeople`] summary, a day it cuts per
 //! 15-minute bucket (distinct visitors and what each session did); the rest is read from the
-//! raw rows. The rules themselves are [`domain::people`]'s.
+//! raw rows. The same pass gives the session metrics and the buyers; who is new or a returning
+//! customer comes from the visitors' first times on the store's indexes ([`audience`]). The
+//! rules themselves are [`domain::people`]'s and [`domain::sessions`]'.
 
 use super::StoreError;
+use super::attributed;
 use super::backend::ReadBackend;
 use super::filter::EventFilter;
 use super::grain::{BUCKET_MICROS, DAY_MICROS, day_of};
@@ -12,6 +15,7 @@ use super::people_days;
 use super::plan::{Plan, Stretch, stretches};
 use domain::distinct::Distinct;
 use domain::people::{BucketPeople, DayPeople, PeopleCounts, PersonEvent, Tally};
+use domain::sessions::{SessionCounts, VisitorCounts};
 
 /// What a pass sees next, in time order.
 enum Seen<'a> {
@@ -94,6 +98,38 @@ pub fn people(
         Seen::Day(_, day) => tally.add_day(day),
     })?;
     Ok(tally.finish())
+}
+
+/// The people of a filter ([`people`]), its session metrics, and who among its visitors is new
+/// or a returning customer: one people pass, and the visitors whose first event or first
+/// purchase falls in the range counted on the store's indexes
+/// ([`FirstsInRange`](domain::sessions::FirstsInRange) says why that gives the returning
+/// customers). With [`Plan::Raw`], or for a range that starts before the retention horizon
+/// (whose first purchases may have lost their events, so the subtraction no longer holds),
+/// the session metrics and visitors come from the raw pass ([`attributed::audience`]), which
+/// the equivalence tests compare this with.
+pub fn audience(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    plan: Plan,
+) -> Result<(PeopleCounts, SessionCounts, VisitorCounts), StoreError> {
+    let people = people(store, filter, None, plan)?;
+    let since = store.people_since()?;
+    let cut_by_retention = filter
+        .from_micros
+        .is_some_and(|from| since.is_some_and(|since| from < since));
+    if plan == Plan::Raw || cut_by_retention {
+        let (sessions, visitors) = attributed::audience(store, filter)?;
+        return Ok((people, sessions, visitors));
+    }
+    let firsts = store.firsts_in_range(
+        filter.shop_id.as_deref(),
+        filter.from_micros,
+        filter.to_micros,
+    )?;
+    let visitors = firsts.visitor_counts(people.buyers, filter.from_micros);
+    let sessions = people.session_metrics;
+    Ok((people, sessions, visitors))
 }
 
 /// Distinct visitors per slot, for slots `[starts[i], starts[i + 1])`; the last start is the

@@ -10,10 +10,18 @@
 //!   each session's run, for a range that cuts the day (a zone's midnight, a short range).
 //!
 //! Layout of the whole day: the [`Distinct`] encoding, 16 varint counts by session state, the
-//! number of spanning sessions and per session its fingerprint (8 bytes) and run (2 bytes),
-//! ascending. Of the buckets, per entry: the bucket's index in the day (0–95, in time order),
-//! the number of visitors and their fingerprints (8 bytes each, ascending), the number of
-//! sessions and per session its fingerprint and run, ascending.
+//! contained sessions' session metrics (varints: converted, bounced, duration in
+//! microseconds), the varint count of page views of events with a session, the buyers (a
+//! varint count, then 8-byte fingerprints ascending), and the number of spanning sessions and
+//! per session its run, ascending. Of the buckets, per entry: the bucket's index in the day
+//! (0–95, in time order), the visitors (a varint count, then 8-byte fingerprints ascending),
+//! the buyers likewise, the varint count of page views of events with a session, and the
+//! number of sessions and per session its run, ascending.
+//!
+//! A run is the session's fingerprint (8 bytes), the run's two bytes
+//! ([`SessionRun::to_bytes`]) and, when it has a dated event, its first event time as a varint
+//! offset from the start of its bucket (whole day: of the day), and its last as a varint offset
+//! from the first: 2 to 5 bytes each, where absolute times would take 16.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,7 +31,10 @@ use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, bucket_of};
 use super::{session_spans, varint};
 use domain::distinct::Distinct;
-use domain::people::{BucketPeople, DayPeople, FastHash, PersonEvent, SessionRun, SessionState};
+use domain::event::EventType;
+use domain::people::{
+    BucketPeople, DayPeople, FastHash, PersonEvent, SessionRun, SessionState, SessionSums,
+};
 
 /// A day row's two blobs.
 pub(super) struct DayBlobs {
@@ -35,10 +46,7 @@ impl DayBlobs {
     /// The blobs of a shop whose events that day name no visitor and no session.
     pub(super) fn empty() -> DayBlobs {
         let mut whole = Vec::new();
-        Distinct::default().encode(&mut whole);
-        [0u64; SessionState::COUNT + 1]
-            .iter()
-            .for_each(|&zero| varint::put_u64(&mut whole, zero));
+        encode_day(&DayPeople::default(), 0, &mut whole);
         DayBlobs {
             whole,
             buckets: Vec::new(),
@@ -78,10 +86,13 @@ pub(super) fn build(
     Ok(blobs)
 }
 
-/// Distinct visitors and each session's run over one bucket of one shop's events.
+/// Distinct visitors and buyers, page views with a session and each session's run over one
+/// bucket of one shop's events.
 #[derive(Default)]
 struct People {
     visitors: HashSet<u64, FastHash>,
+    buyers: HashSet<u64, FastHash>,
+    session_page_views: u64,
     sessions: HashMap<u64, SessionRun, FastHash>,
 }
 
@@ -89,33 +100,50 @@ impl People {
     fn add(&mut self, event: &PersonEvent) {
         if let Some(visitor) = event.visitor {
             self.visitors.insert(visitor);
+            if event.event_type == EventType::Purchase {
+                self.buyers.insert(visitor);
+            }
         }
         if let Some(session) = event.session {
+            self.session_page_views += u64::from(event.event_type == EventType::PageView);
             let run = self.sessions.entry(session).or_insert(SessionRun::EMPTY);
-            *run = run.then(SessionRun::of(event.event_type));
+            *run = run.then(event.run());
         }
     }
 
-    /// Appends the entry `index` and empties the sets.
-    fn write(&mut self, index: u64, blob: &mut Vec<u8>) {
-        let mut visitors: Vec<u64> = self.visitors.drain().collect();
-        visitors.sort_unstable();
+    /// Appends the entry `index` of the bucket starting at `start` and empties the sets.
+    fn write(&mut self, index: u64, start: i64, blob: &mut Vec<u8>) {
         varint::put_u64(blob, index);
-        varint::put_u64(blob, visitors.len() as u64);
-        for visitor in visitors {
-            blob.extend_from_slice(&visitor.to_le_bytes());
-        }
-        put_runs(blob, self.sessions.drain().collect());
+        put_fingerprints(blob, self.visitors.drain().collect());
+        put_fingerprints(blob, self.buyers.drain().collect());
+        varint::put_u64(blob, std::mem::take(&mut self.session_page_views));
+        put_runs(blob, self.sessions.drain().collect(), start);
     }
 }
 
-/// The number of runs, then each session's fingerprint and run, ascending.
-fn put_runs(blob: &mut Vec<u8>, mut sessions: Vec<(u64, SessionRun)>) {
+/// The number of fingerprints, then each (8 bytes), ascending.
+fn put_fingerprints(blob: &mut Vec<u8>, mut fingerprints: Vec<u64>) {
+    fingerprints.sort_unstable();
+    varint::put_u64(blob, fingerprints.len() as u64);
+    for fingerprint in fingerprints {
+        blob.extend_from_slice(&fingerprint.to_le_bytes());
+    }
+}
+
+/// The number of runs, then each session's run (see the module's layout), ascending; times
+/// are offsets from `base`.
+fn put_runs(blob: &mut Vec<u8>, mut sessions: Vec<(u64, SessionRun)>, base: i64) {
     sessions.sort_unstable_by_key(|(session, _)| *session);
     varint::put_u64(blob, sessions.len() as u64);
     for (session, run) in sessions {
         blob.extend_from_slice(&session.to_le_bytes());
         blob.extend_from_slice(&run.to_bytes());
+        if let Some((first, last)) = run.times() {
+            // Wrapping both ways, so that any time round-trips (a bucket's own are never
+            // before its start, and their offsets are small).
+            varint::put_u64(blob, first.wrapping_sub(base) as u64);
+            varint::put_u64(blob, last.wrapping_sub(first) as u64);
+        }
     }
 }
 
@@ -124,6 +152,8 @@ fn put_runs(blob: &mut Vec<u8>, mut sessions: Vec<(u64, SessionRun)>) {
 struct Builder {
     day: i64,
     visitors: Distinct,
+    buyers: HashSet<u64, FastHash>,
+    session_page_views: u64,
     sessions: HashMap<u64, SessionRun, FastHash>,
     buckets: Vec<u8>,
     bucket: Option<i64>,
@@ -135,6 +165,8 @@ impl Builder {
         Builder {
             day,
             visitors: Distinct::default(),
+            buyers: HashSet::default(),
+            session_page_views: 0,
             sessions: HashMap::default(),
             buckets: Vec::new(),
             bucket: None,
@@ -150,10 +182,14 @@ impl Builder {
         }
         if let Some(visitor) = event.visitor {
             self.visitors.insert(visitor);
+            if event.event_type == EventType::Purchase {
+                self.buyers.insert(visitor);
+            }
         }
         if let Some(session) = event.session {
+            self.session_page_views += u64::from(event.event_type == EventType::PageView);
             let run = self.sessions.entry(session).or_insert(SessionRun::EMPTY);
-            *run = run.then(SessionRun::of(event.event_type));
+            *run = run.then(event.run());
         }
         self.in_bucket.add(event);
     }
@@ -161,33 +197,55 @@ impl Builder {
     fn close_bucket(&mut self) {
         if let Some(bucket) = self.bucket.take() {
             let index = ((bucket - self.day) / BUCKET_MICROS) as u64;
-            self.in_bucket.write(index, &mut self.buckets);
+            self.in_bucket.write(index, bucket, &mut self.buckets);
         }
     }
 
     /// The two blobs; `contained` holds the sessions with events on this day only.
     fn finish(mut self, contained: &HashSet<u64, FastHash>) -> DayBlobs {
         self.close_bucket();
-        let mut by_state = [0u64; SessionState::COUNT];
-        let mut spanning = Vec::new();
+        let mut people = DayPeople {
+            visitors: self.visitors,
+            session_page_views: self.session_page_views,
+            buyers: self.buyers.into_iter().collect(),
+            ..DayPeople::default()
+        };
         for (session, run) in self.sessions {
             if contained.contains(&session) {
-                by_state[SessionState::after(run).index()] += 1;
+                let state = SessionState::after(run);
+                people.contained[state.index()] += 1;
+                people.contained_sums.add(&state);
             } else {
-                spanning.push((session, run));
+                people.spanning.push((session, run));
             }
         }
         let mut whole = Vec::new();
-        self.visitors.encode(&mut whole);
-        by_state
-            .iter()
-            .for_each(|&count| varint::put_u64(&mut whole, count));
-        put_runs(&mut whole, spanning);
+        encode_day(&people, self.day, &mut whole);
         DayBlobs {
             whole,
             buckets: self.buckets,
         }
     }
+}
+
+/// The whole-day blob of `people`, of the day starting at `day`.
+fn encode_day(people: &DayPeople, day: i64, whole: &mut Vec<u8>) {
+    people.visitors.encode(whole);
+    people
+        .contained
+        .iter()
+        .for_each(|&count| varint::put_u64(whole, count));
+    let sums = &people.contained_sums;
+    for value in [
+        sums.converted,
+        sums.bounced,
+        sums.duration_micros,
+        people.session_page_views,
+    ] {
+        varint::put_u64(whole, value);
+    }
+    put_fingerprints(whole, people.buyers.clone());
+    put_runs(whole, people.spanning.clone(), day);
 }
 
 /// The whole day's people of the day row of `shop` (all shops when `None`) for the rolled-up
@@ -204,7 +262,7 @@ pub fn read_day(
         DayPart::Whole,
         &mut |blob| {
             people =
-                Some(decode_day(blob).map_err(|reason| {
+                Some(decode_day(blob, day).map_err(|reason| {
                     StoreError::Corrupt(format!("people of day {day}: {reason}"))
                 })?);
             Ok(())
@@ -213,40 +271,65 @@ pub fn read_day(
     Ok(people)
 }
 
-fn decode_day(mut blob: &[u8]) -> Result<DayPeople, &'static str> {
+fn decode_day(mut blob: &[u8], day: i64) -> Result<DayPeople, &'static str> {
     let visitors = Distinct::decode(&mut blob)?;
     let mut contained = [0u64; SessionState::COUNT];
     for count in &mut contained {
         *count = varint::take_u64(&mut blob)?;
     }
-    let spanning = take_runs(&mut blob)?;
+    let contained_sums = SessionSums {
+        converted: varint::take_u64(&mut blob)?,
+        bounced: varint::take_u64(&mut blob)?,
+        duration_micros: varint::take_u64(&mut blob)?,
+    };
+    let session_page_views = varint::take_u64(&mut blob)?;
+    let buyers = take_fingerprints(&mut blob)?;
+    let spanning = take_runs(&mut blob, day)?;
     if !blob.is_empty() {
         return Err("bytes after the whole day");
     }
     Ok(DayPeople {
         visitors,
         contained,
+        contained_sums,
+        session_page_views,
+        buyers,
         spanning,
     })
 }
 
-/// Reads what [`put_runs`] wrote.
-fn take_runs(blob: &mut &[u8]) -> Result<Vec<(u64, SessionRun)>, &'static str> {
+/// Reads what [`put_fingerprints`] wrote.
+fn take_fingerprints(blob: &mut &[u8]) -> Result<Vec<u64>, &'static str> {
     let n = usize::try_from(varint::take_u64(blob)?).map_err(|_| "count too large")?;
     let bytes = n
-        .checked_mul(10)
+        .checked_mul(8)
         .filter(|bytes| *bytes <= blob.len())
         .ok_or("truncated entry")?;
-    let entries = varint::take_bytes(blob, bytes)?;
-    entries
-        .chunks_exact(10)
-        .map(|entry| {
-            Ok((
-                fingerprint_at(entry),
-                SessionRun::from_bytes([entry[8], entry[9]])?,
-            ))
-        })
-        .collect()
+    let bytes = varint::take_bytes(blob, bytes)?;
+    Ok(bytes.chunks_exact(8).map(fingerprint_at).collect())
+}
+
+/// Reads what [`put_runs`] wrote with the same `base`.
+fn take_runs(blob: &mut &[u8], base: i64) -> Result<Vec<(u64, SessionRun)>, &'static str> {
+    let n = usize::try_from(varint::take_u64(blob)?).map_err(|_| "count too large")?;
+    // Each run takes at least 10 bytes: a count beyond that is damage, not an allocation.
+    if n.checked_mul(10).is_none_or(|bytes| bytes > blob.len()) {
+        return Err("truncated entry");
+    }
+    let mut runs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let entry = varint::take_bytes(blob, 10)?;
+        let bytes = [entry[8], entry[9]];
+        let times = if SessionRun::is_dated(bytes) {
+            let first = base.wrapping_add(varint::take_u64(blob)? as i64);
+            let last = first.wrapping_add(varint::take_u64(blob)? as i64);
+            Some((first, last))
+        } else {
+            None
+        };
+        runs.push((fingerprint_at(entry), SessionRun::from_bytes(bytes, times)?));
+    }
+    Ok(runs)
 }
 
 fn fingerprint_at(bytes: &[u8]) -> u64 {
@@ -292,19 +375,11 @@ fn decode_buckets(
         if index >= (DAY_MICROS / BUCKET_MICROS) as u64 {
             return Err("bucket outside the day");
         }
-        let visitors =
-            usize::try_from(varint::take_u64(&mut blob)?).map_err(|_| "count too large")?;
-        let visitor_bytes = visitors
-            .checked_mul(8)
-            .filter(|bytes| *bytes <= blob.len())
-            .ok_or("truncated entry")?;
-        let visitor_bytes = varint::take_bytes(&mut blob, visitor_bytes)?;
         bucket.start = day + index as i64 * BUCKET_MICROS;
-        bucket.visitors.clear();
-        bucket
-            .visitors
-            .extend(visitor_bytes.chunks_exact(8).map(fingerprint_at));
-        bucket.sessions = take_runs(&mut blob)?;
+        bucket.visitors = take_fingerprints(&mut blob)?;
+        bucket.buyers = take_fingerprints(&mut blob)?;
+        bucket.session_page_views = varint::take_u64(&mut blob)?;
+        bucket.sessions = take_runs(&mut blob, bucket.start)?;
         visit(&bucket);
     }
     Ok(())
@@ -330,7 +405,7 @@ mod tests {
         builder.add(&event(2, EventType::AddToCart, Some(7), Some(70)));
         builder.add(&event(3, EventType::PageView, None, Some(71)));
         builder.add(&event(4, EventType::PageView, Some(8), Some(71)));
-        builder.add(&event(100, EventType::Purchase, Some(7), None));
+        builder.add(&event(100, EventType::Purchase, Some(7), Some(72)));
         // Session 8 has events on another day too; session 7 only on this one.
         let blobs = builder.finish(&HashSet::from_iter([7]));
         let mut buckets = Vec::new();
@@ -338,40 +413,68 @@ mod tests {
             buckets.push((
                 bucket.start,
                 bucket.visitors.clone(),
+                bucket.buyers.clone(),
+                bucket.session_page_views,
                 bucket.sessions.clone(),
             ));
         })
         .expect("decodes");
-        let view = SessionRun::of(EventType::PageView);
-        let view_then_cart = view.then(SessionRun::of(EventType::AddToCart));
+        let at =
+            |event_type, minute: i64| SessionRun::of(event_type, Some(day + minute * 60_000_000));
+        let view = at(EventType::PageView, 4);
+        let view_then_cart = at(EventType::PageView, 1).then(at(EventType::AddToCart, 2));
+        let purchase = at(EventType::Purchase, 100);
         assert_eq!(
             buckets,
             vec![
-                (day, vec![70, 71], vec![(7, view_then_cart), (8, view)]),
+                (
+                    day,
+                    vec![70, 71],
+                    vec![],
+                    2,
+                    vec![(7, view_then_cart), (8, view)]
+                ),
                 (
                     day + 6 * BUCKET_MICROS,
-                    vec![],
-                    vec![(7, SessionRun::of(EventType::Purchase))]
+                    vec![72],
+                    vec![72],
+                    0,
+                    vec![(7, purchase)]
                 ),
             ]
         );
-        let whole = decode_day(&blobs.whole).expect("decodes");
-        assert_eq!(whole.visitors.count(), 2);
+        let whole = decode_day(&blobs.whole, day).expect("decodes");
+        assert_eq!(whole.visitors.count(), 3);
+        assert_eq!(whole.buyers, vec![72]);
+        assert_eq!(whole.session_page_views, 2);
         assert_eq!(whole.spanning, vec![(8, view)]);
-        let bought = SessionState::after(view_then_cart.then(SessionRun::of(EventType::Purchase)));
+        let bought = SessionState::after(view_then_cart.then(purchase));
         let mut contained = [0; SessionState::COUNT];
         contained[bought.index()] = 1;
         assert_eq!(whole.contained, contained);
+        assert_eq!(
+            whole.contained_sums,
+            SessionSums {
+                converted: 1,
+                bounced: 0,
+                duration_micros: 99 * 60_000_000,
+            }
+        );
         for blob in [&blobs.whole, &blobs.buckets] {
             for cut in 1..blob.len() {
                 // A cut between two bucket entries reads as fewer buckets; any other is an error.
                 let _ = decode_buckets(&blob[..cut], day, |_| {});
-                let _ = decode_day(&blob[..cut]);
+                let _ = decode_day(&blob[..cut], day);
             }
         }
-        assert!(decode_day(&blobs.whole[..blobs.whole.len() - 1]).is_err());
+        assert!(decode_day(&blobs.whole[..blobs.whole.len() - 1], day).is_err());
+        let empty = DayBlobs::empty();
+        assert_eq!(
+            decode_day(&empty.whole, day).expect("decodes"),
+            DayPeople::default()
+        );
         assert!(decode_buckets(&blobs.buckets[..blobs.buckets.len() - 1], day, |_| {}).is_err());
-        assert!(decode_buckets(&[96, 0, 0], day, |_| {}).is_err());
+        assert!(decode_buckets(&[96, 0, 0, 0, 0], day, |_| {}).is_err());
         assert!(decode_buckets(&[0, 0xff, 0xff, 0xff, 0x0f], day, |_| {}).is_err());
     }
 }

@@ -15,6 +15,7 @@ use super::plan::Plan;
 use domain::attribution::Filters;
 use domain::dimension::Facts;
 use domain::people::{FastHash, PersonEvent, fingerprint};
+use domain::sessions::{FirstsInRange, VisitorFirsts};
 use domain::sums::Sums;
 
 /// The events of `store` that `filters` select, as a store.
@@ -210,5 +211,19 @@ impl ReadBackend for Segment<'_> {
         visit: &mut dyn FnMut(u64, (i64, i64)),
     ) -> Result<(), StoreError> {
         self.store.session_spans(sessions, visit)
+    }
+
+    /// Folded from [`visitor_firsts`](ReadBackend::visitor_firsts): a segment has no index.
+    fn firsts_in_range(
+        &self,
+        shop: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<FirstsInRange, StoreError> {
+        let mut firsts = VisitorFirsts::default();
+        self.visitor_firsts(shop, &mut |visitor, first, purchase| {
+            firsts.add(fingerprint(visitor), first, purchase);
+        })?;
+        Ok(firsts.in_range(from, to))
     }
 }

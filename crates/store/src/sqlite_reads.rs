@@ -14,6 +14,7 @@ use domain::attribution::Filters;
 use domain::dimension::Facts;
 use domain::event::EventType;
 use domain::people::{FastHash, PersonEvent, fingerprint};
+use domain::sessions::FirstsInRange;
 use domain::sums::Sums;
 
 impl ReadBackend for Connection {
@@ -196,6 +197,15 @@ impl ReadBackend for Connection {
         visit: &mut dyn FnMut(&str, i64, Option<i64>),
     ) -> Result<(), StoreError> {
         super::sqlite_segment::visitor_firsts(self, shop, visit)
+    }
+
+    fn firsts_in_range(
+        &self,
+        shop: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<FirstsInRange, StoreError> {
+        super::attribution::firsts_in_range(self, shop, from, to)
     }
 
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {

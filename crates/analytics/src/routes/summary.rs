@@ -10,7 +10,7 @@ use events_core::dimension::Dimension;
 use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
 use events_core::store::segment::{Segment, narrowed};
-use events_core::store::{EventFilter, Plan, attributed, people, read};
+use events_core::store::{EventFilter, Plan, people, read};
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -52,7 +52,8 @@ pub struct Summary {
 }
 
 /// Every metric of one filter and segment: sums from the rollups (raw rows of the segment's
-/// sessions when filtered), people from one pass, session metrics from the attributed pass.
+/// sessions when filtered), people and session metrics from one pass, new and returning
+/// visitors from the visitors' first times.
 pub fn metrics(
     store: &dyn ReadBackend,
     filter: &EventFilter,
@@ -63,8 +64,7 @@ pub fn metrics(
     let (store, plan) = narrowed(store, filters, &segment, plan);
     let totals = read::totals(store, filter, plan)?;
     let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
-    let people = people::people(store, filter, None, plan)?;
-    let (sessions, visitors) = attributed::audience(store, filter)?;
+    let (people, sessions, visitors) = people::audience(store, filter, plan)?;
     Ok(Metrics::compute(
         &totals,
         &people,

@@ -11,6 +11,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Statement};
 
 use crate::StoreError;
+use crate::attribution::FIRSTS_IN_RANGE;
 use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
@@ -19,6 +20,7 @@ use domain::attribution::{Attribute, Attributed, Filters};
 use domain::dimension::Facts;
 use domain::event::EventType;
 use domain::people::{FastHash, PersonEvent, fingerprint};
+use domain::sessions::FirstsInRange;
 use domain::sums::Sums;
 
 /// The reads over one client or transaction (a read transaction is one snapshot: the analytics
@@ -447,6 +449,25 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
             visit(row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
         }
         Ok(())
+    }
+
+    fn firsts_in_range(
+        &self,
+        shop: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<FirstsInRange, StoreError> {
+        let mut client = self.client.borrow_mut();
+        let sql = FIRSTS_IN_RANGE.replace('?', "$");
+        let statement = self.statement(&mut client, &sql)?;
+        let row = client.query_one(
+            &statement,
+            &[&shop, &from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+        )?;
+        Ok(FirstsInRange {
+            first_visits: row.try_get::<_, i64>(0)? as u64,
+            first_purchases: row.try_get::<_, i64>(1)? as u64,
+        })
     }
 
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {

@@ -198,6 +198,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS events_page_sessions ON events (path, shop_id, session_id)
         WHERE event_type = 'page_view' AND session_id IS NOT NULL AND NOT is_bot;
     "#,
+    // 5: as SQLite's version 9: day rows hold the session metrics and buyers (dropped, to be
+    // rolled up again), and the visitors' first times are indexed for ranges.
+    r#"
+    DELETE FROM people_days;
+    CREATE INDEX visitors_first ON visitors (first_ts, shop_id, visitor_id);
+    CREATE INDEX visitors_first_purchase ON visitors (first_purchase_ts, shop_id, visitor_id)
+        WHERE first_purchase_ts IS NOT NULL;
+    CREATE INDEX visitors_visitor ON visitors (visitor_id, first_ts, first_purchase_ts, shop_id);
+    "#,
 ];
 
 /// The steps (1-based versions) after which the session spans are read again from the events.

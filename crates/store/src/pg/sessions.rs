@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use postgres::Transaction;
 
 use super::day_locks::{DAY_LOCKS, day_number};
+use crate::attribution::VISITOR_IS_EARLIER;
 use crate::{StoreError, session_spans};
 use domain::event::Event;
 
@@ -126,13 +127,17 @@ pub(super) fn record_attribution(
         let purchases: Vec<Option<i64>> = firsts.visitors.values().map(|v| v.1).collect();
         // LEAST skips NULLs, as SQLite's COALESCE(MIN(…), …) does.
         transaction.execute(
-            "INSERT INTO visitors (shop_id, visitor_id, first_ts, first_purchase_ts)
-             SELECT s, v, f, p FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
-                WITH ORDINALITY AS u(s, v, f, p, n)
-             ORDER BY n
-             ON CONFLICT (shop_id, visitor_id) DO UPDATE SET
-                first_ts = LEAST(visitors.first_ts, excluded.first_ts),
-                first_purchase_ts = LEAST(visitors.first_purchase_ts, excluded.first_purchase_ts)",
+            &format!(
+                "INSERT INTO visitors (shop_id, visitor_id, first_ts, first_purchase_ts)
+                 SELECT s, v, f, p FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
+                    WITH ORDINALITY AS u(s, v, f, p, n)
+                 ORDER BY n
+                 ON CONFLICT (shop_id, visitor_id) DO UPDATE SET
+                    first_ts = LEAST(visitors.first_ts, excluded.first_ts),
+                    first_purchase_ts =
+                        LEAST(visitors.first_purchase_ts, excluded.first_purchase_ts)
+                 WHERE {VISITOR_IS_EARLIER}"
+            ),
             &[&shops, &visitors, &first_ts, &purchases],
         )?;
     }
