@@ -189,6 +189,23 @@ const MIGRATIONS: &[&str] = &[
         GROUP BY shop_id, visitor_id;
     DELETE FROM people_days;
     "#,
+    // 4: as SQLite's version 9, a grain of UTC calendar months (grain 4, store/grain.rs),
+    // summed from the day rows: retention drops whole months of events, but the rollups keep
+    // them, so the raw events no longer hold everything the month rows must.
+    r#"
+    DELETE FROM rollups WHERE grain = 4;
+    INSERT INTO rollups (shop_id, dimension, grain, bucket, value, page_views, add_to_carts,
+            purchases, priced_purchases, revenue_units, revenue_rest, max_amount, min_amount)
+        SELECT shop_id, dimension, 4, month, value, SUM(page_views)::bigint,
+            SUM(add_to_carts)::bigint, SUM(purchases)::bigint, SUM(priced_purchases)::bigint,
+            SUM(revenue_units)::bigint, SUM(revenue_rest)::bigint, MAX(max_amount),
+            MIN(min_amount)
+        FROM (SELECT *, EXTRACT(EPOCH FROM date_trunc('month',
+                    to_timestamp(bucket / 1000000) AT TIME ZONE 'UTC'))::bigint * 1000000
+                    AS month
+            FROM rollups WHERE grain = 1) AS days
+        GROUP BY shop_id, dimension, month, value;
+    "#,
 ];
 
 /// The steps (1-based versions) after which the session spans are read again from the events.
