@@ -4,11 +4,10 @@
 //! (`utoipa_axum::routes!` in [`crate::routes::api`]), so a route and its entry appear and
 //! change together; parameters come from the query structs ([`crate::query`]) and bodies from
 //! the answer types. This module adds what is shared: the title, the read-key schemes, and the
-//! refusals every query can meet. `GET /api/openapi.json` serves it; `GET /api/docs` renders
+//! refusals every query can meet. `GET /api/openapi.json` (in [`crate::routes`], which the
+//! document is built from) serves it; `GET /api/docs` renders
 //! it with Redoc, vendored at a pinned version (`scripts/vendor-redoc.sh`) and embedded in the
 //! binary, so the page loads nothing from elsewhere.
-
-use std::sync::LazyLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -108,20 +107,6 @@ pub fn to_pretty_json(document: &Document) -> String {
     document
         .to_pretty_json()
         .unwrap_or_else(|error| format!("{{\"error\":\"the document failed: {error}\"}}"))
-}
-
-/// The served document, built once from the routes.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| to_json(&crate::routes::document()));
-
-/// `GET /api/openapi.json`: this document.
-#[utoipa::path(get, path = "/api/openapi.json", operation_id = "openapi_document", tag = "service", security(()),
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub async fn document_handler() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
-    )
-        .into_response()
 }
 
 /// The page: Redoc reads the document from the same origin; the script is served below.

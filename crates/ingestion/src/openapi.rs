@@ -1,4 +1,5 @@
-//! The ingestion service's OpenAPI 3.1 document, served at `GET /v1/openapi.json`.
+//! The ingestion service's OpenAPI 3.1 document, served at `GET /v1/openapi.json` (by
+//! [`crate::routes`], which it is built from).
 //!
 //! The router is built from the annotated handlers (`utoipa_axum::routes!` in
 //! [`crate::routes::api`]), so a route and its entry appear and change together. The event's
@@ -6,10 +7,6 @@
 //! first), so its schema is declared here as [`EventBody`]; a test holds its fields to
 //! `KNOWN_FIELDS`, so a field added to the validator cannot be missing here.
 
-use std::sync::LazyLock;
-
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use events_core::event::FieldError;
 use events_core::http::{ErrorBody, Health};
 use serde::Serialize;
@@ -172,24 +169,6 @@ pub enum PostErrors {
     /// Redis cannot take the events, too many wait unacknowledged, or the keys are not read yet.
     #[response(status = 503, headers(("Retry-After" = u64, description = "Seconds to wait")))]
     Unavailable(ErrorBody),
-}
-
-/// The served document, built once from the routes.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    crate::routes::document()
-        .to_json()
-        .unwrap_or_else(|error| format!("{{\"error\":\"the document failed: {error}\"}}"))
-});
-
-/// `GET /v1/openapi.json`: this document.
-#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi_document", tag = "service", security(()),
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub async fn document_handler() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The HTTP routes of ingestion. The router never binds a socket: `serve` and the tests do.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -44,7 +44,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(limited(routes!(post_batch), MAX_BATCH_BYTES))
         .routes(routes!(health))
         .routes(routes!(ready))
-        .routes(routes!(openapi::document_handler))
+        .routes(routes!(document_handler))
         .routes(routes!(crate::tracker::script))
 }
 
@@ -63,6 +63,24 @@ fn limited(
 /// The OpenAPI document of [`api`].
 pub fn document() -> utoipa::openapi::OpenApi {
     api().into_openapi()
+}
+
+/// The served document, built once from the routes.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    document()
+        .to_json()
+        .unwrap_or_else(|error| format!("{{\"error\":\"the document failed: {error}\"}}"))
+});
+
+/// `GET /v1/openapi.json`: this document.
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi_document", tag = "service", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn document_handler() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

@@ -328,6 +328,23 @@ const MIGRATIONS: &[&str] = &[
         WHERE first_purchase_ts IS NOT NULL;
     CREATE INDEX visitors_visitor ON visitors (visitor_id, first_ts, first_purchase_ts, shop_id);
     ",
+    // v10: a grain of UTC calendar months (grain 4, store/grain.rs), so that a month is one row
+    // per value. Summed here from the day rows (a month is its days; undated rows are in
+    // neither), not from the raw events: the rollups keep what retention has cut from them.
+    // The day rows hold the events up to the watermark, so the month rows do too. (A file that
+    // has month rows already, from a rebuild by a newer build, has them replaced.)
+    "
+    DELETE FROM rollups WHERE grain = 4;
+    INSERT INTO rollups (shop_id, dimension, grain, bucket, value, page_views, add_to_carts,
+            purchases, priced_purchases, revenue_units, revenue_rest, max_amount, min_amount)
+        SELECT shop_id, dimension, 4, month, value, SUM(page_views), SUM(add_to_carts),
+            SUM(purchases), SUM(priced_purchases), SUM(revenue_units), SUM(revenue_rest),
+            MAX(max_amount), MIN(min_amount)
+        FROM (SELECT *, CAST(strftime('%s', bucket / 1000000, 'unixepoch', 'start of month')
+                    AS INTEGER) * 1000000 AS month
+            FROM rollups WHERE grain = 1)
+        GROUP BY shop_id, dimension, month, value;
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.
@@ -511,6 +528,54 @@ mod tests {
         );
         assert_eq!(count("SELECT COUNT(*) FROM sessions"), 1);
         assert_eq!(count("SELECT COUNT(*) FROM visitors"), 1);
+    }
+
+    /// A v8 file (no month rows) is upgraded (v10 adds them): its month rows are what the writer would
+    /// have written, also for days before 1970, and the watermark is unchanged.
+    #[test]
+    fn a_v8_file_gets_month_rows_summed_from_its_days() {
+        let mut connection = Connection::open_in_memory().expect("opens");
+        connection
+            .execute_batch(&MIGRATIONS[..8].join(";"))
+            .expect("v8 schema");
+        connection
+            .execute_batch(
+                "INSERT INTO events (event_id, event_type, timestamp, ts_micros, product_id,
+                    amount_micros, shop_id, currency)
+                 VALUES ('a', 'page_view', 't', 1759276799000000, 'p1', NULL, 's1', NULL),
+                        ('b', 'purchase', 't', 1759276800000000, 'p1', 12500000, 's1', 'EUR'),
+                        ('c', 'purchase', 't', 1761955199000000, 'p1', 99, 's1', 'EUR'),
+                        ('d', 'purchase', 't', 1761955200000000, NULL, 7, 's2', NULL),
+                        ('e', 'add_to_cart', 't', NULL, 'p2', NULL, 's2', NULL),
+                        ('f', 'purchase', 't', -86400000001, 'p2', 5, 's2', NULL);
+                 PRAGMA user_version = 8;",
+            )
+            .expect("rows of a v8 file");
+        // What this build's writer keeps, month rows included: the expected answer.
+        rollups::rebuild(&connection).expect("rollups");
+        let rows = |connection: &Connection| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut statement = connection
+                .prepare("SELECT * FROM rollups WHERE grain = 4 ORDER BY shop_id, dimension, bucket, value")
+                .expect("prepares");
+            let width = statement.column_count();
+            statement
+                .query_map([], |row| (0..width).map(|i| row.get(i)).collect())
+                .expect("queries")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+        };
+        let written = rows(&connection);
+        assert!(written.len() > 10, "{written:?}");
+        let watermark = rollups::watermark(&connection).expect("watermark");
+        connection
+            .execute("DELETE FROM rollups WHERE grain = 4", [])
+            .expect("a v8 file has no month rows");
+        apply(&mut connection).expect("migrates");
+        assert_eq!(rows(&connection), written);
+        assert_eq!(
+            rollups::watermark(&connection).expect("watermark"),
+            watermark
+        );
     }
 
     #[test]

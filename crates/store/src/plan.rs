@@ -1,9 +1,11 @@
 //! The range planner: which grain answers which part of a time range.
 //!
 //! Sums: a range `[from, to)` (either end may be open) is covered by the coarsest whole buckets
-//! that fit inside it — weeks, then days, then 15-minute buckets — and the ragged edges that
-//! no bucket fits are read from the raw rows. The planner knows nothing of what is summed or
-//! by which dimension: readers fetch the same spans for every question.
+//! that fit inside it — months, then weeks, then days, then 15-minute buckets — and the ragged
+//! edges that no bucket fits are read from the raw rows. Counts may also take parts off again
+//! ([`spans_for_counts`]): a month in a zone whose midnight is not UTC's holds no UTC month,
+//! but is one month row with a few buckets added and taken off. The planner knows nothing of
+//! what is summed or by which dimension: readers fetch the same spans for every question.
 //!
 //! People: a pass reads, in time order, the whole 15-minute buckets of days whose people are
 //! rolled up from their day rows, and everything else from raw rows ([`stretches`]).
@@ -79,7 +81,13 @@ pub fn spans(from: Option<i64>, to: Option<i64>, plan: Plan, grains: &[Grain]) -
 }
 
 /// Every grain, for sums of a range.
-pub const SUM_GRAINS: [Grain; 4] = [Grain::All, Grain::Week, Grain::Day, Grain::Quarter];
+pub const SUM_GRAINS: [Grain; 5] = [
+    Grain::All,
+    Grain::Month,
+    Grain::Week,
+    Grain::Day,
+    Grain::Quarter,
+];
 
 /// Whether a span's sums are added to the answer or taken off it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,12 +97,149 @@ pub enum Sign {
 }
 
 /// The spans of [`spans`] over every grain, for questions that read counts and amounts only
-/// (no maximum or minimum, which cannot be taken off): a UTC day that the range holds mostly
-/// in 15-minute buckets is read as its day row minus its buckets outside the range. A month in
+/// (no maximum or minimum, which cannot be taken off), where parts taken off again make the
+/// plan cheaper:
+///
+/// - a UTC day that the range holds mostly in 15-minute buckets is read as its day row minus
+///   its buckets outside the range ([`days_minus_buckets`]);
+/// - a UTC month at either end of the range is read as its month row minus what of it the
+///   range does not hold, when that reads fewer rows ([`months_minus_rest`]).
+///
+/// A month in Berlin runs from 22:00 UTC on the last day of the month before to 23:00 UTC on
+/// its last day: three weeks, eleven days and 96 buckets of rows per product, or 8 buckets,
+/// one month row and 4 buckets taken off.
+pub fn spans_for_counts(from: Option<i64>, to: Option<i64>, plan: Plan) -> Vec<(Span, Sign)> {
+    let plain = days_minus_buckets(from, to, plan);
+    if plan == Plan::Raw {
+        return plain;
+    }
+    // A month row stands for whole buckets only, never for a raw edge.
+    let start = from.map(|f| Grain::Quarter.ceil(f));
+    let end = to.map(|t| Grain::Quarter.floor(t));
+    if is_empty(start, end) {
+        return plain;
+    }
+    // The months that the range holds in part at its ends.
+    let first = start
+        .filter(|&s| Grain::Month.floor(s) != s)
+        .map(|s| Grain::Month.floor(s));
+    let last = end
+        .filter(|&e| Grain::Month.floor(e) != e)
+        .map(|e| Grain::Month.floor(e));
+    let candidates = [
+        vec![first],
+        vec![last],
+        if first == last {
+            vec![]
+        } else {
+            vec![first, last]
+        },
+    ];
+    let mut best = (cost(&plain), plain);
+    for months in candidates {
+        let months: Vec<i64> = months.into_iter().flatten().collect();
+        if months.is_empty() {
+            continue;
+        }
+        let candidate = months_minus_rest(from, to, (start, end), &months);
+        let candidate_cost = cost(&candidate);
+        if candidate_cost < best.0 {
+            best = (candidate_cost, candidate);
+        }
+    }
+    best.1
+}
+
+/// The plan of `[from, to)` that reads each UTC month of `months` (ascending, each holding part
+/// of the whole buckets `[start, end)`) as its month row minus the parts of it outside the
+/// range, and everything else as [`days_minus_buckets`] does.
+fn months_minus_rest(
+    from: Option<i64>,
+    to: Option<i64>,
+    (start, end): (Option<i64>, Option<i64>),
+    months: &[i64],
+) -> Vec<(Span, Sign)> {
+    let mut out = Vec::new();
+    let mut cursor = from;
+    for &month in months {
+        let next = Grain::Month.next(month);
+        let held_from = start.map_or(month, |s| s.max(month));
+        let held_to = end.map_or(next, |e| e.min(next));
+        out.extend(days_minus_buckets(cursor, Some(held_from), Plan::Rollup));
+        out.push((
+            Span::Rollup {
+                grain: Grain::Month,
+                from: Some(month),
+                to: Some(next),
+            },
+            Sign::Add,
+        ));
+        for (from, to) in [(month, held_from), (held_to, next)] {
+            let rest = days_minus_buckets(Some(from), Some(to), Plan::Rollup);
+            out.extend(rest.into_iter().map(|(span, sign)| (span, sign.opposite())));
+        }
+        cursor = Some(held_to);
+    }
+    out.extend(days_minus_buckets(cursor, to, Plan::Rollup));
+    out
+}
+
+/// About how many rows per value a plan reads: a bucket of any grain is one row. An open span
+/// counts as [`MANY`]; the plans compared have one on the same side.
+fn cost(plan: &[(Span, Sign)]) -> i64 {
+    plan.iter()
+        .map(|(span, _)| match *span {
+            Span::Raw { .. } => 0,
+            Span::Rollup {
+                grain: Grain::All, ..
+            } => 1,
+            Span::Rollup {
+                grain,
+                from: Some(from),
+                to: Some(to),
+            } => buckets(grain, from, to),
+            Span::Rollup { .. } => MANY,
+        })
+        .fold(0, i64::saturating_add)
+}
+
+/// More rows than any bounded plan compared reads.
+const MANY: i64 = 1 << 40;
+
+/// How many buckets of `grain` start in `[from, to)`, both bucket starts (at most [`MANY`]).
+fn buckets(grain: Grain, from: i64, to: i64) -> i64 {
+    if grain != Grain::Month {
+        // A fixed length.
+        let length = grain.next(from).saturating_sub(from).max(1);
+        return to.saturating_sub(from) / length;
+    }
+    let mut count = 0;
+    let mut bucket = from;
+    while bucket < to && count < MANY {
+        count += 1;
+        bucket = Grain::Month.next(bucket);
+    }
+    count
+}
+
+impl Sign {
+    fn opposite(self) -> Sign {
+        match self {
+            Sign::Add => Sign::Subtract,
+            Sign::Subtract => Sign::Add,
+        }
+    }
+}
+
+/// The spans of [`spans`] over every grain, with each UTC day that the range holds mostly in
+/// 15-minute buckets read as its day row minus its buckets outside the range. A month in
 /// Berlin ends 23 hours into a UTC day: 92 buckets of rows per product, or one day row and 4
 /// buckets taken off.
-pub fn spans_for_counts(from: Option<i64>, to: Option<i64>, plan: Plan) -> Vec<(Span, Sign)> {
+fn days_minus_buckets(from: Option<i64>, to: Option<i64>, plan: Plan) -> Vec<(Span, Sign)> {
     let mut out = Vec::new();
+    if is_empty(from, to) {
+        return out;
+    }
     // The buckets each UTC day holds, from the 15-minute spans.
     let mut days: Vec<(i64, Vec<(i64, i64)>)> = Vec::new();
     for span in spans(from, to, plan, &SUM_GRAINS) {
@@ -292,20 +437,25 @@ mod tests {
             spans(None, Some(MONDAY + Q), Plan::Rollup, &SUM_GRAINS),
             vec![
                 Span::Rollup {
-                    grain: Grain::Week,
+                    grain: Grain::Month,
                     from: None,
-                    to: Some(MONDAY)
+                    to: Some(0)
                 },
+                rollup(Grain::Day, 0, MONDAY),
                 rollup(Grain::Quarter, MONDAY, MONDAY + Q),
             ]
         );
         assert_eq!(
             spans(Some(MONDAY), None, Plan::Rollup, &SUM_GRAINS),
-            vec![Span::Rollup {
-                grain: Grain::Week,
-                from: Some(MONDAY),
-                to: None
-            }]
+            vec![
+                rollup(Grain::Week, MONDAY, MONDAY + 3 * W),
+                rollup(Grain::Day, MONDAY + 3 * W, 31 * D),
+                Span::Rollup {
+                    grain: Grain::Month,
+                    from: Some(31 * D),
+                    to: None
+                }
+            ]
         );
     }
 
@@ -334,6 +484,114 @@ mod tests {
             short,
             vec![(rollup(Grain::Quarter, MONDAY, MONDAY + 40 * Q), Sign::Add)]
         );
+    }
+
+    /// 2025-10-01T00:00:00Z.
+    const OCTOBER: i64 = 1_759_276_800_000_000;
+    /// 2025-11-01T00:00:00Z.
+    const NOVEMBER: i64 = OCTOBER + 31 * D;
+
+    #[test]
+    fn whole_months_are_month_rows() {
+        let september = OCTOBER - 30 * D;
+        assert_eq!(
+            spans(
+                Some(september),
+                Some(NOVEMBER + Q),
+                Plan::Rollup,
+                &SUM_GRAINS
+            ),
+            vec![
+                rollup(Grain::Month, september, NOVEMBER),
+                rollup(Grain::Quarter, NOVEMBER, NOVEMBER + Q),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_berlin_month_is_its_utc_month_with_buckets_added_and_taken_off() {
+        // October in Berlin: 22:00 UTC on September 30th to 23:00 UTC on October 31st.
+        let (from, to) = (OCTOBER - 8 * Q, NOVEMBER - 4 * Q);
+        assert_eq!(
+            spans_for_counts(Some(from), Some(to), Plan::Rollup),
+            vec![
+                (rollup(Grain::Quarter, from, OCTOBER), Sign::Add),
+                (rollup(Grain::Month, OCTOBER, NOVEMBER), Sign::Add),
+                (rollup(Grain::Quarter, to, NOVEMBER), Sign::Subtract),
+            ]
+        );
+        // Half a month is cheaper added: weeks and days, as spans() plans them.
+        let half = spans_for_counts(Some(OCTOBER), Some(OCTOBER + 15 * D), Plan::Rollup);
+        assert!(half.iter().all(|(span, sign)| *sign == Sign::Add
+            && !matches!(
+                span,
+                Span::Rollup {
+                    grain: Grain::Month,
+                    ..
+                }
+            )));
+    }
+
+    /// What `plan` counts an event at `ts` as: +1 per span adding it, -1 per span taking it
+    /// off.
+    fn times_counted(plan: &[(Span, Sign)], ts: i64) -> i32 {
+        plan.iter()
+            .filter(|(span, _)| match *span {
+                Span::Raw { from, to } => from.is_none_or(|f| f <= ts) && to.is_none_or(|t| ts < t),
+                rollup => rollup.holds_in_rollups(Some(ts)),
+            })
+            .map(|(_, sign)| if *sign == Sign::Add { 1 } else { -1 })
+            .sum()
+    }
+
+    /// A time near `OCTOBER`, often on a bucket, day or month boundary.
+    fn a_time() -> impl proptest::strategy::Strategy<Value = i64> {
+        use proptest::prelude::*;
+        let months = [
+            OCTOBER - 61 * D,
+            OCTOBER - 30 * D,
+            OCTOBER,
+            NOVEMBER,
+            NOVEMBER + 30 * D,
+        ];
+        (0..months.len(), -40 * D..40 * D, 0..4u8).prop_map(move |(month, offset, align)| {
+            let ts = months[month] + offset;
+            match align {
+                0 => months[month],
+                1 => Grain::Day.floor(ts),
+                2 => Grain::Quarter.floor(ts),
+                _ => ts,
+            }
+        })
+    }
+
+    proptest::proptest! {
+        /// Every event in the range is counted once, every other not at all, and every rollup
+        /// span starts and ends on its grain's buckets (rows are read by bucket start).
+        #[test]
+        fn counts_plans_count_each_event_once(
+            from in proptest::option::of(a_time()),
+            to in proptest::option::of(a_time()),
+            probes in proptest::collection::vec(a_time(), 1..40),
+        ) {
+            let plan = spans_for_counts(from, to, Plan::Rollup);
+            for (span, _) in &plan {
+                if let Span::Rollup { grain, from, to } = *span {
+                    for bound in [from, to].into_iter().flatten() {
+                        proptest::prop_assert_eq!(grain.floor(bound), bound, "{:?}", span);
+                    }
+                }
+            }
+            let edges = [from, to].into_iter().flatten().flat_map(|t| [t - 1, t, t + 1]);
+            for ts in probes.into_iter().chain(edges) {
+                let inside = from.is_none_or(|f| f <= ts) && to.is_none_or(|t| ts < t);
+                proptest::prop_assert_eq!(
+                    times_counted(&plan, ts),
+                    i32::from(inside),
+                    "{} in {:?}..{:?}: {:?}", ts, from, to, plan
+                );
+            }
+        }
     }
 
     #[test]

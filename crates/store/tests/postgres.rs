@@ -758,6 +758,43 @@ fn an_upgrade_reads_the_session_spans_again_from_the_events() {
     assert_eq!(pg_spans(&url), recorded);
 }
 
+/// A database from before month rows (schema version 5) gets them summed from its day rows
+/// when it is upgraded: the rows the writer keeps, also for months whose events retention
+/// has dropped.
+#[test]
+fn an_upgrade_sums_the_month_rows_from_the_day_rows() {
+    let url = server().database();
+    let mut pg = PgWriter::open(&url).expect("opens");
+    for batch in mixed_events(900, 4).chunks(100) {
+        pg.insert_batch(batch).expect("stores");
+    }
+    drop(pg);
+    let months = |url: &str| -> Vec<String> {
+        let mut client = store::pg::connect(url).expect("connects");
+        client
+            .query(
+                "SELECT rollups::text FROM rollups WHERE grain = 4
+                 ORDER BY shop_id, dimension, bucket, value",
+                &[],
+            )
+            .expect("reads")
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    };
+    let written = months(&url);
+    assert!(written.len() > 40, "{}", written.len());
+    let mut client = store::pg::connect(&url).expect("connects");
+    client
+        .batch_execute(
+            "DELETE FROM rollups WHERE grain = 4;
+             UPDATE schema_version SET version = 5;",
+        )
+        .expect("downgrades");
+    drop(PgWriter::open(&url).expect("upgrades"));
+    assert_eq!(months(&url), written);
+}
+
 /// Every row of a table, as text, in key order.
 fn table_rows(url: &str, table: &str, key: &str) -> Vec<String> {
     let mut client = store::pg::connect(url).expect("connects");

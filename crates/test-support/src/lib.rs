@@ -1,9 +1,11 @@
 //! The test harness: a private `redis-server` on a free port (never a Redis the tests did not
 //! start), a private PostgreSQL cluster ([`pg`]), and a helper that waits for a
-//! condition instead of sleeping for a guess; [`mmdb`] writes tiny GeoIP country databases.
+//! condition instead of sleeping for a guess; [`mmdb`] writes tiny GeoIP country databases,
+//! [`service`] runs a service binary and stops it with SIGTERM.
 
 pub mod mmdb;
 pub mod pg;
+pub mod service;
 
 pub use pg::PostgresServer;
 

@@ -16,10 +16,11 @@ pub mod summary;
 pub mod timeseries;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use events_core::http::{Health, method_not_allowed, not_found, readiness, track_requests};
@@ -53,7 +54,7 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(auth::describe_no_auth))
         .routes(routes!(health))
         .routes(routes!(ready))
-        .routes(routes!(openapi::document_handler))
+        .routes(routes!(document_handler))
         .routes(routes!(openapi::docs_page))
         .routes(routes!(openapi::docs_script))
 }
@@ -61,6 +62,20 @@ pub fn api() -> OpenApiRouter<Arc<AppState>> {
 /// The OpenAPI document of [`api`] (`analytics openapi` prints it).
 pub fn document() -> utoipa::openapi::OpenApi {
     api().into_openapi()
+}
+
+/// The served document, built once from the routes.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| openapi::to_json(&document()));
+
+/// `GET /api/openapi.json`: this document.
+#[utoipa::path(get, path = "/api/openapi.json", operation_id = "openapi_document", tag = "service", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn document_handler() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
 }
 
 /// The API, plus the dashboard at `/` (with history fallback to `index.html`) when built.

@@ -1,10 +1,12 @@
 //! The rollups and day rows answer exactly what a raw scan of the same events answers: random
 //! events over seventeen days around the October DST changes (so that ranges hold whole UTC
-//! weeks, days and 15-minute buckets, and ragged edges), random shops, products, sessions and
-//! amounts, some days rolled up and some not, asked in random zones (DST, +05:30, +05:45,
-//! -02:30) with random date and instant ranges. The summary compared holds the session
-//! metrics and new and returning visitors, which the rollup plan reads from the day rows and
-//! the visitors' indexes and the raw plan from every event.
+//! weeks, days and 15-minute buckets, and ragged edges), and some over the three months around
+//! them (so that ranges hold whole UTC months, or a local month: a UTC month with buckets added
+//! and taken off), random shops, products, sessions and amounts, some days rolled up and some
+//! not, asked in random zones (DST, +05:30, +05:45, -02:30) with random date and instant
+//! ranges. The summary compared holds the session metrics and new and returning visitors,
+//! which the rollup plan reads from the day rows and the visitors' indexes and the raw plan
+//! from every event.
 
 use analytics::routes::{funnel, original, products, shops, summary, timeseries};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -26,6 +28,9 @@ const ZONES: [&str; 7] = [
     "Australia/Lord_Howe",
 ];
 const DAYS: i64 = 17;
+/// Days from September 1st to `start()`, and from the end of the seventeen days to December 1st.
+const MONTHS_BEFORE: i64 = 51;
+const MONTHS_AFTER: i64 = 23;
 
 fn start() -> DateTime<Utc> {
     "2025-10-22T00:00:00Z".parse().unwrap_or_default()
@@ -46,9 +51,14 @@ struct RandomEvent {
 fn random_event() -> impl Strategy<Value = RandomEvent> {
     (
         0..3usize,
-        // Half of the events crowd into one hour, so that sessions do several things within
+        // A third of the events crowd into one hour, so that sessions do several things within
         // one 15-minute bucket, in an order the day rows must keep.
-        prop_oneof![0..DAYS * 86_400, 259_200..262_800i64],
+        // and some over September to November, for the month rows.
+        prop_oneof![
+            0..DAYS * 86_400,
+            259_200..262_800i64,
+            -MONTHS_BEFORE * 86_400..(DAYS + MONTHS_AFTER) * 86_400,
+        ],
         0..3usize,
         proptest::option::of(0..5usize),
         // Sessions 6–11 live within one UTC day (see `to_json`), so that day rows fold them as
@@ -116,6 +126,33 @@ fn random_range() -> impl Strategy<Value = String> {
         }),
         (0..DAYS)
             .prop_map(|day| format!("&from={}", (start() + TimeDelta::days(day)).date_naive())),
+        // A local month (or one or more of them), give or take a day at either end.
+        (9..=11u32, 1..=3u32, -1..=1i64, -1..=1i64).prop_map(|(month, months, early, late)| {
+            let first = |month: u32| {
+                chrono::NaiveDate::from_ymd_opt(
+                    2025 + i32::from(month > 12),
+                    (month - 1) % 12 + 1,
+                    1,
+                )
+                .unwrap_or_default()
+            };
+            let from = first(month) + TimeDelta::days(early);
+            let to = first(month + months) + TimeDelta::days(late);
+            format!("&from={from}&to={to}")
+        }),
+        (
+            -MONTHS_BEFORE * 86_400..DAYS * 86_400,
+            20 * 86_400..70 * 86_400i64
+        )
+            .prop_map(|(offset, length)| {
+                let from = start() + TimeDelta::seconds(offset);
+                let to = from + TimeDelta::seconds(length);
+                format!(
+                    "&from={}&to={}",
+                    encode(&from.to_rfc3339()),
+                    encode(&to.to_rfc3339())
+                )
+            }),
     ]
 }
 

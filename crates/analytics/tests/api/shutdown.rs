@@ -2,16 +2,17 @@
 //! its background tasks (the live watcher, the metrics listener) and exits 0 promptly; no
 //! query is answered with a server error on the way down.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use test_support::service;
 
 #[tokio::test]
 async fn sigterm_under_load_ends_live_streams_and_exits_0_promptly() {
     let dir = tempfile::tempdir().expect("temp dir");
     let address = format!("127.0.0.1:{}", test_support::free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_analytics"))
+    let mut child = service::quiet_command(env!("CARGO_BIN_EXE_analytics"))
         .env("ANALYTICS_ADDR", &address)
         .env(
             "ANALYTICS_METRICS_ADDR",
@@ -19,10 +20,6 @@ async fn sigterm_under_load_ends_live_streams_and_exits_0_promptly() {
         )
         .env("DATABASE_URL", dir.path().join("analytics.db"))
         .env("DASHBOARD_DIR", "/nonexistent-dashboard")
-        .env("AUTH", "off")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("analytics starts");
     let base = format!("http://{address}");
@@ -70,22 +67,7 @@ async fn sigterm_under_load_ends_live_streams_and_exits_0_promptly() {
     )
     .await;
 
-    let signalled = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("status") {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "analytics still runs 10 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = service::terminate(&mut child, "analytics").await;
     assert!(status.success(), "exit status {status}");
     tokio::time::timeout(Duration::from_secs(5), live)
         .await

@@ -9,7 +9,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::model::{Checked, Event, EventType, Submitted};
+use super::event_type::EventType;
+use super::model::{Checked, Event, Submitted};
 use super::rules::{
     EventRules, check_amount, check_currency, check_id, check_quantity, check_shop_id, check_text,
     check_url, check_user_agent, check_utm, parse_event_type, parse_ip, parse_time, stored_time,

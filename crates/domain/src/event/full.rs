@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::model::{Checked, Event, EventType, FieldError, Submitted};
+use super::event_type::EventType;
+use super::model::{Checked, Event, FieldError, Submitted};
 use super::rules::{
     AMOUNT_REQUIRED, AMOUNT_RULE, Broken, EventRules, KNOWN_FIELDS, QUANTITY_RULE, check_amount,
     check_currency, check_id, check_quantity, check_shop_id, check_text, check_url,

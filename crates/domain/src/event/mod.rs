@@ -11,13 +11,15 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `model` | [`EventType`], [`FieldError`], the checked [`Event`] and its [`Traffic`] |
+//! | `event_type` | [`EventType`]: the three things a shop reports |
+//! | `model` | [`FieldError`], the checked [`Event`] and its [`Traffic`] |
 //! | `rules` | every field rule and the configured [`EventRules`], shared by both paths |
 //! | `full` | [`Event::from_json`]: every error listed |
 //! | `fast` | [`WireEvent`] and [`Event::from_valid_json`]: the first error gives up |
 //! | `json` | strict JSON parsing ([`parse_json`]) and the transport spelling of times |
 //! | `properties` | property tests: the fast path accepts exactly what the full path accepts |
 
+mod event_type;
 mod fast;
 mod full;
 mod json;
@@ -26,11 +28,11 @@ mod model;
 mod properties;
 mod rules;
 
+pub use event_type::EventType;
 pub use fast::{WireEvent, from_json_object};
 pub use json::{DUPLICATE_FIELD, ParsedJson, parse_json};
 pub use model::{
-    Event, EventType, FieldError, Shopper, Submitted, Traffic, TransportError, format_utc,
-    new_event_id,
+    Event, FieldError, Shopper, Submitted, Traffic, TransportError, format_utc, new_event_id,
 };
 pub use rules::{
     DEFAULT_MAX_EVENT_AGE, DEFAULT_SHOP_ID, EventRules, KNOWN_FIELDS, MAX_FUTURE, is_format_char,

@@ -1,4 +1,4 @@
-//! The model: the three event types, a field error, the checked [`Event`] with its derived
+//! The model: a field error, the checked [`Event`] with its derived
 //! [`Traffic`], and what an `Event` does once built (its transport JSON, the rules checked
 //! again on the way out of Redis).
 
@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::event_type::EventType;
 use super::json::{utc_micros, utc_micros_opt};
 use super::rules::{
     AMOUNT_REQUIRED, Broken, DEFAULT_SHOP_ID, EventRules, check_amount, check_currency, check_id,
@@ -14,36 +15,6 @@ use super::rules::{
 };
 use crate::money;
 use crate::traffic::{self, Utm, url};
-
-/// The three things a shop reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventType {
-    PageView,
-    AddToCart,
-    Purchase,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 3] = [
-        EventType::PageView,
-        EventType::AddToCart,
-        EventType::Purchase,
-    ];
-
-    /// The name on the wire and in the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::PageView => "page_view",
-            EventType::AddToCart => "add_to_cart",
-            EventType::Purchase => "purchase",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<EventType> {
-        EventType::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-}
 
 /// Why a stream entry's event cannot be stored.
 #[derive(Debug, thiserror::Error)]

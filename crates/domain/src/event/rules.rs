@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::model::EventType;
+use super::event_type::EventType;
 
 /// The shop an event belongs to when the client names none.
 pub const DEFAULT_SHOP_ID: &str = "default";

@@ -3,12 +3,11 @@
 //! event it answered `202` is in the stream.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::RedisServer;
+use test_support::{RedisServer, service};
 
 use crate::helpers::STREAM;
 
@@ -16,17 +15,13 @@ use crate::helpers::STREAM;
 async fn sigterm_under_load_exits_0_promptly_and_every_accepted_event_is_in_the_stream() {
     let redis = RedisServer::start();
     let port = test_support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingestion"))
+    let mut child = service::quiet_command(env!("CARGO_BIN_EXE_ingestion"))
         .env("REDIS_URL", redis.url())
         .env("INGESTION_ADDR", format!("127.0.0.1:{port}"))
         .env(
             "INGESTION_METRICS_ADDR",
             format!("127.0.0.1:{}", test_support::free_port()),
         )
-        .env("AUTH", "off")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()
         .expect("ingestion starts");
     let base = format!("http://127.0.0.1:{port}");
@@ -65,22 +60,7 @@ async fn sigterm_under_load_exits_0_promptly_and_every_accepted_event_is_in_the_
     )
     .await;
 
-    let signalled = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("status") {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "ingestion still runs 10 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = service::terminate(&mut child, "ingestion").await;
     assert!(status.success(), "exit status {status}");
     for sender in senders {
         sender.await.expect("sender");

@@ -202,10 +202,27 @@ const MIGRATIONS: &[&str] = &[
     // rolled up again), and the visitors' first times are indexed for ranges.
     r#"
     DELETE FROM people_days;
-    CREATE INDEX visitors_first ON visitors (first_ts, shop_id, visitor_id);
-    CREATE INDEX visitors_first_purchase ON visitors (first_purchase_ts, shop_id, visitor_id)
+    CREATE INDEX IF NOT EXISTS visitors_first ON visitors (first_ts, shop_id, visitor_id);
+    CREATE INDEX IF NOT EXISTS visitors_first_purchase ON visitors (first_purchase_ts, shop_id, visitor_id)
         WHERE first_purchase_ts IS NOT NULL;
-    CREATE INDEX visitors_visitor ON visitors (visitor_id, first_ts, first_purchase_ts, shop_id);
+    CREATE INDEX IF NOT EXISTS visitors_visitor ON visitors (visitor_id, first_ts, first_purchase_ts, shop_id);
+    "#,
+    // 6: as SQLite's version 10, a grain of UTC calendar months (grain 4, store/grain.rs),
+    // summed from the day rows: retention drops whole months of events, but the rollups keep
+    // them, so the raw events no longer hold everything the month rows must.
+    r#"
+    DELETE FROM rollups WHERE grain = 4;
+    INSERT INTO rollups (shop_id, dimension, grain, bucket, value, page_views, add_to_carts,
+            purchases, priced_purchases, revenue_units, revenue_rest, max_amount, min_amount)
+        SELECT shop_id, dimension, 4, month, value, SUM(page_views)::bigint,
+            SUM(add_to_carts)::bigint, SUM(purchases)::bigint, SUM(priced_purchases)::bigint,
+            SUM(revenue_units)::bigint, SUM(revenue_rest)::bigint, MAX(max_amount),
+            MIN(min_amount)
+        FROM (SELECT *, EXTRACT(EPOCH FROM date_trunc('month',
+                    to_timestamp(bucket / 1000000) AT TIME ZONE 'UTC'))::bigint * 1000000
+                    AS month
+            FROM rollups WHERE grain = 1) AS days
+        GROUP BY shop_id, dimension, month, value;
     "#,
 ];
 
