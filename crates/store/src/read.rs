@@ -28,6 +28,7 @@ fn for_each_piece(
     mut visit: impl FnMut(Option<i64>, &str, &Sums, Sign),
 ) -> Result<(), StoreError> {
     let shop = filter.shop_id.as_deref().unwrap_or(ALL_SHOPS);
+    let credited = matches!(dimension, Dimension::Attributed(_));
     for &(span, sign) in spans {
         match span {
             Span::Rollup { grain, from, to } => {
@@ -44,7 +45,7 @@ fn for_each_piece(
                 })?;
             }
             Span::Raw { from, to } => {
-                store.raw_facts(&filter.with_range(from, to), &mut |ts, facts| {
+                store.raw_facts(&filter.with_range(from, to), credited, &mut |ts, facts| {
                     visit_fact(ts, facts, (dimension, only), &mut |ts, value, sums| {
                         visit(ts, value, sums, sign);
                     });
@@ -59,7 +60,7 @@ fn for_each_piece(
         .iter()
         .any(|(span, _)| matches!(span, Span::Rollup { .. }))
     {
-        store.unfolded_facts(filter, &mut |ts, facts| {
+        store.unfolded_facts(filter, credited, &mut |ts, facts| {
             let times: i32 = spans
                 .iter()
                 .filter(|(span, _)| span.holds_in_rollups(ts))

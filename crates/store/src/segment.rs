@@ -55,9 +55,11 @@ impl ReadBackend for Segment<'_> {
         Err(StoreError::Unsupported(NO_ROLLUPS))
     }
 
+    /// Always credited: the segment's events come joined with their sessions.
     fn raw_facts(
         &self,
         filter: &EventFilter,
+        _credited: bool,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         self.attributed_events(filter, &Filters::default(), &mut |event| {
@@ -68,6 +70,7 @@ impl ReadBackend for Segment<'_> {
     fn unfolded_facts(
         &self,
         _filter: &EventFilter,
+        _credited: bool,
         _visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         Err(StoreError::Unsupported(NO_ROLLUPS))
