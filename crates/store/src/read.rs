@@ -145,6 +145,18 @@ pub fn sums_by_value(
     Ok(sums)
 }
 
+/// The counts and amounts (no maximum or minimum) of the events one value of a dimension
+/// files, over a filter.
+pub fn value_totals(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    (dimension, value): (Dimension, &str),
+    plan: Plan,
+) -> Result<Sums, StoreError> {
+    let mut by_value = sums_by_value(store, filter, dimension, Some(value), plan)?;
+    Ok(by_value.remove(value).unwrap_or_default())
+}
+
 /// The sums of every event over a filter.
 pub fn totals(
     store: &dyn ReadBackend,
@@ -172,6 +184,18 @@ pub fn sums_by_slot(
     grain_micros: i64,
     plan: Plan,
 ) -> Result<BTreeMap<i64, Sums>, StoreError> {
+    value_sums_by_slot(store, filter, grain_micros, (Dimension::Total, ""), plan)
+}
+
+/// [`sums_by_slot`] of the events one value of a dimension files (a segment that is one value
+/// of an attributed dimension: see [`one_value`](super::segment::one_value)).
+pub fn value_sums_by_slot(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    grain_micros: i64,
+    (dimension, value): (Dimension, &str),
+    plan: Plan,
+) -> Result<BTreeMap<i64, Sums>, StoreError> {
     let grain = grain_micros.max(1);
     let grains: &[Grain] = if grain % BUCKET_MICROS == 0 {
         &[Grain::Quarter]
@@ -186,7 +210,7 @@ pub fn sums_by_slot(
     for_each_piece(
         store,
         &filter,
-        (Dimension::Total, None),
+        (dimension, Some(value)),
         &added(&filter, plan, grains),
         |time, _, piece, _| {
             if let Some(time) = time {

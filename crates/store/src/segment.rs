@@ -4,7 +4,9 @@
 //! unfiltered answer over the matching sessions' events, by construction.
 //!
 //! It has no rollups and no day rows of people: ask it with [`Plan::Raw`](super::Plan::Raw)
-//! (see [`narrowed`]); a rollup read is refused rather than answered wrongly.
+//! (see [`narrowed`]); a rollup read is refused rather than answered wrongly. The counts and
+//! amounts of a segment that is one attribute's value are that value's rollup rows instead
+//! ([`one_value`]).
 
 use std::collections::HashMap;
 
@@ -13,7 +15,7 @@ use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::plan::Plan;
 use domain::attribution::Filters;
-use domain::dimension::Facts;
+use domain::dimension::{Dimension, Facts, NO_VALUE};
 use domain::people::{FastHash, PersonEvent, fingerprint};
 use domain::sums::Sums;
 
@@ -41,6 +43,19 @@ pub fn narrowed<'a>(
         (store, plan)
     } else {
         (segment, Plan::Raw)
+    }
+}
+
+/// The one value of an attributed dimension whose events `filters` select, when they are a
+/// single attribute filter: their counts and amounts are that value's rollup rows, where a
+/// [`Segment`] would read raw rows.
+pub fn one_value(filters: &Filters) -> Option<(Dimension, String)> {
+    match (&filters.attributes[..], &filters.page) {
+        ([(attribute, value)], None) => Some((
+            Dimension::Attributed(*attribute),
+            value.clone().unwrap_or_else(|| NO_VALUE.to_owned()),
+        )),
+        _ => None,
     }
 }
 
