@@ -280,7 +280,8 @@ fn move_folded(
             deltas.move_credit(take_over.shop, row.get(0)?, &facts, &new);
         }
     }
-    deltas.apply(transaction)
+    deltas.apply(transaction)?;
+    deltas.delete_emptied(transaction)
 }
 
 /// What one batch's stored events say of their sessions' first event and first page view,

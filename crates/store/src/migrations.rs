@@ -317,7 +317,7 @@ const MIGRATIONS: &[&str] = &[
     ",
     // v9: the attributed dimensions in the rollups (summed again below); a session's events
     // are found when an earlier event takes it over and they move to its new attribution.
-    "CREATE INDEX events_shop_session ON events (shop_id, session_id)
+    "CREATE INDEX IF NOT EXISTS events_shop_session ON events (shop_id, session_id)
         WHERE session_id IS NOT NULL;",
 ];
 

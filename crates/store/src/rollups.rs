@@ -130,6 +130,37 @@ impl<'a> Deltas<'a> {
         Ok(())
     }
 
+    /// Deletes the rows of attributed dimensions the deltas touch that moves took down to
+    /// nothing, inside the caller's transaction (after [`Deltas::apply`]): the rollups then
+    /// hold exactly the rows a fold from scratch would.
+    pub fn delete_emptied(&self, transaction: &Connection) -> Result<(), StoreError> {
+        let mut delete = transaction.prepare_cached(&format!(
+            "DELETE FROM rollups WHERE {} AND {}",
+            KEY_COLUMNS.map(|c| format!("{c} = ?")).join(" AND "),
+            emptied_condition()
+        ))?;
+        for (shop, dimension, grain, bucket, value) in self.moved_keys() {
+            delete.execute(rusqlite::params![
+                shop,
+                dimension.name(),
+                grain.code(),
+                bucket,
+                value
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// The keys of the rows of attributed dimensions the deltas touch, in key order: the only
+    /// rows a move can take down to nothing.
+    pub fn moved_keys(&self) -> Vec<RollupKey<'a>> {
+        self.sorted_rows()
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|(_, dimension, ..)| !dimension.keeps_extremes())
+            .collect()
+    }
+
     /// Every rollup row the deltas touch with what they add to it, in key order (shops and
     /// values in byte order): what another backend upserts.
     pub fn sorted_rows(&self) -> Vec<(RollupKey<'a>, Sums)> {
@@ -189,6 +220,16 @@ fn counts_of(sums: &Sums) -> Sums {
         min_amount: None,
         ..*sums
     }
+}
+
+/// The SQL condition of a rollup row that holds no event: every counted measure zero.
+pub fn emptied_condition() -> String {
+    Sums::MEASURES
+        .iter()
+        .filter(|m| m.combine == Combine::Sum)
+        .map(|m| format!("{} = 0", m.column))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// `INSERT … ON CONFLICT DO UPDATE` adding a row's measures to the stored ones, each as its

@@ -192,7 +192,7 @@ const MIGRATIONS: &[&str] = &[
     // 4: the attributed dimensions in the rollups (summed again), and the index that finds a
     // session's events when an earlier event takes it over (SQLite's version 9).
     r#"
-    CREATE INDEX events_shop_session ON events (shop_id, session_id)
+    CREATE INDEX IF NOT EXISTS events_shop_session ON events (shop_id, session_id)
         WHERE session_id IS NOT NULL;
     "#,
 ];

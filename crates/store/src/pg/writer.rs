@@ -219,6 +219,9 @@ impl PgWriter {
             &mut deltas,
         )?;
         upsert_rollups(&mut transaction, &deltas)?;
+        if !credits.taken_over.is_empty() {
+            delete_emptied(&mut transaction, &deltas)?;
+        }
         let mut touched: Vec<(&str, i64)> = stored
             .iter()
             .flat_map(|e| {
@@ -479,6 +482,31 @@ pub(super) fn upsert_rollups(
         params.push(measure);
     }
     client.execute(&upsert_sql(), &params)?;
+    Ok(())
+}
+
+/// Deletes the rows of attributed dimensions the deltas touch that moves took down to
+/// nothing (SQLite's [`Deltas::delete_emptied`]); their rows are locked by the upsert already.
+fn delete_emptied(client: &mut impl GenericClient, deltas: &Deltas<'_>) -> Result<(), StoreError> {
+    let keys = deltas.moved_keys();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let shops: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let dimensions: Vec<&str> = keys.iter().map(|k| k.1.name()).collect();
+    let grains: Vec<i64> = keys.iter().map(|k| k.2.code()).collect();
+    let buckets: Vec<i64> = keys.iter().map(|k| k.3).collect();
+    let values: Vec<&str> = keys.iter().map(|k| k.4).collect();
+    client.execute(
+        &format!(
+            "DELETE FROM rollups WHERE ({keys}) IN
+                (SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]))
+                AND {emptied}",
+            keys = crate::rollups::KEY_COLUMNS.join(", "),
+            emptied = crate::rollups::emptied_condition()
+        ),
+        &[&shops, &dimensions, &grains, &buckets, &values],
+    )?;
     Ok(())
 }
 
