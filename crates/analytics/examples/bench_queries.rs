@@ -218,15 +218,15 @@ fn main() -> anyhow::Result<()> {
         ),
         (
             "breakdown channel, 30 days",
-            Box::new(move |c, _| breakdown_of(c, &format!("{month}&dimension=channel"))),
+            Box::new(move |c, plan| breakdown_of(c, &format!("{month}&dimension=channel"), plan)),
         ),
         (
             "breakdown source, 30 days",
-            Box::new(move |c, _| breakdown_of(c, &format!("{month}&dimension=source"))),
+            Box::new(move |c, plan| breakdown_of(c, &format!("{month}&dimension=source"), plan)),
         ),
         (
             "breakdown page, 30 days",
-            Box::new(move |c, _| breakdown_of(c, &format!("{month}&dimension=page"))),
+            Box::new(move |c, plan| breakdown_of(c, &format!("{month}&dimension=page"), plan)),
         ),
         (
             "summary endpoint, 30 days, one filter",
@@ -297,9 +297,9 @@ fn summary_sums(connection: &dyn ReadBackend, query: &str, plan: Plan) -> anyhow
     Ok(())
 }
 
-fn breakdown_of(connection: &dyn ReadBackend, query: &str) -> anyhow::Result<()> {
+fn breakdown_of(connection: &dyn ReadBackend, query: &str, plan: Plan) -> anyhow::Result<()> {
     let request = breakdown::BreakdownRequest::parse(Some(query))?;
-    breakdown::compute(connection, &request)
+    breakdown::compute(connection, &request, plan)
         .map(drop)
         .map_err(anyhow::Error::from)
 }

@@ -1,6 +1,8 @@
-//! The attributed pass: what needs each event's session attribution, read from the raw
-//! events through [`ReadBackend::attributed_events`] — the rows of a breakdown (docs/API.md, "Where buyers come from") and
-//! the session metrics and returning people of a summary. The rules are the domain's
+//! The attributed pass: what needs each event's session attribution — the rows of a
+//! breakdown (docs/API.md, "Where buyers come from") and the session metrics and returning
+//! people of a summary. A breakdown's sums come from the rollups of the attributed dimension
+//! (the [`read`](super::read) readers); its people, and the summary's, from the raw events
+//! through [`ReadBackend::attributed_events`]. The rules are the domain's
 //! ([`domain::sessions`], [`domain::formulas`]); this module only groups the events.
 
 use std::collections::{HashMap, HashSet};
@@ -8,64 +10,68 @@ use std::collections::{HashMap, HashSet};
 use super::StoreError;
 use super::backend::{AttributedEvent, ReadBackend};
 use super::filter::EventFilter;
-use domain::attribution::{BreakdownDimension, Filters};
+use super::plan::Plan;
+use super::read::sums_by_value;
+use super::segment::{Segment, narrowed};
+use domain::attribution::{Attribute, BreakdownDimension, Filters};
+use domain::dimension::Dimension;
 use domain::event::EventType;
 use domain::formulas::BreakdownRow;
 use domain::people::{FastHash, fingerprint};
 use domain::sessions::{SessionCounts, SessionTally, VisitorCounts, VisitorFirsts};
 use domain::sums::Sums;
 
-/// What one breakdown value has gathered.
+/// The people of one breakdown value: its visitors and its sessions.
 #[derive(Default)]
-struct Group {
-    sums: Sums,
+struct People {
     visitors: HashSet<u64, FastHash>,
     sessions: SessionTally,
 }
 
-impl Group {
+impl People {
     fn add(&mut self, event: &AttributedEvent<'_>) {
-        let facts = &event.facts;
-        self.sums.observe(facts.event_type, facts.purchase_amount());
         if let Some(visitor) = event.visitor {
             self.visitors.insert(fingerprint(visitor));
         }
         if let Some(session) = event.session {
-            self.sessions
-                .observe(fingerprint(session), event.ts_micros, facts.event_type);
+            self.sessions.observe(
+                fingerprint(session),
+                event.ts_micros,
+                event.facts.event_type,
+            );
         }
     }
 }
 
 /// The rows of a breakdown of the events of `filter` that `filters` select, one per value
-/// (unranked: [`domain::formulas::rank_breakdown`] ranks them).
+/// (unranked: [`domain::formulas::rank_breakdown`] ranks them). An attribute's rows take
+/// their sums from one reader ([`breakdown_sums`]: the rollups of the attributed dimension,
+/// as `plan` allows) and their people from another ([`breakdown_people`]: a raw pass).
 pub fn breakdown(
     store: &dyn ReadBackend,
     filter: &EventFilter,
     filters: &Filters,
     dimension: BreakdownDimension,
+    plan: Plan,
 ) -> Result<Vec<BreakdownRow>, StoreError> {
     match dimension {
         BreakdownDimension::Attribute(attribute) => {
-            let mut groups: HashMap<Option<String>, Group, FastHash> = HashMap::default();
-            store.attributed_events(filter, filters, &mut |event| {
-                let value = event.attributed.get(attribute);
-                match groups.get_mut(&value.map(str::to_owned)) {
-                    Some(group) => group.add(event),
-                    None => groups
-                        .entry(value.map(str::to_owned))
-                        .or_default()
-                        .add(event),
-                }
-            })?;
-            Ok(groups
+            let mut sums = breakdown_sums(store, filter, filters, attribute, plan)?;
+            let mut people = breakdown_people(store, filter, filters, attribute)?;
+            let mut values: Vec<Option<String>> =
+                sums.keys().chain(people.keys()).cloned().collect();
+            values.sort_unstable();
+            values.dedup();
+            Ok(values
                 .into_iter()
-                .map(|(value, group)| {
+                .map(|value| {
+                    let sums = sums.remove(&value).unwrap_or_default();
+                    let people = people.remove(&value).unwrap_or_default();
                     BreakdownRow::compute(
                         value,
-                        &group.sums,
-                        group.visitors.len() as u64,
-                        &group.sessions.finish(),
+                        &sums,
+                        people.visitors.len() as u64,
+                        &people.sessions.finish(),
                     )
                 })
                 .collect())
@@ -91,6 +97,46 @@ pub fn breakdown(
                 .collect())
         }
     }
+}
+
+/// The sums of each value of `attribute` (`None`: the events credited to none): from the
+/// rollups of its attributed dimension, or, under filters, from the segment's raw events.
+fn breakdown_sums(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    filters: &Filters,
+    attribute: Attribute,
+    plan: Plan,
+) -> Result<HashMap<Option<String>, Sums, FastHash>, StoreError> {
+    let segment = Segment::new(store, filters);
+    let (store, plan) = narrowed(store, filters, &segment, plan);
+    let by_value = sums_by_value(store, filter, Dimension::Attributed(attribute), None, plan)?;
+    Ok(by_value
+        .into_iter()
+        .map(|(value, sums)| (Dimension::shown(&value).map(str::to_owned), sums))
+        .collect())
+}
+
+/// The visitors and sessions of each value of `attribute`, from a raw pass over the events
+/// joined with their sessions.
+fn breakdown_people(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    filters: &Filters,
+    attribute: Attribute,
+) -> Result<HashMap<Option<String>, People, FastHash>, StoreError> {
+    let mut groups: HashMap<Option<String>, People, FastHash> = HashMap::default();
+    store.attributed_events(filter, filters, &mut |event| {
+        let value = event.facts.attributed.get(attribute);
+        match groups.get_mut(&value.map(str::to_owned)) {
+            Some(people) => people.add(event),
+            None => groups
+                .entry(value.map(str::to_owned))
+                .or_default()
+                .add(event),
+        }
+    })?;
+    Ok(groups)
 }
 
 /// The session counts of the events of `filter`, and who among their visitors is new or a

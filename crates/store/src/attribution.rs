@@ -4,86 +4,286 @@
 //! earliest by timestamp, then by arrival (the row id, which follows the Redis stream's order)
 //! — and the path of its first page view (`landing_page`). `visitors` holds, per (shop,
 //! visitor), the time of its first event and of its first purchase, for `new_visitors` and
-//! `returning_customers`. The writer calls [`record`] for every row it inserts, inside the
-//! insert's transaction, so these tables describe exactly the stored events: an event that
-//! arrives after later ones of its session, but is earlier, takes the session over in the
-//! same commit that stores it. Bots are left out, as from every metric.
+//! `returning_customers`. A writer notes each batch's firsts ([`batch_firsts`]) and merges them
+//! with the stored ones ([`Credit::merged`]) inside the insert's transaction, so these tables
+//! describe exactly the stored events: an event that arrives after later ones of its session,
+//! but is earlier, takes the session over in the same commit that stores it, and the
+//! session's events already in the rollups are moved to the new values
+//! ([`Deltas::move_credit`](super::rollups::Deltas::move_credit)). Bots are left out, as from
+//! every metric.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use domain::event::{Event, EventType};
+use super::rollups::Deltas;
+use domain::attribution::{Attribute, Attributed};
+use domain::dimension::Facts;
+use domain::event::{Event, EventType, Traffic};
 use domain::sessions::FirstsInRange;
 
-/// Notes one inserted event (row id `row_id`) in the sessions' attribution and the visitors'
-/// first times, inside the insert's transaction.
-pub(super) fn record(
-    transaction: &Connection,
-    event: &Event,
-    row_id: i64,
-) -> Result<(), StoreError> {
-    if event.traffic.is_bot {
-        return Ok(());
+/// The attributes a session takes from its first event (all but the landing page), in
+/// [`Attribute`] order: the stored columns of [`Credit::traffic`].
+pub const FIRST_EVENT_ATTRIBUTES: [Attribute; 9] = [
+    Attribute::Channel,
+    Attribute::Source,
+    Attribute::Medium,
+    Attribute::Campaign,
+    Attribute::Referrer,
+    Attribute::Device,
+    Attribute::Browser,
+    Attribute::Os,
+    Attribute::Country,
+];
+
+/// An event's own value of one of [`FIRST_EVENT_ATTRIBUTES`].
+pub fn traffic_value(traffic: &Traffic, attribute: Attribute) -> Option<&str> {
+    match attribute {
+        Attribute::Channel => traffic.channel.as_deref(),
+        Attribute::Source => traffic.source.as_deref(),
+        Attribute::Medium => traffic.medium.as_deref(),
+        Attribute::Campaign => traffic.campaign.as_deref(),
+        Attribute::Referrer => traffic.referrer_domain.as_deref(),
+        Attribute::Device => traffic.device.as_deref(),
+        Attribute::Browser => traffic.browser.as_deref(),
+        Attribute::Os => traffic.os.as_deref(),
+        Attribute::Country => traffic.country.as_deref(),
+        Attribute::LandingPage => None,
     }
-    let ts = event.timestamp.timestamp_micros();
-    if let Some(session) = &event.session_id {
-        let traffic = &event.traffic;
-        // Taken over only by an event that comes before the session's first one.
-        transaction
-            .prepare_cached(
-                "INSERT INTO sessions (shop_id, session_id, first_ts, first_id, channel, source,
-                    medium, campaign, referrer_domain, device, browser, os, country)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (shop_id, session_id) DO UPDATE SET
-                    first_ts = excluded.first_ts, first_id = excluded.first_id,
-                    channel = excluded.channel, source = excluded.source,
-                    medium = excluded.medium, campaign = excluded.campaign,
-                    referrer_domain = excluded.referrer_domain, device = excluded.device,
-                    browser = excluded.browser, os = excluded.os, country = excluded.country
-                 WHERE (excluded.first_ts, excluded.first_id)
-                    < (sessions.first_ts, sessions.first_id)",
-            )?
-            .execute(params![
-                event.shop_id,
-                session,
-                ts,
-                row_id,
-                traffic.channel,
-                traffic.source,
-                traffic.medium,
-                traffic.campaign,
-                traffic.referrer_domain,
-                traffic.device,
-                traffic.browser,
-                traffic.os,
-                traffic.country,
-            ])?;
-        if event.event_type == EventType::PageView {
-            transaction
-                .prepare_cached(
-                    "UPDATE sessions SET landing_ts = ?3, landing_id = ?4, landing_page = ?5
-                     WHERE shop_id = ?1 AND session_id = ?2
-                        AND (landing_id IS NULL OR (?3, ?4) < (landing_ts, landing_id))",
-                )?
-                .execute(params![event.shop_id, session, ts, row_id, event.path])?;
+}
+
+/// What an event is credited to without a session: its own fields, and its own path as
+/// landing page when it is a page view (as the raw pass's SQL credits it).
+pub fn own_credit(event: &Event) -> Attributed<'_> {
+    let mut attributed = Attributed::default();
+    for attribute in FIRST_EVENT_ATTRIBUTES {
+        attributed.values[attribute.index()] = traffic_value(&event.traffic, attribute);
+    }
+    attributed.values[Attribute::LandingPage.index()] = (event.event_type == EventType::PageView)
+        .then_some(event.path.as_deref())
+        .flatten();
+    attributed
+}
+
+/// One row of `sessions`: what a session's events are credited to, and which events decided
+/// it (their time, `None` for an undated imported row, which nothing takes over, and row id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    pub first: (Option<i64>, i64),
+    /// In [`FIRST_EVENT_ATTRIBUTES`] order.
+    pub traffic: [Option<String>; 9],
+    /// The first page view's time, row id and path; `None` before the session has one.
+    pub landing: Option<(Option<i64>, i64, Option<String>)>,
+}
+
+impl Credit {
+    /// The stored columns, in the order of [`Credit::from_columns`].
+    pub const COLUMNS: &str = "first_ts, first_id, channel, source, medium, campaign, \
+        referrer_domain, device, browser, os, country, landing_ts, landing_id, landing_page";
+
+    /// The credit of a session new to the store, from its batch's firsts.
+    pub fn of(firsts: &SessionFirsts<'_>) -> Credit {
+        let (event, id) = firsts.first;
+        Credit {
+            first: (Some(event.timestamp.timestamp_micros()), id),
+            traffic: FIRST_EVENT_ATTRIBUTES
+                .map(|attribute| traffic_value(&event.traffic, attribute).map(str::to_owned)),
+            landing: firsts.landing.map(|(page_view, id)| {
+                (
+                    Some(page_view.timestamp.timestamp_micros()),
+                    id,
+                    page_view.path.clone(),
+                )
+            }),
         }
     }
-    if let Some(visitor) = &event.visitor_id {
-        let purchase = (event.event_type == EventType::Purchase).then_some(ts);
-        transaction
-            .prepare_cached(&format!(
-                "INSERT INTO visitors (shop_id, visitor_id, first_ts, first_purchase_ts)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (shop_id, visitor_id) DO UPDATE SET
-                    first_ts = MIN(first_ts, excluded.first_ts),
-                    first_purchase_ts = COALESCE(
-                        MIN(first_purchase_ts, excluded.first_purchase_ts),
-                        first_purchase_ts, excluded.first_purchase_ts)
-                 WHERE {VISITOR_IS_EARLIER}"
-            ))?
-            .execute(params![event.shop_id, visitor, ts, purchase])?;
+
+    /// The stored credit after a batch with these firsts: taken over only by an event before
+    /// its first one, its landing page only by an earlier page view (or a first one). `None`
+    /// when the batch changes nothing.
+    pub fn merged(&self, firsts: &SessionFirsts<'_>) -> Option<Credit> {
+        let batch = Credit::of(firsts);
+        let earlier = |(ts, id): (Option<i64>, i64), (stored_ts, stored_id): (Option<i64>, i64)| {
+            // An undated stored row compares as SQL's NULL does: never taken over.
+            matches!((ts, stored_ts), (Some(ts), Some(stored)) if (ts, id) < (stored, stored_id))
+        };
+        let mut merged = self.clone();
+        if earlier(batch.first, self.first) {
+            merged.first = batch.first;
+            merged.traffic = batch.traffic;
+        }
+        if let Some((ts, id, path)) = batch.landing {
+            let takes_over = match &self.landing {
+                None => true,
+                Some((stored_ts, stored_id, _)) => earlier((ts, id), (*stored_ts, *stored_id)),
+            };
+            if takes_over {
+                merged.landing = Some((ts, id, path));
+            }
+        }
+        (merged != *self).then_some(merged)
     }
-    Ok(())
+
+    /// What the session's events are credited to.
+    pub fn attributed(&self) -> Attributed<'_> {
+        let mut attributed = Attributed::default();
+        for (attribute, value) in FIRST_EVENT_ATTRIBUTES.iter().zip(&self.traffic) {
+            attributed.values[attribute.index()] = value.as_deref();
+        }
+        attributed.values[Attribute::LandingPage.index()] = self
+            .landing
+            .as_ref()
+            .and_then(|(_, _, page)| page.as_deref());
+        attributed
+    }
+
+    /// Reads the columns of [`Credit::COLUMNS`] from `get` (by their place in that list).
+    pub fn from_columns<E>(
+        mut get_i64: impl FnMut(usize) -> Result<Option<i64>, E>,
+        mut get_text: impl FnMut(usize) -> Result<Option<String>, E>,
+    ) -> Result<Credit, E> {
+        let mut traffic: [Option<String>; 9] = Default::default();
+        for (i, value) in traffic.iter_mut().enumerate() {
+            *value = get_text(2 + i)?;
+        }
+        let landing = match get_i64(12)? {
+            Some(id) => Some((get_i64(11)?, id, get_text(13)?)),
+            None => None,
+        };
+        Ok(Credit {
+            first: (get_i64(0)?, get_i64(1)?.unwrap_or_default()),
+            traffic,
+            landing,
+        })
+    }
+}
+
+/// A session taken over by a batch: what its events were credited to, and are now.
+#[derive(Debug, Clone)]
+pub struct TakeOver<'e> {
+    pub shop: &'e str,
+    pub session: &'e str,
+    pub old: Credit,
+    pub new: Credit,
+}
+
+/// Records one SQLite batch's sessions and visitors (`stored`: each inserted event with its
+/// row id): one read and at most one write per session and one upsert per visitor, inside the
+/// insert's transaction; then moves the events of the sessions it took over that the rollups
+/// hold (row ids up to `folded`) to their new credit.
+pub(super) fn record_batch(
+    transaction: &Connection,
+    stored: &[(&Event, i64)],
+    folded: i64,
+) -> Result<(), StoreError> {
+    let firsts = batch_firsts(stored);
+    let mut taken_over: Vec<TakeOver<'_>> = Vec::new();
+    {
+        let mut read = transaction.prepare_cached(&format!(
+            "SELECT {} FROM sessions WHERE shop_id = ?1 AND session_id = ?2",
+            Credit::COLUMNS
+        ))?;
+        let mut write = transaction.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO sessions (shop_id, session_id, {})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            Credit::COLUMNS
+        ))?;
+        for (&(shop, session), session_firsts) in &firsts.sessions {
+            let stored_credit = read
+                .query_row(params![shop, session], |row| {
+                    Credit::from_columns(|i| row.get(i), |i| row.get(i))
+                })
+                .optional()?;
+            let new = match &stored_credit {
+                None => Credit::of(session_firsts),
+                Some(old) => match old.merged(session_firsts) {
+                    Some(new) => new,
+                    None => continue,
+                },
+            };
+            let landing = new.landing.as_ref();
+            write.execute(params![
+                shop,
+                session,
+                new.first.0,
+                new.first.1,
+                new.traffic[0],
+                new.traffic[1],
+                new.traffic[2],
+                new.traffic[3],
+                new.traffic[4],
+                new.traffic[5],
+                new.traffic[6],
+                new.traffic[7],
+                new.traffic[8],
+                landing.and_then(|l| l.0),
+                landing.map(|l| l.1),
+                landing.and_then(|l| l.2.as_deref()),
+            ])?;
+            if let Some(old) = stored_credit {
+                taken_over.push(TakeOver {
+                    shop,
+                    session,
+                    old,
+                    new,
+                });
+            }
+        }
+        let mut visitors = transaction.prepare_cached(&format!(
+            "INSERT INTO visitors (shop_id, visitor_id, first_ts, first_purchase_ts)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (shop_id, visitor_id) DO UPDATE SET
+                first_ts = MIN(first_ts, excluded.first_ts),
+                first_purchase_ts = COALESCE(
+                    MIN(first_purchase_ts, excluded.first_purchase_ts),
+                    first_purchase_ts, excluded.first_purchase_ts)
+             WHERE {VISITOR_IS_EARLIER}"
+        ))?;
+        for (&(shop, visitor), (first, purchase)) in &firsts.visitors {
+            visitors.execute(params![shop, visitor, first, purchase])?;
+        }
+    }
+    move_folded(transaction, &taken_over, folded)
+}
+
+/// Moves the folded events (row id up to `folded`) of the sessions taken over to their new
+/// credit in the rollups.
+fn move_folded(
+    transaction: &Connection,
+    taken_over: &[TakeOver<'_>],
+    folded: i64,
+) -> Result<(), StoreError> {
+    if taken_over.is_empty() {
+        return Ok(());
+    }
+    let mut read = transaction.prepare_cached(
+        "SELECT ts_micros, event_type, amount_micros FROM events
+         WHERE shop_id = ?1 AND session_id = ?2 AND id <= ?3 AND is_bot = 0",
+    )?;
+    let mut deltas = Deltas::default();
+    for take_over in taken_over {
+        let (old, new) = (take_over.old.attributed(), take_over.new.attributed());
+        let mut rows = read.query(params![take_over.shop, take_over.session, folded])?;
+        while let Some(row) = rows.next()? {
+            let Some(event_type) = row
+                .get_ref(1)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?
+                .and_then(EventType::parse)
+            else {
+                continue;
+            };
+            let facts = Facts {
+                event_type,
+                amount_micros: row.get(2)?,
+                product_id: None,
+                currency: None,
+                attributed: old,
+            };
+            deltas.move_credit(take_over.shop, row.get(0)?, &facts, &new);
+        }
+    }
+    deltas.apply(transaction)?;
+    deltas.delete_emptied(transaction)
 }
 
 /// When an upsert of a visitor changes its row: only an earlier first event or first purchase.
@@ -136,9 +336,8 @@ pub(super) fn firsts_in_range(
 }
 
 /// What one batch's stored events say of their sessions' first event and first page view,
-/// and their visitors' first event and first purchase, by [`record`]'s rules (bots left out,
-/// earliest `(timestamp, row id)` first), for a writer that upserts a batch at once
-/// (PostgreSQL's): sorted by key, so concurrent writers lock rows in one order.
+/// and their visitors' first event and first purchase (bots left out, earliest
+/// `(timestamp, row id)` first): sorted by key, so concurrent writers lock rows in one order.
 #[derive(Debug, Default)]
 pub struct BatchFirsts<'e> {
     /// Per `(shop, session)`: its earliest event and row id, and its earliest page view's.
@@ -275,7 +474,7 @@ mod tests {
         let mut values = Vec::new();
         store
             .attributed_events(&EventFilter::default(), &Filters::default(), &mut |event| {
-                values.push(event.attributed.get(attribute).map(str::to_owned));
+                values.push(event.facts.attributed.get(attribute).map(str::to_owned));
             })
             .expect("reads");
         values

@@ -7,7 +7,7 @@
 use super::StoreError;
 use super::filter::EventFilter;
 use super::grain::Grain;
-use domain::attribution::{Attributed, Filters};
+use domain::attribution::Filters;
 use domain::dimension::{Dimension, Facts};
 use domain::people::PersonEvent;
 use domain::sessions::FirstsInRange;
@@ -26,8 +26,8 @@ pub struct RollupRows<'a> {
     pub only: Option<&'a str>,
 }
 
-/// One raw event and the attribution it is credited to: its session's (docs/API.md, "Where buyers come from"), or its
-/// own when it has no session.
+/// One raw event, its facts holding the attribution it is credited to: its session's
+/// (docs/API.md, "Where buyers come from"), or its own when it has no session.
 #[derive(Debug, Clone, Copy)]
 pub struct AttributedEvent<'a> {
     pub ts_micros: Option<i64>,
@@ -36,7 +36,6 @@ pub struct AttributedEvent<'a> {
     pub session: Option<&'a str>,
     pub visitor: Option<&'a str>,
     pub path: Option<&'a str>,
-    pub attributed: Attributed<'a>,
 }
 
 /// The two blobs of a day row of people ([`people_days`](super::people_days)): a range holding
@@ -57,10 +56,12 @@ pub trait ReadBackend {
     ) -> Result<(), StoreError>;
 
     /// Hands `visit` the time (`None` when undated) and the facts of every raw event of a
-    /// filter, in any order.
+    /// filter, in any order; with `credited`, each with what it is credited to
+    /// ([`Facts::attributed`], a join with the sessions), else with that left empty.
     fn raw_facts(
         &self,
         filter: &EventFilter,
+        credited: bool,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError>;
 
@@ -69,6 +70,7 @@ pub trait ReadBackend {
     fn unfolded_facts(
         &self,
         filter: &EventFilter,
+        credited: bool,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError>;
 

@@ -52,9 +52,10 @@ pub fn forget_visitor(path: &Path, shop_id: &str, visitor_id: &str) -> Result<u6
         touched.sort_unstable();
         touched.dedup();
         days::forget_days(&transaction, &touched)?;
-        rollups::rebuild(&transaction)?;
-        // Their sessions may have other visitors' events left, which now have another first.
+        // Their sessions may have other visitors' events left, which now have another first;
+        // the rollups' attributed dimensions are summed with it.
         attribution::rebuild(&transaction, shop_id, &sessions, &[visitor_id.to_owned()])?;
+        rollups::rebuild(&transaction)?;
     }
     transaction.commit()?;
     Ok(deleted as u64)

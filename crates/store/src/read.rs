@@ -28,6 +28,7 @@ fn for_each_piece(
     mut visit: impl FnMut(Option<i64>, &str, &Sums, Sign),
 ) -> Result<(), StoreError> {
     let shop = filter.shop_id.as_deref().unwrap_or(ALL_SHOPS);
+    let credited = matches!(dimension, Dimension::Attributed(_));
     for &(span, sign) in spans {
         match span {
             Span::Rollup { grain, from, to } => {
@@ -44,7 +45,7 @@ fn for_each_piece(
                 })?;
             }
             Span::Raw { from, to } => {
-                store.raw_facts(&filter.with_range(from, to), &mut |ts, facts| {
+                store.raw_facts(&filter.with_range(from, to), credited, &mut |ts, facts| {
                     visit_fact(ts, facts, (dimension, only), &mut |ts, value, sums| {
                         visit(ts, value, sums, sign);
                     });
@@ -59,7 +60,7 @@ fn for_each_piece(
         .iter()
         .any(|(span, _)| matches!(span, Span::Rollup { .. }))
     {
-        store.unfolded_facts(filter, &mut |ts, facts| {
+        store.unfolded_facts(filter, credited, &mut |ts, facts| {
             let times: i32 = spans
                 .iter()
                 .filter(|(span, _)| span.holds_in_rollups(ts))
@@ -144,6 +145,18 @@ pub fn sums_by_value(
     Ok(sums)
 }
 
+/// The counts and amounts (no maximum or minimum) of the events one value of a dimension
+/// files, over a filter.
+pub fn value_totals(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    (dimension, value): (Dimension, &str),
+    plan: Plan,
+) -> Result<Sums, StoreError> {
+    let mut by_value = sums_by_value(store, filter, dimension, Some(value), plan)?;
+    Ok(by_value.remove(value).unwrap_or_default())
+}
+
 /// The sums of every event over a filter.
 pub fn totals(
     store: &dyn ReadBackend,
@@ -171,6 +184,18 @@ pub fn sums_by_slot(
     grain_micros: i64,
     plan: Plan,
 ) -> Result<BTreeMap<i64, Sums>, StoreError> {
+    value_sums_by_slot(store, filter, grain_micros, (Dimension::Total, ""), plan)
+}
+
+/// [`sums_by_slot`] of the events one value of a dimension files (a segment that is one value
+/// of an attributed dimension: see [`one_value`](super::segment::one_value)).
+pub fn value_sums_by_slot(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    grain_micros: i64,
+    (dimension, value): (Dimension, &str),
+    plan: Plan,
+) -> Result<BTreeMap<i64, Sums>, StoreError> {
     let grain = grain_micros.max(1);
     let grains: &[Grain] = if grain % BUCKET_MICROS == 0 {
         &[Grain::Quarter]
@@ -185,7 +210,7 @@ pub fn sums_by_slot(
     for_each_piece(
         store,
         &filter,
-        (Dimension::Total, None),
+        (dimension, Some(value)),
         &added(&filter, plan, grains),
         |time, _, piece, _| {
             if let Some(time) = time {

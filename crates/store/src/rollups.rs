@@ -14,6 +14,12 @@
 //!
 //! Every event is summed for its shop and for all shops ([`ALL_SHOPS`]), under every
 //! [`Dimension`] that files it, at every [`Grain`].
+//!
+//! The attributed dimensions file an event under its session's attribution as it is when the
+//! event is folded (the fold joins `sessions`). When an earlier event takes a session over, the
+//! writer moves the session's folded events from the old values to the new ones
+//! ([`Deltas::move_credit`]) in the transaction that stores it, so the rollups always hold
+//! what a raw pass over the events joined with their sessions' current attribution would sum.
 
 use std::collections::HashMap;
 
@@ -21,6 +27,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 use super::grain::{ALL_SHOPS, Grain, bucket_of};
+use domain::attribution::{Attribute, Attributed};
 use domain::dimension::{Dimension, Facts};
 use domain::people::FastHash;
 use domain::sums::{Combine, Sums};
@@ -46,14 +53,58 @@ impl<'a> Deltas<'a> {
     /// all-shops rows, under each dimension that files it.
     pub fn add(&mut self, shop: &'a str, ts_micros: Option<i64>, facts: &Facts<'a>) {
         let sums = Sums::of(facts.event_type, facts.purchase_amount());
+        let counts = counts_of(&sums);
         let quarter = ts_micros.map(bucket_of);
         for shop in [shop, ALL_SHOPS] {
             for dimension in Dimension::ALL {
                 if let Some(value) = dimension.value(facts) {
+                    let added = if dimension.keeps_extremes() {
+                        &sums
+                    } else {
+                        &counts
+                    };
                     self.quarters
                         .entry((shop, dimension, quarter, value))
                         .or_default()
-                        .add(&sums);
+                        .add(added);
+                }
+            }
+        }
+    }
+
+    /// Moves one folded event of a session that was taken over from what it was credited to
+    /// (`facts.attributed`) to what it is credited to now (`to`), under each attributed
+    /// dimension whose value changed: its counts are taken off the old rows and added to the
+    /// new ones.
+    pub fn move_credit(
+        &mut self,
+        shop: &'a str,
+        ts_micros: Option<i64>,
+        facts: &Facts<'a>,
+        to: &Attributed<'a>,
+    ) {
+        let counts = counts_of(&Sums::of(facts.event_type, facts.purchase_amount()));
+        let mut taken_off = Sums::default();
+        taken_off.subtract_counts(&counts);
+        let now = Facts {
+            attributed: *to,
+            ..*facts
+        };
+        let quarter = ts_micros.map(bucket_of);
+        for attribute in Attribute::ALL {
+            let dimension = Dimension::Attributed(attribute);
+            let (Some(old), Some(new)) = (dimension.value(facts), dimension.value(&now)) else {
+                continue;
+            };
+            if old == new {
+                continue;
+            }
+            for shop in [shop, ALL_SHOPS] {
+                for (value, delta) in [(old, &taken_off), (new, &counts)] {
+                    self.quarters
+                        .entry((shop, dimension, quarter, value))
+                        .or_default()
+                        .add(delta);
                 }
             }
         }
@@ -77,6 +128,37 @@ impl<'a> Deltas<'a> {
             upsert.raw_execute()?;
         }
         Ok(())
+    }
+
+    /// Deletes the rows of attributed dimensions the deltas touch that moves took down to
+    /// nothing, inside the caller's transaction (after [`Deltas::apply`]): the rollups then
+    /// hold exactly the rows a fold from scratch would.
+    pub fn delete_emptied(&self, transaction: &Connection) -> Result<(), StoreError> {
+        let mut delete = transaction.prepare_cached(&format!(
+            "DELETE FROM rollups WHERE {} AND {}",
+            KEY_COLUMNS.map(|c| format!("{c} = ?")).join(" AND "),
+            emptied_condition()
+        ))?;
+        for (shop, dimension, grain, bucket, value) in self.moved_keys() {
+            delete.execute(rusqlite::params![
+                shop,
+                dimension.name(),
+                grain.code(),
+                bucket,
+                value
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// The keys of the rows of attributed dimensions the deltas touch, in key order: the only
+    /// rows a move can take down to nothing.
+    pub fn moved_keys(&self) -> Vec<RollupKey<'a>> {
+        self.sorted_rows()
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|(_, dimension, ..)| !dimension.keeps_extremes())
+            .collect()
     }
 
     /// Every rollup row the deltas touch with what they add to it, in key order (shops and
@@ -131,6 +213,25 @@ impl<'a> Deltas<'a> {
     }
 }
 
+/// The counted measures of `sums`, without their maximum and minimum.
+fn counts_of(sums: &Sums) -> Sums {
+    Sums {
+        max_amount: None,
+        min_amount: None,
+        ..*sums
+    }
+}
+
+/// The SQL condition of a rollup row that holds no event: every counted measure zero.
+pub fn emptied_condition() -> String {
+    Sums::MEASURES
+        .iter()
+        .filter(|m| m.combine == Combine::Sum)
+        .map(|m| format!("{} = 0", m.column))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
 /// `INSERT … ON CONFLICT DO UPDATE` adding a row's measures to the stored ones, each as its
 /// [`Combine`] says.
 fn upsert_sql() -> String {
@@ -176,15 +277,28 @@ pub fn watermark(connection: &Connection) -> Result<i64, StoreError> {
 /// Folds every raw row past the watermark into the rollups and moves the watermark, inside
 /// the caller's transaction. Returns how many rows it folded.
 pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
-    let mut read = connection.prepare_cached(
-        "SELECT id, shop_id, ts_micros, event_type, amount_micros, product_id, currency, is_bot
-         FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
-    )?;
+    // Each event with what it is credited to now (the raw pass's own SQL).
+    let attributes: Vec<String> = Attribute::ALL
+        .iter()
+        .map(|a| super::sqlite_segment::attribute_sql(*a))
+        .collect();
+    let mut read = connection.prepare_cached(&format!(
+        "SELECT e.id, e.shop_id, e.ts_micros, e.event_type, e.amount_micros, e.product_id,
+            e.currency, e.is_bot, {}
+         FROM events e LEFT JOIN sessions s
+            ON s.shop_id = e.shop_id AND s.session_id = e.session_id
+         WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
+        attributes.join(", ")
+    ))?;
     let mut after = watermark(connection)?;
     let mut folded = 0;
     loop {
         let chunk: Vec<RawRow> = read
             .query_map((after, FOLD_CHUNK), |row| {
+                let mut attributed: [Option<String>; 10] = Default::default();
+                for (i, value) in attributed.iter_mut().enumerate() {
+                    *value = row.get(8 + i)?;
+                }
                 Ok(RawRow {
                     id: row.get(0)?,
                     shop_id: row.get(1)?,
@@ -195,6 +309,7 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
                     product_id: row.get(5)?,
                     currency: row.get(6)?,
                     is_bot: row.get(7)?,
+                    attributed,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -219,6 +334,9 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
                 amount_micros: row.amount_micros,
                 product_id: row.product_id.as_deref(),
                 currency: row.currency.as_deref(),
+                attributed: Attributed {
+                    values: row.attributed.each_ref().map(Option::as_deref),
+                },
             };
             deltas.add(&row.shop_id, row.ts_micros, &facts);
         }
@@ -247,4 +365,6 @@ struct RawRow {
     product_id: Option<String>,
     currency: Option<String>,
     is_bot: bool,
+    /// What it is credited to, in [`Attribute`] order.
+    attributed: [Option<String>; 10],
 }

@@ -4,7 +4,9 @@
 //! unfiltered answer over the matching sessions' events, by construction.
 //!
 //! It has no rollups and no day rows of people: ask it with [`Plan::Raw`](super::Plan::Raw)
-//! (see [`narrowed`]); a rollup read is refused rather than answered wrongly.
+//! (see [`narrowed`]); a rollup read is refused rather than answered wrongly. The counts and
+//! amounts of a segment that is one attribute's value are that value's rollup rows instead
+//! ([`one_value`]).
 
 use std::collections::HashMap;
 
@@ -13,7 +15,7 @@ use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::plan::Plan;
 use domain::attribution::Filters;
-use domain::dimension::Facts;
+use domain::dimension::{Dimension, Facts, NO_VALUE};
 use domain::people::{FastHash, PersonEvent, fingerprint};
 use domain::sessions::{FirstsInRange, VisitorFirsts};
 use domain::sums::Sums;
@@ -45,6 +47,19 @@ pub fn narrowed<'a>(
     }
 }
 
+/// The one value of an attributed dimension whose events `filters` select, when they are a
+/// single attribute filter: their counts and amounts are that value's rollup rows, where a
+/// [`Segment`] would read raw rows.
+pub fn one_value(filters: &Filters) -> Option<(Dimension, String)> {
+    match (&filters.attributes[..], &filters.page) {
+        ([(attribute, value)], None) => Some((
+            Dimension::Attributed(*attribute),
+            value.clone().unwrap_or_else(|| NO_VALUE.to_owned()),
+        )),
+        _ => None,
+    }
+}
+
 const NO_ROLLUPS: &str = "a segment has no rollups; read it with Plan::Raw";
 
 impl ReadBackend for Segment<'_> {
@@ -56,9 +71,11 @@ impl ReadBackend for Segment<'_> {
         Err(StoreError::Unsupported(NO_ROLLUPS))
     }
 
+    /// Always credited: the segment's events come joined with their sessions.
     fn raw_facts(
         &self,
         filter: &EventFilter,
+        _credited: bool,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         self.attributed_events(filter, &Filters::default(), &mut |event| {
@@ -69,6 +86,7 @@ impl ReadBackend for Segment<'_> {
     fn unfolded_facts(
         &self,
         _filter: &EventFilter,
+        _credited: bool,
         _visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         Err(StoreError::Unsupported(NO_ROLLUPS))

@@ -7,10 +7,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use super::attribution::FIRST_EVENT_ATTRIBUTES;
 use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
-use domain::attribution::Filters;
+use domain::attribution::{Attribute, Attributed, Filters};
 use domain::dimension::Facts;
 use domain::event::EventType;
 use domain::people::{FastHash, PersonEvent, fingerprint};
@@ -64,18 +65,20 @@ impl ReadBackend for Connection {
     fn raw_facts(
         &self,
         filter: &EventFilter,
+        credited: bool,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
-        facts(self, filter, false, visit)
+        facts(self, filter, false, credited, visit)
     }
 
     fn unfolded_facts(
         &self,
         filter: &EventFilter,
+        credited: bool,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         // By rowid, past the watermark: never through a time index over the whole range.
-        facts(self, filter, true, visit)
+        facts(self, filter, true, credited, visit)
     }
 
     fn person_events(
@@ -224,11 +227,13 @@ impl ReadBackend for Connection {
 /// The raw rows the rollups do not hold yet.
 const UNFOLDED_CONDITION: &str = "id > (SELECT last_event_id FROM rollup_progress)";
 
-/// The time and facts of the raw rows of a filter (only the unfolded ones when asked).
+/// The time and facts of the raw rows of a filter (only the unfolded ones when asked), with
+/// what they are credited to when asked.
 fn facts(
     connection: &Connection,
     filter: &EventFilter,
     unfolded_only: bool,
+    credited: bool,
     visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
 ) -> Result<(), StoreError> {
     let (conditions, params) = filter.sql_conditions();
@@ -237,10 +242,27 @@ fn facts(
     } else {
         "WHERE 1 = 1".to_owned()
     };
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT ts_micros, event_type, amount_micros, product_id, currency
-         FROM events {from}{conditions}"
-    ))?;
+    let sql = if credited {
+        // The events selected first (the filter's columns are unqualified), then joined.
+        let attributes: Vec<String> = Attribute::ALL
+            .iter()
+            .map(|a| super::sqlite_segment::attribute_sql(*a))
+            .collect();
+        format!(
+            "SELECT e.ts_micros, e.event_type, e.amount_micros, e.product_id, e.currency, {}
+             FROM (SELECT ts_micros, event_type, amount_micros, product_id, currency, shop_id,
+                    session_id, path, {} FROM events {from}{conditions}) e
+                LEFT JOIN sessions s ON s.shop_id = e.shop_id AND s.session_id = e.session_id",
+            attributes.join(", "),
+            FIRST_EVENT_ATTRIBUTES.map(Attribute::column).join(", ")
+        )
+    } else {
+        format!(
+            "SELECT ts_micros, event_type, amount_micros, product_id, currency
+             FROM events {from}{conditions}"
+        )
+    };
+    let mut statement = connection.prepare_cached(&sql)?;
     let mut result = statement.query(rusqlite::params_from_iter(params))?;
     while let Some(row) = result.next()? {
         let text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
@@ -250,11 +272,18 @@ fn facts(
         let Some(event_type) = text(1)?.and_then(EventType::parse) else {
             continue;
         };
+        let mut attributed = Attributed::default();
+        if credited {
+            for (i, value) in attributed.values.iter_mut().enumerate() {
+                *value = text(5 + i)?;
+            }
+        }
         let facts = Facts {
             event_type,
             amount_micros: row.get(2)?,
             product_id: text(3)?,
             currency: text(4)?,
+            attributed,
         };
         visit(row.get(0)?, &facts);
     }

@@ -106,12 +106,12 @@ pub(super) fn attributed_events(
                 amount_micros: row.get(2)?,
                 product_id: text(3)?,
                 currency: text(4)?,
+                attributed,
             },
             shop_id: text(5)?.unwrap_or_default(),
             session: text(6)?,
             visitor: text(7)?,
             path: text(8)?,
-            attributed,
         });
     }
     Ok(())

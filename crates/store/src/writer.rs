@@ -70,8 +70,9 @@ impl Writer {
 
     /// Stores a batch in one transaction. Events already stored are skipped silently: the
     /// unique `(shop_id, event_id)` and the unique `(shop_id, order_id)` of purchases make the
-    /// insert idempotent. Each inserted row updates its session's attribution and its visitor's
-    /// first times ([`attribution`]). When a fold is due, the rollups take every row waiting, in the same
+    /// insert idempotent. The inserted rows update their sessions' attribution and their
+    /// visitors' first times, once per session and visitor ([`attribution`]), and move the
+    /// rollups of the sessions they take over. When a fold is due, the rollups take every row waiting, in the same
     /// transaction; the day rows of people of every day the batch adds to are deleted in it.
     pub fn insert_batch(&mut self, events: &[Event]) -> Result<InsertOutcome, StoreError> {
         self.check_file()?;
@@ -79,6 +80,7 @@ impl Writer {
         let mut outcome = InsertOutcome::default();
         let mut touched_days: Vec<(&str, i64)> = Vec::new();
         let mut session_days: Vec<(u64, i64)> = Vec::new();
+        let mut stored: Vec<(&Event, i64)> = Vec::with_capacity(events.len());
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO events (
@@ -121,7 +123,7 @@ impl Writer {
                 ])?;
                 if changed == 1 {
                     outcome.inserted += 1;
-                    attribution::record(&transaction, event, transaction.last_insert_rowid())?;
+                    stored.push((event, transaction.last_insert_rowid()));
                     let day = day_of(event.timestamp.timestamp_micros());
                     touched_days.extend([(event.shop_id.as_str(), day), (ALL_SHOPS, day)]);
                     if let Some(session) = &event.session_id {
@@ -132,6 +134,8 @@ impl Writer {
                 }
             }
         }
+        // The rows past the watermark are folded later, with the attribution of then.
+        attribution::record_batch(&transaction, &stored, rollups::watermark(&transaction)?)?;
         touched_days.sort_unstable();
         touched_days.dedup();
         days::forget_days(&transaction, &touched_days)?;

@@ -10,7 +10,7 @@ use axum::extract::State;
 use events_core::attribution::BreakdownDimension;
 use events_core::formulas::{BreakdownRow, BreakdownSort, rank_breakdown};
 use events_core::sessions::SessionCounts;
-use events_core::store::{ReadBackend, attributed};
+use events_core::store::{Plan, ReadBackend, attributed};
 use events_core::sums::Sums;
 use serde::Serialize;
 use serde_json::Value;
@@ -18,7 +18,7 @@ use utoipa::openapi::Required;
 use utoipa::openapi::path::Parameter;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
-use super::answer;
+use super::{PLAN, answer};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::filters::Filters;
@@ -137,12 +137,23 @@ pub fn ranked(
     filters: &Filters,
     dimension: BreakdownDimension,
     sort: BreakdownSort,
+    plan: Plan,
 ) -> Result<Vec<BreakdownRow>, ApiError> {
-    let rows = attributed::breakdown(store, &scope.filter(), &filters.selection(), dimension)?;
+    let rows = attributed::breakdown(
+        store,
+        &scope.filter(),
+        &filters.selection(),
+        dimension,
+        plan,
+    )?;
     Ok(rank_breakdown(rows, sort))
 }
 
-pub fn compute(store: &dyn ReadBackend, request: &BreakdownRequest) -> Result<Breakdown, ApiError> {
+pub fn compute(
+    store: &dyn ReadBackend,
+    request: &BreakdownRequest,
+    plan: Plan,
+) -> Result<Breakdown, ApiError> {
     let dimension = request.dimension.0;
     let rows = ranked(
         store,
@@ -150,6 +161,7 @@ pub fn compute(store: &dyn ReadBackend, request: &BreakdownRequest) -> Result<Br
         &request.filters,
         dimension,
         request.sort,
+        plan,
     )?;
     let total = rows.len();
     let rows: Vec<BreakdownRow> = rows
@@ -166,6 +178,7 @@ pub fn compute(store: &dyn ReadBackend, request: &BreakdownRequest) -> Result<Br
                 &previous.filter(),
                 &request.filters.selection(),
                 dimension,
+                plan,
             )?
             .into_iter()
             .map(|row| (row.value.clone(), row))
@@ -201,6 +214,6 @@ pub async fn handler(
     State(state): State<Arc<AppState>>,
     Query(request): Query<BreakdownRequest>,
 ) -> Result<Json<Breakdown>, ApiError> {
-    let breakdown = answer(&state, move |c| compute(c, &request)).await?;
+    let breakdown = answer(&state, move |c| compute(c, &request, PLAN)).await?;
     Ok(Json(breakdown))
 }

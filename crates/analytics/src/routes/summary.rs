@@ -9,7 +9,7 @@ use events_core::attribution::Filters as Selection;
 use events_core::dimension::Dimension;
 use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
-use events_core::store::segment::{Segment, narrowed};
+use events_core::store::segment::{Segment, narrowed, one_value};
 use events_core::store::{EventFilter, Plan, people, read};
 use serde::Serialize;
 
@@ -51,8 +51,9 @@ pub struct Summary {
     pub people_since: Option<String>,
 }
 
-/// Every metric of one filter and segment: sums from the rollups (raw rows of the segment's
-/// sessions when filtered), people and session metrics from one pass, new and returning
+/// Every metric of one filter and segment: sums from the rollups (of the attribute's value
+/// under one attribute filter; raw rows of the segment's sessions under others, and for the
+/// currencies under any), people and session metrics from one pass, new and returning
 /// visitors from the visitors' first times.
 pub fn metrics(
     store: &dyn ReadBackend,
@@ -61,8 +62,14 @@ pub fn metrics(
     plan: Plan,
 ) -> Result<Metrics, ApiError> {
     let segment = Segment::new(store, filters);
+    let totals = match one_value(filters) {
+        Some((dimension, value)) => read::value_totals(store, filter, (dimension, &value), plan)?,
+        None => {
+            let (store, plan) = narrowed(store, filters, &segment, plan);
+            read::totals(store, filter, plan)?
+        }
+    };
     let (store, plan) = narrowed(store, filters, &segment, plan);
-    let totals = read::totals(store, filter, plan)?;
     let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
     let (people, sessions, visitors) = people::audience(store, filter, plan)?;
     Ok(Metrics::compute(

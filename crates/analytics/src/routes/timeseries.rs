@@ -9,7 +9,7 @@ use chrono::DateTime;
 use events_core::formulas;
 use events_core::money;
 use events_core::store::ReadBackend;
-use events_core::store::segment::{Segment, narrowed};
+use events_core::store::segment::{Segment, narrowed, one_value};
 use events_core::store::{EventFilter, Plan, people, read};
 use events_core::sums::Sums;
 use serde::Serialize;
@@ -106,7 +106,11 @@ pub fn sums(
     let scope = &request.scope;
     let filters = request.filters.selection();
     let segment = Segment::new(store, &filters);
-    let (store, plan) = narrowed(store, &filters, &segment, plan);
+    // Under one attribute filter, the sums are its value's rollup rows (the span of a range
+    // without bounds is still the segment's).
+    let one = one_value(&filters);
+    let sums_store = store;
+    let (store, narrowed_plan) = narrowed(store, &filters, &segment, plan);
     let tz = scope.range.tz;
     // Without bounds, the series runs from the interval of the first matching event to that of
     // the last.
@@ -136,7 +140,12 @@ pub fn sums(
         Interval::Minute => calendar::common_grain(&bounds).min(60_000_000),
         _ => calendar::common_grain(&bounds),
     };
-    let slots = read::sums_by_slot(store, &bounded, grain, plan)?;
+    let slots = match &one {
+        Some((dimension, value)) => {
+            read::value_sums_by_slot(sums_store, &bounded, grain, (*dimension, value), plan)?
+        }
+        None => read::sums_by_slot(store, &bounded, grain, narrowed_plan)?,
+    };
     let mut sums = vec![Sums::default(); bounds.len().saturating_sub(1)];
     for (slot, piece) in slots {
         if let Some(sum) = calendar::index_of(&bound_micros, slot).and_then(|i| sums.get_mut(i)) {

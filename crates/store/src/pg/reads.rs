@@ -183,14 +183,26 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
     fn raw_facts(
         &self,
         filter: &EventFilter,
+        credited: bool,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         let mut params = Params::new();
-        let conditions = conditions(filter, &mut params);
-        let sql = format!(
-            "SELECT ts_micros, event_type, amount_micros, product_id, currency
-             FROM events WHERE true{conditions}"
-        );
+        let sql = if credited {
+            let attributes: Vec<String> =
+                Attribute::ALL.iter().map(|a| attribute_sql(*a)).collect();
+            format!(
+                "SELECT e.ts_micros, e.event_type, e.amount_micros, e.product_id, e.currency, {}
+                 {}",
+                attributes.join(", "),
+                selection(filter, &Filters::default(), &mut params)
+            )
+        } else {
+            let conditions = conditions(filter, &mut params);
+            format!(
+                "SELECT ts_micros, event_type, amount_micros, product_id, currency
+                 FROM events WHERE true{conditions}"
+            )
+        };
         let mut client = self.client.borrow_mut();
         let statement = self.statement(&mut client, &sql)?;
         let mut result = client.query_raw(&statement, refs(&params))?;
@@ -202,11 +214,18 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
             else {
                 continue;
             };
+            let mut attributed = Attributed::default();
+            if credited {
+                for (i, value) in attributed.values.iter_mut().enumerate() {
+                    *value = row.try_get(5 + i)?;
+                }
+            }
             let facts = Facts {
                 event_type,
                 amount_micros: row.try_get(2)?,
                 product_id: row.try_get(3)?,
                 currency: row.try_get(4)?,
+                attributed,
             };
             visit(row.try_get(0)?, &facts);
         }
@@ -217,6 +236,7 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
     fn unfolded_facts(
         &self,
         _filter: &EventFilter,
+        _credited: bool,
         _visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         Ok(())
@@ -422,12 +442,12 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
                     amount_micros: row.try_get(2)?,
                     product_id: row.try_get(3)?,
                     currency: row.try_get(4)?,
+                    attributed,
                 },
                 shop_id: row.try_get(5)?,
                 session: row.try_get(6)?,
                 visitor: row.try_get(7)?,
                 path: row.try_get(8)?,
-                attributed,
             });
         }
         Ok(())

@@ -90,3 +90,31 @@ pub(super) fn forget_days(
     )?;
     Ok(())
 }
+
+/// Deletes the rows of attributed dimensions the deltas touch that moves took down to
+/// nothing (SQLite's [`Deltas::delete_emptied`]); their rows are locked by the upsert already.
+pub(super) fn delete_emptied(
+    client: &mut impl GenericClient,
+    deltas: &Deltas<'_>,
+) -> Result<(), StoreError> {
+    let keys = deltas.moved_keys();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let shops: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let dimensions: Vec<&str> = keys.iter().map(|k| k.1.name()).collect();
+    let grains: Vec<i64> = keys.iter().map(|k| k.2.code()).collect();
+    let buckets: Vec<i64> = keys.iter().map(|k| k.3).collect();
+    let values: Vec<&str> = keys.iter().map(|k| k.4).collect();
+    client.execute(
+        &format!(
+            "DELETE FROM rollups WHERE ({keys}) IN
+                (SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]))
+                AND {emptied}",
+            keys = crate::rollups::KEY_COLUMNS.join(", "),
+            emptied = crate::rollups::emptied_condition()
+        ),
+        &[&shops, &dimensions, &grains, &buckets, &values],
+    )?;
+    Ok(())
+}

@@ -224,13 +224,19 @@ const MIGRATIONS: &[&str] = &[
             FROM rollups WHERE grain = 1) AS days
         GROUP BY shop_id, dimension, month, value;
     "#,
+    // 7: the attributed dimensions in the rollups (summed again), and the index that finds a
+    // session's events when an earlier event takes it over (SQLite's version 11).
+    r#"
+    CREATE INDEX IF NOT EXISTS events_shop_session ON events (shop_id, session_id)
+        WHERE session_id IS NOT NULL;
+    "#,
 ];
 
 /// The steps (1-based versions) after which the session spans are read again from the events.
 const REBUILDS_SESSION_SPANS: &[i64] = &[2];
 
 /// The steps after which the rollups are summed again from the events.
-const REBUILDS_ROLLUPS: &[i64] = &[3];
+const REBUILDS_ROLLUPS: &[i64] = &[3, 7];
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

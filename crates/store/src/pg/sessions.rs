@@ -9,116 +9,94 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use postgres::Transaction;
 
 use super::day_locks::{DAY_LOCKS, day_number};
-use crate::attribution::VISITOR_IS_EARLIER;
+use crate::attribution::{Credit, FIRST_EVENT_ATTRIBUTES, TakeOver, VISITOR_IS_EARLIER};
+use crate::rollups::Deltas;
 use crate::{StoreError, session_spans};
-use domain::event::Event;
+use domain::dimension::Facts;
+use domain::event::{Event, EventType};
+
+/// What a batch's sessions are credited to once it is recorded, and which of them it took
+/// over from the credit their stored events had.
+#[derive(Debug, Default)]
+pub(super) struct BatchCredits<'e> {
+    pub sessions: HashMap<(&'e str, &'e str), Credit>,
+    pub taken_over: Vec<TakeOver<'e>>,
+}
 
 /// Records the batch's sessions' attribution and visitors' first times
-/// ([`attribution`](crate::attribution)'s rules, as SQLite's writer does row by row): one upsert
-/// per table, rows in key order so concurrent consumers never deadlock. A session is taken
-/// over only by an event before its first one, its landing page only by an earlier page view.
-pub(super) fn record_attribution(
+/// ([`attribution`](crate::attribution)'s rules, as SQLite's writer does), rows in key order so
+/// concurrent consumers never deadlock: the sessions new to the store are inserted
+/// (`ON CONFLICT DO NOTHING`, which waits for a concurrent insert of the same session and then
+/// skips it); then, in a new snapshot that sees those commits, the others are locked
+/// (`FOR UPDATE`), read, and updated where the batch takes them over. Holding every batch
+/// session's row lock until the commit is what keeps the rollups exact: a concurrent batch
+/// adding events to one of them waits, and then sees these events and this credit.
+pub(super) fn record_attribution<'e>(
     transaction: &mut Transaction<'_>,
-    stored: &[(&Event, i64)],
-) -> Result<(), StoreError> {
+    stored: &[(&'e Event, i64)],
+) -> Result<BatchCredits<'e>, StoreError> {
     let firsts = crate::attribution::batch_firsts(stored);
+    let mut credits = BatchCredits::default();
     if !firsts.sessions.is_empty() {
-        let n = firsts.sessions.len();
-        let (mut shops, mut sessions) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut first_ts, mut first_id) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let mut traffic: [Vec<Option<&str>>; 9] = Default::default();
-        let (mut landing_ts, mut landing_id, mut landing_page) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for ((shop, session), session_firsts) in &firsts.sessions {
-            let (event, id) = session_firsts.first;
-            shops.push(*shop);
-            sessions.push(*session);
-            first_ts.push(event.timestamp.timestamp_micros());
-            first_id.push(id);
-            let t = &event.traffic;
-            for (column, value) in traffic.iter_mut().zip([
-                &t.channel,
-                &t.source,
-                &t.medium,
-                &t.campaign,
-                &t.referrer_domain,
-                &t.device,
-                &t.browser,
-                &t.os,
-                &t.country,
-            ]) {
-                column.push(value.as_deref());
-            }
-            landing_ts.push(
-                session_firsts
-                    .landing
-                    .map(|(e, _)| e.timestamp.timestamp_micros()),
-            );
-            landing_id.push(session_firsts.landing.map(|(_, id)| id));
-            landing_page.push(session_firsts.landing.and_then(|(e, _)| e.path.as_deref()));
-        }
-        let first_columns = [
-            "first_ts",
-            "first_id",
-            "channel",
-            "source",
-            "medium",
-            "campaign",
-            "referrer_domain",
-            "device",
-            "browser",
-            "os",
-            "country",
-        ];
-        let landing_columns = ["landing_ts", "landing_id", "landing_page"];
-        let updates: Vec<String> = first_columns
+        let batch: Vec<((&str, &str), Credit)> = firsts
+            .sessions
             .iter()
-            .map(|c| {
-                format!(
-                    "{c} = CASE WHEN (excluded.first_ts, excluded.first_id)
-                        < (sessions.first_ts, sessions.first_id)
-                        THEN excluded.{c} ELSE sessions.{c} END"
-                )
-            })
-            .chain(landing_columns.iter().map(|c| {
-                format!(
-                    "{c} = CASE WHEN excluded.landing_id IS NOT NULL AND (sessions.landing_id IS NULL
-                        OR (excluded.landing_ts, excluded.landing_id)
-                            < (sessions.landing_ts, sessions.landing_id))
-                        THEN excluded.{c} ELSE sessions.{c} END"
-                )
-            }))
+            .map(|(key, session_firsts)| (*key, Credit::of(session_firsts)))
             .collect();
-        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-            vec![&shops, &sessions, &first_ts, &first_id];
-        for column in &traffic {
-            params.push(column);
+        let inserted: HashSet<(String, String)> = write_sessions(transaction, &batch, true)?
+            .into_iter()
+            .collect();
+        let others: Vec<(&str, &str)> = batch
+            .iter()
+            .map(|(key, _)| *key)
+            .filter(|(shop, session)| {
+                !inserted.contains(&((*shop).to_owned(), (*session).to_owned()))
+            })
+            .collect();
+        let mut known: HashMap<(String, String), Credit> = HashMap::new();
+        if !others.is_empty() {
+            let shops: Vec<&str> = others.iter().map(|k| k.0).collect();
+            let sessions: Vec<&str> = others.iter().map(|k| k.1).collect();
+            for row in transaction.query(
+                &format!(
+                    "SELECT shop_id, session_id, {} FROM sessions
+                     WHERE (shop_id, session_id) IN
+                        (SELECT * FROM unnest($1::text[], $2::text[]))
+                     ORDER BY shop_id, session_id FOR UPDATE",
+                    Credit::COLUMNS
+                ),
+                &[&shops, &sessions],
+            )? {
+                let credit = Credit::from_columns(|i| row.try_get(2 + i), |i| row.try_get(2 + i))?;
+                known.insert((row.try_get(0)?, row.try_get(1)?), credit);
+            }
         }
-        params.extend([
-            &landing_ts as &(dyn postgres::types::ToSql + Sync),
-            &landing_id,
-            &landing_page,
-        ]);
-        transaction.execute(
-            &format!(
-                "INSERT INTO sessions (shop_id, session_id, {first}, {landing})
-                 SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16
-                 FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[],
-                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                     $12::text[], $13::text[], $14::int8[], $15::int8[], $16::text[])
-                     WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
-                         c14, c15, c16, n)
-                 ORDER BY n
-                 ON CONFLICT (shop_id, session_id) DO UPDATE SET {updates}",
-                first = first_columns.join(", "),
-                landing = landing_columns.join(", "),
-                updates = updates.join(", "),
-            ),
-            &params,
-        )?;
+        let mut changed: Vec<((&str, &str), Credit)> = Vec::new();
+        for ((shop, session), credit) in batch {
+            let key = (shop.to_owned(), session.to_owned());
+            let Some(old) = known.remove(&key) else {
+                // Inserted by this batch (or, which the lock order rules out, gone).
+                credits.sessions.insert((shop, session), credit);
+                continue;
+            };
+            let session_firsts = &firsts.sessions[&(shop, session)];
+            match old.merged(session_firsts) {
+                None => {
+                    credits.sessions.insert((shop, session), old);
+                }
+                Some(new) => {
+                    changed.push(((shop, session), new.clone()));
+                    credits.sessions.insert((shop, session), new.clone());
+                    credits.taken_over.push(TakeOver {
+                        shop,
+                        session,
+                        old,
+                        new,
+                    });
+                }
+            }
+        }
+        write_sessions(transaction, &changed, false)?;
     }
     if !firsts.visitors.is_empty() {
         let shops: Vec<&str> = firsts.visitors.keys().map(|k| k.0).collect();
@@ -140,6 +118,117 @@ pub(super) fn record_attribution(
             ),
             &[&shops, &visitors, &first_ts, &purchases],
         )?;
+    }
+    Ok(credits)
+}
+
+/// Writes sessions' credit, rows in key order: inserts those new to the store
+/// (`inserting`; returns the keys it inserted), or updates stored ones.
+fn write_sessions(
+    transaction: &mut Transaction<'_>,
+    rows: &[((&str, &str), Credit)],
+    inserting: bool,
+) -> Result<Vec<(String, String)>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let shops: Vec<&str> = rows.iter().map(|((shop, _), _)| *shop).collect();
+    let sessions: Vec<&str> = rows.iter().map(|((_, session), _)| *session).collect();
+    let first_ts: Vec<Option<i64>> = rows.iter().map(|(_, c)| c.first.0).collect();
+    let first_id: Vec<i64> = rows.iter().map(|(_, c)| c.first.1).collect();
+    let traffic: Vec<Vec<Option<&str>>> = (0..FIRST_EVENT_ATTRIBUTES.len())
+        .map(|i| rows.iter().map(|(_, c)| c.traffic[i].as_deref()).collect())
+        .collect();
+    let landing = |(_, c): &((&str, &str), Credit)| c.landing.clone();
+    let landing_ts: Vec<Option<i64>> = rows.iter().map(|r| landing(r).and_then(|l| l.0)).collect();
+    let landing_id: Vec<Option<i64>> = rows.iter().map(|r| landing(r).map(|l| l.1)).collect();
+    let landing_page: Vec<Option<String>> =
+        rows.iter().map(|r| landing(r).and_then(|l| l.2)).collect();
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+        vec![&shops, &sessions, &first_ts, &first_id];
+    for column in &traffic {
+        params.push(column);
+    }
+    params.extend([
+        &landing_ts as &(dyn postgres::types::ToSql + Sync),
+        &landing_id,
+        &landing_page,
+    ]);
+    let source = "unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+            $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+            $12::text[], $13::text[], $14::int8[], $15::int8[], $16::text[])
+            WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13,
+                c14, c15, c16, n)";
+    if inserting {
+        let inserted = transaction.query(
+            &format!(
+                "INSERT INTO sessions (shop_id, session_id, {columns})
+                 SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16
+                 FROM {source} ORDER BY n
+                 ON CONFLICT (shop_id, session_id) DO NOTHING RETURNING shop_id, session_id",
+                columns = Credit::COLUMNS,
+            ),
+            &params,
+        )?;
+        return inserted
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect();
+    }
+    transaction.execute(
+        &format!(
+            "UPDATE sessions SET ({columns}) =
+                (c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16)
+             FROM {source} WHERE sessions.shop_id = u.c1 AND sessions.session_id = u.c2",
+            columns = Credit::COLUMNS,
+        ),
+        &params,
+    )?;
+    Ok(Vec::new())
+}
+
+/// Moves the events of the sessions `taken_over` that earlier batches summed into the rollups
+/// (all their stored events but `batch`'s, the row ids of this one) to their new credit.
+pub(super) fn move_taken_over<'a>(
+    transaction: &mut Transaction<'_>,
+    taken_over: &'a [TakeOver<'a>],
+    batch: &[i64],
+    deltas: &mut Deltas<'a>,
+) -> Result<(), StoreError> {
+    if taken_over.is_empty() {
+        return Ok(());
+    }
+    let shops: Vec<&str> = taken_over.iter().map(|t| t.shop).collect();
+    let sessions: Vec<&str> = taken_over.iter().map(|t| t.session).collect();
+    let places: Vec<i64> = (0..taken_over.len() as i64).collect();
+    let rows = transaction.query(
+        "SELECT u.place, e.ts_micros, e.event_type, e.amount_micros
+         FROM unnest($1::text[], $2::text[], $3::int8[]) AS u(shop, session, place)
+            JOIN events e ON e.shop_id = u.shop AND e.session_id = u.session
+         WHERE NOT e.is_bot AND NOT (e.id = ANY($4))",
+        &[&shops, &sessions, &places, &batch],
+    )?;
+    for row in &rows {
+        let place: i64 = row.try_get(0)?;
+        let Some(take_over) = usize::try_from(place).ok().and_then(|i| taken_over.get(i)) else {
+            continue;
+        };
+        let Some(event_type) = EventType::parse(row.try_get(2)?) else {
+            continue;
+        };
+        let facts = Facts {
+            event_type,
+            amount_micros: row.try_get(3)?,
+            product_id: None,
+            currency: None,
+            attributed: take_over.old.attributed(),
+        };
+        deltas.move_credit(
+            take_over.shop,
+            row.try_get(1)?,
+            &facts,
+            &take_over.new.attributed(),
+        );
     }
     Ok(())
 }

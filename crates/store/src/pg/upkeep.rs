@@ -13,6 +13,8 @@ use crate::StoreError;
 use crate::grain::{ALL_SHOPS, DAY_MICROS, day_of};
 use crate::retention::Retained;
 use crate::rollups::Deltas;
+use crate::sqlite_segment::attribute_sql;
+use domain::attribution::{Attribute, Attributed};
 use domain::dimension::Facts;
 use domain::event::EventType;
 
@@ -263,9 +265,17 @@ pub(super) fn rebuild_rollups(
     transaction: &mut postgres::Transaction<'_>,
 ) -> Result<(), StoreError> {
     transaction.batch_execute("DELETE FROM rollups")?;
+    // Each event with what it is credited to (the raw pass's own SQL).
+    let attributes: Vec<String> = Attribute::ALL.iter().map(|a| attribute_sql(*a)).collect();
     let portal = transaction.bind(
-        "SELECT shop_id, ts_micros, event_type, amount_micros, product_id, currency FROM events
-         WHERE NOT is_bot",
+        &format!(
+            "SELECT e.shop_id, e.ts_micros, e.event_type, e.amount_micros, e.product_id,
+                e.currency, {}
+             FROM events e LEFT JOIN sessions s
+                ON s.shop_id = e.shop_id AND s.session_id = e.session_id
+             WHERE NOT e.is_bot",
+            attributes.join(", ")
+        ),
         &[],
     )?;
     loop {
@@ -283,6 +293,9 @@ pub(super) fn rebuild_rollups(
                 amount_micros: row.get(3),
                 product_id: row.get(4),
                 currency: row.get(5),
+                attributed: Attributed {
+                    values: std::array::from_fn(|i| row.get(6 + i)),
+                },
             };
             deltas.add(row.get(0), row.get(1), &facts);
         }

@@ -15,7 +15,9 @@
 //!    that folded one of them as contained and are stale now;
 //! 7. between 3 and 4, upserts its sessions' attribution and its visitors' first times
 //!    (`sessions`, `visitors`; [`attribution`](crate::attribution)'s rules), bots left out of
-//!    those and of the rollups.
+//!    those and of the rollups; its events are summed under their sessions' attribution, and
+//!    the earlier events of the sessions it takes over move to the new one, in the same
+//!    upsert.
 //!
 //! Every step takes its row locks in one global order (by table, then by key), so concurrent
 //! consumers wait for one another but never deadlock. The month partitions the batch needs are
@@ -28,14 +30,16 @@ use postgres::{Client, Transaction};
 
 use super::day_locks::{DAY_LOCKS, day_number};
 use super::reads::{PgReads, people_since};
-use super::rollup_writes::{forget_days, upsert_rollups};
+use super::rollup_writes::{delete_emptied, forget_days, upsert_rollups};
 use super::{month_of, sessions};
+use crate::attribution::own_credit;
 use crate::backend::ReadBackend;
 use crate::grain::{ALL_SHOPS, DAY_MICROS, Grain, day_of};
 use crate::retention::Retained;
 use crate::rollups::Deltas;
 use crate::write_backend::WriteBackend;
 use crate::{InsertOutcome, StoreError, days::SETTLE_MICROS, people_days};
+use domain::attribution::Attributed;
 use domain::dimension::{Dimension, Facts};
 use domain::event::{Event, EventType, format_utc};
 use domain::people::fingerprint;
@@ -168,17 +172,38 @@ impl PgWriter {
         }
         let stored = claim(&mut transaction, &candidates)?;
         let with_ids = insert_events(&mut transaction, &stored)?;
-        sessions::record_attribution(&mut transaction, &with_ids)?;
+        let credits = sessions::record_attribution(&mut transaction, &with_ids)?;
         let mut deltas = Deltas::default();
         // Bots are stored but counted nowhere.
         for event in stored.iter().filter(|e| !e.traffic.is_bot) {
+            let session_credit = event
+                .session_id
+                .as_deref()
+                .and_then(|session| credits.sessions.get(&(event.shop_id.as_str(), session)));
+            let attributed = match session_credit {
+                Some(credit) => credit.attributed(),
+                None => own_credit(event),
+            };
             deltas.add(
                 &event.shop_id,
                 Some(event.timestamp.timestamp_micros()),
-                &facts(event),
+                &Facts {
+                    attributed,
+                    ..facts(event)
+                },
             );
         }
+        let batch_ids: Vec<i64> = with_ids.iter().map(|(_, id)| *id).collect();
+        sessions::move_taken_over(
+            &mut transaction,
+            &credits.taken_over,
+            &batch_ids,
+            &mut deltas,
+        )?;
         upsert_rollups(&mut transaction, &deltas)?;
+        if !credits.taken_over.is_empty() {
+            delete_emptied(&mut transaction, &deltas)?;
+        }
         let mut touched: Vec<(&str, i64)> = stored
             .iter()
             .flat_map(|e| {
@@ -222,6 +247,7 @@ pub(super) fn facts(event: &Event) -> Facts<'_> {
         amount_micros: event.amount_micros(),
         product_id: event.product_id.as_deref(),
         currency: event.currency.as_deref(),
+        attributed: Attributed::default(),
     }
 }
 
