@@ -241,6 +241,12 @@ pub(super) fn record_batch(
         for (&(shop, visitor), (first, purchase)) in &firsts.visitors {
             visitors.execute(params![shop, visitor, first, purchase])?;
         }
+        let mut all_shops = transaction.prepare_cached(&format!(
+            "{UPSERT_VISITOR_OF_ALL_SHOPS}{VISITOR_IS_EARLIER}"
+        ))?;
+        for (visitor, (first, purchase)) in firsts.visitors_of_all_shops() {
+            all_shops.execute(params![visitor, first, purchase])?;
+        }
     }
     move_folded(transaction, &taken_over, folded)
 }
@@ -295,40 +301,61 @@ pub(crate) const VISITOR_IS_EARLIER: &str = "excluded.first_ts < visitors.first_
             OR excluded.first_purchase_ts < visitors.first_purchase_ts))";
 
 /// How many visitors have their first event, and how many their first purchase, in
-/// `[?2, ?3)`, among the shop `?1` (`NULL`: all shops). A visitor is one id across shops:
-/// each is counted at its earliest row of the shops asked (ties by shop), so the counts are
-/// of ids, not rows, without a sort. Written once for both stores (PostgreSQL numbers its
-/// parameters `$1`); the indexes `visitors_first`, `visitors_first_purchase` and
-/// `visitors_visitor` answer it.
-pub(crate) const FIRSTS_IN_RANGE: &str = "SELECT
-    (SELECT COUNT(*) FROM visitors v
-     WHERE v.first_ts >= ?2 AND v.first_ts < ?3
-        AND (CAST(?1 AS TEXT) IS NULL OR v.shop_id = ?1)
-        AND NOT EXISTS (SELECT 1 FROM visitors w
-            WHERE w.visitor_id = v.visitor_id AND (CAST(?1 AS TEXT) IS NULL OR w.shop_id = ?1)
-                AND (w.first_ts < v.first_ts
-                    OR (w.first_ts = v.first_ts AND w.shop_id < v.shop_id)))),
-    (SELECT COUNT(*) FROM visitors v
-     WHERE v.first_purchase_ts >= ?2 AND v.first_purchase_ts < ?3
-        AND (CAST(?1 AS TEXT) IS NULL OR v.shop_id = ?1)
-        AND NOT EXISTS (SELECT 1 FROM visitors w
-            WHERE w.visitor_id = v.visitor_id AND (CAST(?1 AS TEXT) IS NULL OR w.shop_id = ?1)
-                AND (w.first_purchase_ts < v.first_purchase_ts
-                    OR (w.first_purchase_ts = v.first_purchase_ts
-                        AND w.shop_id < v.shop_id))))";
+/// `[?2, ?3)`, among the shop `?1`: two counts over the indexes `visitors_shop_first` and
+/// `visitors_shop_first_purchase`. Written once for both stores (PostgreSQL numbers its
+/// parameters `$1`).
+pub(crate) const FIRSTS_OF_SHOP: &str = "SELECT
+    (SELECT COUNT(*) FROM visitors
+     WHERE shop_id = ?1 AND first_ts >= ?2 AND first_ts < ?3),
+    (SELECT COUNT(*) FROM visitors
+     WHERE shop_id = ?1 AND first_purchase_ts >= ?2 AND first_purchase_ts < ?3)";
 
-/// SQLite's answer to [`FIRSTS_IN_RANGE`].
+/// The same over all shops, where a visitor is one id across shops: `visitors_all` holds each
+/// id once with its earliest times over every shop, kept by the writer beside `visitors`, so
+/// the counts are two index ranges too, not a check of every visitor of the range against its
+/// other shops' rows.
+pub(crate) const FIRSTS_OF_ALL_SHOPS: &str = "SELECT
+    (SELECT COUNT(*) FROM visitors_all WHERE first_ts >= ?1 AND first_ts < ?2),
+    (SELECT COUNT(*) FROM visitors_all
+     WHERE first_purchase_ts >= ?1 AND first_purchase_ts < ?2)";
+
+/// Adds a batch's visitors to `visitors_all` (`?1` visitor, `?2` first time, `?3` first
+/// purchase), with the rule of `visitors`.
+const UPSERT_VISITOR_OF_ALL_SHOPS: &str = "INSERT INTO visitors_all AS visitors
+        (visitor_id, first_ts, first_purchase_ts)
+     VALUES (?1, ?2, ?3)
+     ON CONFLICT (visitor_id) DO UPDATE SET
+        first_ts = MIN(visitors.first_ts, excluded.first_ts),
+        first_purchase_ts = COALESCE(
+            MIN(visitors.first_purchase_ts, excluded.first_purchase_ts),
+            visitors.first_purchase_ts, excluded.first_purchase_ts)
+     WHERE ";
+
+/// Sets a visitor's row of `visitors_all` again from its rows of `visitors` (after `forget`).
+pub(crate) const REBUILD_VISITOR_OF_ALL_SHOPS: [&str; 2] = [
+    "DELETE FROM visitors_all WHERE visitor_id = ?1",
+    "INSERT INTO visitors_all (visitor_id, first_ts, first_purchase_ts)
+     SELECT visitor_id, MIN(first_ts), MIN(first_purchase_ts) FROM visitors
+     WHERE visitor_id = ?1 GROUP BY visitor_id",
+];
+
+/// SQLite's answer to [`FIRSTS_OF_SHOP`] (`shop` given) or [`FIRSTS_OF_ALL_SHOPS`].
 pub(super) fn firsts_in_range(
     connection: &Connection,
     shop: Option<&str>,
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<FirstsInRange, StoreError> {
-    let (first_visits, first_purchases): (i64, i64) =
-        connection.prepare_cached(FIRSTS_IN_RANGE)?.query_row(
-            params![shop, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
+    let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
+    let read = |row: &rusqlite::Row<'_>| Ok((row.get(0)?, row.get(1)?));
+    let (first_visits, first_purchases): (i64, i64) = match shop {
+        Some(shop) => connection
+            .prepare_cached(FIRSTS_OF_SHOP)?
+            .query_row(params![shop, from, to], read)?,
+        None => connection
+            .prepare_cached(FIRSTS_OF_ALL_SHOPS)?
+            .query_row(params![from, to], read)?,
+    };
     Ok(FirstsInRange {
         first_visits: first_visits as u64,
         first_purchases: first_purchases as u64,
@@ -351,6 +378,22 @@ pub struct BatchFirsts<'e> {
 pub struct SessionFirsts<'e> {
     pub first: (&'e Event, i64),
     pub landing: Option<(&'e Event, i64)>,
+}
+
+impl<'e> BatchFirsts<'e> {
+    /// The visitors' first times over all shops (for `visitors_all`), sorted by id.
+    pub fn visitors_of_all_shops(&self) -> std::collections::BTreeMap<&'e str, (i64, Option<i64>)> {
+        let mut all = std::collections::BTreeMap::new();
+        for (&(_, visitor), &(first, purchase)) in &self.visitors {
+            let entry = all.entry(visitor).or_insert((first, purchase));
+            entry.0 = entry.0.min(first);
+            entry.1 = match (entry.1, purchase) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        all
+    }
 }
 
 /// The firsts of `stored` events, each with its row id.
@@ -442,6 +485,9 @@ pub(super) fn rebuild(
              GROUP BY shop_id, visitor_id",
             params![shop_id, visitor],
         )?;
+        for statement in REBUILD_VISITOR_OF_ALL_SHOPS {
+            transaction.execute(statement, [visitor])?;
+        }
     }
     Ok(())
 }

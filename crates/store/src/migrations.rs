@@ -320,7 +320,7 @@ const MIGRATIONS: &[&str] = &[
     // bucket the buyers and page views with a session; the contained sessions' sums). Day rows
     // are derived: the old ones are dropped and the consumer rolls the days up again. The
     // visitors' first times get the indexes that count new visitors and first purchases of a
-    // range (attribution.rs, FIRSTS_IN_RANGE) without reading every visitor.
+    // range without reading every visitor (replaced in v12).
     "
     DELETE FROM people_days;
     CREATE INDEX visitors_first ON visitors (first_ts, shop_id, visitor_id);
@@ -349,6 +349,30 @@ const MIGRATIONS: &[&str] = &[
     // are found when an earlier event takes it over and they move to its new attribution.
     "CREATE INDEX IF NOT EXISTS events_shop_session ON events (shop_id, session_id)
         WHERE session_id IS NOT NULL;",
+    // v12: new visitors and first purchases of a range as index ranges
+    // (attribution.rs, FIRSTS_OF_SHOP and FIRSTS_OF_ALL_SHOPS): per shop by shop-led indexes,
+    // over all shops from `visitors_all`, each id once with its earliest times over every shop
+    // (v9's indexes served a check of each visitor against its other shops' rows, seconds at a
+    // few hundred thousand visitors).
+    "
+    CREATE TABLE visitors_all (
+        visitor_id TEXT PRIMARY KEY,
+        first_ts INTEGER NOT NULL,
+        first_purchase_ts INTEGER
+    ) WITHOUT ROWID;
+    INSERT INTO visitors_all
+        SELECT visitor_id, MIN(first_ts), MIN(first_purchase_ts) FROM visitors
+        GROUP BY visitor_id;
+    CREATE INDEX visitors_all_first ON visitors_all (first_ts);
+    CREATE INDEX visitors_all_first_purchase ON visitors_all (first_purchase_ts)
+        WHERE first_purchase_ts IS NOT NULL;
+    DROP INDEX visitors_first;
+    DROP INDEX visitors_first_purchase;
+    DROP INDEX visitors_visitor;
+    CREATE INDEX visitors_shop_first ON visitors (shop_id, first_ts);
+    CREATE INDEX visitors_shop_first_purchase ON visitors (shop_id, first_purchase_ts)
+        WHERE first_purchase_ts IS NOT NULL;
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.

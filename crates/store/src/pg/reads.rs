@@ -11,7 +11,7 @@ use postgres::types::ToSql;
 use postgres::{GenericClient, Statement};
 
 use crate::StoreError;
-use crate::attribution::FIRSTS_IN_RANGE;
+use crate::attribution::{FIRSTS_OF_ALL_SHOPS, FIRSTS_OF_SHOP};
 use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
@@ -478,12 +478,18 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         to: Option<i64>,
     ) -> Result<FirstsInRange, StoreError> {
         let mut client = self.client.borrow_mut();
-        let sql = FIRSTS_IN_RANGE.replace('?', "$");
-        let statement = self.statement(&mut client, &sql)?;
-        let row = client.query_one(
-            &statement,
-            &[&shop, &from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
-        )?;
+        let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
+        let row = match shop {
+            Some(shop) => {
+                let statement = self.statement(&mut client, &FIRSTS_OF_SHOP.replace('?', "$"))?;
+                client.query_one(&statement, &[&shop, &from, &to])?
+            }
+            None => {
+                let sql = FIRSTS_OF_ALL_SHOPS.replace('?', "$");
+                let statement = self.statement(&mut client, &sql)?;
+                client.query_one(&statement, &[&from, &to])?
+            }
+        };
         Ok(FirstsInRange {
             first_visits: row.try_get::<_, i64>(0)? as u64,
             first_purchases: row.try_get::<_, i64>(1)? as u64,

@@ -230,6 +230,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS events_shop_session ON events (shop_id, session_id)
         WHERE session_id IS NOT NULL;
     "#,
+    // 8: as SQLite's version 12, `visitors_all` and shop-led indexes for the visitors' first
+    // times of a range.
+    r#"
+    CREATE TABLE IF NOT EXISTS visitors_all (
+        visitor_id TEXT PRIMARY KEY,
+        first_ts BIGINT NOT NULL,
+        first_purchase_ts BIGINT
+    );
+    DELETE FROM visitors_all;
+    INSERT INTO visitors_all
+        SELECT visitor_id, MIN(first_ts), MIN(first_purchase_ts) FROM visitors
+        GROUP BY visitor_id;
+    CREATE INDEX IF NOT EXISTS visitors_all_first ON visitors_all (first_ts);
+    CREATE INDEX IF NOT EXISTS visitors_all_first_purchase ON visitors_all (first_purchase_ts)
+        WHERE first_purchase_ts IS NOT NULL;
+    DROP INDEX IF EXISTS visitors_first;
+    DROP INDEX IF EXISTS visitors_first_purchase;
+    DROP INDEX IF EXISTS visitors_visitor;
+    CREATE INDEX IF NOT EXISTS visitors_shop_first ON visitors (shop_id, first_ts);
+    CREATE INDEX IF NOT EXISTS visitors_shop_first_purchase ON visitors (shop_id, first_purchase_ts)
+        WHERE first_purchase_ts IS NOT NULL;
+    "#,
 ];
 
 /// The steps (1-based versions) after which the session spans are read again from the events.

@@ -118,6 +118,24 @@ pub(super) fn record_attribution<'e>(
             ),
             &[&shops, &visitors, &first_ts, &purchases],
         )?;
+        let all_shops = firsts.visitors_of_all_shops();
+        let visitors: Vec<&str> = all_shops.keys().copied().collect();
+        let first_ts: Vec<i64> = all_shops.values().map(|v| v.0).collect();
+        let purchases: Vec<Option<i64>> = all_shops.values().map(|v| v.1).collect();
+        transaction.execute(
+            &format!(
+                "INSERT INTO visitors_all AS visitors (visitor_id, first_ts, first_purchase_ts)
+                 SELECT v, f, p FROM unnest($1::text[], $2::int8[], $3::int8[])
+                    WITH ORDINALITY AS u(v, f, p, n)
+                 ORDER BY n
+                 ON CONFLICT (visitor_id) DO UPDATE SET
+                    first_ts = LEAST(visitors.first_ts, excluded.first_ts),
+                    first_purchase_ts =
+                        LEAST(visitors.first_purchase_ts, excluded.first_purchase_ts)
+                 WHERE {VISITOR_IS_EARLIER}"
+            ),
+            &[&visitors, &first_ts, &purchases],
+        )?;
     }
     Ok(credits)
 }

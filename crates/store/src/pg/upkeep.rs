@@ -256,6 +256,9 @@ fn rebuild_attribution(
          GROUP BY shop_id, visitor_id",
         &[&shop_id, &visitor_id],
     )?;
+    for statement in crate::attribution::REBUILD_VISITOR_OF_ALL_SHOPS {
+        transaction.execute(&statement.replace('?', "$"), &[&visitor_id])?;
+    }
     Ok(())
 }
 
