@@ -376,7 +376,11 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.
-const REBUILDS_ROLLUPS: &[i64] = &[5, 8, 11];
+const REBUILDS_ROLLUPS: &[i64] = &[5, 8];
+
+/// The steps after which the attributed dimensions alone are summed again from the raw events
+/// (the others keep what retention deleted from the raw events).
+const REBUILDS_ATTRIBUTED_ROLLUPS: &[i64] = &[11];
 
 /// The steps after which the session spans are read again from the raw events.
 const REBUILDS_SESSION_SPANS: &[i64] = &[7];
@@ -395,6 +399,7 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
         });
     }
     let mut rebuild = false;
+    let mut rebuild_attributed = false;
     let mut rebuild_spans = false;
     for (index, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
@@ -402,6 +407,7 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
         transaction.pragma_update(None, "user_version", version)?;
         tracing::info!(version, "applied store migration");
         rebuild |= REBUILDS_ROLLUPS.contains(&version);
+        rebuild_attributed |= REBUILDS_ATTRIBUTED_ROLLUPS.contains(&version);
         rebuild_spans |= REBUILDS_SESSION_SPANS.contains(&version);
     }
     if rebuild_spans {
@@ -410,6 +416,9 @@ pub fn apply(connection: &mut Connection) -> Result<(), StoreError> {
     if rebuild {
         rollups::rebuild(&transaction)?;
         tracing::info!("summed the stored events into the rollups again");
+    } else if rebuild_attributed {
+        rollups::rebuild_attributed(&transaction)?;
+        tracing::info!("summed the stored events under the attributed dimensions");
     }
     transaction.commit()?;
     Ok(())
@@ -566,6 +575,64 @@ mod tests {
         );
         assert_eq!(count("SELECT COUNT(*) FROM sessions"), 1);
         assert_eq!(count("SELECT COUNT(*) FROM visitors"), 1);
+    }
+
+    /// v11 sums the stored events under the attributed dimensions and leaves every other row
+    /// alone: those hold the sums of events retention has deleted since, which summing the raw
+    /// events again would lose.
+    #[test]
+    fn v11_adds_attributed_rows_and_keeps_the_sums_retention_deleted() {
+        let mut connection = Connection::open_in_memory().expect("opens");
+        connection
+            .execute_batch(&MIGRATIONS[..10].join(";"))
+            .expect("v10 schema");
+        connection
+            .execute_batch(
+                "INSERT INTO events (event_id, event_type, timestamp, ts_micros, product_id,
+                    amount_micros, shop_id, currency, channel)
+                 VALUES ('old', 'page_view', 't', 1759276800000000, 'p1', NULL, 's1', NULL,
+                            'Direct'),
+                        ('new', 'page_view', 't', 1761955200000000, 'p1', NULL, 's1', NULL,
+                            'Direct');
+                 PRAGMA user_version = 10;",
+            )
+            .expect("rows of a v10 file");
+        let page_views = |connection: &Connection, dimension: &str| -> i64 {
+            connection
+                .query_row(
+                    "SELECT SUM(page_views) FROM rollups
+                     WHERE shop_id = 's1' AND dimension = ?1 AND grain = 1",
+                    [dimension],
+                    |row| row.get(0),
+                )
+                .expect("sums")
+        };
+        rollups::fold(&connection).expect("folds");
+        // What a v10 file holds: no attributed rows, and retention has deleted the old event
+        // after it was folded.
+        for dimension in rollups::attributed_dimensions() {
+            connection
+                .execute(
+                    "DELETE FROM rollups WHERE dimension = ?1",
+                    [dimension.name()],
+                )
+                .expect("a v10 file has no attributed rows");
+        }
+        connection
+            .execute("DELETE FROM events WHERE event_id = 'old'", [])
+            .expect("retention");
+        apply(&mut connection).expect("migrates");
+        assert_eq!(
+            page_views(&connection, ""),
+            2,
+            "the totals keep the deleted event"
+        );
+        assert_eq!(page_views(&connection, "product"), 2);
+        assert_eq!(
+            page_views(&connection, "channel"),
+            1,
+            "attributed rows hold the stored events, once"
+        );
     }
 
     /// A v8 file (no month rows) is upgraded (v10 adds them): its month rows are what the writer would

@@ -52,11 +52,23 @@ impl<'a> Deltas<'a> {
     /// Adds one stored event (its time `None` when undated), to its shop's rows and to the
     /// all-shops rows, under each dimension that files it.
     pub fn add(&mut self, shop: &'a str, ts_micros: Option<i64>, facts: &Facts<'a>) {
+        self.add_under(&Dimension::ALL, shop, ts_micros, facts);
+    }
+
+    /// Adds one stored event as [`add`](Deltas::add) does, under `dimensions` only (a
+    /// migration that adds dimensions sums the stored events under those alone).
+    pub fn add_under(
+        &mut self,
+        dimensions: &[Dimension],
+        shop: &'a str,
+        ts_micros: Option<i64>,
+        facts: &Facts<'a>,
+    ) {
         let sums = Sums::of(facts.event_type, facts.purchase_amount());
         let counts = counts_of(&sums);
         let quarter = ts_micros.map(bucket_of);
         for shop in [shop, ALL_SHOPS] {
-            for dimension in Dimension::ALL {
+            for &dimension in dimensions {
                 if let Some(value) = dimension.value(facts) {
                     let added = if dimension.keeps_extremes() {
                         &sums
@@ -277,6 +289,20 @@ pub fn watermark(connection: &Connection) -> Result<i64, StoreError> {
 /// Folds every raw row past the watermark into the rollups and moves the watermark, inside
 /// the caller's transaction. Returns how many rows it folded.
 pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
+    let after = watermark(connection)?;
+    fold_rows(connection, after, i64::MAX, &Dimension::ALL, true)
+}
+
+/// Sums the raw rows with ids in `(after, until]` into the rollups under `dimensions`, chunk
+/// by chunk; `advance`: moves the watermark past each chunk (a fold), or leaves it (a
+/// migration summing rows already folded under other dimensions).
+fn fold_rows(
+    connection: &Connection,
+    mut after: i64,
+    until: i64,
+    dimensions: &[Dimension],
+    advance: bool,
+) -> Result<usize, StoreError> {
     // Each event with what it is credited to now (the raw pass's own SQL).
     let attributes: Vec<String> = Attribute::ALL
         .iter()
@@ -287,14 +313,13 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
             e.currency, e.is_bot, {}
          FROM events e LEFT JOIN sessions s
             ON s.shop_id = e.shop_id AND s.session_id = e.session_id
-         WHERE e.id > ?1 ORDER BY e.id LIMIT ?2",
+         WHERE e.id > ?1 AND e.id <= ?3 ORDER BY e.id LIMIT ?2",
         attributes.join(", ")
     ))?;
-    let mut after = watermark(connection)?;
     let mut folded = 0;
     loop {
         let chunk: Vec<RawRow> = read
-            .query_map((after, FOLD_CHUNK), |row| {
+            .query_map((after, FOLD_CHUNK, until), |row| {
                 let mut attributed: [Option<String>; 10] = Default::default();
                 for (i, value) in attributed.iter_mut().enumerate() {
                     *value = row.get(8 + i)?;
@@ -338,16 +363,41 @@ pub fn fold(connection: &Connection) -> Result<usize, StoreError> {
                     values: row.attributed.each_ref().map(Option::as_deref),
                 },
             };
-            deltas.add(&row.shop_id, row.ts_micros, &facts);
+            deltas.add_under(dimensions, &row.shop_id, row.ts_micros, &facts);
         }
         deltas.apply(connection)?;
-        connection.execute("UPDATE rollup_progress SET last_event_id = ?1", [after])?;
+        if advance {
+            connection.execute("UPDATE rollup_progress SET last_event_id = ?1", [after])?;
+        }
     }
 }
 
+/// Sums the stored events under the attributed dimensions again, up to the watermark (the
+/// rows past it are folded under every dimension by the next fold), inside the caller's
+/// transaction, and leaves every other dimension's rows as they are: they may hold the sums of
+/// events that retention has deleted since, which a rebuild from the raw events would lose.
+pub fn rebuild_attributed(connection: &Connection) -> Result<(), StoreError> {
+    let attributed = attributed_dimensions();
+    let mut delete = connection.prepare("DELETE FROM rollups WHERE dimension = ?1")?;
+    for dimension in &attributed {
+        delete.execute([dimension.name()])?;
+    }
+    let until = watermark(connection)?;
+    fold_rows(connection, i64::MIN, until, &attributed, false)?;
+    Ok(())
+}
+
+/// The dimensions whose value is a session's credit.
+pub fn attributed_dimensions() -> Vec<Dimension> {
+    Dimension::ALL
+        .into_iter()
+        .filter(|dimension| matches!(dimension, Dimension::Attributed(_)))
+        .collect()
+}
+
 /// Empties the rollups and folds every stored event into them again, inside the caller's
-/// transaction: for a migration that adds a measure or a dimension, and for corrections that
-/// cannot be subtracted.
+/// transaction: for corrections that cannot be subtracted (`forget`), and migrations that
+/// change what every row holds.
 pub fn rebuild(connection: &Connection) -> Result<(), StoreError> {
     connection.execute("DELETE FROM rollups", [])?;
     connection.execute("UPDATE rollup_progress SET last_event_id = ?1", [i64::MIN])?;

@@ -258,7 +258,11 @@ const MIGRATIONS: &[&str] = &[
 const REBUILDS_SESSION_SPANS: &[i64] = &[2];
 
 /// The steps after which the rollups are summed again from the events.
-const REBUILDS_ROLLUPS: &[i64] = &[3, 7];
+const REBUILDS_ROLLUPS: &[i64] = &[3];
+
+/// The steps after which the attributed dimensions alone are summed again from the events
+/// (the others keep the sums of months retention has dropped).
+const REBUILDS_ATTRIBUTED_ROLLUPS: &[i64] = &[7];
 
 /// The schema version this build writes and reads.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -294,6 +298,9 @@ fn apply_locked(client: &mut Client) -> Result<(), StoreError> {
         }
         if REBUILDS_ROLLUPS.contains(&version) {
             super::upkeep::rebuild_rollups(&mut transaction)?;
+        }
+        if REBUILDS_ATTRIBUTED_ROLLUPS.contains(&version) {
+            super::upkeep::rebuild_attributed_rollups(&mut transaction)?;
         }
         transaction.execute("UPDATE schema_version SET version = $1", &[&version])?;
         transaction.commit()?;

@@ -15,7 +15,7 @@ use crate::retention::Retained;
 use crate::rollups::Deltas;
 use crate::sqlite_segment::attribute_sql;
 use domain::attribution::{Attribute, Attributed};
-use domain::dimension::Facts;
+use domain::dimension::{Dimension, Facts};
 use domain::event::EventType;
 
 /// Deletes the raw events, their uniqueness claims and the day rows of people before the UTC
@@ -268,6 +268,26 @@ pub(super) fn rebuild_rollups(
     transaction: &mut postgres::Transaction<'_>,
 ) -> Result<(), StoreError> {
     transaction.batch_execute("DELETE FROM rollups")?;
+    sum_events_under(transaction, &Dimension::ALL)
+}
+
+/// Sums every stored event under the attributed dimensions again, leaving the other
+/// dimensions' rows as they are (SQLite's `rollups::rebuild_attributed`): they may hold the
+/// sums of months that retention has dropped.
+pub(super) fn rebuild_attributed_rollups(
+    transaction: &mut postgres::Transaction<'_>,
+) -> Result<(), StoreError> {
+    let attributed = crate::rollups::attributed_dimensions();
+    let names: Vec<&str> = attributed.iter().map(|d| d.name()).collect();
+    transaction.execute("DELETE FROM rollups WHERE dimension = ANY($1)", &[&names])?;
+    sum_events_under(transaction, &attributed)
+}
+
+/// Adds every stored event but the bots' to the rollups under `dimensions`.
+fn sum_events_under(
+    transaction: &mut postgres::Transaction<'_>,
+    dimensions: &[Dimension],
+) -> Result<(), StoreError> {
     // Each event with what it is credited to (the raw pass's own SQL).
     let attributes: Vec<String> = Attribute::ALL.iter().map(|a| attribute_sql(*a)).collect();
     let portal = transaction.bind(
@@ -300,7 +320,7 @@ pub(super) fn rebuild_rollups(
                     values: std::array::from_fn(|i| row.get(6 + i)),
                 },
             };
-            deltas.add(row.get(0), row.get(1), &facts);
+            deltas.add_under(dimensions, row.get(0), row.get(1), &facts);
         }
         upsert_rollups(transaction, &deltas)?;
     }
