@@ -121,6 +121,16 @@ impl FirstsInRange {
     }
 }
 
+/// The earlier of two `(first event, first purchase)` times of one visitor, each part on its
+/// own (a missing purchase is later than any): the rule `visitors` keeps its rows by.
+pub fn earliest_firsts(a: (i64, Option<i64>), b: (i64, Option<i64>)) -> (i64, Option<i64>) {
+    let purchase = match (a.1, b.1) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    (a.0.min(b.0), purchase)
+}
+
 /// Each visitor's first stored event and first stored purchase, a visitor being one id across
 /// the shops it is given for: its first times are the earliest over them.
 #[derive(Debug, Default)]
@@ -132,11 +142,7 @@ impl VisitorFirsts {
     /// One shop's first times of the visitor with fingerprint `visitor`.
     pub fn add(&mut self, visitor: u64, first: i64, purchase: Option<i64>) {
         let entry = self.firsts.entry(visitor).or_insert((first, purchase));
-        entry.0 = entry.0.min(first);
-        entry.1 = match (entry.1, purchase) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        *entry = earliest_firsts(*entry, (first, purchase));
     }
 
     /// The visitors whose first event, and those whose first purchase, is in `[from, to)`

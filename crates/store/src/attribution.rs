@@ -19,7 +19,7 @@ use super::rollups::Deltas;
 use domain::attribution::{Attribute, Attributed};
 use domain::dimension::Facts;
 use domain::event::{Event, EventType, Traffic};
-use domain::sessions::FirstsInRange;
+use domain::sessions::{FirstsInRange, earliest_firsts};
 
 /// The attributes a session takes from its first event (all but the landing page), in
 /// [`Attribute`] order: the stored columns of [`Credit::traffic`].
@@ -386,11 +386,7 @@ impl<'e> BatchFirsts<'e> {
         let mut all = std::collections::BTreeMap::new();
         for (&(_, visitor), &(first, purchase)) in &self.visitors {
             let entry = all.entry(visitor).or_insert((first, purchase));
-            entry.0 = entry.0.min(first);
-            entry.1 = match (entry.1, purchase) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            *entry = earliest_firsts(*entry, (first, purchase));
         }
         all
     }
@@ -429,11 +425,7 @@ pub fn batch_firsts<'e>(stored: &[(&'e Event, i64)]) -> BatchFirsts<'e> {
                 .visitors
                 .entry((event.shop_id.as_str(), visitor.as_str()))
                 .or_insert((ts, purchase));
-            entry.0 = entry.0.min(ts);
-            entry.1 = match (entry.1, purchase) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            *entry = earliest_firsts(*entry, (ts, purchase));
         }
     }
     firsts

@@ -17,7 +17,7 @@ use super::plan::Plan;
 use domain::attribution::Filters;
 use domain::dimension::{Dimension, Facts, NO_VALUE};
 use domain::people::{FastHash, PersonEvent, fingerprint};
-use domain::sessions::{FirstsInRange, VisitorFirsts};
+use domain::sessions::{FirstsInRange, VisitorFirsts, earliest_firsts};
 use domain::sums::Sums;
 
 /// The events of `store` that `filters` select, as a store.
@@ -206,11 +206,7 @@ impl ReadBackend for Segment<'_> {
             let first = firsts
                 .entry((event.shop_id.to_owned(), visitor.to_owned()))
                 .or_insert((ts, purchase));
-            first.0 = first.0.min(ts);
-            first.1 = match (first.1, purchase) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            *first = earliest_firsts(*first, (ts, purchase));
         })?;
         for ((_, visitor), (first, purchase)) in firsts {
             visit(&visitor, first, purchase);
