@@ -131,13 +131,15 @@ pub trait ReadBackend {
 
     /// How many visitors of `shop` (all shops: one id across them, at its earliest times) have
     /// their first stored event, and how many their first stored purchase, in `[from, to)`
-    /// (`None`: open). What [`visitor_firsts`](Self::visitor_firsts) folded would say, counted
-    /// by the store on its indexes.
+    /// (`range`; `None`: open), among the events `filters` select. Unfiltered, what
+    /// [`visitor_firsts`](Self::visitor_firsts) folded would say, counted by the store on its
+    /// indexes; filtered, one aggregate over the selected events before `to` (a segment's
+    /// visitors have no first times of their own stored).
     fn firsts_in_range(
         &self,
         shop: Option<&str>,
-        from: Option<i64>,
-        to: Option<i64>,
+        range: (Option<i64>, Option<i64>),
+        filters: &Filters,
     ) -> Result<FirstsInRange, StoreError>;
 
     /// The bots' events of a filter's shop and range (stored, counted nowhere else).

@@ -13,6 +13,7 @@ use super::filter::EventFilter;
 use super::grain::{BUCKET_MICROS, DAY_MICROS, day_of};
 use super::people_days;
 use super::plan::{Plan, Stretch, stretches};
+use domain::attribution::Filters;
 use domain::distinct::Distinct;
 use domain::people::{BucketPeople, DayPeople, PeopleCounts, PersonEvent, Tally};
 use domain::sessions::{SessionCounts, VisitorCounts};
@@ -124,8 +125,8 @@ pub fn audience(
     }
     let firsts = store.firsts_in_range(
         filter.shop_id.as_deref(),
-        filter.from_micros,
-        filter.to_micros,
+        (filter.from_micros, filter.to_micros),
+        &Filters::default(),
     )?;
     let visitors = firsts.visitor_counts(people.buyers, filter.from_micros);
     let sessions = people.session_metrics;

@@ -17,7 +17,7 @@ use super::plan::Plan;
 use domain::attribution::Filters;
 use domain::dimension::{Dimension, Facts, NO_VALUE};
 use domain::people::{FastHash, PersonEvent, fingerprint};
-use domain::sessions::{FirstsInRange, VisitorFirsts, earliest_firsts};
+use domain::sessions::{FirstsInRange, earliest_firsts};
 use domain::sums::Sums;
 
 /// The events of `store` that `filters` select, as a store.
@@ -61,6 +61,8 @@ pub fn one_value(filters: &Filters) -> Option<(Dimension, String)> {
 }
 
 const NO_ROLLUPS: &str = "a segment has no rollups; read it with Plan::Raw";
+const NARROWED_ONCE: &str =
+    "a segment is narrowed once: ask the store with all the filters instead";
 
 impl ReadBackend for Segment<'_> {
     fn rollup_rows(
@@ -176,9 +178,7 @@ impl ReadBackend for Segment<'_> {
         visit: &mut dyn FnMut(&AttributedEvent<'_>),
     ) -> Result<(), StoreError> {
         if !filters.is_empty() {
-            return Err(StoreError::Unsupported(
-                "a segment is narrowed once: ask the store with all the filters instead",
-            ));
+            return Err(StoreError::Unsupported(NARROWED_ONCE));
         }
         self.store.attributed_events(filter, self.filters, visit)
     }
@@ -227,17 +227,17 @@ impl ReadBackend for Segment<'_> {
         self.store.session_spans(sessions, visit)
     }
 
-    /// Folded from [`visitor_firsts`](ReadBackend::visitor_firsts): a segment has no index.
+    /// The store's aggregate over the segment's events: over a store holding only them, a
+    /// visitor's first event is its first selected one.
     fn firsts_in_range(
         &self,
         shop: Option<&str>,
-        from: Option<i64>,
-        to: Option<i64>,
+        range: (Option<i64>, Option<i64>),
+        filters: &Filters,
     ) -> Result<FirstsInRange, StoreError> {
-        let mut firsts = VisitorFirsts::default();
-        self.visitor_firsts(shop, &mut |visitor, first, purchase| {
-            firsts.add(fingerprint(visitor), first, purchase);
-        })?;
-        Ok(firsts.in_range(from, to))
+        if !filters.is_empty() {
+            return Err(StoreError::Unsupported(NARROWED_ONCE));
+        }
+        self.store.firsts_in_range(shop, range, self.filters)
     }
 }

@@ -205,10 +205,14 @@ impl ReadBackend for Connection {
     fn firsts_in_range(
         &self,
         shop: Option<&str>,
-        from: Option<i64>,
-        to: Option<i64>,
+        (from, to): (Option<i64>, Option<i64>),
+        filters: &Filters,
     ) -> Result<FirstsInRange, StoreError> {
-        super::attribution::firsts_in_range(self, shop, from, to)
+        if filters.is_empty() {
+            super::attribution::firsts_in_range(self, shop, from, to)
+        } else {
+            super::sqlite_segment::firsts_in_range(self, shop, (from, to), filters)
+        }
     }
 
     fn bot_events(&self, filter: &EventFilter) -> Result<u64, StoreError> {

@@ -15,6 +15,7 @@ use super::filter::EventFilter;
 use domain::attribution::{Attribute, Attributed, Filters};
 use domain::dimension::Facts;
 use domain::event::EventType;
+use domain::sessions::FirstsInRange;
 
 /// The SQL of the value `attribute` credits an event `e` (joined with its session `s`) to
 /// (plain SQL, shared with PostgreSQL's reads).
@@ -115,6 +116,49 @@ pub(super) fn attributed_events(
         });
     }
     Ok(())
+}
+
+/// The SQL of [`ReadBackend::firsts_in_range`](super::ReadBackend::firsts_in_range) under
+/// filters, around the `selection` of the selected events before the range's end (SQLite's or
+/// PostgreSQL's, with `from` the placeholder of the range's start): each visitor's first
+/// selected event and first selected purchase in one aggregate, those in the range counted.
+/// Only events before the end can be a first in the range, and a visitor is one id across the
+/// shops selected, so it groups by the id alone.
+pub(crate) fn firsts_in_range_sql(selection: &str, from: &str) -> String {
+    format!(
+        "SELECT COALESCE(SUM(CASE WHEN first_ts >= {from} THEN 1 ELSE 0 END), 0),
+            COALESCE(SUM(CASE WHEN first_purchase_ts >= {from} THEN 1 ELSE 0 END), 0)
+         FROM (SELECT MIN(e.ts_micros) AS first_ts,
+                MIN(CASE WHEN e.event_type = 'purchase' THEN e.ts_micros END) AS first_purchase_ts
+            {selection} AND e.visitor_id IS NOT NULL AND e.ts_micros IS NOT NULL
+            GROUP BY e.visitor_id) AS firsts"
+    )
+}
+
+/// SQLite's [`firsts_in_range_sql`]: the first times among the events `filters` select.
+pub(super) fn firsts_in_range(
+    connection: &Connection,
+    shop: Option<&str>,
+    (from, to): (Option<i64>, Option<i64>),
+    filters: &Filters,
+) -> Result<FirstsInRange, StoreError> {
+    let before_end = EventFilter {
+        shop_id: shop.map(str::to_owned),
+        from_micros: None,
+        to_micros: to,
+    };
+    let (selection, mut params) = selection_sql(&before_end, filters);
+    // `?1`, written before the selection's own `?`s, which SQLite numbers on from it.
+    params.insert(0, Value::Integer(from.unwrap_or(i64::MIN)));
+    let (first_visits, first_purchases): (i64, i64) = connection
+        .prepare_cached(&firsts_in_range_sql(&selection, "?1"))?
+        .query_row(rusqlite::params_from_iter(params), |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    Ok(FirstsInRange {
+        first_visits: first_visits as u64,
+        first_purchases: first_purchases as u64,
+    })
 }
 
 pub(super) fn visitor_firsts(

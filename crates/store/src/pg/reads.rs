@@ -15,7 +15,7 @@ use crate::attribution::{FIRSTS_OF_ALL_SHOPS, FIRSTS_OF_SHOP};
 use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
-use crate::sqlite_segment::attribute_sql;
+use crate::sqlite_segment::{attribute_sql, firsts_in_range_sql};
 use domain::attribution::{Attribute, Attributed, Filters};
 use domain::dimension::Facts;
 use domain::event::EventType;
@@ -474,10 +474,27 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
     fn firsts_in_range(
         &self,
         shop: Option<&str>,
-        from: Option<i64>,
-        to: Option<i64>,
+        (from, to): (Option<i64>, Option<i64>),
+        filters: &Filters,
     ) -> Result<FirstsInRange, StoreError> {
         let mut client = self.client.borrow_mut();
+        if !filters.is_empty() {
+            let before_end = EventFilter {
+                shop_id: shop.map(str::to_owned),
+                from_micros: None,
+                to_micros: to,
+            };
+            let mut params = Params::new();
+            let selection = selection(&before_end, filters, &mut params);
+            params.push(Box::new(from.unwrap_or(i64::MIN)));
+            let sql = firsts_in_range_sql(&selection, &format!("${}", params.len()));
+            let statement = self.statement(&mut client, &sql)?;
+            let row = client.query_one(&statement, &refs(&params))?;
+            return Ok(FirstsInRange {
+                first_visits: row.try_get::<_, i64>(0)? as u64,
+                first_purchases: row.try_get::<_, i64>(1)? as u64,
+            });
+        }
         let (from, to) = (from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
         let row = match shop {
             Some(shop) => {
