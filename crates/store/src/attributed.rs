@@ -149,7 +149,7 @@ pub fn audience(
 ) -> Result<(SessionCounts, VisitorCounts), StoreError> {
     let mut sessions = SessionTally::default();
     let mut buyers: HashSet<u64, FastHash> = HashSet::default();
-    store.person_events(filter, None, &mut |event| {
+    store.person_events(filter, None, &Filters::default(), &mut |event| {
         let ts = (event.ts_micros != i64::MIN).then_some(event.ts_micros);
         if let Some(session) = event.session {
             sessions.observe(session, ts, event.event_type);

@@ -56,12 +56,14 @@ pub trait ReadBackend {
     ) -> Result<(), StoreError>;
 
     /// Hands `visit` the time (`None` when undated) and the facts of every raw event of a
-    /// filter, in any order; with `credited`, each with what it is credited to
-    /// ([`Facts::attributed`], a join with the sessions), else with that left empty.
+    /// filter that `filters` select, in any order; with `credited` or filters, each with what
+    /// it is credited to ([`Facts::attributed`], a join with the sessions), else with that left
+    /// empty.
     fn raw_facts(
         &self,
         filter: &EventFilter,
         credited: bool,
+        filters: &Filters,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError>;
 
@@ -74,13 +76,14 @@ pub trait ReadBackend {
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError>;
 
-    /// Hands `visit` the raw events of a filter that have a session or a visitor (only
-    /// `product_id`'s when given) in time order, ties in arrival order; returns the shop ids
-    /// that [`PersonEvent::shop`] indexes.
+    /// Hands `visit` the raw events of a filter that `filters` select and that have a session
+    /// or a visitor (only `product_id`'s when given) in time order, ties in arrival order;
+    /// returns the shop ids that [`PersonEvent::shop`] indexes.
     fn person_events(
         &self,
         filter: &EventFilter,
         product_id: Option<&str>,
+        filters: &Filters,
         visit: &mut dyn FnMut(&PersonEvent),
     ) -> Result<Vec<String>, StoreError>;
 

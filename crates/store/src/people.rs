@@ -63,7 +63,7 @@ fn walk(
                     from_micros,
                     to_micros,
                 };
-                store.person_events(&raw, product_id, &mut |event| {
+                store.person_events(&raw, product_id, &Filters::default(), &mut |event| {
                     visit(Seen::Event(event));
                 })?;
             }

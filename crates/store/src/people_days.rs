@@ -30,6 +30,7 @@ use super::backend::{DayPart, ReadBackend};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, bucket_of};
 use super::{session_spans, varint};
+use domain::attribution::Filters;
 use domain::distinct::Distinct;
 use domain::event::EventType;
 use domain::people::{
@@ -67,7 +68,7 @@ pub(super) fn build(
         from_micros: Some(day),
         to_micros: Some(day + DAY_MICROS),
     };
-    let shops = connection.person_events(&whole_day, None, &mut |event| {
+    let shops = connection.person_events(&whole_day, None, &Filters::default(), &mut |event| {
         all_shops.add(event);
         while per_shop.len() <= event.shop {
             per_shop.push(Builder::new(day));

@@ -9,6 +9,7 @@ use super::backend::{ReadBackend, RollupRows};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, Grain, UNDATED_BUCKET};
 use super::plan::{Plan, SUM_GRAINS, Sign, Span, spans, spans_for_counts};
+use domain::attribution::Filters;
 use domain::dimension::{Dimension, Facts};
 use domain::people::FastHash;
 use domain::sums::Sums;
@@ -45,11 +46,16 @@ fn for_each_piece(
                 })?;
             }
             Span::Raw { from, to } => {
-                store.raw_facts(&filter.with_range(from, to), credited, &mut |ts, facts| {
-                    visit_fact(ts, facts, (dimension, only), &mut |ts, value, sums| {
-                        visit(ts, value, sums, sign);
-                    });
-                })?;
+                store.raw_facts(
+                    &filter.with_range(from, to),
+                    credited,
+                    &Filters::default(),
+                    &mut |ts, facts| {
+                        visit_fact(ts, facts, (dimension, only), &mut |ts, value, sums| {
+                            visit(ts, value, sums, sign);
+                        });
+                    },
+                )?;
             }
         }
     }

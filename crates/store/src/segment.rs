@@ -16,7 +16,7 @@ use super::filter::EventFilter;
 use super::plan::Plan;
 use domain::attribution::Filters;
 use domain::dimension::{Dimension, Facts, NO_VALUE};
-use domain::people::{FastHash, PersonEvent, fingerprint};
+use domain::people::{FastHash, PersonEvent};
 use domain::sessions::{FirstsInRange, earliest_firsts};
 use domain::sums::Sums;
 
@@ -29,6 +29,18 @@ pub struct Segment<'a> {
 impl<'a> Segment<'a> {
     pub fn new(store: &'a dyn ReadBackend, filters: &'a Filters) -> Segment<'a> {
         Segment { store, filters }
+    }
+
+    /// The segment's filters, for a read that was asked with `more` (none: a segment is
+    /// narrowed once, with every filter of the request).
+    fn narrowed_once(&self, more: &Filters) -> Result<&'a Filters, StoreError> {
+        if more.is_empty() {
+            Ok(self.filters)
+        } else {
+            Err(StoreError::Unsupported(
+                "a segment is narrowed once: ask the store with all the filters instead",
+            ))
+        }
     }
 }
 
@@ -61,8 +73,6 @@ pub fn one_value(filters: &Filters) -> Option<(Dimension, String)> {
 }
 
 const NO_ROLLUPS: &str = "a segment has no rollups; read it with Plan::Raw";
-const NARROWED_ONCE: &str =
-    "a segment is narrowed once: ask the store with all the filters instead";
 
 impl ReadBackend for Segment<'_> {
     fn rollup_rows(
@@ -78,11 +88,11 @@ impl ReadBackend for Segment<'_> {
         &self,
         filter: &EventFilter,
         _credited: bool,
+        filters: &Filters,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
-        self.attributed_events(filter, &Filters::default(), &mut |event| {
-            visit(event.ts_micros, &event.facts);
-        })
+        self.store
+            .raw_facts(filter, true, self.narrowed_once(filters)?, visit)
     }
 
     fn unfolded_facts(
@@ -98,34 +108,11 @@ impl ReadBackend for Segment<'_> {
         &self,
         filter: &EventFilter,
         product_id: Option<&str>,
+        filters: &Filters,
         visit: &mut dyn FnMut(&PersonEvent),
     ) -> Result<Vec<String>, StoreError> {
-        let mut shops: Vec<String> = Vec::new();
-        let mut shop_index: HashMap<String, usize, FastHash> = HashMap::default();
-        self.attributed_events(filter, &Filters::default(), &mut |event| {
-            if event.session.is_none() && event.visitor.is_none() {
-                return;
-            }
-            if product_id.is_some_and(|product| event.facts.product_id != Some(product)) {
-                return;
-            }
-            let shop = match shop_index.get(event.shop_id) {
-                Some(&index) => index,
-                None => {
-                    shops.push(event.shop_id.to_owned());
-                    shop_index.insert(event.shop_id.to_owned(), shops.len() - 1);
-                    shops.len() - 1
-                }
-            };
-            visit(&PersonEvent {
-                ts_micros: event.ts_micros.unwrap_or(i64::MIN),
-                shop,
-                event_type: event.facts.event_type,
-                session: event.session.map(fingerprint),
-                visitor: event.visitor.map(fingerprint),
-            });
-        })?;
-        Ok(shops)
+        self.store
+            .person_events(filter, product_id, self.narrowed_once(filters)?, visit)
     }
 
     fn time_span(&self, filter: &EventFilter) -> Result<Option<(i64, i64)>, StoreError> {
@@ -177,10 +164,8 @@ impl ReadBackend for Segment<'_> {
         filters: &Filters,
         visit: &mut dyn FnMut(&AttributedEvent<'_>),
     ) -> Result<(), StoreError> {
-        if !filters.is_empty() {
-            return Err(StoreError::Unsupported(NARROWED_ONCE));
-        }
-        self.store.attributed_events(filter, self.filters, visit)
+        self.store
+            .attributed_events(filter, self.narrowed_once(filters)?, visit)
     }
 
     /// The first times among the segment's own events: over a store holding only them, a
@@ -235,9 +220,7 @@ impl ReadBackend for Segment<'_> {
         range: (Option<i64>, Option<i64>),
         filters: &Filters,
     ) -> Result<FirstsInRange, StoreError> {
-        if !filters.is_empty() {
-            return Err(StoreError::Unsupported(NARROWED_ONCE));
-        }
-        self.store.firsts_in_range(shop, range, self.filters)
+        self.store
+            .firsts_in_range(shop, range, self.narrowed_once(filters)?)
     }
 }

@@ -66,9 +66,14 @@ impl ReadBackend for Connection {
         &self,
         filter: &EventFilter,
         credited: bool,
+        filters: &Filters,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
-        facts(self, filter, false, credited, visit)
+        if filters.is_empty() {
+            facts(self, filter, false, credited, visit)
+        } else {
+            super::sqlite_segment::selected_facts(self, filter, filters, visit)
+        }
     }
 
     fn unfolded_facts(
@@ -85,9 +90,10 @@ impl ReadBackend for Connection {
         &self,
         filter: &EventFilter,
         product_id: Option<&str>,
+        filters: &Filters,
         visit: &mut dyn FnMut(&PersonEvent),
     ) -> Result<Vec<String>, StoreError> {
-        person_events(self, filter, product_id, visit)
+        person_events(self, filter, (product_id, filters), visit)
     }
 
     /// Two ordered `LIMIT 1` reads, each a seek on the `(ts_micros, …)` or
@@ -299,20 +305,28 @@ fn facts(
 fn person_events(
     connection: &Connection,
     filter: &EventFilter,
-    product_id: Option<&str>,
+    (product_id, filters): (Option<&str>, &Filters),
     visit: &mut dyn FnMut(&PersonEvent),
 ) -> Result<Vec<String>, StoreError> {
-    let (mut conditions, mut params) = filter.sql_conditions();
+    // Unfiltered, the covering index alone; filtered, the events joined with their sessions
+    // (the people columns only, not the attribution of each).
+    let (from, mut conditions, mut params) = if filters.is_empty() {
+        let (conditions, params) = filter.sql_conditions();
+        ("FROM events e WHERE 1 = 1".to_owned(), conditions, params)
+    } else {
+        let (selection, params) = super::sqlite_segment::selection_sql(filter, filters);
+        (selection, String::new(), params)
+    };
     if let Some(product) = product_id {
-        conditions.push_str(" AND product_id = ?");
+        conditions.push_str(" AND e.product_id = ?");
         params.push(Value::Text(product.to_owned()));
     }
     // Ordered by time only, so the covering index serves the order; events of the same
     // microsecond are put in arrival order (`id`) below.
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT ts_micros, id, event_type, session_id, visitor_id, shop_id FROM events
-         WHERE (session_id IS NOT NULL OR visitor_id IS NOT NULL){conditions}
-         ORDER BY ts_micros"
+        "SELECT e.ts_micros, e.id, e.event_type, e.session_id, e.visitor_id, e.shop_id {from}
+            AND (e.session_id IS NOT NULL OR e.visitor_id IS NOT NULL){conditions}
+         ORDER BY e.ts_micros"
     ))?;
     let mut rows = statement.query(rusqlite::params_from_iter(params))?;
     let mut shops: Vec<String> = Vec::new();

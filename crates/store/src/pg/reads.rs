@@ -184,9 +184,11 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         &self,
         filter: &EventFilter,
         credited: bool,
+        filters: &Filters,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         let mut params = Params::new();
+        let credited = credited || !filters.is_empty();
         let sql = if credited {
             let attributes: Vec<String> =
                 Attribute::ALL.iter().map(|a| attribute_sql(*a)).collect();
@@ -194,7 +196,7 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
                 "SELECT e.ts_micros, e.event_type, e.amount_micros, e.product_id, e.currency, {}
                  {}",
                 attributes.join(", "),
-                selection(filter, &Filters::default(), &mut params)
+                selection(filter, filters, &mut params)
             )
         } else {
             let conditions = conditions(filter, &mut params);
@@ -246,19 +248,28 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         &self,
         filter: &EventFilter,
         product_id: Option<&str>,
+        filters: &Filters,
         visit: &mut dyn FnMut(&PersonEvent),
     ) -> Result<Vec<String>, StoreError> {
         let mut params = Params::new();
-        let mut conditions = conditions(filter, &mut params);
+        // Unfiltered, the events alone; filtered, joined with their sessions.
+        let mut from = if filters.is_empty() {
+            format!(
+                "FROM events e WHERE true{}",
+                conditions(filter, &mut params)
+            )
+        } else {
+            selection(filter, filters, &mut params)
+        };
         if let Some(product) = product_id {
             params.push(Box::new(product.to_owned()));
-            conditions.push_str(&format!(" AND product_id = ${}", params.len()));
+            from.push_str(&format!(" AND e.product_id = ${}", params.len()));
         }
         // Undated rows first, as SQLite orders NULL; ties in arrival order.
         let sql = format!(
-            "SELECT ts_micros, event_type, session_id, visitor_id, shop_id FROM events
-             WHERE (session_id IS NOT NULL OR visitor_id IS NOT NULL){conditions}
-             ORDER BY ts_micros NULLS FIRST, id"
+            "SELECT e.ts_micros, e.event_type, e.session_id, e.visitor_id, e.shop_id {from}
+                AND (e.session_id IS NOT NULL OR e.visitor_id IS NOT NULL)
+             ORDER BY e.ts_micros NULLS FIRST, e.id"
         );
         let mut client = self.client.borrow_mut();
         let statement = self.statement(&mut client, &sql)?;
