@@ -136,8 +136,8 @@ pub trait ReadBackend {
     /// their first stored event, and how many their first stored purchase, in `[from, to)`
     /// (`range`; `None`: open), among the events `filters` select. Unfiltered, what
     /// [`visitor_firsts`](Self::visitor_firsts) folded would say, counted by the store on its
-    /// indexes; filtered, one aggregate over the selected events before `to` (a segment's
-    /// visitors have no first times of their own stored).
+    /// indexes; filtered, from the selected events of the range and those of its visitors
+    /// before it (a segment's visitors have no first times of their own stored).
     fn firsts_in_range(
         &self,
         shop: Option<&str>,

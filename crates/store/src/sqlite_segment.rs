@@ -159,39 +159,63 @@ pub(super) fn attributed_events(
 }
 
 /// The SQL of [`ReadBackend::firsts_in_range`](super::ReadBackend::firsts_in_range) under
-/// filters, around the `selection` of the selected events before the range's end (SQLite's or
-/// PostgreSQL's, with `from` the placeholder of the range's start): each visitor's first
-/// selected event and first selected purchase in one aggregate, those in the range counted.
-/// Only events before the end can be a first in the range, and a visitor is one id across the
-/// shops selected, so it groups by the id alone.
-pub(crate) fn firsts_in_range_sql(selection: &str, from: &str) -> String {
+/// filters, from two selections (SQLite's or PostgreSQL's) of the selected events: `in_range`,
+/// those of the range, and `before`, those before its start.
+///
+/// A visitor's first selected event is in the range exactly when it has a selected event there
+/// and none before; its first selected purchase, when it bought there and not before. So only
+/// the range's visitors are looked up before it: the history read is theirs, not every stored
+/// event's (a visitor is one id across the shops selected, so both group by the id alone).
+pub(crate) fn firsts_in_range_sql(in_range: &str, before: &str) -> String {
+    let per_visitor = "SELECT e.visitor_id AS visitor,
+            MAX(CASE WHEN e.event_type = 'purchase' THEN 1 ELSE 0 END) AS bought";
     format!(
-        "SELECT COALESCE(SUM(CASE WHEN first_ts >= {from} THEN 1 ELSE 0 END), 0),
-            COALESCE(SUM(CASE WHEN first_purchase_ts >= {from} THEN 1 ELSE 0 END), 0)
-         FROM (SELECT MIN(e.ts_micros) AS first_ts,
-                MIN(CASE WHEN e.event_type = 'purchase' THEN e.ts_micros END) AS first_purchase_ts
-            {selection} AND e.visitor_id IS NOT NULL AND e.ts_micros IS NOT NULL
-            GROUP BY e.visitor_id) AS firsts"
+        "WITH seen AS MATERIALIZED ({per_visitor}
+                {in_range} AND e.visitor_id IS NOT NULL AND e.ts_micros IS NOT NULL
+                GROUP BY e.visitor_id),
+            earlier AS MATERIALIZED ({per_visitor}
+                {before} AND e.visitor_id IN (SELECT visitor FROM seen)
+                GROUP BY e.visitor_id)
+         SELECT (SELECT COUNT(*) FROM seen) - (SELECT COUNT(*) FROM earlier),
+            (SELECT COUNT(*) FROM seen WHERE bought = 1)
+                - (SELECT COUNT(*) FROM seen JOIN earlier ON earlier.visitor = seen.visitor
+                   WHERE seen.bought = 1 AND earlier.bought = 1)"
     )
+}
+
+/// The two event filters of [`firsts_in_range_sql`]: the range, and before its start (nothing
+/// without a start).
+pub(crate) fn range_and_before(
+    shop: Option<&str>,
+    (from, to): (Option<i64>, Option<i64>),
+) -> (EventFilter, EventFilter) {
+    let shop_id = shop.map(str::to_owned);
+    let in_range = EventFilter {
+        shop_id: shop_id.clone(),
+        from_micros: from,
+        to_micros: to,
+    };
+    let before = EventFilter {
+        shop_id,
+        from_micros: None,
+        to_micros: Some(from.unwrap_or(i64::MIN)),
+    };
+    (in_range, before)
 }
 
 /// SQLite's [`firsts_in_range_sql`]: the first times among the events `filters` select.
 pub(super) fn firsts_in_range(
     connection: &Connection,
     shop: Option<&str>,
-    (from, to): (Option<i64>, Option<i64>),
+    range: (Option<i64>, Option<i64>),
     filters: &Filters,
 ) -> Result<FirstsInRange, StoreError> {
-    let before_end = EventFilter {
-        shop_id: shop.map(str::to_owned),
-        from_micros: None,
-        to_micros: to,
-    };
-    let (selection, mut params) = selection_sql(&before_end, filters);
-    // `?1`, written before the selection's own `?`s, which SQLite numbers on from it.
-    params.insert(0, Value::Integer(from.unwrap_or(i64::MIN)));
+    let (in_range, before) = range_and_before(shop, range);
+    let (in_range, mut params) = selection_sql(&in_range, filters);
+    let (before, before_params) = selection_sql(&before, filters);
+    params.extend(before_params);
     let (first_visits, first_purchases): (i64, i64) = connection
-        .prepare_cached(&firsts_in_range_sql(&selection, "?1"))?
+        .prepare_cached(&firsts_in_range_sql(&in_range, &before))?
         .query_row(rusqlite::params_from_iter(params), |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;

@@ -15,7 +15,7 @@ use crate::attribution::{FIRSTS_OF_ALL_SHOPS, FIRSTS_OF_SHOP};
 use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
-use crate::sqlite_segment::{attribute_sql, firsts_in_range_sql};
+use crate::sqlite_segment::{attribute_sql, firsts_in_range_sql, range_and_before};
 use domain::attribution::{Attribute, Attributed, Filters};
 use domain::dimension::Facts;
 use domain::event::EventType;
@@ -490,15 +490,11 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
     ) -> Result<FirstsInRange, StoreError> {
         let mut client = self.client.borrow_mut();
         if !filters.is_empty() {
-            let before_end = EventFilter {
-                shop_id: shop.map(str::to_owned),
-                from_micros: None,
-                to_micros: to,
-            };
+            let (in_range, before) = range_and_before(shop, (from, to));
             let mut params = Params::new();
-            let selection = selection(&before_end, filters, &mut params);
-            params.push(Box::new(from.unwrap_or(i64::MIN)));
-            let sql = firsts_in_range_sql(&selection, &format!("${}", params.len()));
+            let in_range = selection(&in_range, filters, &mut params);
+            let before = selection(&before, filters, &mut params);
+            let sql = firsts_in_range_sql(&in_range, &before);
             let statement = self.statement(&mut client, &sql)?;
             let row = client.query_one(&statement, &refs(&params))?;
             return Ok(FirstsInRange {
