@@ -1,5 +1,7 @@
-//! Retention (`RETENTION_DAYS`): the raw events and the per-visitor and per-session rows older
-//! than a horizon are deleted; the summed rollups stay.
+//! Retention (`RETENTION_DAYS`): the raw events, the day rows of people and the session spans
+//! older than a horizon are deleted; the summed rollups stay, and so do the rows of `sessions`
+//! (attribution) and `visitors` / `visitors_all` (first times), which a later event of the same
+//! session or visitor is measured against (docs/OPERATIONS.md, "Retention").
 //!
 //! Before deleting, the rows past the rollups' watermark are folded in, in the same
 //! transaction, so the rollups hold every deleted event: sums over any range stay whole (a range
