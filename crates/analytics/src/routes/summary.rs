@@ -9,7 +9,7 @@ use events_core::attribution::Filters as Selection;
 use events_core::dimension::Dimension;
 use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
-use events_core::store::segment::{Segment, narrowed, one_value};
+use events_core::store::segment::{Segment, narrowed, narrowed_for_people, one_value};
 use events_core::store::{EventFilter, Plan, people, read};
 use serde::Serialize;
 
@@ -53,7 +53,8 @@ pub struct Summary {
 
 /// Every metric of one filter and segment: sums from the rollups (of the attribute's value
 /// under one attribute filter; raw rows of the segment's sessions under others, and for the
-/// currencies under any), people and session metrics from one pass, new and returning
+/// currencies under any), people and session metrics from one pass (day rows of people, of
+/// the attribute's value under one attribute filter; raw rows under others), new and returning
 /// visitors from the visitors' first times.
 pub fn metrics(
     store: &dyn ReadBackend,
@@ -69,8 +70,9 @@ pub fn metrics(
             read::totals(store, filter, plan)?
         }
     };
-    let (store, plan) = narrowed(store, filters, &segment, plan);
-    let currencies = read::sums_by_value(store, filter, Dimension::Currency, None, plan)?;
+    let (sums_store, sums_plan) = narrowed(store, filters, &segment, plan);
+    let currencies = read::sums_by_value(sums_store, filter, Dimension::Currency, None, sums_plan)?;
+    let (store, plan) = narrowed_for_people(store, filters, &segment, plan);
     let (people, sessions, visitors) = people::audience(store, filter, plan)?;
     Ok(Metrics::compute(
         &totals,

@@ -12,7 +12,7 @@ use postgres::{GenericClient, Statement};
 
 use crate::StoreError;
 use crate::attribution::{FIRSTS_OF_ALL_SHOPS, FIRSTS_OF_SHOP};
-use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
+use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows, ValueDay, VisitValueDay};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
 use crate::sqlite_segment::attribute_sql;
@@ -382,6 +382,21 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
             Some(row) => visit(row.try_get(0)?),
             None => Ok(()),
         }
+    }
+
+    /// None yet: PostgreSQL keeps no day rows per attributed value, so every people pass by
+    /// value (a breakdown's people, a single-filter report's) reads raw rows.
+    fn value_days(&self, _from: Option<i64>, _to: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn value_day(
+        &self,
+        _key: ValueDay<'_>,
+        _part: DayPart,
+        _visit: VisitValueDay<'_>,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn session_spans(

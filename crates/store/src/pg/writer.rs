@@ -503,7 +503,8 @@ pub fn roll_up_next_day(
         }
         let (mut people, shops) = {
             let reads = PgReads::new(&mut transaction);
-            let people = people_days::build(&reads, day)?;
+            // No rows per attributed value here yet: PostgreSQL answers those passes raw.
+            let people = people_days::build(&reads, day, false)?.shops;
             let mut shops = vec![ALL_SHOPS.to_owned()];
             for shop in reads.rollup_shop_ids()? {
                 let mut has_events = false;
