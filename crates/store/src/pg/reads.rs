@@ -384,18 +384,51 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         }
     }
 
-    /// None yet: PostgreSQL keeps no day rows per attributed value, so every people pass by
-    /// value (a breakdown's people, a single-filter report's) reads raw rows.
-    fn value_days(&self, _from: Option<i64>, _to: Option<i64>) -> Result<Vec<i64>, StoreError> {
-        Ok(Vec::new())
+    fn value_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(
+            &mut client,
+            "SELECT day FROM people_value_marks WHERE day >= $1 AND day < $2 ORDER BY day",
+        )?;
+        let rows = client.query(
+            &statement,
+            &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+        )?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(StoreError::from))
+            .collect()
     }
 
     fn value_day(
         &self,
-        _key: ValueDay<'_>,
-        _part: DayPart,
-        _visit: VisitValueDay<'_>,
+        key: ValueDay<'_>,
+        part: DayPart,
+        visit: VisitValueDay<'_>,
     ) -> Result<(), StoreError> {
+        let column = match part {
+            DayPart::Whole => "whole",
+            DayPart::Buckets => "buckets",
+        };
+        let one = if key.value.is_some() {
+            " AND value = $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT value, {column} FROM people_value_days
+             WHERE day = $1 AND dimension = $2 AND shop_id = $3{one}"
+        );
+        let dimension = key.dimension.name();
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(&mut client, &sql)?;
+        let rows = match key.value {
+            Some(value) => client.query(&statement, &[&key.day, &dimension, &key.shop, &value])?,
+            None => client.query(&statement, &[&key.day, &dimension, &key.shop])?,
+        };
+        drop(client);
+        for row in &rows {
+            visit(row.try_get(0)?, row.try_get(1)?)?;
+        }
         Ok(())
     }
 
