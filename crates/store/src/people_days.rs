@@ -86,8 +86,8 @@ pub(super) fn build(
         from_micros: Some(day),
         to_micros: Some(day + DAY_MICROS),
     };
-    // Per shop index (all shops last, at `shops.len()` once known: kept apart here) and
-    // attribute: the builders of each value.
+    // The builders of each value, per attribute (in `Attribute::ALL` order): per shop, by the
+    // shop's index, and for all shops.
     let mut by_value: Vec<Vec<HashMap<String, Builder>>> = Vec::new();
     let mut all_by_value: Vec<HashMap<String, Builder>> =
         Attribute::ALL.iter().map(|_| HashMap::new()).collect();
