@@ -26,6 +26,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use events_core::dimension::Dimension;
 use events_core::event::{Event, EventType, Traffic};
 use events_core::store::pg::PgReads;
+use events_core::store::segment::{Segment, narrowed_for_people};
 use events_core::store::{EventFilter, Plan, ReadBackend, StoreUrl, Synchronous, people, read};
 use rusqlite::Connection;
 
@@ -235,6 +236,32 @@ fn main() -> anyhow::Result<()> {
                     "{month}&channel=Organic%20Search"
                 )))?;
                 summary::compute(c, &request, p)
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            }),
+        ),
+        (
+            // The people half of the above alone (its day rows per value, or raw).
+            "visitors + sessions, 30 days, one filter",
+            Box::new(move |c, p| {
+                let request = summary::SummaryRequest::parse(Some(&format!(
+                    "{month}&channel=Organic%20Search"
+                )))?;
+                let filters = request.filters.selection();
+                let segment = Segment::new(c, &filters);
+                let (store, plan) = narrowed_for_people(c, &filters, &segment, p);
+                people::people(store, &request.scope.filter(), None, plan)
+                    .map(drop)
+                    .map_err(anyhow::Error::from)
+            }),
+        ),
+        (
+            "funnel by sessions, 30 days, one filter",
+            Box::new(move |c, p| {
+                let request = funnel::FunnelRequest::parse(Some(&format!(
+                    "{month}&by=sessions&channel=Organic%20Search"
+                )))?;
+                funnel::compute(c, &request, p)
                     .map(drop)
                     .map_err(anyhow::Error::from)
             }),

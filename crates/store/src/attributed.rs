@@ -1,30 +1,36 @@
 //! The attributed pass: what needs each event's session attribution — the rows of a
 //! breakdown (docs/API.md, "Where buyers come from") and the session metrics and returning
 //! people of a summary. A breakdown's sums come from the rollups of the attributed dimension
-//! (the [`read`](super::read) readers); its people, and the summary's, from the raw events
-//! through [`ReadBackend::attributed_events`]. The rules are the domain's
-//! ([`domain::sessions`], [`domain::formulas`]); this module only groups the events.
+//! (the [`read`](super::read) readers); its people from the day rows of people per attributed
+//! value and raw edges ([`people_by_value`]). Under filters a breakdown's people, and the
+//! summary's raw reference, come from the raw events through
+//! [`ReadBackend::attributed_events`]. The rules are the domain's ([`domain::sessions`],
+//! [`domain::formulas`]); this module only groups the events.
 
 use std::collections::{HashMap, HashSet};
 
 use super::StoreError;
-use super::backend::{AttributedEvent, ReadBackend};
+use super::backend::{AttributedEvent, DayPart, ReadBackend, ValueDay};
 use super::filter::EventFilter;
-use super::plan::Plan;
+use super::grain::{ALL_SHOPS, DAY_MICROS, day_of};
+use super::people_days;
+use super::plan::{Plan, Stretch, stretches};
 use super::read::sums_by_value;
 use super::segment::{Segment, narrowed};
 use domain::attribution::{Attribute, BreakdownDimension, Filters};
-use domain::dimension::Dimension;
+use domain::dimension::{Dimension, NO_VALUE};
+use domain::distinct::Distinct;
 use domain::event::EventType;
 use domain::formulas::BreakdownRow;
-use domain::people::{FastHash, fingerprint};
+use domain::people::{FastHash, PeopleCounts, PersonEvent, Tally, fingerprint};
 use domain::sessions::{SessionCounts, SessionTally, VisitorCounts, VisitorFirsts};
 use domain::sums::Sums;
 
-/// The people of one breakdown value: its visitors and its sessions.
+/// The people of one breakdown value: its visitors (a [`Distinct`], as every visitor count:
+/// exact up to 2,048, the same estimate above whichever plan reads them) and its sessions.
 #[derive(Default)]
 struct People {
-    visitors: HashSet<u64, FastHash>,
+    visitors: Distinct,
     sessions: SessionTally,
 }
 
@@ -46,7 +52,10 @@ impl People {
 /// The rows of a breakdown of the events of `filter` that `filters` select, one per value
 /// (unranked: [`domain::formulas::rank_breakdown`] ranks them). An attribute's rows take
 /// their sums from one reader ([`breakdown_sums`]: the rollups of the attributed dimension,
-/// as `plan` allows) and their people from another ([`breakdown_people`]: a raw pass).
+/// as `plan` allows) and their people from another: without filters under
+/// [`Plan::Rollup`], the day rows of people per value and raw edges
+/// ([`people_by_value`]), else a raw pass ([`breakdown_people`]); both count visitors
+/// as a [`Distinct`], so they agree.
 pub fn breakdown(
     store: &dyn ReadBackend,
     filter: &EventFilter,
@@ -57,7 +66,24 @@ pub fn breakdown(
     match dimension {
         BreakdownDimension::Attribute(attribute) => {
             let mut sums = breakdown_sums(store, filter, filters, attribute, plan)?;
-            let mut people = breakdown_people(store, filter, filters, attribute)?;
+            let mut people: HashMap<Option<String>, (u64, SessionCounts), FastHash> =
+                if filters.is_empty() && plan == Plan::Rollup {
+                    people_by_value(store, filter, attribute, plan)?
+                        .into_iter()
+                        .map(|(value, people)| {
+                            let value = Dimension::shown(&value).map(str::to_owned);
+                            (value, (people.visitors, people.session_metrics))
+                        })
+                        .collect()
+                } else {
+                    breakdown_people(store, filter, filters, attribute)?
+                        .into_iter()
+                        .map(|(value, people)| {
+                            let visitors = people.visitors.count();
+                            (value, (visitors, people.sessions.finish()))
+                        })
+                        .collect()
+                };
             let mut values: Vec<Option<String>> =
                 sums.keys().chain(people.keys()).cloned().collect();
             values.sort_unstable();
@@ -66,13 +92,8 @@ pub fn breakdown(
                 .into_iter()
                 .map(|value| {
                     let sums = sums.remove(&value).unwrap_or_default();
-                    let people = people.remove(&value).unwrap_or_default();
-                    BreakdownRow::compute(
-                        value,
-                        &sums,
-                        people.visitors.len() as u64,
-                        &people.sessions.finish(),
-                    )
+                    let (visitors, sessions) = people.remove(&value).unwrap_or_default();
+                    BreakdownRow::compute(value, &sums, visitors, &sessions)
                 })
                 .collect())
         }
@@ -137,6 +158,87 @@ fn breakdown_people(
         }
     })?;
     Ok(groups)
+}
+
+/// The people of each value of an attributed dimension over a filter (the breakdown's people
+/// columns), in one walk: rolled-up days from their day rows per value (see
+/// [`value_days`](ReadBackend::value_days); a day the range holds whole as each value's
+/// [`DayPeople`], a day it cuts per 15-minute bucket), the rest from raw events grouped by the
+/// value they are credited to ([`ReadBackend::attributed_events`]), each value's in time
+/// order. With [`Plan::Raw`], everything is raw. Values are as stored
+/// ([`NO_VALUE`](domain::dimension::NO_VALUE) for none).
+pub fn people_by_value(
+    store: &dyn ReadBackend,
+    filter: &EventFilter,
+    attribute: Attribute,
+    plan: Plan,
+) -> Result<HashMap<String, PeopleCounts, FastHash>, StoreError> {
+    let (from, to) = (filter.from_micros, filter.to_micros);
+    let stretches = if plan == Plan::Raw {
+        vec![Stretch::Raw(from, to)]
+    } else {
+        stretches(from, to, &store.value_days(from.map(day_of), to)?)
+    };
+    let dimension = Dimension::Attributed(attribute);
+    let shop = filter.shop_id.as_deref().unwrap_or(ALL_SHOPS);
+    let mut tallies: HashMap<String, Tally, FastHash> = HashMap::default();
+    for stretch in stretches {
+        match stretch {
+            Stretch::Raw(from_micros, to_micros) => {
+                let raw = EventFilter {
+                    shop_id: filter.shop_id.clone(),
+                    from_micros,
+                    to_micros,
+                };
+                store.attributed_events(&raw, &Filters::default(), &mut |event| {
+                    if event.session.is_none() && event.visitor.is_none() {
+                        return;
+                    }
+                    let value = dimension.value(&event.facts).unwrap_or(NO_VALUE);
+                    tally_of(&mut tallies, value).add(&PersonEvent {
+                        ts_micros: event.ts_micros.unwrap_or(PersonEvent::UNDATED),
+                        shop: 0,
+                        event_type: event.facts.event_type,
+                        session: event.session.map(fingerprint),
+                        visitor: event.visitor.map(fingerprint),
+                    });
+                })?;
+            }
+            Stretch::Day { day, from, to } => {
+                let key = ValueDay {
+                    shop,
+                    day,
+                    dimension,
+                    value: None,
+                };
+                if from == day && to == day + DAY_MICROS {
+                    store.value_day(key, DayPart::Whole, &mut |value, blob| {
+                        tally_of(&mut tallies, value).add_day(&people_days::whole_of(blob, day)?);
+                        Ok(())
+                    })?;
+                } else {
+                    // A value appears only with a bucket in the range, as with raw events.
+                    store.value_day(key, DayPart::Buckets, &mut |value, blob| {
+                        people_days::buckets_of(blob, day, (from, to), |bucket| {
+                            tally_of(&mut tallies, value).add_bucket(bucket);
+                        })
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(tallies
+        .into_iter()
+        .map(|(value, tally)| (value, tally.finish()))
+        .collect())
+}
+
+/// The tally of `value`, new when it has none yet.
+fn tally_of<'t>(tallies: &'t mut HashMap<String, Tally, FastHash>, value: &str) -> &'t mut Tally {
+    if !tallies.contains_key(value) {
+        tallies.insert(value.to_owned(), Tally::default());
+    }
+    tallies.get_mut(value).expect("inserted above")
 }
 
 /// The session counts of the events of `filter`, and who among their visitors is new or a

@@ -14,8 +14,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
+use super::grain::day_of;
 use super::rollups::Deltas;
+use super::{StoreError, days};
 use domain::attribution::{Attribute, Attributed};
 use domain::dimension::Facts;
 use domain::event::{Event, EventType, Traffic};
@@ -248,7 +249,34 @@ pub(super) fn record_batch(
             all_shops.execute(params![visitor, first, purchase])?;
         }
     }
+    let changed: Vec<(&str, &str)> = taken_over
+        .iter()
+        .filter(|take_over| take_over.old.attributed() != take_over.new.attributed())
+        .map(|take_over| (take_over.shop, take_over.session))
+        .collect();
+    forget_value_days_of(transaction, &changed)?;
     move_folded(transaction, &taken_over, folded)
+}
+
+/// Marks stale the day rows per attributed value of every day with an event of each
+/// `(shop, session)`: the session's attribution changed, and those rows filed its run under
+/// the old one. The days are its stored events' own (this batch's included), so never
+/// narrower than the events.
+pub(super) fn forget_value_days_of(
+    transaction: &Connection,
+    sessions: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    let mut span = transaction.prepare_cached(
+        "SELECT MIN(ts_micros), MAX(ts_micros) FROM events WHERE shop_id = ?1 AND session_id = ?2",
+    )?;
+    for &(shop, session) in sessions {
+        let (first, last): (Option<i64>, Option<i64>) =
+            span.query_row(params![shop, session], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        if let (Some(first), Some(last)) = (first, last) {
+            days::forget_value_days(transaction, (day_of(first), day_of(last)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Moves the folded events (row id up to `folded`) of the sessions taken over to their new
@@ -463,6 +491,9 @@ pub(super) fn rebuild(
             params![shop_id, session],
         )?;
     }
+    // Their remaining events may be credited to another first now.
+    let changed: Vec<(&str, &str)> = sessions.iter().map(|s| (shop_id, s.as_str())).collect();
+    forget_value_days_of(transaction, &changed)?;
     for visitor in visitors {
         transaction.execute(
             "DELETE FROM visitors WHERE shop_id = ?1 AND visitor_id = ?2",
@@ -562,6 +593,77 @@ mod tests {
             credited(&store, Attribute::LandingPage),
             vec![Some("/first".to_owned()); 4]
         );
+    }
+
+    /// A session over two rolled-up days taken over by an earlier event on the first: the
+    /// second day gains no event, yet its rows per value filed the session under its old
+    /// channel, so they go stale with the first day's; rolled up again, they file it anew.
+    #[test]
+    fn a_session_taken_over_stales_the_rows_per_value_of_every_day_it_spans() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.db");
+        let mut writer = Writer::open(&path).expect("opens");
+        let roll_up_all = |writer: &mut Writer| {
+            let now = chrono::Utc::now().timestamp_micros();
+            while writer
+                .roll_up_next_day(now, std::time::Duration::ZERO)
+                .expect("rolls up")
+                .is_some()
+            {}
+        };
+        writer
+            .insert_batch(&[
+                event("b", "page_view", "2025-10-02T23:50:00Z", "Direct", None),
+                event("c", "purchase", "2025-10-03T00:10:00Z", "Direct", None),
+            ])
+            .expect("stores");
+        roll_up_all(&mut writer);
+        let store = open_and_migrate(&path, Synchronous::Normal).expect("reads");
+        let (october_2, october_3) = (1_759_363_200_000_000, 1_759_449_600_000_000);
+        assert_eq!(
+            store.value_days(None, None).expect("reads"),
+            vec![october_2, october_3]
+        );
+        let channels_of_october_3 = |store: &rusqlite::Connection| {
+            let day = EventFilter {
+                shop_id: None,
+                from_micros: Some(october_3),
+                to_micros: Some(october_3 + super::super::grain::DAY_MICROS),
+            };
+            let mut sessions: Vec<(String, u64)> = crate::attributed::people_by_value(
+                store,
+                &day,
+                Attribute::Channel,
+                crate::Plan::Rollup,
+            )
+            .expect("reads")
+            .into_iter()
+            .map(|(value, people)| (value, people.sessions))
+            .collect();
+            sessions.sort();
+            sessions
+        };
+        assert_eq!(channels_of_october_3(&store), [("Direct".to_owned(), 1)]);
+        writer
+            .insert_batch(&[event(
+                "a",
+                "add_to_cart",
+                "2025-10-02T10:00:00Z",
+                "Email",
+                None,
+            )])
+            .expect("stores");
+        assert_eq!(
+            store.value_days(None, None).expect("reads"),
+            Vec::<i64>::new()
+        );
+        assert_eq!(channels_of_october_3(&store), [("Email".to_owned(), 1)]);
+        roll_up_all(&mut writer);
+        assert_eq!(
+            store.value_days(None, None).expect("reads"),
+            vec![october_2, october_3]
+        );
+        assert_eq!(channels_of_october_3(&store), [("Email".to_owned(), 1)]);
     }
 
     #[test]

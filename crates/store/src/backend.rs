@@ -46,6 +46,20 @@ pub enum DayPart {
     Buckets,
 }
 
+/// Which day rows of people per attributed value to read: those of `shop` (or
+/// [`ALL_SHOPS`](super::grain::ALL_SHOPS)) for `day` under `dimension`, of one value when
+/// given, else of every value.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueDay<'a> {
+    pub shop: &'a str,
+    pub day: i64,
+    pub dimension: Dimension,
+    pub value: Option<&'a str>,
+}
+
+/// What [`ReadBackend::value_day`] hands each value and its blob to.
+pub type VisitValueDay<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Result<(), StoreError>;
+
 /// The reads of one consistent snapshot of a store.
 pub trait ReadBackend {
     /// Hands `visit` each rollup row asked for: its bucket start, its value and its sums.
@@ -112,6 +126,21 @@ pub trait ReadBackend {
         day: i64,
         part: DayPart,
         visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// The days starting in `[from, to)` (`None` is open) whose people per attributed value
+    /// are rolled up and current (see [`days`](super::days)), ascending. A store that keeps
+    /// no such rows answers none, and every pass by value reads raw rows.
+    fn value_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError>;
+
+    /// Hands `visit` each value of `dimension` (only `value` when given) with one part of its
+    /// people blobs of `shop` for a day of [`value_days`](Self::value_days); a value without
+    /// a row had no people credited to it that day.
+    fn value_day(
+        &self,
+        key: ValueDay<'_>,
+        part: DayPart,
+        visit: VisitValueDay<'_>,
     ) -> Result<(), StoreError>;
 
     /// Hands `visit` every raw event of a filter that `filters` select (the events of the

@@ -12,6 +12,12 @@
 //! The all-shops row (`shop_id = ''`) of a day marks the day as rolled up: a shop without a
 //! row for a rolled-up day had no events with people that day.
 //!
+//! The same roll-up writes the day rows per attributed value (`people_value_days`: per
+//! dimension, shop and value, the people of the events credited to it) and marks them
+//! current (`people_value_marks`). The mark goes with the day's rows, and also alone when a
+//! session with events on the day changes its attribution ([`forget_value_days`]); a day
+//! without its mark is rolled up again, and read raw by value until then.
+//!
 //! [`people_days`]: super::people_days
 
 use std::collections::BTreeSet;
@@ -35,9 +41,25 @@ pub(super) fn forget_days(
 ) -> Result<(), StoreError> {
     let mut delete_day =
         transaction.prepare_cached("DELETE FROM people_days WHERE shop_id = ?1 AND day = ?2")?;
+    let mut unmark = transaction.prepare_cached("DELETE FROM people_value_marks WHERE day = ?1")?;
     for (shop, day) in shop_days {
         delete_day.execute(params![shop, day])?;
+        unmark.execute([day])?;
     }
+    Ok(())
+}
+
+/// Marks the day rows per attributed value of the days `[first, last]` (day starts) stale in
+/// the insert's transaction: a session with events on those days changed its attribution, so
+/// they filed its run under its old value. The next roll-up of each day builds them again;
+/// readers read those days raw until then.
+pub(super) fn forget_value_days(
+    transaction: &Connection,
+    (first, last): (i64, i64),
+) -> Result<(), StoreError> {
+    transaction
+        .prepare_cached("DELETE FROM people_value_marks WHERE day >= ?1 AND day <= ?2")?
+        .execute([first, last])?;
     Ok(())
 }
 
@@ -45,8 +67,10 @@ pub(super) fn forget_days(
 /// gained an event on another ([`session_spans`](super::session_spans)).
 pub(super) fn forget_whole_days(transaction: &Connection, days: &[i64]) -> Result<(), StoreError> {
     let mut delete_day = transaction.prepare_cached("DELETE FROM people_days WHERE day = ?1")?;
+    let mut unmark = transaction.prepare_cached("DELETE FROM people_value_marks WHERE day = ?1")?;
     for day in days {
         delete_day.execute([day])?;
+        unmark.execute([day])?;
     }
     Ok(())
 }
@@ -62,7 +86,8 @@ pub fn roll_up_next_day(
     let Some(day) = next_day_to_roll_up(&transaction, now_micros, busy)? else {
         return Ok(None);
     };
-    let mut people = people_days::build(&*transaction, day)?;
+    let rows = people_days::build(&*transaction, day, true)?;
+    let mut people = rows.shops;
     let mut write = transaction.prepare_cached(
         "INSERT OR REPLACE INTO people_days (shop_id, day, whole, buckets) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -75,19 +100,46 @@ pub fn roll_up_next_day(
         write.execute(params![shop, day, blobs.whole, blobs.buckets])?;
     }
     drop(write);
+    // The rows per attributed value: a value without people that day has none (the rows of a
+    // stale build go first), and the mark says they are current.
+    transaction.execute("DELETE FROM people_value_days WHERE day = ?1", [day])?;
+    let mut write = transaction.prepare_cached(
+        "INSERT INTO people_value_days (day, dimension, shop_id, value, whole, buckets)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (dimension, shop, value, blobs) in rows.values {
+        write.execute(params![
+            day,
+            dimension.name(),
+            shop,
+            value,
+            blobs.whole,
+            blobs.buckets
+        ])?;
+    }
+    drop(write);
+    transaction.execute(
+        "INSERT OR REPLACE INTO people_value_marks (day) VALUES (?1)",
+        [day],
+    )?;
     transaction.commit()?;
     Ok(Some(day))
 }
 
 /// The earliest day that ended at least [`SETTLE_MICROS`] ago, has events, has no all-shops
-/// day row, and is not `busy`.
+/// day row or no current rows per attributed value, and is not `busy`.
 fn next_day_to_roll_up(
     connection: &Connection,
     now_micros: i64,
     busy: &BTreeSet<i64>,
 ) -> Result<Option<i64>, StoreError> {
+    // Rolled up: both kinds of rows are current (the rows per value go stale alone when a
+    // session changes its attribution).
     let rolled: BTreeSet<i64> = connection
-        .prepare_cached("SELECT day FROM people_days WHERE shop_id = ?1")?
+        .prepare_cached(
+            "SELECT d.day FROM people_days d JOIN people_value_marks m ON m.day = d.day
+             WHERE d.shop_id = ?1",
+        )?
         .query_map([ALL_SHOPS], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let ended_before = day_of(now_micros.saturating_sub(SETTLE_MICROS));

@@ -22,7 +22,7 @@
 //! | [`sqlite_reads`] | SQLite's answers to those reads |
 //! | [`sqlite_segment`] | SQLite's answers to the attributed reads: events with their session's attribution, filtered |
 //! | [`filter`] | which events a question looks at: a shop and a time range |
-//! | [`days`] | day rows of people, rolled up once a UTC day has ended, forgotten when it gains events |
+//! | [`days`] | day rows of people (per shop, and per attributed value), rolled up once a UTC day has ended, forgotten when it gains events |
 //! | [`people_days`] | the day rows' people: the whole day summarised, and per 15-minute bucket |
 //! | [`session_spans`] | the first and last day of each session, which decide what a day row may fold |
 //! | [`people`] | the people pass: visitors, sessions and session funnels over a range |

@@ -373,6 +373,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX visitors_shop_first_purchase ON visitors (shop_id, first_purchase_ts)
         WHERE first_purchase_ts IS NOT NULL;
     ",
+    // v13: day rows of people per attributed value (store/people_days.rs, days.rs): per day,
+    // attributed dimension, shop (and all shops, '') and value, the same two blobs as
+    // `people_days`; `people_value_marks` holds the days whose keyed rows are current. Rows
+    // are derived: none are written here, and the consumer rolls every day without a mark up
+    // again (both kinds, in one transaction).
+    "
+    CREATE TABLE people_value_days (
+        day INTEGER NOT NULL,
+        dimension TEXT NOT NULL,
+        shop_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        whole BLOB NOT NULL,
+        buckets BLOB NOT NULL,
+        PRIMARY KEY (day, dimension, shop_id, value)
+    );
+    CREATE TABLE people_value_marks (
+        day INTEGER PRIMARY KEY
+    );
+    ",
 ];
 
 /// The steps (1-based versions) after which the rollups are summed again from the raw events.

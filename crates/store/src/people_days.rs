@@ -1,5 +1,6 @@
 //! The people of a day's row (see [`days`](super::days)), in two blobs, built from the day's
-//! raw rows in time order:
+//! raw rows in time order (a row per shop, and a row per attributed value of the events
+//! credited to it, the same two blobs):
 //!
 //! - **whole day** ([`DayPeople`]): the day's distinct visitors ([`Distinct`]: exact
 //!   fingerprints, or a sketch when many), the sessions contained in the day (no event on any
@@ -30,11 +31,13 @@ use super::backend::{DayPart, ReadBackend};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, BUCKET_MICROS, DAY_MICROS, bucket_of};
 use super::{session_spans, varint};
-use domain::attribution::Filters;
+use domain::attribution::{Attribute, Filters};
+use domain::dimension::{Dimension, NO_VALUE};
 use domain::distinct::Distinct;
 use domain::event::EventType;
 use domain::people::{
     BucketPeople, DayPeople, FastHash, PersonEvent, SessionRun, SessionState, SessionSums,
+    fingerprint,
 };
 
 /// A day row's two blobs.
@@ -55,12 +58,27 @@ impl DayBlobs {
     }
 }
 
+/// What a day's roll-up writes: the blobs of every shop with people that day (and of all
+/// shops under [`ALL_SHOPS`]), and, when asked for, those of every attributed value.
+pub(super) struct DayRows {
+    pub shops: HashMap<String, DayBlobs>,
+    /// Per attributed dimension, shop (all shops: [`ALL_SHOPS`]) and value: the blobs of the
+    /// day's events credited to that value.
+    pub values: Vec<(Dimension, String, String, DayBlobs)>,
+}
+
 /// The people blobs of every shop with such events in the day starting at `day`, and of all
-/// shops under [`ALL_SHOPS`].
+/// shops under [`ALL_SHOPS`]; with `keyed`, also per attributed value: the day is then read
+/// through [`ReadBackend::attributed_events`] (each event with the attribution it is credited
+/// to, its session's), and every event feeds one [`Builder`] per attributed dimension and
+/// shop (and all shops) beside the unkeyed ones. A session's events share its attribution, so
+/// its run lands under one value per dimension, contained in the day or not for every value
+/// alike.
 pub(super) fn build(
     connection: &dyn ReadBackend,
     day: i64,
-) -> Result<HashMap<String, DayBlobs>, StoreError> {
+    keyed: bool,
+) -> Result<DayRows, StoreError> {
     let mut all_shops = Builder::new(day);
     let mut per_shop: Vec<Builder> = Vec::new();
     let whole_day = EventFilter {
@@ -68,23 +86,94 @@ pub(super) fn build(
         from_micros: Some(day),
         to_micros: Some(day + DAY_MICROS),
     };
-    let shops = connection.person_events(&whole_day, None, &Filters::default(), &mut |event| {
-        all_shops.add(event);
-        while per_shop.len() <= event.shop {
-            per_shop.push(Builder::new(day));
-        }
-        per_shop[event.shop].add(event);
-    })?;
+    // The builders of each value, per attribute (in `Attribute::ALL` order): per shop, by the
+    // shop's index, and for all shops.
+    let mut by_value: Vec<Vec<HashMap<String, Builder>>> = Vec::new();
+    let mut all_by_value: Vec<HashMap<String, Builder>> =
+        Attribute::ALL.iter().map(|_| HashMap::new()).collect();
+    let shops = if keyed {
+        let mut shops: Vec<String> = Vec::new();
+        let mut shop_index: HashMap<String, usize, FastHash> = HashMap::default();
+        connection.attributed_events(&whole_day, &Filters::default(), &mut |event| {
+            if event.session.is_none() && event.visitor.is_none() {
+                return;
+            }
+            let shop = match shop_index.get(event.shop_id) {
+                Some(&index) => index,
+                None => {
+                    shops.push(event.shop_id.to_owned());
+                    shop_index.insert(event.shop_id.to_owned(), shops.len() - 1);
+                    shops.len() - 1
+                }
+            };
+            let person = PersonEvent {
+                ts_micros: event.ts_micros.unwrap_or(PersonEvent::UNDATED),
+                shop,
+                event_type: event.facts.event_type,
+                session: event.session.map(fingerprint),
+                visitor: event.visitor.map(fingerprint),
+            };
+            all_shops.add(&person);
+            while per_shop.len() <= shop {
+                per_shop.push(Builder::new(day));
+                by_value.push(Attribute::ALL.iter().map(|_| HashMap::new()).collect());
+            }
+            per_shop[shop].add(&person);
+            for (index, attribute) in Attribute::ALL.iter().enumerate() {
+                let value = Dimension::Attributed(*attribute)
+                    .value(&event.facts)
+                    .unwrap_or(NO_VALUE);
+                for builders in [&mut by_value[shop][index], &mut all_by_value[index]] {
+                    match builders.get_mut(value) {
+                        Some(builder) => builder.add(&person),
+                        None => builders
+                            .entry(value.to_owned())
+                            .or_insert_with(|| Builder::new(day))
+                            .add(&person),
+                    }
+                }
+            }
+        })?;
+        shops
+    } else {
+        connection.person_events(&whole_day, None, &Filters::default(), &mut |event| {
+            all_shops.add(event);
+            while per_shop.len() <= event.shop {
+                per_shop.push(Builder::new(day));
+            }
+            per_shop[event.shop].add(event);
+        })?
+    };
     // Every session of a shop is one of all shops': their spans are read in one go.
     let mut sessions: Vec<u64> = all_shops.sessions.keys().copied().collect();
     sessions.sort_unstable();
     let contained = session_spans::contained_in(connection, day, &sessions)?;
+    let mut values = Vec::new();
+    let keyed_shops = by_value
+        .into_iter()
+        .zip(shops.iter().map(String::as_str))
+        .chain([(all_by_value, ALL_SHOPS)]);
+    for (attributes, shop) in keyed_shops {
+        for (builders, attribute) in attributes.into_iter().zip(Attribute::ALL) {
+            for (value, builder) in builders {
+                values.push((
+                    Dimension::Attributed(attribute),
+                    shop.to_owned(),
+                    value,
+                    builder.finish(&contained),
+                ));
+            }
+        }
+    }
     let mut blobs = HashMap::new();
     for (shop, builder) in shops.into_iter().zip(per_shop) {
         blobs.insert(shop, builder.finish(&contained));
     }
     blobs.insert(ALL_SHOPS.to_owned(), all_shops.finish(&contained));
-    Ok(blobs)
+    Ok(DayRows {
+        shops: blobs,
+        values,
+    })
 }
 
 /// Distinct visitors and buyers, page views with a session and each session's run over one
@@ -262,14 +351,33 @@ pub fn read_day(
         day,
         DayPart::Whole,
         &mut |blob| {
-            people =
-                Some(decode_day(blob, day).map_err(|reason| {
-                    StoreError::Corrupt(format!("people of day {day}: {reason}"))
-                })?);
+            people = Some(whole_of(blob, day)?);
             Ok(())
         },
     )?;
     Ok(people)
+}
+
+/// The whole day's people of a whole-day blob (of the day starting at `day`).
+pub(crate) fn whole_of(blob: &[u8], day: i64) -> Result<DayPeople, StoreError> {
+    decode_day(blob, day)
+        .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
+}
+
+/// Hands `visit` the people of the buckets starting in `[from, to)` of a buckets blob (of the
+/// day starting at `day`), in time order.
+pub(crate) fn buckets_of(
+    blob: &[u8],
+    day: i64,
+    (from, to): (i64, i64),
+    mut visit: impl FnMut(&BucketPeople),
+) -> Result<(), StoreError> {
+    decode_buckets(blob, day, |bucket| {
+        if (from..to).contains(&bucket.start) {
+            visit(bucket);
+        }
+    })
+    .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
 }
 
 fn decode_day(mut blob: &[u8], day: i64) -> Result<DayPeople, &'static str> {
@@ -353,14 +461,7 @@ pub fn read(
         shop.unwrap_or(ALL_SHOPS),
         day,
         DayPart::Buckets,
-        &mut |blob| {
-            decode_buckets(blob, day, |bucket| {
-                if (from..to).contains(&bucket.start) {
-                    visit(bucket);
-                }
-            })
-            .map_err(|reason| StoreError::Corrupt(format!("people of day {day}: {reason}")))
-        },
+        &mut |blob| buckets_of(blob, day, (from, to), &mut visit),
     )
 }
 

@@ -34,6 +34,8 @@ pub fn apply(
     rollups::fold(&transaction)?;
     let deleted = transaction.execute("DELETE FROM events WHERE ts_micros < ?1", [horizon])?;
     transaction.execute("DELETE FROM people_days WHERE day < ?1", [horizon])?;
+    transaction.execute("DELETE FROM people_value_days WHERE day < ?1", [horizon])?;
+    transaction.execute("DELETE FROM people_value_marks WHERE day < ?1", [horizon])?;
     session_spans::forget_before(&transaction, horizon)?;
     transaction.execute(
         "UPDATE retention SET people_since = MAX(COALESCE(people_since, ?1), ?1)",

@@ -3,15 +3,15 @@
 //! would, so every report (totals, products, time series, people, funnels) gives over it the
 //! unfiltered answer over the matching sessions' events, by construction.
 //!
-//! It has no rollups and no day rows of people: ask it with [`Plan::Raw`](super::Plan::Raw)
-//! (see [`narrowed`]); a rollup read is refused rather than answered wrongly. The counts and
-//! amounts of a segment that is one attribute's value are that value's rollup rows instead
-//! ([`one_value`]).
+//! It has no rollups: ask it with [`Plan::Raw`](super::Plan::Raw) (see [`narrowed`]); a
+//! rollup read is refused rather than answered wrongly. The counts and amounts of a segment
+//! that is one attribute's value are that value's rollup rows instead ([`one_value`]), and its
+//! day rows of people that value's ([`narrowed_for_people`]); under other filters it has none.
 
 use std::collections::HashMap;
 
 use super::StoreError;
-use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
+use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows, ValueDay, VisitValueDay};
 use super::filter::EventFilter;
 use super::plan::Plan;
 use domain::attribution::Filters;
@@ -24,11 +24,18 @@ use domain::sums::Sums;
 pub struct Segment<'a> {
     store: &'a dyn ReadBackend,
     filters: &'a Filters,
+    /// Under a single attribute filter, its value: the segment's day rows of people are that
+    /// value's ([`ReadBackend::value_day`]).
+    keyed: Option<(Dimension, String)>,
 }
 
 impl<'a> Segment<'a> {
     pub fn new(store: &'a dyn ReadBackend, filters: &'a Filters) -> Segment<'a> {
-        Segment { store, filters }
+        Segment {
+            store,
+            filters,
+            keyed: one_value(filters),
+        }
     }
 
     /// The segment's filters, for a read that was asked with `more` (none: a segment is
@@ -41,6 +48,27 @@ impl<'a> Segment<'a> {
                 "a segment is narrowed once: ask the store with all the filters instead",
             ))
         }
+    }
+}
+
+/// The store and plan for the people passes ([`people`](super::people): visitors, sessions,
+/// the session funnel, the session metrics, new and returning visitors): as [`narrowed`],
+/// except that a segment keeps `plan`. Under a single attribute filter its day rows are that
+/// value's ([`value_days`](ReadBackend::value_days)), the rest of its range its raw events;
+/// under other filters it has no day rows, so its passes are raw either way, and the plan only
+/// chooses the first times' lookup ([`ReadBackend::firsts_in_range`]) over the raw pass the
+/// equivalence tests compare it with. Only the people passes may be asked with it: the
+/// segment still has no rollups.
+pub fn narrowed_for_people<'a>(
+    store: &'a dyn ReadBackend,
+    filters: &Filters,
+    segment: &'a Segment<'a>,
+    plan: Plan,
+) -> (&'a dyn ReadBackend, Plan) {
+    if filters.is_empty() {
+        (store, plan)
+    } else {
+        (segment, plan)
     }
 }
 
@@ -139,9 +167,13 @@ impl ReadBackend for Segment<'_> {
         Ok(shops)
     }
 
-    /// No day rows: every people pass over a segment reads raw rows.
-    fn people_days(&self, _from: Option<i64>, _to: Option<i64>) -> Result<Vec<i64>, StoreError> {
-        Ok(Vec::new())
+    /// Those of the value of a single attribute filter; none under other filters: every
+    /// people pass over such a segment reads raw rows.
+    fn people_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        match self.keyed {
+            Some(_) => self.store.value_days(from, to),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn people_since(&self) -> Result<Option<i64>, StoreError> {
@@ -150,10 +182,33 @@ impl ReadBackend for Segment<'_> {
 
     fn people_day(
         &self,
-        _shop: &str,
-        _day: i64,
+        shop: &str,
+        day: i64,
+        part: DayPart,
+        visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let Some((dimension, value)) = &self.keyed else {
+            return Ok(());
+        };
+        let key = ValueDay {
+            shop,
+            day,
+            dimension: *dimension,
+            value: Some(value),
+        };
+        self.store.value_day(key, part, &mut |_, blob| visit(blob))
+    }
+
+    /// None of its own: a segment is narrowed once.
+    fn value_days(&self, _from: Option<i64>, _to: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn value_day(
+        &self,
+        _key: ValueDay<'_>,
         _part: DayPart,
-        _visit: &mut dyn FnMut(&[u8]) -> Result<(), StoreError>,
+        _visit: VisitValueDay<'_>,
     ) -> Result<(), StoreError> {
         Ok(())
     }

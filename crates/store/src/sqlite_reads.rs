@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::attribution::FIRST_EVENT_ATTRIBUTES;
-use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
+use super::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows, ValueDay, VisitValueDay};
 use super::filter::EventFilter;
 use super::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
 use domain::attribution::{Attribute, Attributed, Filters};
@@ -189,6 +189,53 @@ impl ReadBackend for Connection {
             Some(row) => visit(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?),
             None => Ok(()),
         }
+    }
+
+    fn value_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self.prepare_cached(
+            "SELECT day FROM people_value_marks WHERE day >= ?1 AND day < ?2 ORDER BY day",
+        )?;
+        let days = statement
+            .query_map(
+                params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+                |row| row.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        Ok(days)
+    }
+
+    fn value_day(
+        &self,
+        key: ValueDay<'_>,
+        part: DayPart,
+        visit: VisitValueDay<'_>,
+    ) -> Result<(), StoreError> {
+        let column = match part {
+            DayPart::Whole => "whole",
+            DayPart::Buckets => "buckets",
+        };
+        let one = if key.value.is_some() {
+            " AND value = ?4"
+        } else {
+            ""
+        };
+        let mut statement = self.prepare_cached(&format!(
+            "SELECT value, {column} FROM people_value_days
+             WHERE day = ?1 AND dimension = ?2 AND shop_id = ?3{one}"
+        ))?;
+        let dimension = key.dimension.name();
+        let mut rows = match key.value {
+            Some(value) => statement.query(params![key.day, dimension, key.shop, value])?,
+            None => statement.query(params![key.day, dimension, key.shop])?,
+        };
+        while let Some(row) = rows.next()? {
+            let value = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            visit(
+                value,
+                row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?,
+            )?;
+        }
+        Ok(())
     }
 
     fn attributed_events(

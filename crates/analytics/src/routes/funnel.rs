@@ -8,7 +8,7 @@ use axum::extract::State;
 use events_core::dimension::Dimension;
 use events_core::formulas::{FunnelStep, event_counts, funnel_steps};
 use events_core::store::ReadBackend;
-use events_core::store::segment::{Segment, narrowed};
+use events_core::store::segment::{Segment, narrowed, narrowed_for_people};
 use events_core::store::{Plan, people, read};
 use serde::Serialize;
 
@@ -57,11 +57,13 @@ pub fn compute(
 ) -> Result<Funnel, ApiError> {
     let filters = request.filters.selection();
     let segment = Segment::new(store, &filters);
-    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let filter = request.scope.filter();
     let product = request.product_id.as_ref().map(|p| p.0.as_str());
+    let (people_store, people_plan) = narrowed_for_people(store, &filters, &segment, plan);
+    let (store, plan) = narrowed(store, &filters, &segment, plan);
     let counts = match (request.by, product) {
-        (By::Sessions, _) => people::people(store, &filter, product, plan)?.funnel,
+        // A product's funnel is raw whatever the plan (no day rows per product).
+        (By::Sessions, _) => people::people(people_store, &filter, product, people_plan)?.funnel,
         (By::Events, None) => event_counts(&read::totals(store, &filter, plan)?),
         (By::Events, Some(_)) => {
             read::sums_by_value(store, &filter, Dimension::Product, product, plan)?

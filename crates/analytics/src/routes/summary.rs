@@ -9,7 +9,7 @@ use events_core::attribution::Filters as Selection;
 use events_core::dimension::Dimension;
 use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
-use events_core::store::segment::{Segment, narrowed, one_value};
+use events_core::store::segment::{Segment, narrowed, narrowed_for_people, one_value};
 use events_core::store::{EventFilter, Plan, people, read};
 use serde::Serialize;
 
@@ -53,8 +53,10 @@ pub struct Summary {
 
 /// Every metric of one filter and segment: sums from the rollups (of the attribute's value
 /// under one attribute filter; raw rows of the segment's sessions under others, and for the
-/// currencies under any), people and session metrics from one pass, new and returning
-/// visitors from the visitors' first times (a segment's: one aggregate over its events).
+/// currencies under any), people and session metrics from one pass (day rows of people, of
+/// the attribute's value under one attribute filter; raw rows under others), new and returning
+/// visitors from the visitors' first times (a segment's: its range's visitors looked up before
+/// the range).
 pub fn metrics(
     store: &dyn ReadBackend,
     filter: &EventFilter,
@@ -68,10 +70,8 @@ pub fn metrics(
         None => read::totals(narrow, filter, narrow_plan)?,
     };
     let currencies = read::sums_by_value(narrow, filter, Dimension::Currency, None, narrow_plan)?;
-    // The request's plan, not the segment's: a segment has no day rows, so its people pass is
-    // raw either way, and the plan only chooses between the first times' aggregate and the raw
-    // pass that the equivalence tests compare it with.
-    let (people, sessions, visitors) = people::audience(narrow, filter, plan)?;
+    let (store, plan) = narrowed_for_people(store, filters, &segment, plan);
+    let (people, sessions, visitors) = people::audience(store, filter, plan)?;
     Ok(Metrics::compute(
         &totals,
         &people,

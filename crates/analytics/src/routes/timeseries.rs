@@ -9,7 +9,7 @@ use chrono::DateTime;
 use events_core::formulas;
 use events_core::money;
 use events_core::store::ReadBackend;
-use events_core::store::segment::{Segment, narrowed, one_value};
+use events_core::store::segment::{Segment, narrowed, narrowed_for_people, one_value};
 use events_core::store::{EventFilter, Plan, people, read};
 use events_core::sums::Sums;
 use serde::Serialize;
@@ -172,7 +172,7 @@ pub fn compute(
     } = sums(store, request, plan)?;
     let filters = request.filters.selection();
     let segment = Segment::new(store, &filters);
-    let (store, plan) = narrowed(store, &filters, &segment, plan);
+    let (store, plan) = narrowed_for_people(store, &filters, &segment, plan);
     let visitors = people::visitors_by_slot(store, &filter, &bounds, plan)?;
     let points = bounds
         .iter()

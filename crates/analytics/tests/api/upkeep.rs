@@ -66,23 +66,27 @@ fn a_backup_answers_what_the_store_answered() {
 /// visitor's events.
 #[test]
 fn after_forget_every_answer_is_as_if_the_visitor_never_came() {
-    use analytics::routes::{funnel, original, products, shops, timeseries};
+    use analytics::routes::{breakdown, funnel, original, products, shops, timeseries};
     let dir = tempfile::tempdir().expect("temp dir");
     let events: Vec<serde_json::Value> = (0..120)
         .map(|n| {
             let event_type = ["page_view", "add_to_cart", "purchase"][n % 3];
             let time = format!("2025-10-{:02}T{:02}:{:02}:00Z", 1 + n % 9, n % 24, n % 60);
             // The visitor to forget made the largest purchases, so maxima must be rebuilt.
-            let visitor = if n % 4 == 0 {
+            // Only on the first three days, while their sessions go on: the sessions whose
+            // landing page was the visitor's get another, on days the visitor never saw.
+            let forgotten = n % 4 == 0 && n % 9 < 3;
+            let visitor = if forgotten {
                 "forget-me".to_owned()
             } else {
                 format!("v{}", n % 5)
             };
             let (shop, currency) = [("a", "EUR"), ("b", "USD")][n % 2];
-            let amount = if n % 4 == 0 { 900.0 } else { 10.0 + n as f64 };
+            let amount = if forgotten { 900.0 } else { 10.0 + n as f64 };
             json!({"event_type": event_type, "timestamp": time, "shop_id": shop,
                 "order_amount": amount, "session_id": format!("s{}", n % 7),
-                "visitor_id": visitor, "product_id": format!("p{}", n % 3), "currency": currency})
+                "visitor_id": visitor, "product_id": format!("p{}", n % 3), "currency": currency,
+                "path": format!("/{}", n % 4)})
         })
         .collect();
     let store = |name: &str, keep: &dyn Fn(&serde_json::Value) -> bool| {
@@ -116,7 +120,7 @@ fn after_forget_every_answer_is_as_if_the_visitor_never_came() {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(stdout.lines().last(), Some("30"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("10"), "{stdout}");
     let answers = |path: &std::path::Path| -> Vec<serde_json::Value> {
         let c = Connection::open(path).expect("opens");
         let scope = "from=2025-10-02&to=2025-10-08&tz=Europe/Berlin";
@@ -168,6 +172,30 @@ fn after_forget_every_answer_is_as_if_the_visitor_never_came() {
                     Plan::Rollup,
                 )
                 .expect("shops"),
+            )
+            .expect("json"),
+            // The visitor's page views were some sessions' landing pages: the day rows per
+            // value of those sessions' days must not keep them.
+            serde_json::to_value(
+                breakdown::compute(
+                    &c,
+                    &breakdown::BreakdownRequest::parse(Some(&format!(
+                        "{scope}&dimension=landing_page&limit=100"
+                    )))
+                    .expect("q"),
+                    Plan::Rollup,
+                )
+                .expect("breakdown"),
+            )
+            .expect("json"),
+            serde_json::to_value(
+                summary::compute(
+                    &c,
+                    &summary::SummaryRequest::parse(Some(&format!("{scope}&landing_page=/1")))
+                        .expect("q"),
+                    Plan::Rollup,
+                )
+                .expect("summary"),
             )
             .expect("json"),
         ]

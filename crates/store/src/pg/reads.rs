@@ -12,7 +12,7 @@ use postgres::{GenericClient, Statement};
 
 use crate::StoreError;
 use crate::attribution::{FIRSTS_OF_ALL_SHOPS, FIRSTS_OF_SHOP};
-use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows};
+use crate::backend::{AttributedEvent, DayPart, ReadBackend, RollupRows, ValueDay, VisitValueDay};
 use crate::filter::EventFilter;
 use crate::grain::{ALL_SHOPS, Grain, UNDATED_BUCKET};
 use crate::sqlite_segment::{attribute_sql, firsts_in_range_sql, range_and_before};
@@ -393,6 +393,54 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
             Some(row) => visit(row.try_get(0)?),
             None => Ok(()),
         }
+    }
+
+    fn value_days(&self, from: Option<i64>, to: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(
+            &mut client,
+            "SELECT day FROM people_value_marks WHERE day >= $1 AND day < $2 ORDER BY day",
+        )?;
+        let rows = client.query(
+            &statement,
+            &[&from.unwrap_or(i64::MIN), &to.unwrap_or(i64::MAX)],
+        )?;
+        rows.iter()
+            .map(|row| row.try_get(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    fn value_day(
+        &self,
+        key: ValueDay<'_>,
+        part: DayPart,
+        visit: VisitValueDay<'_>,
+    ) -> Result<(), StoreError> {
+        let column = match part {
+            DayPart::Whole => "whole",
+            DayPart::Buckets => "buckets",
+        };
+        let one = if key.value.is_some() {
+            " AND value = $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT value, {column} FROM people_value_days
+             WHERE day = $1 AND dimension = $2 AND shop_id = $3{one}"
+        );
+        let dimension = key.dimension.name();
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(&mut client, &sql)?;
+        let rows = match key.value {
+            Some(value) => client.query(&statement, &[&key.day, &dimension, &key.shop, &value])?,
+            None => client.query(&statement, &[&key.day, &dimension, &key.shop])?,
+        };
+        drop(client);
+        for row in &rows {
+            visit(row.try_get(0)?, row.try_get(1)?)?;
+        }
+        Ok(())
     }
 
     fn session_spans(

@@ -88,6 +88,26 @@ pub(super) fn forget_days(
             (SELECT * FROM unnest($1::text[], $2::int8[]))",
         &[&shops, &days],
     )?;
+    let mut days = days;
+    days.sort_unstable();
+    days.dedup();
+    forget_value_days(client, &days)
+}
+
+/// Deletes the marks of the day rows per attributed value of `days` (SQLite's
+/// [`forget_value_days`](crate::days::forget_value_days)): the next roll-up builds them again.
+/// The caller holds each day's shared advisory lock, so a roll-up of one of them in progress
+/// commits first and its mark is the one deleted.
+pub(super) fn forget_value_days(
+    client: &mut impl GenericClient,
+    days: &[i64],
+) -> Result<(), StoreError> {
+    if !days.is_empty() {
+        client.execute(
+            "DELETE FROM people_value_marks WHERE day = ANY($1)",
+            &[&days],
+        )?;
+    }
     Ok(())
 }
 

@@ -252,6 +252,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS visitors_shop_first_purchase ON visitors (shop_id, first_purchase_ts)
         WHERE first_purchase_ts IS NOT NULL;
     "#,
+    // 9: as SQLite's version 13, day rows of people per attributed value and the marks of the
+    // days whose rows are current; derived: the consumer rolls every unmarked day up again.
+    r#"
+    CREATE TABLE IF NOT EXISTS people_value_days (
+        day BIGINT NOT NULL,
+        dimension TEXT NOT NULL,
+        shop_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        whole BYTEA NOT NULL,
+        buckets BYTEA NOT NULL,
+        PRIMARY KEY (day, dimension, shop_id, value)
+    );
+    CREATE TABLE IF NOT EXISTS people_value_marks (
+        day BIGINT PRIMARY KEY
+    );
+    "#,
 ];
 
 /// The steps (1-based versions) after which the session spans are read again from the events.

@@ -10,6 +10,7 @@ use postgres::Transaction;
 
 use super::day_locks::{DAY_LOCKS, day_number};
 use crate::attribution::{Credit, FIRST_EVENT_ATTRIBUTES, TakeOver, VISITOR_IS_EARLIER};
+use crate::grain::day_of;
 use crate::rollups::Deltas;
 use crate::{StoreError, session_spans};
 use domain::dimension::Facts;
@@ -206,15 +207,18 @@ fn write_sessions(
 }
 
 /// Moves the events of the sessions `taken_over` that earlier batches summed into the rollups
-/// (all their stored events but `batch`'s, the row ids of this one) to their new credit.
+/// (all their stored events but `batch`'s, the row ids of this one) to their new credit;
+/// returns the days of those events whose attributed values changed, sorted, whose day rows
+/// per attributed value filed them under the old ones.
 pub(super) fn move_taken_over<'a>(
     transaction: &mut Transaction<'_>,
     taken_over: &'a [TakeOver<'a>],
     batch: &[i64],
     deltas: &mut Deltas<'a>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
+    let mut stale: BTreeSet<i64> = BTreeSet::new();
     if taken_over.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let shops: Vec<&str> = taken_over.iter().map(|t| t.shop).collect();
     let sessions: Vec<&str> = taken_over.iter().map(|t| t.session).collect();
@@ -241,14 +245,15 @@ pub(super) fn move_taken_over<'a>(
             currency: None,
             attributed: take_over.old.attributed(),
         };
-        deltas.move_credit(
-            take_over.shop,
-            row.try_get(1)?,
-            &facts,
-            &take_over.new.attributed(),
-        );
+        let ts: Option<i64> = row.try_get(1)?;
+        if let Some(ts) = ts
+            && take_over.old.attributed() != take_over.new.attributed()
+        {
+            stale.insert(day_of(ts));
+        }
+        deltas.move_credit(take_over.shop, ts, &facts, &take_over.new.attributed());
     }
-    Ok(())
+    Ok(stale.into_iter().collect())
 }
 
 /// Records the days of the batch's sessions in `session_spans` ([`session_spans`]' rules, as
@@ -328,6 +333,7 @@ pub(super) fn record_spans(
     if !stale.is_empty() {
         let days: Vec<i64> = stale.into_iter().collect();
         transaction.execute("DELETE FROM people_days WHERE day = ANY($1)", &[&days])?;
+        super::rollup_writes::forget_value_days(transaction, &days)?;
     }
     Ok(())
 }

@@ -66,6 +66,14 @@ pub fn apply_retention(
             &[&horizon],
         )
     })?;
+    retried(client, "retention of day rows per value", |client| {
+        client.execute(
+            "DELETE FROM people_value_marks WHERE day IN
+                (SELECT day FROM people_value_marks WHERE day < $1 ORDER BY day FOR UPDATE)",
+            &[&horizon],
+        )?;
+        client.execute("DELETE FROM people_value_days WHERE day < $1", &[&horizon])
+    })?;
     // The spans of sessions whose events are all gone (as SQLite's retention does). A span a
     // batch widened meanwhile is checked again once its lock is had, and kept.
     retried(client, "retention of session spans", |client| {
@@ -188,14 +196,35 @@ pub fn forget_visitor(url: &str, shop_id: &str, visitor_id: &str) -> Result<u64,
         "DELETE FROM order_ids WHERE shop_id = $1 AND order_id = ANY($2)",
         &[&shop_id, &order_ids],
     )?;
+    // The days of the rest of the visitor's sessions: their attribution is built again
+    // below, so their rows per attributed value go stale too (under the same locks).
+    sessions.sort_unstable();
+    sessions.dedup();
+    let mut recredited: Vec<i64> = Vec::new();
+    for row in transaction.query(
+        "SELECT MIN(ts_micros), MAX(ts_micros) FROM events
+         WHERE shop_id = $1 AND session_id = ANY($2) GROUP BY session_id",
+        &[&shop_id, &sessions],
+    )? {
+        let (first, last): (Option<i64>, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+        if let (Some(first), Some(last)) = (first, last) {
+            recredited.extend((day_of(first)..=day_of(last)).step_by(DAY_MICROS as usize));
+        }
+    }
+    recredited.sort_unstable();
+    recredited.dedup();
     days.sort_unstable();
     days.dedup();
-    for day in &days {
+    let mut locked: Vec<i64> = days.iter().chain(&recredited).copied().collect();
+    locked.sort_unstable();
+    locked.dedup();
+    for day in &locked {
         transaction.execute(
             "SELECT pg_advisory_xact_lock($1, $2)",
             &[&DAY_LOCKS, &day_number(*day)],
         )?;
     }
+    super::rollup_writes::forget_value_days(&mut transaction, &recredited)?;
     let mut touched: Vec<(&str, i64)> = days
         .iter()
         .flat_map(|day| [(shop_id, *day), (ALL_SHOPS, *day)])
@@ -203,8 +232,6 @@ pub fn forget_visitor(url: &str, shop_id: &str, visitor_id: &str) -> Result<u64,
     touched.sort_unstable();
     touched.dedup();
     forget_days(&mut transaction, &touched)?;
-    sessions.sort_unstable();
-    sessions.dedup();
     rebuild_attribution(&mut transaction, shop_id, &sessions, visitor_id)?;
     rebuild_rollups(&mut transaction)?;
     transaction.commit()?;

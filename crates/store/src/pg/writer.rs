@@ -10,7 +10,9 @@
 //!    claimed before (by an earlier delivery, or by another consumer right now) is a duplicate;
 //! 3. inserts the rest into `events` in one multi-row statement (arrays, `unnest`);
 //! 4. upserts the rollup rows of what it inserted, in key order;
-//! 5. deletes the day rows of people of the days it added to;
+//! 5. deletes the day rows of people of the days it added to (and the marks of their rows
+//!    per attributed value), and the marks of the other days of the sessions it took over
+//!    whose attributed values changed, each under the day's shared advisory lock;
 //! 6. records its sessions' days in `session_spans`, and deletes the day rows of the days
 //!    that folded one of them as contained and are stale now;
 //! 7. between 3 and 4, upserts its sessions' attribution and its visitors' first times
@@ -30,7 +32,7 @@ use postgres::{Client, Transaction};
 
 use super::day_locks::{DAY_LOCKS, day_number};
 use super::reads::{PgReads, people_since};
-use super::rollup_writes::{delete_emptied, forget_days, upsert_rollups};
+use super::rollup_writes::{delete_emptied, forget_days, forget_value_days, upsert_rollups};
 use super::{month_of, sessions};
 use crate::attribution::own_credit;
 use crate::backend::ReadBackend;
@@ -194,7 +196,7 @@ impl PgWriter {
             );
         }
         let batch_ids: Vec<i64> = with_ids.iter().map(|(_, id)| *id).collect();
-        sessions::move_taken_over(
+        let recredited = sessions::move_taken_over(
             &mut transaction,
             &credits.taken_over,
             &batch_ids,
@@ -214,6 +216,16 @@ impl PgWriter {
         touched.sort_unstable();
         touched.dedup();
         forget_days(&mut transaction, &touched)?;
+        // The other days of the sessions taken over: their rows per attributed value filed
+        // them under the old attribution (this batch's own days went just above). Each under
+        // its shared advisory lock, as the batch's days (a roll-up in progress commits first).
+        for day in &recredited {
+            transaction.execute(
+                "SELECT pg_advisory_xact_lock_shared($1, $2)",
+                &[&DAY_LOCKS, &day_number(*day)],
+            )?;
+        }
+        forget_value_days(&mut transaction, &recredited)?;
         let sessions: Vec<(u64, i64)> = stored
             .iter()
             .filter_map(|e| {
@@ -452,7 +464,8 @@ pub fn roll_up_next_day(
     let ended_before = day_of(now_micros.saturating_sub(SETTLE_MICROS));
     let rolled: BTreeSet<i64> = client
         .query(
-            "SELECT day FROM people_days WHERE shop_id = $1",
+            "SELECT d.day FROM people_days d JOIN people_value_marks m ON m.day = d.day
+             WHERE d.shop_id = $1",
             &[&ALL_SHOPS],
         )?
         .iter()
@@ -494,16 +507,17 @@ pub fn roll_up_next_day(
         // Read after the lock: every insert into the day has committed or waits.
         let done = transaction
             .query_opt(
-                "SELECT 1 FROM people_days WHERE shop_id = $1 AND day = $2",
+                "SELECT 1 FROM people_days d JOIN people_value_marks m ON m.day = d.day
+                 WHERE d.shop_id = $1 AND d.day = $2",
                 &[&ALL_SHOPS, &day],
             )?
             .is_some();
         if done {
             continue;
         }
-        let (mut people, shops) = {
+        let (rows, shops) = {
             let reads = PgReads::new(&mut transaction);
-            let people = people_days::build(&reads, day)?;
+            let rows = people_days::build(&reads, day, true)?;
             let mut shops = vec![ALL_SHOPS.to_owned()];
             for shop in reads.rollup_shop_ids()? {
                 let mut has_events = false;
@@ -522,8 +536,9 @@ pub fn roll_up_next_day(
                     shops.push(shop);
                 }
             }
-            (people, shops)
+            (rows, shops)
         };
+        let mut people = rows.shops;
         // Every shop with events gets a row, empty when its events name nobody; the
         // all-shops row marks the day as rolled up.
         let (wholes, buckets): (Vec<Vec<u8>>, Vec<Vec<u8>>) = shops
@@ -542,6 +557,39 @@ pub fn roll_up_next_day(
              ON CONFLICT (shop_id, day)
                 DO UPDATE SET whole = excluded.whole, buckets = excluded.buckets",
             &[&shops, &days, &wholes, &buckets],
+        )?;
+        // The rows per attributed value (a stale build's go first), and the mark that says
+        // they are current.
+        transaction.execute("DELETE FROM people_value_days WHERE day = $1", &[&day])?;
+        let mut dimensions: Vec<&str> = Vec::new();
+        let mut value_shops: Vec<String> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut value_wholes: Vec<Vec<u8>> = Vec::new();
+        let mut value_buckets: Vec<Vec<u8>> = Vec::new();
+        for (dimension, shop, value, blobs) in rows.values {
+            dimensions.push(dimension.name());
+            value_shops.push(shop);
+            values.push(value);
+            value_wholes.push(blobs.whole);
+            value_buckets.push(blobs.buckets);
+        }
+        let days = vec![day; dimensions.len()];
+        transaction.execute(
+            "INSERT INTO people_value_days (day, dimension, shop_id, value, whole, buckets)
+             SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::bytea[],
+                $6::bytea[])",
+            &[
+                &days,
+                &dimensions,
+                &value_shops,
+                &values,
+                &value_wholes,
+                &value_buckets,
+            ],
+        )?;
+        transaction.execute(
+            "INSERT INTO people_value_marks (day) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&day],
         )?;
         transaction.commit()?;
         return Ok(Some(day));
