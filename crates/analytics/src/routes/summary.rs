@@ -9,8 +9,10 @@ use events_core::attribution::Filters as Selection;
 use events_core::dimension::Dimension;
 use events_core::formulas::{self, Metrics, change};
 use events_core::store::ReadBackend;
+use events_core::store::read::SumsByValue;
 use events_core::store::segment::{Segment, narrowed, narrowed_for_people, one_value};
 use events_core::store::{EventFilter, Plan, people, read};
+use events_core::sums::Sums;
 use serde::Serialize;
 
 use super::{PLAN, answer};
@@ -69,7 +71,10 @@ pub fn metrics(
         Some((dimension, value)) => read::value_totals(store, filter, (dimension, &value), plan)?,
         None => read::totals(narrow, filter, narrow_plan)?,
     };
-    let currencies = read::sums_by_value(narrow, filter, Dimension::Currency, None, narrow_plan)?;
+    let currencies = match (filters.is_empty(), plan) {
+        (false, Plan::Rollup) => segment_currencies(store, narrow, filter, &totals)?,
+        _ => read::sums_by_value(narrow, filter, Dimension::Currency, None, narrow_plan)?,
+    };
     let (store, plan) = narrowed_for_people(store, filters, &segment, plan);
     let (people, sessions, visitors) = people::audience(store, filter, plan)?;
     Ok(Metrics::compute(
@@ -78,6 +83,35 @@ pub fn metrics(
         (&sessions, &visitors),
         &formulas::revenue_by_currency(&currencies),
     ))
+}
+
+/// The sums per currency of a segment (`narrow`, over `store`) whose counts and amounts are
+/// `totals`. When every priced purchase of the range, in any segment, is in one currency (the
+/// store's rollups say so at once), the segment's are too: its sums under that currency are its
+/// totals, and no raw pass is needed. Otherwise the segment's raw rows are summed per currency,
+/// as the raw plan always does (the baseline the equivalence tests compare this with).
+fn segment_currencies(
+    store: &dyn ReadBackend,
+    narrow: &dyn ReadBackend,
+    filter: &EventFilter,
+    totals: &Sums,
+) -> Result<SumsByValue, ApiError> {
+    let everyone = read::sums_by_value(store, filter, Dimension::Currency, None, Plan::Rollup)?;
+    if everyone.len() > 1 {
+        return Ok(read::sums_by_value(
+            narrow,
+            filter,
+            Dimension::Currency,
+            None,
+            Plan::Raw,
+        )?);
+    }
+    // A currency's sums hold its priced purchases only; a segment without one has no entry.
+    Ok(everyone
+        .into_keys()
+        .filter(|_| totals.priced_purchases > 0)
+        .map(|currency| (currency, *totals))
+        .collect())
 }
 
 pub fn compute(
