@@ -44,21 +44,27 @@ impl PhaseStore {
         let admin = server.clone();
         let create = database.clone();
         // The synchronous client on a thread of its own (never on the async runtime).
-        std::thread::spawn(move || -> anyhow::Result<()> {
-            let mut client = events_core::store::pg::connect(&admin)?;
-            client
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {create}; CREATE DATABASE {create}"
-                ))
-                .with_context(|| format!("creating {create} (needs CREATEDB)"))
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("the database creation panicked"))??;
+        std::thread::spawn(move || create_database(&admin, &create))
+            .join()
+            .map_err(|_| anyhow::anyhow!("the database creation panicked"))??;
         Ok(PhaseStore {
             url: with_database(&server, &database),
             postgres: Some((server, database)),
         })
     }
+}
+
+/// Creates the database `name` on `server`, dropping one left by an earlier run. Two
+/// statements: PostgreSQL runs the statements of one simple query in a single transaction,
+/// and neither `DROP DATABASE` nor `CREATE DATABASE` may run inside one.
+fn create_database(server: &str, name: &str) -> anyhow::Result<()> {
+    let mut client = events_core::store::pg::connect(server)?;
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .with_context(|| format!("dropping an earlier {name}"))?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .with_context(|| format!("creating {name} (needs CREATEDB)"))
 }
 
 impl Drop for PhaseStore {
@@ -77,7 +83,23 @@ impl Drop for PhaseStore {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{create_database, with_database};
+
+    #[test]
+    fn a_phase_database_is_created_on_a_real_server_twice_over() {
+        let server = test_support::PostgresServer::start();
+        // The second time, an earlier run's database of that name is dropped first.
+        for _ in 0..2 {
+            create_database(&server.admin_url(), "bench_phase_test").expect("created");
+            let mut client = events_core::store::pg::connect(&with_database(
+                &server.admin_url(),
+                "bench_phase_test",
+            ))
+            .expect("the new database answers");
+            let one: i32 = client.query_one("SELECT 1", &[]).expect("a query").get(0);
+            assert_eq!(one, 1);
+        }
+    }
 
     #[test]
     fn the_database_name_is_replaced() {
