@@ -976,3 +976,29 @@ fn measure_a_day_roll_up() {
         elapsed.as_secs_f64() * 1000.0
     );
 }
+
+/// A service's shutdown drops its store on a thread that drives asynchronous tasks, where
+/// `postgres::Client`'s own drop (it blocks on a runtime of its own) used to panic: the
+/// consumer's writer, the analytics pool and the live stream's watcher all close there now.
+#[test]
+fn the_stores_close_on_a_runtime_thread_without_panicking() {
+    let url = server().database();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let stores = tokio::task::spawn_blocking(move || {
+            let writer = PgWriter::open(&url).expect("opens");
+            let pool = PgReadPool::open(&url, &url).expect("opens");
+            pool.version().expect("reads");
+            let watcher = store::pg::live::PgCommitWatcher::open(&url).expect("watches");
+            (writer, pool, watcher)
+        })
+        .await
+        .expect("opened");
+        let closed = tokio::spawn(async move { drop(stores) }).await;
+        assert!(closed.is_ok(), "dropping the stores panicked: {closed:?}");
+    });
+}

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use postgres::Client;
 
+use super::OffRuntime;
 use super::reads::PgReads;
 use crate::StoreError;
 use crate::backend::{ReadBackend, RollupRows};
@@ -17,7 +18,7 @@ use domain::dimension::Dimension;
 /// A read connection that remembers each shop's count at the last poll.
 pub struct PgCommitWatcher {
     url: String,
-    client: Client,
+    client: OffRuntime<Client>,
     counts: BTreeMap<String, i64>,
 }
 
@@ -28,7 +29,7 @@ impl PgCommitWatcher {
         let counts = counts(&mut client)?;
         Ok(PgCommitWatcher {
             url: url.to_owned(),
-            client,
+            client: OffRuntime::new(client),
             counts,
         })
     }
@@ -36,7 +37,7 @@ impl PgCommitWatcher {
     /// What was committed since the last call, or `None` when nothing was.
     pub fn poll(&mut self) -> Result<Option<Stored>, StoreError> {
         if self.client.is_closed() {
-            self.client = super::connect(&self.url)?;
+            self.client = OffRuntime::new(super::connect(&self.url)?);
         }
         let counts = counts(&mut self.client)?;
         let per_shop: Vec<(String, u64)> = counts

@@ -30,6 +30,44 @@ pub mod writer;
 use chrono::{Datelike, TimeZone};
 use postgres::Client;
 
+/// A value whose drop may block, kept so that dropping it never panics: `postgres::Client`'s
+/// drop runs a runtime of its own to close the connection, which panics on a thread that
+/// drives asynchronous tasks, and a service's shutdown drops its store on one. When a Tokio
+/// runtime is current, the value is dropped on a thread of its own (closing a connection is one
+/// message, so the wait is short).
+pub(crate) struct OffRuntime<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> OffRuntime<T> {
+    pub(crate) fn new(value: T) -> OffRuntime<T> {
+        OffRuntime(Some(value))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for OffRuntime<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("only taken in drop")
+    }
+}
+
+impl<T: Send + 'static> std::ops::DerefMut for OffRuntime<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().expect("only taken in drop")
+    }
+}
+
+impl<T: Send + 'static> Drop for OffRuntime<T> {
+    fn drop(&mut self) {
+        let Some(value) = self.0.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // A panic there is the value's own; it must not take the service down with it.
+            let _ = std::thread::spawn(move || drop(value)).join();
+        } else {
+            drop(value);
+        }
+    }
+}
+
 pub use pool::PgReadPool;
 pub use reads::PgReads;
 pub use tls::connect;

@@ -85,6 +85,15 @@ impl PgReadPool {
     }
 }
 
+/// The idle connections close off the runtime ([`OffRuntime`](super::OffRuntime)): the
+/// analytics service drops its pool on one at shutdown.
+impl Drop for PgReadPool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        drop(super::OffRuntime::new(idle));
+    }
+}
+
 /// The text columns of one exported event (all but the amount).
 pub type ExportCells<'a> = [Option<&'a str>; 13];
 

@@ -33,7 +33,7 @@ use postgres::{Client, Transaction};
 use super::day_locks::{DAY_LOCKS, day_number};
 use super::reads::{PgReads, people_since};
 use super::rollup_writes::{delete_emptied, forget_days, forget_value_days, upsert_rollups};
-use super::{month_of, sessions};
+use super::{OffRuntime, month_of, sessions};
 use crate::attribution::own_credit;
 use crate::backend::ReadBackend;
 use crate::grain::{ALL_SHOPS, DAY_MICROS, Grain, day_of};
@@ -49,7 +49,7 @@ use domain::people::fingerprint;
 /// The writing connection of one consumer.
 pub struct PgWriter {
     url: String,
-    client: Client,
+    client: OffRuntime<Client>,
     /// Month partitions known to exist (by their first microsecond).
     partitions: HashSet<i64>,
     /// When this writer last stored events into each UTC day (see `roll_up_next_day`).
@@ -61,7 +61,7 @@ impl PgWriter {
     pub fn open(url: &str) -> Result<PgWriter, StoreError> {
         Ok(PgWriter {
             url: url.to_owned(),
-            client: super::open_and_migrate(url)?,
+            client: OffRuntime::new(super::open_and_migrate(url)?),
             partitions: HashSet::new(),
             written_days: HashMap::new(),
         })
@@ -76,7 +76,7 @@ impl PgWriter {
     /// failed batch was rolled back and is retried by the consumer on the new connection.
     fn reconnect_if_lost(&mut self) -> Result<(), StoreError> {
         if self.client.is_closed() {
-            self.client = super::connect(&self.url)?;
+            self.client = OffRuntime::new(super::connect(&self.url)?);
             self.partitions.clear();
             tracing::info!("connected to PostgreSQL again");
         }
