@@ -69,11 +69,7 @@ impl ReadBackend for Connection {
         filters: &Filters,
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
-        if filters.is_empty() {
-            facts(self, filter, false, credited, visit)
-        } else {
-            super::sqlite_segment::selected_facts(self, filter, filters, visit)
-        }
+        facts(self, filter, (false, filters), credited, visit)
     }
 
     fn unfolded_facts(
@@ -83,7 +79,7 @@ impl ReadBackend for Connection {
         visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
     ) -> Result<(), StoreError> {
         // By rowid, past the watermark: never through a time index over the whole range.
-        facts(self, filter, true, credited, visit)
+        facts(self, filter, (true, &Filters::default()), credited, visit)
     }
 
     fn person_events(
@@ -284,22 +280,36 @@ impl ReadBackend for Connection {
 /// The raw rows the rollups do not hold yet.
 const UNFOLDED_CONDITION: &str = "id > (SELECT last_event_id FROM rollup_progress)";
 
-/// The time and facts of the raw rows of a filter (only the unfolded ones when asked), with
-/// what they are credited to when asked.
+/// The time and facts of the raw rows of a filter (only the unfolded ones when asked) that
+/// `filters` select, with what they are credited to when asked or filtered.
 fn facts(
     connection: &Connection,
     filter: &EventFilter,
-    unfolded_only: bool,
+    (unfolded_only, filters): (bool, &Filters),
     credited: bool,
     visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
 ) -> Result<(), StoreError> {
-    let (conditions, params) = filter.sql_conditions();
+    let (conditions, mut params) = filter.sql_conditions();
     let from = if unfolded_only {
         format!("NOT INDEXED WHERE {UNFOLDED_CONDITION}")
     } else {
         "WHERE 1 = 1".to_owned()
     };
-    let sql = if credited {
+    let credited = credited || !filters.is_empty();
+    let sql = if !filters.is_empty() {
+        // A segment's: its events joined with their sessions, narrowed by the filters.
+        let (selection, selected) = super::sqlite_segment::selection_sql(filter, filters);
+        params = selected;
+        let attributes: Vec<String> = Attribute::ALL
+            .iter()
+            .map(|a| super::sqlite_segment::attribute_sql(*a))
+            .collect();
+        format!(
+            "SELECT e.ts_micros, e.event_type, e.amount_micros, e.product_id, e.currency, {}
+             {selection}",
+            attributes.join(", ")
+        )
+    } else if credited {
         // The events selected first (the filter's columns are unqualified), then joined.
         let attributes: Vec<String> = Attribute::ALL
             .iter()

@@ -73,46 +73,6 @@ pub fn selection_sql(filter: &EventFilter, filters: &Filters) -> (String, Vec<Va
     (sql, params)
 }
 
-/// The time and facts, credited, of the events of a filter that `filters` select, in any
-/// order (the raw sums of a segment).
-pub(super) fn selected_facts(
-    connection: &Connection,
-    filter: &EventFilter,
-    filters: &Filters,
-    visit: &mut dyn FnMut(Option<i64>, &Facts<'_>),
-) -> Result<(), StoreError> {
-    let (selection, params) = selection_sql(filter, filters);
-    let attributes: Vec<String> = Attribute::ALL.iter().map(|a| attribute_sql(*a)).collect();
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT e.ts_micros, e.event_type, e.amount_micros, e.product_id, e.currency, {}
-         {selection}",
-        attributes.join(", ")
-    ))?;
-    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
-    while let Some(row) = rows.next()? {
-        let text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
-            Ok(row.get_ref(i)?.as_str_or_null()?)
-        };
-        // Rows of an unknown type (impossible through ingestion) count nowhere.
-        let Some(event_type) = text(1)?.and_then(EventType::parse) else {
-            continue;
-        };
-        let mut attributed = Attributed::default();
-        for (i, value) in attributed.values.iter_mut().enumerate() {
-            *value = text(5 + i)?;
-        }
-        let facts = Facts {
-            event_type,
-            amount_micros: row.get(2)?,
-            product_id: text(3)?,
-            currency: text(4)?,
-            attributed,
-        };
-        visit(row.get(0)?, &facts);
-    }
-    Ok(())
-}
-
 pub(super) fn attributed_events(
     connection: &Connection,
     filter: &EventFilter,
