@@ -100,13 +100,13 @@ pub fn breakdown(
         BreakdownDimension::Page => {
             let mut pages: HashMap<Option<String>, (u64, HashSet<u64, FastHash>), FastHash> =
                 HashMap::default();
-            store.attributed_events(filter, filters, &mut |event| {
-                if event.facts.event_type != EventType::PageView {
-                    return;
-                }
-                let page = pages.entry(event.path.map(str::to_owned)).or_default();
+            store.page_views(filter, filters, &mut |path, visitor| {
+                let page = match pages.get_mut(&path.map(str::to_owned)) {
+                    Some(page) => page,
+                    None => pages.entry(path.map(str::to_owned)).or_default(),
+                };
                 page.0 += 1;
-                if let Some(visitor) = event.visitor {
+                if let Some(visitor) = visitor {
                     page.1.insert(fingerprint(visitor));
                 }
             })?;

@@ -153,6 +153,15 @@ pub trait ReadBackend {
         visit: &mut dyn FnMut(&AttributedEvent<'_>),
     ) -> Result<(), StoreError>;
 
+    /// Hands `visit` the path and the visitor of every page view of a filter that `filters`
+    /// select, in any order: a page breakdown's rows need no attribution unless filtered.
+    fn page_views(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(Option<&str>, Option<&str>),
+    ) -> Result<(), StoreError>;
+
     /// Hands `visit` each visitor of `shop` (all shops: each visitor of each shop) with the
     /// time of its first stored event and of its first stored purchase.
     fn visitor_firsts(

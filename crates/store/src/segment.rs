@@ -223,6 +223,16 @@ impl ReadBackend for Segment<'_> {
             .attributed_events(filter, self.narrowed_once(filters)?, visit)
     }
 
+    fn page_views(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(Option<&str>, Option<&str>),
+    ) -> Result<(), StoreError> {
+        self.store
+            .page_views(filter, self.narrowed_once(filters)?, visit)
+    }
+
     /// The first times among the segment's own events: over a store holding only them, a
     /// visitor's first event is its first matching one.
     fn visitor_firsts(

@@ -243,6 +243,15 @@ impl ReadBackend for Connection {
         super::sqlite_segment::attributed_events(self, filter, filters, visit)
     }
 
+    fn page_views(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(Option<&str>, Option<&str>),
+    ) -> Result<(), StoreError> {
+        super::sqlite_segment::page_views(self, filter, filters, visit)
+    }
+
     fn visitor_firsts(
         &self,
         shop: Option<&str>,

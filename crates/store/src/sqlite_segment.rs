@@ -73,6 +73,33 @@ pub fn selection_sql(filter: &EventFilter, filters: &Filters) -> (String, Vec<Va
     (sql, params)
 }
 
+/// The path and visitor of the page views of a filter that `filters` select: unfiltered, the
+/// events alone, without the sessions' join.
+pub(super) fn page_views(
+    connection: &Connection,
+    filter: &EventFilter,
+    filters: &Filters,
+    visit: &mut dyn FnMut(Option<&str>, Option<&str>),
+) -> Result<(), StoreError> {
+    let (from, params) = if filters.is_empty() {
+        let (conditions, params) = filter.sql_conditions();
+        (format!("FROM events e WHERE 1 = 1{conditions}"), params)
+    } else {
+        selection_sql(filter, filters)
+    };
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT e.path, e.visitor_id {from} AND e.event_type = 'page_view'"
+    ))?;
+    let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| -> Result<Option<&str>, rusqlite::Error> {
+            Ok(row.get_ref(i)?.as_str_or_null()?)
+        };
+        visit(text(0)?, text(1)?);
+    }
+    Ok(())
+}
+
 pub(super) fn attributed_events(
     connection: &Connection,
     filter: &EventFilter,

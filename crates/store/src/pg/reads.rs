@@ -512,6 +512,32 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         Ok(())
     }
 
+    fn page_views(
+        &self,
+        filter: &EventFilter,
+        filters: &Filters,
+        visit: &mut dyn FnMut(Option<&str>, Option<&str>),
+    ) -> Result<(), StoreError> {
+        let mut params = Params::new();
+        // Unfiltered, the events alone; filtered, joined with their sessions.
+        let from = if filters.is_empty() {
+            format!(
+                "FROM events e WHERE true{}",
+                conditions(filter, &mut params)
+            )
+        } else {
+            selection(filter, filters, &mut params)
+        };
+        let sql = format!("SELECT e.path, e.visitor_id {from} AND e.event_type = 'page_view'");
+        let mut client = self.client.borrow_mut();
+        let statement = self.statement(&mut client, &sql)?;
+        let mut rows = client.query_raw(&statement, refs(&params))?;
+        while let Some(row) = rows.next()? {
+            visit(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(())
+    }
+
     fn visitor_firsts(
         &self,
         shop: Option<&str>,
