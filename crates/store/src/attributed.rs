@@ -185,11 +185,7 @@ pub fn people_by_value(
     for stretch in stretches {
         match stretch {
             Stretch::Raw(from_micros, to_micros) => {
-                let raw = EventFilter {
-                    shop_id: filter.shop_id.clone(),
-                    from_micros,
-                    to_micros,
-                };
+                let raw = filter.with_range(from_micros, to_micros);
                 store.attributed_events(&raw, &Filters::default(), &mut |event| {
                     if event.session.is_none() && event.visitor.is_none() {
                         return;

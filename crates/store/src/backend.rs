@@ -46,6 +46,16 @@ pub enum DayPart {
     Buckets,
 }
 
+impl DayPart {
+    /// The column of a day row that holds this part.
+    pub fn column(self) -> &'static str {
+        match self {
+            DayPart::Whole => "whole",
+            DayPart::Buckets => "buckets",
+        }
+    }
+}
+
 /// Which day rows of people per attributed value to read: those of `shop` (or
 /// [`ALL_SHOPS`](super::grain::ALL_SHOPS)) for `day` under `dimension`, of one value when
 /// given, else of every value.

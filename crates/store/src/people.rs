@@ -58,11 +58,7 @@ fn walk(
     for stretch in stretches {
         match stretch {
             Stretch::Raw(from_micros, to_micros) => {
-                let raw = EventFilter {
-                    shop_id: filter.shop_id.clone(),
-                    from_micros,
-                    to_micros,
-                };
+                let raw = filter.with_range(from_micros, to_micros);
                 store.person_events(&raw, product_id, &Filters::default(), &mut |event| {
                     visit(Seen::Event(event));
                 })?;

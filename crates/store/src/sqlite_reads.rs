@@ -206,10 +206,7 @@ impl ReadBackend for Connection {
         part: DayPart,
         visit: VisitValueDay<'_>,
     ) -> Result<(), StoreError> {
-        let column = match part {
-            DayPart::Whole => "whole",
-            DayPart::Buckets => "buckets",
-        };
+        let column = part.column();
         let one = if key.value.is_some() {
             " AND value = ?4"
         } else {

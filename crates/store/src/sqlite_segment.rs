@@ -176,17 +176,12 @@ pub(crate) fn range_and_before(
     shop: Option<&str>,
     (from, to): (Option<i64>, Option<i64>),
 ) -> (EventFilter, EventFilter) {
-    let shop_id = shop.map(str::to_owned);
     let in_range = EventFilter {
-        shop_id: shop_id.clone(),
+        shop_id: shop.map(str::to_owned),
         from_micros: from,
         to_micros: to,
     };
-    let before = EventFilter {
-        shop_id,
-        from_micros: None,
-        to_micros: Some(from.unwrap_or(i64::MIN)),
-    };
+    let before = in_range.with_range(None, Some(from.unwrap_or(i64::MIN)));
     (in_range, before)
 }
 

@@ -416,10 +416,7 @@ impl<C: GenericClient> ReadBackend for PgReads<'_, C> {
         part: DayPart,
         visit: VisitValueDay<'_>,
     ) -> Result<(), StoreError> {
-        let column = match part {
-            DayPart::Whole => "whole",
-            DayPart::Buckets => "buckets",
-        };
+        let column = part.column();
         let one = if key.value.is_some() {
             " AND value = $4"
         } else {
